@@ -1,0 +1,61 @@
+"""The ``selfimprove`` command: one module per subcommand under ``selfimprove.cli``.
+
+Each subcommand module exposes ``register(subparsers)``, which adds its parser and sets ``func=run``;
+``run(args) -> int`` returns the exit status. A ``UserError`` becomes one line on stderr and exit status 2;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import UserError
+
+SUBCOMMANDS = ["eval", "score", "runs", "analyze", "pretrain", "train", "demo"]
+"""Module names under selfimprove.cli, in the order --help lists them."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors exit 2 too, with one line
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="selfimprove", description=__doc__.splitlines()[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                     epilog="example:\n  selfimprove eval --model scripted --task arithmetic --strategy greedy")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"selfimprove.cli.{name.replace('-', '_')}")
+        except ModuleNotFoundError as e:  # a subcommand whose module is not written yet
+            if e.name == f"selfimprove.cli.{name.replace('-', '_')}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        if args.debug:
+            raise
+        print(f"selfimprove: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("selfimprove: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
