@@ -1,0 +1,47 @@
+"""Shared test fixtures: a tiny randomly initialised Llama with the built-in character tokenizer.
+
+The model is random (no training): tests that need a model that *knows* something use the micro model
+fixtures of the built-in model's tests instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+"""Read-only datasets beside the project (never copied into it)."""
+
+
+def make_random_llama(path: Path, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from selfimprove.tiny.tokenizer import make_tokenizer
+
+    tok = make_tokenizer()
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2,
+                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4,
+                         max_position_embeddings=256, tie_word_embeddings=True,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                         pad_token_id=tok.pad_token_id)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_random_model_dir(tmp_path_factory) -> Path:
+    """A saved random 2-layer Llama (hidden 32) + char tokenizer: a loadable HF model directory."""
+    return make_random_llama(tmp_path_factory.mktemp("tiny-random") / "model")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
