@@ -1,0 +1,22 @@
+"""Strategies by name: ``get_strategy('self-consistency:n=16,temperature=0.7')``."""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import UserError
+from ..specs import build_dataclass, parse_spec
+
+STRATEGIES = {
+    "greedy": ("selfimprove.strategies.sample", "Greedy"),
+    "sample": ("selfimprove.strategies.sample", "Sample"),
+    "self-consistency": ("selfimprove.strategies.self_consistency", "SelfConsistency"),
+}
+
+
+def get_strategy(spec: str):
+    name, options = parse_spec(spec, "strategy")
+    if name not in STRATEGIES:
+        raise UserError(f"unknown strategy '{name}'; known: {', '.join(sorted(STRATEGIES))}")
+    module, cls_name = STRATEGIES[name]
+    return build_dataclass(getattr(importlib.import_module(module), cls_name), options, f"strategy '{name}'")

@@ -1,0 +1,52 @@
+"""Reading user files with errors that name the file, the line and the field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import UserError
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for each non-blank line; a bad line raises UserError naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError("file not found", path=str(path))
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"not valid JSON ({e.msg} at column {e.colno})", path=str(path),
+                                line=lineno) from None
+            if not isinstance(obj, dict):
+                raise UserError(f"expected a JSON object, got {type(obj).__name__}", path=str(path),
+                                line=lineno)
+            yield lineno, obj
+
+
+def require_field(obj: dict[str, Any], field: str, path: str | Path, line: int, types: type | tuple = object):
+    """``obj[field]``, or a UserError naming file, line and field when missing or of the wrong type."""
+    if field not in obj:
+        raise UserError("missing field", path=str(path), line=line, field=field)
+    value = obj[field]
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)
+                                        and int in _as_tuple(types)):
+        names = "/".join(t.__name__ for t in _as_tuple(types))
+        raise UserError(f"expected {names}, got {type(value).__name__} {value!r:.40}", path=str(path),
+                        line=line, field=field)
+    return value
+
+
+def _as_tuple(types) -> tuple:
+    return types if isinstance(types, tuple) else (types,)
+
+
+def write_jsonl(path: str | Path, rows) -> None:
+    with Path(path).open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, sort_keys=True) + "\n")

@@ -1,0 +1,96 @@
+"""Accuracy with its unparseable count, unbiased pass@k, maj@k from one pool, bootstrap CIs.
+
+- ``accuracy(traces)``: correct ÷ n over all traces; unparseable (final answer None) and undecided
+  (correct None) traces stay in the denominator as wrong and are counted beside it — never dropped silently.
+- ``pass_at_k(n, c, k)``: Chen et al. 2021 (Codex), 1 − C(n−c, k)/C(n, k), unbiased for a pool of n samples
+  with c correct.
+- ``maj_at_k``: accuracy of a majority vote over k of the n samples, averaged over random k-subsets of the pool
+  (exact for k = n; ``subsets`` random draws otherwise, seeded). Ties go to the first-seen answer among the
+  subset, as in ``strategies.self_consistency``.
+- ``bootstrap_ci``: percentile bootstrap of a mean, seeded.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..answers import majority
+from ..records import Trace
+
+
+def accuracy(traces: Sequence[Trace], ci: bool = True, seed: int = 0) -> dict:
+    n = len(traces)
+    correct = [1.0 if t.correct else 0.0 for t in traces]
+    out = {
+        "n": n,
+        "correct": int(sum(correct)),
+        "accuracy": (sum(correct) / n) if n else None,
+        "unparsed": sum(t.final_answer is None for t in traces),
+        "undecided": sum(t.correct is None for t in traces),
+        "errors": sum(t.status != "ok" for t in traces),
+    }
+    if ci:
+        out["ci95"] = bootstrap_ci(correct, seed=seed)
+    return out
+
+
+def bootstrap_ci(values: Sequence[float], resamples: int = 2000, level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float] | None:
+    """Percentile bootstrap CI of the mean of ``values``; None for an empty list."""
+    if len(values) == 0:
+        return None
+    x = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, len(x), size=(resamples, len(x)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k for n samples with c correct (Chen et al. 2021)."""
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass_at_k needs 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def maj_at_k(answers: Sequence[str | None], gold_check: Callable[[str | None], bool | None], k: int,
+             subsets: int = 64, seed: int = 0, equivalent=None) -> float:
+    """Expected correctness (0..1) of a majority vote over k of this pool's answers."""
+    n = len(answers)
+    if not 1 <= k <= n:
+        raise ValueError(f"maj_at_k needs 1 <= k <= n={n}, got k={k}")
+    if k == n:
+        return float(bool(gold_check(majority(answers, equivalent)[0])))
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(subsets):
+        idx = sorted(rng.choice(n, size=k, replace=False))
+        hits += bool(gold_check(majority([answers[i] for i in idx], equivalent)[0]))
+    return hits / subsets
+
+
+def pool_metrics(task, examples, traces: Sequence[Trace], ks: Sequence[int] | None = None) -> dict:
+    """pass@k and maj@k for every k in ``ks`` (default: powers of two up to n, and n) from the sample pool of
+    each trace's first generate step."""
+    by_id = {e.id: e for e in examples}
+    pools = [(by_id[t.example_id], next(s for s in t.steps if s.kind == "generate").answers) for t in traces]
+    n = min(len(a) for _, a in pools)
+    if ks is None:
+        ks = sorted({2 ** i for i in range(int(math.log2(n)) + 1)} | {n})
+    out = {}
+    for k in ks:
+        passes, majs = [], []
+        for ex, answers in pools:
+            answers = answers[:n]
+            c = sum(bool(task.check(ex, a)) for a in answers)
+            passes.append(pass_at_k(n, c, k))
+            majs.append(maj_at_k(answers, lambda a, ex=ex: task.check(ex, a), k, equivalent=task.equivalent))
+        out[f"pass@{k}"] = float(np.mean(passes))
+        out[f"maj@{k}"] = float(np.mean(majs))
+    out["n_samples"] = n
+    return out

@@ -1,0 +1,56 @@
+"""Running strategies over a task's examples, storing traces as they finish and resuming where a run stopped.
+
+Each strategy is a *scope* of the run (its label, e.g. ``self-consistency:n=16``). Examples are processed in
+chunks; each chunk's traces are stored in one transaction, so a run killed part-way loses at most the chunk in
+flight, and ``--resume`` continues with the examples whose traces are missing. Metrics are computed from the
+stored traces (never from in-memory state), so a resumed run's metrics equal an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from .metrics.accuracy import accuracy, pool_metrics
+from .records import Example, Trace
+from .store.runs import RunStore
+from .strategies.base import describe, score_traces
+
+
+def run_strategy(backend, task, examples: Sequence[Example], strategy, store: RunStore, run_id: str,
+                 chunk: int = 16, progress=None) -> list[Trace]:
+    """Run ``strategy`` on the examples whose traces are not yet stored; return all traces in example order."""
+    scope = describe(strategy)
+    done = store.done_ids(run_id, scope)
+    todo = [(i, e) for i, e in enumerate(examples) if e.id not in done]
+    task_id = progress.add_task(scope, total=len(examples), completed=len(done)) if progress else None
+    for start in range(0, len(todo), chunk):
+        batch = todo[start:start + chunk]
+        t0 = time.perf_counter()
+        traces = strategy.run(backend, task, [e for _, e in batch])
+        wall = time.perf_counter() - t0
+        traces = [t.replace(info={**t.info, "wall_s": wall / len(batch)})
+                  for t in score_traces(task, [e for _, e in batch], traces)]
+        # positions follow example order, so a resumed run stores the same positions as an uninterrupted one
+        for (pos, _), t in zip(batch, traces):
+            store.add_traces(run_id, scope, [t], start=pos)
+        if progress:
+            progress.update(task_id, advance=len(batch))
+    stored = {t.example_id: t for t in store.traces(run_id, scope)}
+    return [stored[e.id] for e in examples]
+
+
+def strategy_metrics(task, examples: Sequence[Example], traces: Sequence[Trace], seed: int = 0) -> dict:
+    """The table row of one strategy: accuracy with CI and unparseable count, tokens, calls, wall time, and
+    pass@k / maj@k where the strategy kept a pool of several samples."""
+    m = accuracy(traces, seed=seed)
+    n = max(len(traces), 1)
+    m["prompt_tokens"] = sum(t.prompt_tokens for t in traces)
+    m["completion_tokens"] = sum(t.completion_tokens for t in traces)
+    m["tokens_per_example"] = (m["prompt_tokens"] + m["completion_tokens"]) / n
+    m["calls"] = sum(t.calls for t in traces)
+    m["wall_s"] = sum(t.info.get("wall_s", 0.0) for t in traces)
+    pools = [next((s for s in t.steps if s.kind == "generate"), None) for t in traces]
+    if traces and all(p is not None and len(p.completions) > 1 for p in pools):
+        m.update(pool_metrics(task, examples, traces))
+    return m

@@ -1,0 +1,102 @@
+"""Multiple-choice QA in the CommonsenseQA layout (``question``, ``choices`` list, ``answer`` index) and
+BoolQ-style yes/no questions (``question``, ``answer`` true/false, optional ``passage``).
+
+Answers are letters (``"A"``…) or ``"yes"``/``"no"``; extraction through ``selfimprove.answers``.
+Not covered: log-likelihood scoring of each choice (lm-eval's ``multiple_choice`` output type); here the model
+generates its answer and it is parsed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..answers import LETTERS, extract_letter, extract_yes_no
+from ..errors import UserError
+from ..files import read_jsonl, require_field
+from ..records import Example
+from .base import TaskBase
+
+
+def _load(data: str | None, split: str, task: str) -> tuple[Path, list[tuple[int, dict]]]:
+    if data is None:
+        raise UserError(f"task '{task}' needs --data PATH (a JSONL file or a folder with <split>.jsonl)")
+    path = Path(data)
+    if path.is_dir():
+        path = path / f"{split}.jsonl"
+    return path, list(read_jsonl(path))
+
+
+class MultipleChoiceTask(TaskBase):
+    name = "multiple-choice"
+    stop = ("\n\n",)
+
+    def __init__(self, data: str | None = None) -> None:
+        self.data = data
+
+    @classmethod
+    def from_options(cls, options: dict[str, str], data: str | None = None) -> "MultipleChoiceTask":
+        if options:
+            raise UserError(f"unknown multiple-choice option(s) {sorted(options)}")
+        return cls(data=data)
+
+    def examples(self, split: str = "test") -> list[Example]:
+        path, rows = _load(self.data, split, self.name)
+        out = []
+        for lineno, row in rows:
+            question = require_field(row, "question", path, lineno, str)
+            choices = require_field(row, "choices", path, lineno, list)
+            if not 2 <= len(choices) <= len(LETTERS):
+                raise UserError(f"expected 2-{len(LETTERS)} choices, got {len(choices)}", path=str(path),
+                                line=lineno, field="choices")
+            index = require_field(row, "answer", path, lineno, int)
+            if not 0 <= index < len(choices):
+                raise UserError(f"answer index {index} outside 0..{len(choices) - 1}", path=str(path),
+                                line=lineno, field="answer")
+            out.append(Example(id=str(row.get("id", f"{split}-{len(out)}")), question=question,
+                               answer=LETTERS[index], meta={"choices": [str(c) for c in choices]}))
+        return out
+
+    def prompt(self, example: Example) -> str:
+        options = "\n".join(f"{LETTERS[i]}) {c}" for i, c in enumerate(example.meta["choices"]))
+        return f"Question: {example.question}\n{options}\nAnswer with the letter of the best choice.\nAnswer:"
+
+    def extract(self, text: str) -> str | None:
+        return extract_letter(text, n_choices=len(LETTERS))
+
+
+class BoolQTask(TaskBase):
+    name = "boolq"
+    stop = ("\n",)
+
+    def __init__(self, data: str | None = None) -> None:
+        self.data = data
+
+    @classmethod
+    def from_options(cls, options: dict[str, str], data: str | None = None) -> "BoolQTask":
+        if options:
+            raise UserError(f"unknown boolq option(s) {sorted(options)}")
+        return cls(data=data)
+
+    def examples(self, split: str = "test") -> list[Example]:
+        path, rows = _load(self.data, split, self.name)
+        out = []
+        for lineno, row in rows:
+            question = require_field(row, "question", path, lineno, str)
+            answer = require_field(row, "answer", path, lineno, (bool, str))
+            gold = extract_yes_no(str(answer).lower()) if not isinstance(answer, bool) else (
+                "yes" if answer else "no")
+            if gold is None:
+                raise UserError(f"answer {answer!r} is not yes/no/true/false", path=str(path), line=lineno,
+                                field="answer")
+            out.append(Example(id=str(row.get("id", f"{split}-{len(out)}")), question=question, answer=gold,
+                               meta={"passage": row.get("passage")}))
+        return out
+
+    def prompt(self, example: Example) -> str:
+        passage = example.meta.get("passage")
+        head = f"{passage}\n" if passage else ""
+        q = example.question.rstrip("?")
+        return f"{head}Question: {q}?\nAnswer yes or no.\nAnswer:"
+
+    def extract(self, text: str) -> str | None:
+        return extract_yes_no(text)
