@@ -1,0 +1,30 @@
+# Two commands on a fresh machine with Python 3.11 and make:  make demo  ·  make test
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU build of torch is installed first and pinned, so pip never pulls a multi-GB CUDA build.
+# Elsewhere: make TORCH_SPEC='torch' (or any pip requirement) to choose your own build.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: demo test install lint clean
+
+$(BIN)/.installed: pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[hf,dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/selfimprove demo
+
+test: install
+	$(BIN)/python -m pytest -q -m "not gpu"
+
+lint: install
+	$(BIN)/ruff check src tests bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info
