@@ -1,0 +1,209 @@
+"""``selfimprove train``: rounds of generate -> verify/vote -> keep -> SFT (TRL) -> evaluate, resumable."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import UserError
+
+EPILOG = """examples:
+  selfimprove train --model tiny --task arithmetic --method lmsi --rounds 2
+  selfimprove train --model tiny --task arithmetic --method star --rounds 3 --k 8 --patience 2
+  selfimprove train --model tiny --task arithmetic --method easy-to-hard --rounds 3   # terms=6, 7, 8
+  selfimprove train --model tiny --task arithmetic --method no-filter --rounds 2      # the control
+  selfimprove train --model Qwen/Qwen2.5-0.5B-Instruct --task gsm8k --data gsm8k/ --method rest-em \\
+      --lr 1e-4 --lora --max-tokens 320 --train-limit 500 --eval-limit 200
+  selfimprove train --resume RUN_DIR_OR_ID     # continue after a crash: no round's data lost or repeated
+
+Each round r is saved as RUN_DIR/round-<r>/, a Hugging Face model dir you can pass back to --model.
+"""
+
+# CLI flag -> LoopConfig field, for the flags that map one to one.
+_FIELDS = ("method", "rounds", "k", "temperature", "top_p", "max_tokens", "threshold", "max_per_example",
+           "train_split", "train_limit", "dev_split", "eval_limit", "lr", "epochs", "batch_size", "max_steps",
+           "max_length", "scheduler", "lora_r", "seed", "patience", "min_delta", "replay", "device",
+           "rationalize_k", "target_suffix")
+
+
+def register(sub) -> None:
+    from ..training.methods import METHODS
+
+    p = sub.add_parser("train", help="self-training rounds (STaR, ReST-EM, LMSI, easy-to-hard, no-filter)",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description=__doc__.splitlines()[0])
+    p.add_argument("--model", help="tiny | micro | HF model dir | hub id (the starting policy)")
+    p.add_argument("--task", help="arithmetic | gsm8k | jsonl ... with :key=value options")
+    p.add_argument("--data", help="data file or folder for file-backed tasks")
+    p.add_argument("--method", choices=METHODS, help="selection rule (default: lmsi)")
+    p.add_argument("--rounds", type=int, help="rounds after round 0 (default: 2)")
+    g = p.add_argument_group("sampling and selection")
+    g.add_argument("--k", type=int, help="samples per training example (default: 8)")
+    g.add_argument("--temperature", type=float, help="sampling temperature (default: 0.8)")
+    g.add_argument("--top-p", type=float, help="nucleus mass (default: 1.0)")
+    g.add_argument("--max-tokens", type=int, help="generation cap per completion (default: 96)")
+    g.add_argument("--threshold", type=float, help="min majority vote share to keep a pseudo-label (0.5)")
+    g.add_argument("--max-per-example", type=int, help="cap on kept completions per example (default: 4)")
+    g.add_argument("--no-rationalize", action="store_true", help="star: skip rationalisation")
+    g.add_argument("--rationalize-k", type=int, help="star: completions per hinted prompt (default: 1)")
+    g.add_argument("--target-suffix", help="text appended to each training target before EOS (default: '')")
+    g.add_argument("--difficulty-splits", nargs="+", metavar="SPLIT",
+                   help="easy-to-hard: splits one step harder each (default for arithmetic: terms=6 7 ...)")
+    g.add_argument("--replay", type=float, help="easy-to-hard: replayed rows per new row (default: 1.0)")
+    d = p.add_argument_group("data and evaluation")
+    d.add_argument("--train-split", help="split to self-label (default: train)")
+    d.add_argument("--train-limit", type=int, help="examples per round (default: 128)")
+    d.add_argument("--dev-split", help="split for the patience rule (default: dev)")
+    d.add_argument("--eval-splits", nargs="+", metavar="SPLIT",
+                   help="harder splits evaluated every round (default for arithmetic: test-hard)")
+    d.add_argument("--eval-limit", type=int, help="examples per evaluated split (default: 100)")
+    t = p.add_argument_group("training (TRL SFTTrainer)")
+    t.add_argument("--lr", type=float, help="learning rate (default 1e-3 for the tiny model)")
+    t.add_argument("--epochs", type=float, help="passes over a round's rows (default: 2)")
+    t.add_argument("--batch-size", type=int, help="rows per step (default: 16)")
+    t.add_argument("--max-steps", type=int, help="cap on steps per round, -1 for none (default: 40)")
+    t.add_argument("--max-length", type=int, help="tokens per training row (default: 512)")
+    t.add_argument("--scheduler", help="constant | linear | cosine | constant_with_warmup")
+    t.add_argument("--lora", action="store_true", help="train LoRA adapters (merged into each round's model)")
+    t.add_argument("--lora-r", type=int, help="LoRA rank (default: 8)")
+    t.add_argument("--device", help="generation device: auto | cpu | cuda (default: auto)")
+    r = p.add_argument_group("run")
+    r.add_argument("--seed", type=int, help="seed (default: 0)")
+    r.add_argument("--patience", type=int, help="stop after N rounds without dev gain (default: 2; 0: never)")
+    r.add_argument("--min-delta", type=float, help="dev gain that counts as improvement (default: 0)")
+    r.add_argument("--out", metavar="DIR", help="run directory (default: $SELFIMPROVE_HOME/train/<run id>)")
+    r.add_argument("--store", help="run store SQLite file (default: $SELFIMPROVE_HOME/runs.db)")
+    r.add_argument("--resume", metavar="RUN_DIR_OR_ID", help="continue a run from its directory or store id")
+    p.set_defaults(func=run)
+
+
+def build_config(args, task) -> "LoopConfig":
+    """The LoopConfig from flags; task-aware defaults for the splits (arithmetic: test-hard, terms=K+1...)."""
+    from ..training.config import LoopConfig
+
+    values = {f: getattr(args, f) for f in _FIELDS if getattr(args, f, None) is not None}
+    if values.get("patience") == 0:
+        values["patience"] = None
+    if args.no_rationalize:
+        values["rationalize"] = False
+    if args.lora:
+        values["lora"] = True
+    rounds = values.get("rounds", LoopConfig.rounds)
+    e2h = values.get("method") == "easy-to-hard"
+    if args.difficulty_splits:
+        values["difficulty_splits"] = tuple(args.difficulty_splits)
+    elif e2h and hasattr(task, "terms"):  # arithmetic: one more term per round beyond the range
+        values["difficulty_splits"] = tuple(f"terms={task.terms[1] + i}" for i in range(1, rounds + 1))
+    if args.eval_splits:
+        values["eval_splits"] = tuple(args.eval_splits)
+    elif hasattr(task, "terms") and not e2h:  # easy-to-hard evaluates its difficulty splits anyway
+        values["eval_splits"] = ("test-hard",)
+    try:
+        return LoopConfig(**values)
+    except ValueError as e:
+        raise UserError(str(e).replace("LoopConfig.", "--").replace("_", "-")) from None
+
+
+def run(args) -> int:
+    from ..store.runs import RunStore, default_home
+    from ..tasks import get_task
+    from ..training.config import LoopConfig
+    from ..training.loop import run_loop
+
+    store = RunStore(args.store)
+    if args.resume:
+        run_dir, saved = _find_run(args.resume, store)
+        cfg = LoopConfig.from_dict(saved["loop"])
+        task = get_task(saved["task"], data=saved.get("data"))
+        model_path, run_id = saved["model_path"], saved.get("run_id")
+        if run_id:
+            store.set_status(run_id, "running")
+    else:
+        if not args.model or not args.task:
+            raise UserError("train needs --model and --task (or --resume RUN_DIR_OR_ID)")
+        task = get_task(args.task, data=args.data)
+        cfg = build_config(args, task)
+        model_path = _resolve_model(args.model)
+        saved = {"command": "train", "model": args.model, "model_path": str(model_path), "task": args.task,
+                 "data": args.data, "loop": cfg.to_dict(), "versions": _versions()}
+        run_id = store.create_run("train", saved, seed=cfg.seed)
+        run_dir = Path(args.out) if args.out else default_home() / "train" / run_id
+        if (run_dir / "state.json").exists():
+            raise UserError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+        saved.update(run_id=run_id, run_dir=str(run_dir))
+        from ..training.rundir import RunDir
+
+        RunDir(run_dir).write_json("config.json", saved)
+        store.put_metrics(run_id, "run", {"run_dir": str(run_dir)})
+    print(f"run {run_id} · {cfg.method} · {cfg.rounds} round(s) · dir {run_dir}", flush=True)
+    summary = run_loop(cfg, task, model_path, run_dir, store=store, run_id=run_id)
+    if run_id:
+        store.put_metrics(run_id, "summary", summary)
+        store.set_status(run_id, "done")
+    _print_table(run_dir, cfg)
+    print(f"best round {summary['best_round']} · final model {summary['final_model']}"
+          + (f" · stopped early: {summary['stopped']}" if summary["stopped"] else ""))
+    return 0
+
+
+def _find_run(ref: str, store) -> tuple[Path, dict]:
+    """A run directory from a path or a store id; its saved config."""
+    import json
+
+    path = Path(ref)
+    if not (path / "config.json").exists():
+        run = store.get_run(ref)  # raises a UserError naming the store when unknown
+        path = Path(run["config"].get("run_dir") or store.metrics(ref).get("run", {}).get("run_dir", ""))
+        if not (path / "config.json").exists():
+            raise UserError(f"run {ref}'s directory {path} has no config.json; cannot resume it")
+    with (path / "config.json").open(encoding="utf-8") as f:
+        return path, json.load(f)
+
+
+def _resolve_model(spec: str) -> Path | str:
+    try:
+        from ..tiny import resolve_model
+    except ImportError:
+        resolve_model = None
+    if resolve_model is not None:
+        return resolve_model(spec)
+    if spec in ("tiny", "micro"):
+        raise UserError(f"--model {spec} needs the built-in model (selfimprove.tiny), which is not available")
+    return spec
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {}
+    for name in ("selfimprove", "torch", "transformers", "trl", "peft"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            out[name] = "missing"
+    return out
+
+
+def _print_table(run_dir: Path, cfg) -> None:
+    from ..training.loop import round_metrics
+
+    rounds = round_metrics(run_dir)
+    if not rounds:
+        return
+    splits = list(rounds[0]["eval"])
+    print("round  " + "  ".join(f"{s:>22}" for s in splits) + "   rows  loss")
+    for m in rounds:
+        cells = []
+        for s in splits:
+            a = m["eval"][s]
+            ci = a.get("ci95") or (None, None)
+            acc = "n/a" if a["accuracy"] is None else f"{a['accuracy']:.3f}"
+            cells.append(f"{acc} [{_f(ci[0])},{_f(ci[1])}] u{a['unparsed']}".rjust(22))
+        rows = m.get("data", {}).get("rows", "-")
+        loss = m.get("train", {}).get("last_loss")
+        print(f"{m['round']:>5}  " + "  ".join(cells) + f"  {rows:>5}  {_f(loss)}")
+
+
+def _f(x) -> str:
+    return "-" if x is None else f"{x:.2f}"
+

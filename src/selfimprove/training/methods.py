@@ -1,0 +1,163 @@
+"""The self-training methods: what each generates in a round and which completions it keeps.
+
+- ``star`` — STaR (Zelikman et al. 2022; described in V-STaR, METHODS #108): k samples per example, keep
+  those the gold verifier accepts; for an example with no correct sample, *rationalise*: prompt with the gold
+  answer as a hint (``task.hint_prompt`` where the task has one), keep the result if correct, and train on it
+  under the plain prompt. Training continues from the previous round's model.
+- ``rest-em`` — ReST^EM (Singh et al. 2023, #104): the same E-step without rationalisation; the M-step
+  fine-tunes the *base* model on this round's filtered data (the loop handles the restart).
+- ``lmsi`` — "Large Language Models Can Self-Improve" (Huang et al. 2022, #53): no gold; pseudo-label = the
+  majority answer of k samples, keep agreeing samples when the vote share reaches the threshold.
+- ``easy-to-hard`` — Lee et al. 2025, "Self-Improving Transformers Overcome Easy-to-Hard and Length
+  Generalization Challenges" (#331): LMSI's majority-vote labelling applied one difficulty step beyond the
+  current frontier, with a length filter; replay and the frontier are handled by the loop.
+- ``no-filter`` — the control: train on the model's own greedy answers.
+
+Gold answers are read only by ``star``/``rest-em`` (their filter) and by ``score_traces`` for reporting; the
+majority-vote methods' selection never sees them. Not covered: LMSI's chain-of-thought prompt mixtures and
+its "direct answer" format augmentation; ReST^EM's per-problem cap tuning; STaR's few-shot rationale prompts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+from ..records import Completion, Example, SamplingParams, Step, Trace
+from ..strategies.base import generate_step, make_trace, score_traces
+from .data import PseudoLabel, SFTRow, correct_rows, greedy_rows, majority_rows
+
+METHODS = ("star", "rest-em", "lmsi", "easy-to-hard", "no-filter")
+"""Method names, as ``--method`` takes them."""
+USES_GOLD = {"star": True, "rest-em": True, "lmsi": False, "easy-to-hard": False, "no-filter": False}
+"""Whether the method's selection reads gold answers."""
+RESTARTS_FROM_BASE = {"rest-em"}
+"""Methods whose every round fine-tunes the base model (the others continue from the last round)."""
+
+
+def generate(method: str, backend, task, examples: Sequence[Example], cfg, round_idx: int) -> list[Trace]:
+    """One round's generation for ``method``: scored traces, one per example, in order."""
+    seed = cfg.seed * 1000 + round_idx
+    if method == "no-filter":
+        params = SamplingParams(n=1, temperature=0.0, max_tokens=cfg.max_tokens, seed=seed)
+        steps = generate_step(backend, task, [task.prompt(e) for e in examples], params)
+        traces = [make_trace(e, method, [s], initial_answer=s.answers[0], final_answer=s.answers[0])
+                  for e, s in zip(examples, steps)]
+        return score_traces(task, examples, traces)
+    params = SamplingParams(n=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
+                            seed=seed)
+    steps = generate_step(backend, task, [task.prompt(e) for e in examples], params)
+    if USES_GOLD[method]:
+        traces = _gold_filtered(method, backend, task, examples, steps, cfg, seed)
+    else:
+        traces = _voted(method, task, examples, steps)
+    return score_traces(task, examples, traces)
+
+
+def select(method: str, task, traces: Sequence[Trace], cfg, round_idx: int, examples=None
+           ) -> tuple[list[SFTRow], list[PseudoLabel]]:
+    """The rows ``method`` keeps from ``traces`` (and its pseudo-labels, for the voting methods)."""
+    suffix = target_suffix(task, cfg)
+    common = {"suffix": suffix, "round_idx": round_idx}
+    if method == "no-filter":
+        return greedy_rows(traces, **common), []
+    if USES_GOLD[method]:
+        return correct_rows(traces, max_per_example=cfg.max_per_example, **common), []
+    keep = None
+    if method == "easy-to-hard" and cfg.length_filter and examples is not None:
+        keep = _length_filter(task, {e.id: e for e in examples})
+    return majority_rows(traces, task.equivalent, threshold=cfg.threshold, keep=keep,
+                         max_per_example=cfg.max_per_example, **common)
+
+
+def target_suffix(task, cfg) -> str:
+    """What follows a completion's text in a training target, before the EOS TRL appends. The backend cut
+    the stop string off and the model ends its answer with EOS as well (the tiny model was pretrained on
+    ``prompt + completion + <eos>``), so the default is nothing."""
+    return cfg.target_suffix
+
+
+def hint_prompt(task, example: Example) -> str:
+    """The rationalisation prompt: the task's own hint format, or a generic hint line before the prompt."""
+    if hasattr(task, "hint_prompt"):
+        return task.hint_prompt(example)
+    return f"hint: the answer is {example.answer}\n{task.prompt(example)}"
+
+
+# ---- internals --------------------------------------------------------------------------------------------
+
+
+def _verified(task, examples: Sequence[Example], steps: Sequence[Step]) -> list[Step]:
+    verifier = task.default_verifier()
+    verdicts = verifier.verify(list(examples), [list(s.answers) for s in steps])
+    return [dataclasses.replace(s, verdicts=tuple(v)) for s, v in zip(steps, verdicts)]
+
+
+def _gold_filtered(method, backend, task, examples, steps, cfg, seed) -> list[Trace]:
+    steps = _verified(task, examples, steps)
+    hinted: dict[int, Step] = {}
+    if method == "star" and cfg.rationalize:
+        todo = [i for i, s in enumerate(steps)
+                if examples[i].answer is not None and not any(v.correct for v in s.verdicts)]
+        if todo:
+            params = SamplingParams(n=cfg.rationalize_k, temperature=cfg.rationalize_temperature,
+                                    top_p=cfg.top_p, max_tokens=cfg.max_tokens, seed=seed + 500)
+            todo_ex = [examples[i] for i in todo]
+            raw = generate_step(backend, task, [hint_prompt(task, e) for e in todo_ex], params,
+                                kind="rationalise")
+            raw = _verified(task, todo_ex, raw)
+            for i, s in zip(todo, raw):
+                hinted[i] = dataclasses.replace(s, info={**s.info, "train_prompt": task.prompt(examples[i])})
+    traces = []
+    for i, (e, s) in enumerate(zip(examples, steps)):
+        trace_steps = [s] + ([hinted[i]] if i in hinted else [])
+        n_correct = sum(bool(v.correct) for v in s.verdicts)
+        traces.append(make_trace(e, method, trace_steps, initial_answer=s.answers[0],
+                                 final_answer=s.answers[0], confidence=n_correct / len(s.answers),
+                                 correct_samples=n_correct, rationalised=i in hinted and any(
+                                     bool(v.correct) for v in hinted[i].verdicts)))
+    return traces
+
+
+def _voted(method, task, examples, steps) -> list[Trace]:
+    from ..answers import majority
+
+    traces = []
+    for e, s in zip(examples, steps):
+        winner, votes, parsed = majority(s.answers, task.equivalent)
+        n = len(s.answers)
+        vote = Step(kind="vote", info={"winner": winner, "votes": votes, "parsed": parsed, "n": n})
+        traces.append(make_trace(e, method, [s, vote], initial_answer=s.answers[0], final_answer=winner,
+                                 confidence=votes / n if n else 0.0, samples=n))
+    return traces
+
+
+def _length_filter(task, by_id: dict[str, Example]):
+    """Lee et al.'s length filter, generically: drop truncated completions, and where the task can say how
+    long a plausible answer is (``task.plausible(example, answer)``), drop implausible ones."""
+    plausible = getattr(task, "plausible", None)
+
+    def keep(example_id: str, completion: Completion, label: str) -> bool:
+        if completion.finish_reason != "stop":
+            return False
+        return plausible is None or bool(plausible(by_id[example_id], label))
+
+    return keep
+
+
+def round_report(method: str, task, examples: Sequence[Example], traces: Sequence[Trace],
+                 labels: Sequence[PseudoLabel]) -> dict[str, Any]:
+    """Method-specific numbers of one round's data: coverage, rationalisations, pseudo-label precision."""
+    from .data import label_precision
+
+    out: dict[str, Any] = {"gold_filter": USES_GOLD[method]}
+    n = len(traces) or 1
+    if USES_GOLD[method]:
+        out["solved_by_sampling"] = sum(t.info.get("correct_samples", 0) > 0 for t in traces) / n
+        out["rationalised"] = sum(bool(t.info.get("rationalised")) for t in traces)
+    if labels:
+        by_id = {e.id: e for e in examples}
+        out["pseudo_labels"] = label_precision(labels, lambda i, a: task.check(by_id[i], a))
+    if method == "no-filter":
+        out["greedy_train_accuracy"] = sum(bool(t.correct) for t in traces) / n
+    return out

@@ -1,0 +1,207 @@
+"""Supervised fine-tuning on prompt-completion rows through TRL's ``SFTTrainer`` (every gradient step).
+
+Rows are ``{"prompt": str, "completion": str}``: a prompt-completion dataset, so TRL masks the prompt and the
+loss falls on the completion (and the EOS TRL appends as the text of ``tokenizer.eos_token``) only. The same
+call trains the built-in tiny model and any Hugging Face causal LM; ``lora=True`` wraps it with a PEFT LoRA
+adapter and merges the adapter back before saving, so every saved round is a plain, loadable model dir.
+
+Settings TRL 1.16 defaults differently from what a small CPU run wants, set here on purpose: gradient
+checkpointing off (TRL turns it on; 5.x calls it ``activation_checkpointing``), fp32 on CPU (TRL defaults ``bf16=True``), no saving, no evaluation, no
+progress bars, dataloader workers 0.
+
+Not covered: packing-aware loss checks, multi-GPU launch (run under ``accelerate launch`` for that), DPO
+(``training/dpo.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..records import _Record
+
+SCHEDULERS = ("constant", "linear", "cosine", "constant_with_warmup")
+
+
+@dataclass(frozen=True)
+class SFTSettings:
+    """How one SFT call trains."""
+
+    lr: float = 1e-3
+    """Peak learning rate. 1e-3 suits the built-in tiny model; use ~1e-5 (full) or ~1e-4 (LoRA) for real LMs."""
+    epochs: float = 1.0
+    """Passes over the rows (fractions allowed); ``max_steps`` caps it."""
+    batch_size: int = 16
+    """Rows per optimiser step (per device)."""
+    max_steps: int = 60
+    """Cap on optimiser steps per call; -1 lets ``epochs`` decide alone."""
+    max_length: int = 512
+    """Tokens per prompt+completion; longer rows are truncated at the end."""
+    scheduler: str = "constant"
+    """Learning-rate schedule: one of constant, linear, cosine, constant_with_warmup."""
+    warmup_steps: int = 0
+    """Linear warm-up steps."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    seed: int = 0
+    """Seed for initialisation of adapters and the data order."""
+    lora: bool = False
+    """Train a LoRA adapter (PEFT) instead of all weights; it is merged before saving."""
+    lora_r: int = 8
+    """LoRA rank."""
+    packing: bool = False
+    """Pack rows into max_length blocks (TRL's best-fit packing); off keeps one row per sequence."""
+    logging_steps: int = 1
+    """Record the training loss every this many steps (1 costs little on small models)."""
+    precision: str = "auto"
+    """'auto' (bf16 on a bf16-capable GPU, fp32 otherwise), 'fp32' or 'bf16'."""
+
+    def __post_init__(self) -> None:
+        if not self.lr > 0:
+            raise ValueError(f"SFTSettings.lr must be > 0, got {self.lr}; try 1e-3 (tiny) or 1e-5 (real LM)")
+        if not self.epochs > 0:
+            raise ValueError(f"SFTSettings.epochs must be > 0, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"SFTSettings.batch_size must be >= 1, got {self.batch_size}")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError(f"SFTSettings.max_steps must be -1 (no cap) or >= 1, got {self.max_steps}")
+        if self.max_length < 8:
+            raise ValueError(f"SFTSettings.max_length must be >= 8, got {self.max_length}")
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"SFTSettings.scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
+        if self.warmup_steps < 0 or self.weight_decay < 0 or self.lora_r < 1 or self.logging_steps < 1:
+            raise ValueError("SFTSettings: warmup_steps and weight_decay must be >= 0, lora_r and "
+                             "logging_steps >= 1")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"SFTSettings.precision must be auto, fp32 or bf16, got {self.precision!r}")
+
+
+@dataclass(frozen=True)
+class SFTResult(_Record):
+    """What one SFT call did."""
+
+    rows: int
+    """Rows trained on."""
+    steps: int
+    """Optimiser steps taken."""
+    losses: tuple[float, ...] = ()
+    """Training loss at each logged step, in order."""
+    seconds: float = 0.0
+    """Wall time of ``trainer.train()`` (data preparation and saving excluded)."""
+    lora: bool = False
+    """Whether a LoRA adapter was trained (and merged)."""
+
+    @property
+    def first_loss(self) -> float | None:
+        return self.losses[0] if self.losses else None
+
+    @property
+    def last_loss(self) -> float | None:
+        return self.losses[-1] if self.losses else None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SFTResult":
+        d = dict(d)
+        d["losses"] = tuple(d.get("losses", ()))
+        return cls(**d)
+
+
+def load_policy(path: str | Path):
+    """(model, tokenizer) from a saved HF model dir or hub id, in fp32 on CPU / the model's dtype on GPU."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    model = AutoModelForCausalLM.from_pretrained(str(path))
+    return model, tokenizer
+
+
+def sft_config(settings: SFTSettings, output_dir: str, n_rows: int):
+    """The ``trl.SFTConfig`` for ``settings`` (field names checked against TRL 1.16's source)."""
+    import torch
+    from trl import SFTConfig
+
+    bf16 = settings.precision == "bf16" or (
+        settings.precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return SFTConfig(
+        output_dir=output_dir, learning_rate=settings.lr, num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps, per_device_train_batch_size=settings.batch_size,
+        lr_scheduler_type=settings.scheduler, warmup_steps=settings.warmup_steps,
+        weight_decay=settings.weight_decay, seed=settings.seed, data_seed=settings.seed,
+        max_length=settings.max_length, packing=settings.packing, completion_only_loss=True,
+        activation_checkpointing=False, bf16=bf16, fp16=False,  # TRL defaults both to on
+        logging_strategy="steps", logging_steps=settings.logging_steps, report_to="none",
+        save_strategy="no", eval_strategy="no", disable_tqdm=True, dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(), shuffle_dataset=False,
+    )
+
+
+def train_sft(model, tokenizer, rows: Sequence[dict[str, str]], settings: SFTSettings,
+              save_to: str | Path | None = None):
+    """Fine-tune ``model`` on prompt-completion ``rows``; returns ``(trained_model, SFTResult)``.
+
+    ``model`` is a ``PreTrainedModel`` or a path (then ``tokenizer`` may be None and is loaded from it). With
+    ``save_to`` the trained model (LoRA merged) and the tokenizer are written there with ``save_pretrained``.
+    Rows with an empty completion are refused: there would be nothing to learn from them.
+    """
+    if isinstance(model, (str, Path)):
+        model, loaded_tok = load_policy(model)
+        tokenizer = tokenizer or loaded_tok
+    rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows]
+    if not rows:
+        raise ValueError("train_sft needs at least one row; the caller should skip training on empty data")
+    if any(not r["completion"] for r in rows):
+        raise ValueError("train_sft: a row has an empty completion; filter it out before training")
+
+    import datasets
+    from transformers import PrinterCallback
+    from trl import SFTTrainer
+
+    datasets.disable_progress_bars()
+    peft_config = _lora_config(settings) if settings.lora else None
+    with tempfile.TemporaryDirectory(prefix="selfimprove-sft-") as tmp:
+        trainer = SFTTrainer(model=model, args=sft_config(settings, tmp, len(rows)),
+                             train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer,
+                             peft_config=peft_config)
+        trainer.remove_callback(PrinterCallback)  # it prints every log dict; losses are kept in log_history
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+        trained = trainer.model
+        losses = tuple(float(h["loss"]) for h in trainer.state.log_history
+                       if "loss" in h and math.isfinite(h["loss"]))
+        steps = int(trainer.state.global_step)
+    if settings.lora:
+        trained = trained.merge_and_unload()
+    trained.eval()
+    if save_to is not None:
+        save_policy(trained, tokenizer, save_to)
+    return trained, SFTResult(rows=len(rows), steps=steps, losses=losses, seconds=round(seconds, 3),
+                              lora=settings.lora)
+
+
+def save_policy(model, tokenizer, path: str | Path) -> None:
+    """``save_pretrained`` model and tokenizer into ``path`` (created if missing)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+
+
+def _lora_config(settings: SFTSettings):
+    from peft import LoraConfig
+
+    return LoraConfig(r=settings.lora_r, lora_alpha=2 * settings.lora_r, lora_dropout=0.0,
+                      target_modules="all-linear", task_type="CAUSAL_LM")
+
+
+def settings_from(config, **overrides) -> SFTSettings:
+    """SFTSettings from any object with same-named attributes (a LoopConfig), plus overrides."""
+    names = {f.name for f in dataclasses.fields(SFTSettings)}
+    values = {n: getattr(config, n) for n in names if hasattr(config, n)}
+    values.update(overrides)
+    return SFTSettings(**values)
