@@ -11,6 +11,18 @@ STRATEGIES = {
     "greedy": ("selfimprove.strategies.sample", "Greedy"),
     "sample": ("selfimprove.strategies.sample", "Sample"),
     "self-consistency": ("selfimprove.strategies.self_consistency", "SelfConsistency"),
+    "weighted-sc": ("selfimprove.strategies.weighted", "WeightedSC"),
+    "soft-sc": ("selfimprove.strategies.weighted", "SoftSC"),
+    "usc": ("selfimprove.strategies.weighted", "UniversalSC"),
+    "esc": ("selfimprove.strategies.adaptive", "ESC"),
+    "asc": ("selfimprove.strategies.adaptive", "ASC"),
+    "dsc": ("selfimprove.strategies.adaptive", "DSC"),
+    "best-of-n": ("selfimprove.strategies.best_of_n", "BestOfN"),
+    "weighted-best-of-n": ("selfimprove.strategies.best_of_n", "WeightedBestOfN"),
+    "self-refine": ("selfimprove.strategies.self_refine", "SelfRefine"),
+    "self-correct": ("selfimprove.strategies.self_correct", "SelfCorrect"),
+    "gated-correct": ("selfimprove.strategies.self_correct", "GatedCorrect"),
+    "oracle-correct": ("selfimprove.strategies.self_correct", "OracleCorrect"),
 }
 
 

@@ -1,0 +1,167 @@
+"""Prompt formats for the model's second look: verify, feedback, refine, correct, P(IK), verbalised confidence,
+judges and Universal Self-Consistency.
+
+A task that has its own format for a step (the built-in arithmetic task's trained ``verify_prompt`` and
+``correct_prompt``, its ``parse_verdict`` and ``verdict_continuations``) is used as is; the generic English
+templates below fill in the rest. ``formats(task)`` is the one place that looks a task's formats up, so every
+strategy and verifier agrees on which prompt a step sends.
+
+Fairness (METHODS #4, #9): the generic verify, feedback and correct prompts never presuppose that the answer
+is wrong; only ``oracle_correct`` says so, and only the oracle strategy uses it. No template reads
+``Example.answer`` or ``Example.meta``: the gold answer never reaches a prompt from here.
+
+Not covered: chat templates (a backend with a chat template applies its own), few-shot demonstrations,
+languages other than English.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .answers import extract_yes_no
+from .records import Example
+
+VERIFY = ("{prompt} {candidate}\n\nQuestion: Is the answer above correct? Answer yes or no.\nAnswer:")
+FEEDBACK = ("{prompt} {candidate}\n\nReview the answer above step by step and list any mistakes. "
+            "If there are none, write \"No issues.\"\nFeedback:")
+REFINE = ("{prompt} {candidate}\n\nFeedback: {feedback}\n\nRewrite the answer, fixing every problem the "
+          "feedback names. End with the final answer in the same format.\nAnswer:")
+CORRECT = ("{prompt} {candidate}\n\nReview the answer above. If it is correct, repeat it; if it contains a "
+           "mistake, write a corrected answer. End with the final answer in the same format.\nAnswer:")
+ORACLE_CORRECT = ("{prompt} {candidate}\n\nThe answer above is incorrect. Find the mistake and write a "
+                  "corrected answer. End with the final answer in the same format.\nAnswer:")
+PIK = ("Question: {question}\n\nDo you know the answer to this question, so that you would answer it "
+       "correctly? Answer yes or no.\nAnswer:")
+CONFIDENCE = ("{prompt} {candidate}\n\nHow confident are you that the answer above is correct? Reply with a "
+              "number from 0 to 100.\nConfidence:")
+NO_ISSUES = re.compile(r"\bno (?:issues|mistakes|errors|problems)\b|\bnothing to (?:fix|correct)\b", re.IGNORECASE)
+
+RUBRIC = """Review the user's question and the corresponding response using the additive 5-point scoring \
+system described below. Points are accumulated based on the satisfaction of each criterion:
+- Add 1 point if the response is relevant and provides some information related to the user's inquiry, even \
+if it is incomplete or contains some irrelevant content.
+- Add another point if the response addresses a substantial portion of the user's question, but does not \
+completely resolve the query or provide a direct answer.
+- Award a third point if the response answers the basic elements of the user's question in a useful way.
+- Grant a fourth point if the response addresses the user's question directly and comprehensively, and is \
+well-organized and helpful, even if there is slight room for improvement in clarity, conciseness or focus.
+- Bestow a fifth point for a response that is impeccably tailored to the user's question, without extraneous \
+information, reflecting expert knowledge, and demonstrating a high-quality, correct and insightful answer.
+
+User: {question}
+<response>{response}</response>
+
+After examining the user's question and the response:
+- Briefly justify your total score, up to 100 words.
+- Conclude with the score using the format: "Score: <total points>"
+"""
+PAIRWISE = """Which response answers the user's question better? Judge correctness first, then helpfulness.
+
+User: {question}
+<response A>{first}</response A>
+<response B>{second}</response B>
+
+Reply with a single letter, A or B.
+Better response:"""
+CHECKLIST_MAKE = """Write a checklist of yes/no questions that a response to the instruction below must \
+satisfy to be fully correct. Write one question per line, each starting with "- ".
+
+Instruction: {question}
+Checklist:
+"""
+CHECKLIST_ANSWER = """Instruction: {question}
+<response>{response}</response>
+
+Answer each question about the response with YES or NO, one per line, in the form "1. YES".
+{checklist}
+Answers:
+"""
+USC = """{prompt}
+
+I have generated the following responses to the question above:
+{responses}
+
+Evaluate these responses and select the most consistent one based on majority consensus.
+The most consistent response is Response"""
+
+
+@dataclass(frozen=True)
+class TaskFormats:
+    """The prompt builders and parsers of one task, its own where it has them, generic otherwise."""
+
+    verify: Callable[[Example, str], str]
+    """(example, candidate text) → a prompt whose continuation is a yes/no verdict."""
+    correct: Callable[[Example, str], str]
+    """(example, candidate text) → a fair prompt for a reviewed answer (no hint that it is wrong)."""
+    oracle_correct: Callable[[Example, str], str]
+    """(example, candidate text) → a correction prompt for an answer known to be wrong (oracle use only)."""
+    feedback: Callable[[Example, str], str]
+    """(example, candidate text) → a prompt for feedback on the candidate."""
+    refine: Callable[[Example, str, str], str]
+    """(example, candidate text, feedback text) → a prompt for a refined answer."""
+    pik: Callable[[Example], str]
+    """example → a yes/no prompt asking whether the model knows the answer, before it answers."""
+    confidence: Callable[[Example, str], str]
+    """(example, candidate text) → a prompt for a verbalised 0–100 confidence."""
+    parse_verdict: Callable[[str], bool | None]
+    """A verdict text → True (yes), False (no) or None (unparseable)."""
+    no_issues: Callable[[str], bool]
+    """A feedback text → True when it says there is nothing to fix (Self-Refine's stop signal)."""
+    yes_no: tuple[str, str]
+    """The two verdict continuations scored for P(True), 'yes' first."""
+    feedback_tokens: int
+    """Token budget for a feedback step (a verdict needs few tokens, prose feedback many)."""
+    feedback_stop: tuple[str, ...]
+    """Where a feedback step ends (a verdict at the line's end, prose feedback at a blank line)."""
+    own: tuple[str, ...]
+    """Which formats came from the task itself."""
+
+
+def formats(task) -> TaskFormats:
+    """The task's own formats where it defines them (``verify_prompt``, ``correct_prompt``, ``feedback_prompt``,
+    ``refine_prompt``, ``pik_prompt``, ``confidence_prompt``, ``parse_verdict``, ``verdict_continuations``),
+    the generic templates otherwise. When a task can verify and correct but has no feedback format, its verdict
+    is the feedback: 'yes' means no issues, and refining is its correct format."""
+    own = {k: getattr(task, k, None) for k in ("verify_prompt", "correct_prompt", "feedback_prompt",
+                                                "refine_prompt", "pik_prompt", "confidence_prompt",
+                                                "parse_verdict", "verdict_continuations")}
+
+    def generic(template: str) -> Callable[[Example, str], str]:
+        return lambda ex, text: template.format(prompt=task.prompt(ex), candidate=text.strip())
+
+    verify = own["verify_prompt"] or generic(VERIFY)
+    correct = own["correct_prompt"] or generic(CORRECT)
+    parse = own["parse_verdict"] or _parse_yes_no
+    verdict_feedback = own["feedback_prompt"] is None and bool(own["verify_prompt"] and own["correct_prompt"])
+    if verdict_feedback:
+        feedback, no_issues = verify, (lambda text: parse(text) is True)
+        refine = own["refine_prompt"] or (lambda ex, text, fb: correct(ex, text))
+    else:
+        feedback = own["feedback_prompt"] or generic(FEEDBACK)
+        no_issues = lambda text: bool(NO_ISSUES.search(text or ""))
+        refine = own["refine_prompt"] or (lambda ex, text, fb: REFINE.format(
+            prompt=task.prompt(ex), candidate=text.strip(), feedback=(fb or "").strip()))
+    return TaskFormats(
+        verify=verify, correct=correct,
+        oracle_correct=own["correct_prompt"] or generic(ORACLE_CORRECT),
+        feedback=feedback, refine=refine,
+        pik=own["pik_prompt"] or (lambda ex: PIK.format(question=ex.question)),
+        confidence=own["confidence_prompt"] or generic(CONFIDENCE),
+        parse_verdict=parse, no_issues=no_issues,
+        yes_no=tuple(own["verdict_continuations"] or (" yes", " no")),
+        feedback_tokens=8 if verdict_feedback else 256,
+        feedback_stop=("\n",) if verdict_feedback else ("\n\n",),
+        own=tuple(k for k, v in own.items() if v is not None))
+
+
+def _parse_yes_no(text: str) -> bool | None:
+    word = extract_yes_no(text)
+    return None if word is None else word == "yes"
+
+
+def usc_prompt(prompt: str, texts: list[str]) -> str:
+    """The Universal Self-Consistency selection prompt over ``texts`` (numbered from 1)."""
+    body = "\n".join(f"Response {i}: {' '.join(t.split())}" for i, t in enumerate(texts, 1))
+    return USC.format(prompt=prompt, responses=body)

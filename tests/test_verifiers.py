@@ -1,0 +1,216 @@
+"""Self-evaluation verifiers (P(True), P(IK), verbalised confidence) and LLM judges, on scripted backends."""
+
+import math
+
+import pytest
+
+from selfimprove.answers import extract_number
+from selfimprove.backends.base import Capabilities
+from selfimprove.backends.scripted import ScriptedBackend
+from selfimprove.errors import CapabilityError
+from selfimprove.prompts import CORRECT, FEEDBACK, VERIFY, formats
+from selfimprove.records import Example
+from selfimprove.tasks.arithmetic import ArithmeticTask
+from selfimprove.tasks.base import TaskBase
+from selfimprove.verifiers.judge import (
+    ChecklistJudge,
+    PairwiseJudge,
+    RubricJudge,
+    count_unparseable,
+    parse_checklist,
+    parse_checklist_answers,
+    parse_score,
+)
+from selfimprove.verifiers.ptrue import PIK, PTrue, VerbalConfidence, parse_confidence
+
+
+class NumTask(TaskBase):
+    name = "num"
+    stop = ("\n\n",)
+
+    def prompt(self, e):
+        return f"Question: {e.question}\nAnswer:"
+
+    def extract(self, text):
+        return extract_number(text)
+
+
+class Scoring(ScriptedBackend):
+    """Scripted backend whose log-likelihoods depend on the prompt; records every scored pair."""
+
+    def __init__(self, rules=(), ll=None, **kw):
+        super().__init__(rules, **kw)
+        self.ll = ll or (lambda p, c: -0.1 * len(c))
+        self.scored = []
+
+    def loglikelihood(self, prompts, continuations):
+        self.scored.append((list(prompts), list(continuations)))
+        return [self.ll(p, c) for p, c in zip(prompts, continuations)]
+
+
+class NoScoring(ScriptedBackend):
+    capabilities = Capabilities(seed=True, logprobs=True, loglikelihood=False)
+
+
+EX = [Example("q1", "one", "1"), Example("q2", "two", "2")]
+
+
+def test_ptrue_loglikelihood_golden():
+    # P(yes) high when the candidate says 1, low otherwise.
+    ll = lambda p, c: (-0.2 if c == " yes" else -2.0) if "Answer: 1\n" in p else (-3.0 if c == " yes" else -0.1)
+    b = Scoring(ll=ll)
+    task = NumTask()
+    out = PTrue(b, task).assess(EX, [["1", "5"], ["7"]])
+    p_hi, p_lo = 1 / (1 + math.exp(-2.0 + 0.2)), 1 / (1 + math.exp(-0.1 + 3.0))
+    assert [[v.score for v in row] for row in out.verdicts] == [[pytest.approx(p_hi), pytest.approx(p_lo)],
+                                                                [pytest.approx(p_lo)]]
+    assert [[v.correct for v in row] for row in out.verdicts] == [[True, False], [False]]
+    assert len(b.scored) == 1  # one batched call: 3 prompts × 2 continuations
+    assert b.scored[0][1] == [" yes"] * 3 + [" no"] * 3
+    step = out.steps[0][0]
+    prompt = VERIFY.format(prompt="Question: one\nAnswer:", candidate="1")
+    assert step.kind == "verify" and step.prompt == prompt
+    assert [c.text for c in step.completions] == [" yes", " no"]
+    assert [c.prompt_tokens for c in step.completions] == [len(prompt)] * 2
+    assert [c.completion_tokens for c in step.completions] == [4, 3]
+    assert step.info["loglikelihoods"] == [-0.2, -2.0] and step.info["method"] == "loglikelihood"
+    assert step.verdicts[0].score == pytest.approx(p_hi)
+
+
+def test_ptrue_verify_contract_skips_unparseable():
+    b = Scoring()
+    vs = PTrue(b, NumTask()).verify(EX[:1], [["1", None]])
+    assert vs[0][1].correct is None and vs[0][1].reason == "unparseable"
+    assert vs[0][0].score == pytest.approx(1 / (1 + math.exp(-0.3 + 0.4)))
+    assert len(b.scored[0][0]) == 2  # only the parseable answer was scored (yes and no)
+
+
+def test_ptrue_generation_fallback():
+    b = NoScoring([(r"Answer: 1\n", [(" yes", -0.05)]), (r"Answer: 2\n", [(" no", -0.1)]),
+                   (r"Answer: 3\n", [("maybe", -0.1)]), (r"Answer: 4\n", [ScriptedBackend.FAIL])])
+    v = PTrue(b, NumTask(), method="auto", max_tokens=4)
+    assert v.method == "generate"
+    out = v.assess(EX[:1], [["1", "2", "3", "4"]])
+    scores = [x.score for x in out.verdicts[0]]
+    assert scores[0] == pytest.approx(math.exp(-0.2)) and scores[1] == pytest.approx(1 - math.exp(-0.3))
+    assert scores[2:] == [None, None]
+    assert out.verdicts[0][2].correct is None and "unparseable verdict" in out.verdicts[0][2].reason
+    assert "request failed" in out.verdicts[0][3].reason
+    params = b.calls[0][1]
+    assert params.temperature == 0.0 and params.max_tokens == 4 and params.stop == ("\n",)
+    with pytest.raises(CapabilityError):
+        PTrue(b, NumTask(), method="loglikelihood")
+
+
+def test_ptrue_uses_the_tasks_own_format():
+    task = ArithmeticTask(terms=(2, 2), digits=(1, 1))
+    ex = task.examples("test")[:1]
+    b = Scoring()
+    cand = task.solution(ex[0])
+    PTrue(b, task).assess(ex, [[cand]])
+    prompts, conts = b.scored[0]
+    assert prompts[0] == task.verify_prompt(ex[0], cand) and prompts[0].endswith(" ?")
+    assert conts == list(task.verdict_continuations)
+    f = formats(task)
+    assert f.correct(ex[0], cand) == task.correct_prompt(ex[0], cand)
+    assert f.feedback(ex[0], cand) == task.verify_prompt(ex[0], cand)  # the verdict is the feedback
+    assert f.refine(ex[0], cand, " no") == task.correct_prompt(ex[0], cand)
+    assert f.no_issues(" yes") and not f.no_issues(" no") and f.feedback_stop == ("\n",)
+    assert {"verify_prompt", "correct_prompt", "parse_verdict"} <= set(f.own)
+
+
+def test_generic_formats_are_fair():
+    f = formats(NumTask())
+    e = EX[0]
+    assert f.own == ()
+    assert f.correct(e, "5") == CORRECT.format(prompt="Question: one\nAnswer:", candidate="5")
+    assert f.feedback(e, "5") == FEEDBACK.format(prompt="Question: one\nAnswer:", candidate="5")
+    for text in (f.correct(e, "5"), f.feedback(e, "5"), f.verify(e, "5")):
+        assert "incorrect" not in text.lower() and "wrong" not in text.lower()
+    assert "incorrect" in f.oracle_correct(e, "5")
+    assert f.no_issues("No issues.") and f.no_issues("There are no mistakes here") and not f.no_issues("Fix step 2")
+    assert f.parse_verdict(" Yes, it is") is True and f.parse_verdict("No") is False
+    assert f.parse_verdict("perhaps") is None
+
+
+def test_pik_is_asked_before_answering():
+    b = Scoring(ll=lambda p, c: -0.5 if c == " yes" else -1.5)
+    out = PIK(b, NumTask()).assess(EX, [["1", "9"], ["2"]])
+    p = 1 / (1 + math.exp(-1.0))
+    assert [[v.score for v in row] for row in out.verdicts] == [[pytest.approx(p)] * 2, [pytest.approx(p)]]
+    prompts = b.scored[0][0]
+    assert len(prompts) == 4  # one question each, yes and no: candidates are not shown
+    assert "one" in prompts[0] and "Answer: 1" not in prompts[0]
+    assert out.steps[0][0].kind == "pik"
+
+
+@pytest.mark.parametrize("text,want", [("85", 0.85), ("85%", 0.85), (" 0.7", 0.7), ("100", 1.0), ("0", 0.0),
+                                       ("I am 90 percent sure", 0.9), ("150", None), ("high", None), ("", None),
+                                       ("1.5", 0.015)])
+def test_parse_confidence(text, want):
+    got = parse_confidence(text)
+    assert got == (pytest.approx(want) if want is not None else None)
+
+
+def test_verbal_confidence_unparseable_is_none():
+    b = ScriptedBackend([(r"Answer: 1\n", ["80"]), (r"Answer: 2\n", ["very"])])
+    out = VerbalConfidence(b, NumTask()).assess(EX[:1], [["1", "2"]])
+    assert [v.score for v in out.verdicts[0]] == [0.8, None]
+    assert out.verdicts[0][0].correct is True and out.verdicts[0][1].correct is None
+    assert count_unparseable(out.verdicts) == 1
+
+
+def test_rubric_judge():
+    b = ScriptedBackend([(r"<response>1</response>", ["Relevant and right.\nScore: 4"]),
+                         (r"<response>2</response>", ["Score: 7"]),
+                         (r"<response>3</response>", ["I cannot decide"])])
+    out = RubricJudge(b, NumTask()).assess(EX[:1], [["1", "2", "3"]])
+    vs = out.verdicts[0]
+    assert (vs[0].score, vs[0].correct, vs[0].reason) == (0.8, True, "Score: 4")
+    assert vs[1].correct is None and vs[2].correct is None and count_unparseable(out.verdicts) == 2
+    assert "additive 5-point" in out.steps[0][0].prompt and "User: one" in out.steps[0][0].prompt
+    assert parse_score("Score: 2\n... Score: 3") == 3.0 and parse_score("score = 5") == 5.0
+
+
+def test_pairwise_both_orders_and_consistency():
+    def reply(prompt, i):
+        a = prompt.split("<response A>")[1].split("<")[0]
+        b = prompt.split("<response B>")[1].split("<")[0]
+        if "?" in (a, b):
+            return "unsure"
+        if {"1", "2"} == {a, b}:
+            return "A" if a == "1" else "B"  # prefers 1 in both orders: consistent
+        return "A"  # position bias: always the first shown
+    b = ScriptedBackend([(r"Better response", reply)])
+    judge = PairwiseJudge(b, NumTask())
+    res, steps = judge.compare([EX[0]] * 3, ["1", "1", "1"], ["2", "3", "?"])
+    assert (res[0].preferred, res[0].consistent, res[0].votes) == (0, True, (0, 0))
+    assert (res[1].preferred, res[1].consistent, res[1].votes) == (None, False, (0, 1))
+    assert (res[2].preferred, res[2].consistent) == (None, None)
+    assert [s.info["order"] for s in steps[0]] == ["ab", "ba"]
+    assert "<response A>2</response A>" in steps[0][1].prompt  # the second order swaps the responses
+    out = judge.assess(EX[:1], [["1", "2", "3"]])
+    # 1 beats 2 (1 point), 1 vs 3 inconsistent (½ each), 2 vs 3 inconsistent (½ each)
+    assert [v.score for v in out.verdicts[0]] == [0.75, 0.25, 0.5]
+    assert len(out.steps[0]) == 6
+    single = judge.assess(EX[:1], [["1"]])
+    assert single.verdicts[0][0].correct is None
+
+
+def test_checklist_judge():
+    b = ScriptedBackend([(r"Checklist:\n$", ["- Is the answer a number?\n- Is it the sum?\nnoise"]),
+                         (r"<response>1</response>", ["1. YES\n2. YES"]),
+                         (r"<response>2</response>", ["1. YES\n2. NO"]),
+                         (r"<response>3</response>", ["1. YES"])])
+    out = ChecklistJudge(b, NumTask()).assess(EX[:1], [["1", "2", "3"]])
+    vs = out.verdicts[0]
+    assert [v.score for v in vs] == [1.0, 0.5, None] and [v.correct for v in vs] == [True, False, None]
+    assert out.steps[0][0].kind == "checklist" and out.steps[0][0].info["checklist"] == [
+        "Is the answer a number?", "Is it the sum?"]
+    assert "1. Is the answer a number?\n2. Is it the sum?" in out.steps[0][1].prompt
+    assert parse_checklist("1. a?\n2) b\nfoo\nreally?") == ["a?", "b", "really?"]
+    assert parse_checklist_answers("2. no\n1: Yes", 2) == [True, False]
+    fixed = ChecklistJudge(b, NumTask(), checklist=["Q?"])
+    assert fixed.make_checklists(EX) == ([["Q?"], ["Q?"]], [])
+    none = ChecklistJudge(ScriptedBackend([(r"Checklist", [""])]), NumTask()).assess(EX[:1], [["1"]])
+    assert none.verdicts[0][0].correct is None and none.verdicts[0][0].reason == "no checklist could be read"
