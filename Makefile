@@ -12,7 +12,7 @@ $(BIN)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[hf,dev]"
+	$(BIN)/python -m pip install -q -e ".[hf,dev,serving]"
 	touch $@
 
 install: $(BIN)/.installed
