@@ -125,9 +125,8 @@ class OpenAICompatBackend:
                  retry: RetryPolicy = RetryPolicy(), probe: bool = True, n_native: bool | None = None,
                  logprobs_source: str | None = None, honours_seed: bool = False, revision: str = "",
                  send_top_k: bool = True, trust_env: bool = True) -> None:
-        """``model=None``: the first of ``/v1/models``, else the server's default. ``n_native`` skips detecting
-        ``n`` support; ``logprobs_source`` ('raw'/'processed') says what the server's log-probabilities are, when
-        known; ``revision`` enters the fingerprint: set it when new weights are served under an old name."""
+        """``model=None``: the first of ``/v1/models``, else the server's default. ``logprobs_source``: 'raw' or
+        'processed', when known. ``revision`` enters the fingerprint: set it when new weights keep an old name."""
         urls = [base_urls] if isinstance(base_urls, str) else base_urls
         self.base_urls = [u.strip().rstrip("/") for u in urls if u.strip()]
         bad = [redact_url(u) for u in self.base_urls if urlsplit(u).scheme not in ("http", "https")]
@@ -142,6 +141,7 @@ class OpenAICompatBackend:
         self.concurrency, self.retry, self.revision = concurrency, retry, revision
         self.logprobs_source, self.send_top_k, self.trust_env = logprobs_source, send_top_k, trust_env
         self._rng, self._turn = random.Random(), 0
+        self._verify = None if any(u.startswith("https:") for u in self.base_urls) else False  # TLS: built once
         self._path = "/chat/completions" if endpoint == "chat" else "/completions"
         self.info: dict[str, Any] = {"servers": [redact_url(u) for u in self.base_urls], "n_native": n_native,
                                      "probe": "skipped", "model_source": "given" if model else None}
@@ -158,8 +158,7 @@ class OpenAICompatBackend:
         if (at := rest.find("@", slash) if slash > 0 else -1) > 0:
             rest, model_name = rest[:at], model_name or rest[at + 1:]
         if not spec.startswith("openai:") or not rest:
-            raise UserError(f"model spec {spec!r} must look like openai:http://HOST:PORT/v1[,URL2][@MODEL]",
-                            field="model")
+            raise UserError(f"model spec {spec!r} is not openai:http://HOST:PORT/v1[,URL2][@MODEL]", field="model")
         return cls(rest.split(","), model=model_name, **kwargs)
 
     def __repr__(self) -> str:
@@ -205,8 +204,11 @@ class OpenAICompatBackend:
         timeout = httpx.Timeout(connect=p.connect_timeout, read=p.read_timeout, write=p.read_timeout,
                                 pool=p.total_timeout)
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        if self._verify is None:  # an SSL context costs ~30 ms to build: once per backend, not per call
+            self._verify = httpx.create_ssl_context(trust_env=self.trust_env)
         async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"} if key else {}, timeout=timeout,
-                                     transport=httpx.AsyncHTTPTransport(retries=0, limits=limits),
+                                     transport=httpx.AsyncHTTPTransport(retries=0, limits=limits,
+                                                                        verify=self._verify),
                                      trust_env=self.trust_env, follow_redirects=False) as client:
             yield _Session(client, asyncio.Semaphore(self.concurrency), dict.fromkeys(self.base_urls, 0))
 
@@ -225,18 +227,18 @@ class OpenAICompatBackend:
         p = policy or self.retry
         deadline, failed, attempt, fail = float("inf"), set(), 0, None
         while True:
-            attempt, url = attempt + 1, self._pick(s, failed)
+            attempt += 1
             try:
-                async with s.gate:  # the total deadline starts at the first send, not in the queue
-                    now = time.monotonic()
+                async with s.gate:  # the deadline starts at the first send, not in the queue; pick when sending
+                    now, url = time.monotonic(), self._pick(s, failed)
                     deadline = min(deadline, now + p.total_timeout)
                     if now >= deadline:  # the deadline passed while queued for a slot: no further send
                         raise _GiveUp(self._scrub(f"{fail}; gave up after {attempt - 1} attempt(s): total "
                                                   f"deadline {p.total_timeout:g}s reached"))
                     s.in_flight[url] += 1
                     try:
-                        resp = await asyncio.wait_for(s.client.request(method, url + path, json=body),
-                                                      max(deadline - now, 0.001))
+                        async with asyncio.timeout(max(deadline - now, 0.001)):
+                            resp = await s.client.request(method, url + path, json=body)
                     finally:
                         s.in_flight[url] -= 1
                 try:
@@ -263,8 +265,7 @@ class OpenAICompatBackend:
 
     def _check(self, resp: Any) -> Any:
         """Classify one HTTP response by status and body (see the module docstring); return its JSON."""
-        code = resp.status_code
-        if code >= 300:
+        if (code := resp.status_code) >= 300:
             snippet = " ".join(resp.text[:200].split())
             retry = code in RETRY_STATUSES or code >= 500
             after = parse_retry_after(resp.headers.get("retry-after"), self.retry.retry_after_cap)
@@ -351,9 +352,8 @@ class OpenAICompatBackend:
                     self.info["model_source"] = f"server default (/v1/models failed: {e})"
             if not probe:
                 return
-            chat = self.endpoint == "chat"
+            chat, data, echo = self.endpoint == "chat", None, False
             body = self._body("Hi", SamplingParams(n=2, temperature=1.0, max_tokens=1), 2, 0)
-            data, echo = None, False
             for echo in (False,) if chat else (True, False):
                 try:
                     data = await self._call(s, "POST", self._path, {**body, "echo": True} if echo else body, _choices, short)
