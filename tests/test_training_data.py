@@ -6,8 +6,15 @@ import pytest
 
 from selfimprove.records import Completion, Step, Trace, Verdict
 from selfimprove.training.config import LoopConfig
-from selfimprove.training.data import (PseudoLabel, SFTRow, correct_rows, greedy_rows, label_precision,
-                                       majority_rows, row_stats)
+from selfimprove.training.data import (
+    PseudoLabel,
+    SFTRow,
+    correct_rows,
+    greedy_rows,
+    label_precision,
+    majority_rows,
+    row_stats,
+)
 
 OK, NO = Verdict(1.0, True, "match"), Verdict(0.0, False, "mismatch")
 UNK = Verdict(None, None, "unparseable")
@@ -46,7 +53,7 @@ def test_star_keeps_correct_samples_and_rationalisations_without_the_hint():
 
 
 def test_lmsi_keeps_majority_agreeing_samples_above_the_threshold_without_gold():
-    eq = lambda a, b: a is not None and b is not None and int(a) == int(b)  # noqa: E731
+    eq = lambda a, b: a is not None and b is not None and int(a) == int(b)
     traces = [
         # 2 of 4 say 5 (share 0.5 >= 0.5): keep the two distinct agreeing texts ("05" is equivalent to "5")
         Trace("e1", "lmsi", steps=(gen("p1:", [" a #5", " b #05", " c #6", " d"], ["5", "05", "6", None]),)),

@@ -10,13 +10,13 @@ import re
 import pytest
 
 from selfimprove.backends.scripted import ScriptedBackend
-from selfimprove.tasks.arithmetic import ArithmeticTask, Problem
+from selfimprove.tasks.arithmetic import ArithmeticTask
 from selfimprove.training.config import LoopConfig
 from selfimprove.training.loop import round_metrics, run_loop
 from selfimprove.training.methods import METHODS
 
-SMALL = dict(k=2, train_limit=4, eval_limit=3, max_tokens=20, max_steps=2, batch_size=4,
-             difficulty_splits=("terms=6",))
+SMALL = {"k": 2, "train_limit": 4, "eval_limit": 3, "max_tokens": 20, "max_steps": 2, "batch_size": 4,
+             "difficulty_splits": ("terms=6",)}
 
 
 def task() -> ArithmeticTask:
@@ -61,13 +61,19 @@ def test_one_round_of_each_method_on_the_tiny_random_model(method, tiny_random_m
 
 
 def scripted(t: ArithmeticTask) -> ScriptedBackend:
+    """Looks each prompt up among the task's examples (plain and hinted prompts) and answers in its format."""
+    plain, hinted = {}, {}
+    for split in ("train", "dev", "test-hard", "terms=6", "terms=7"):
+        for e in t.examples(split):
+            plain[t.prompt(e)], hinted[t.hint_prompt(e)] = e, e
+
     def reply(prompt: str, i: int):
-        hint = re.search(r"#(\d+):$", prompt)
-        pairs = re.findall(r"([a-z])(\d+)", prompt.split("#")[0])
-        p = Problem(tuple(int(v[::-1]) for _, v in pairs), "".join(lab for lab, _ in pairs))
-        if hint or (p.total % 2 == 0 and i % 2 == 0):
-            return t.render(p, p.labels)
-        return t.render(p, p.labels, final=p.total + 1 + i)  # wrong, and a different wrong per sample
+        e = plain.get(prompt) or hinted[prompt]
+        right = t.solution(e)
+        if prompt in hinted or (int(e.answer) % 2 == 0 and i % 2 == 0):
+            return right
+        wrong = t.encode(int(e.answer) + 1 + i)  # a different wrong answer per sample
+        return re.sub(r"#\d+$", "#" + wrong, right)
 
     return ScriptedBackend(rules=[(r":$", reply)])
 

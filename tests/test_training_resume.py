@@ -49,9 +49,10 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(tiny_random_model_dir, tm
     deadline = time.time() + 120
     while not marker.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before it could be killed:\n" + proc.stdout.read().decode()[-3000:]
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert marker.exists(), proc.stdout.read().decode()[-2000:]
+    assert marker.exists(), proc.stdout.read().decode()[-3000:]
     killed_at = json.loads((run / "state.json").read_text())
     assert killed_at["round"] <= 1 and not (killed_at["round"] == 1 and killed_at["phase"] == "eval")
     generated = marker.read_bytes()

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UserError
+
+if TYPE_CHECKING:
+    from ..training.config import LoopConfig
 
 EPILOG = """examples:
   selfimprove train --model tiny --task arithmetic --method lmsi --rounds 2
@@ -41,7 +45,7 @@ def register(sub) -> None:
     g.add_argument("--k", type=int, help="samples per training example (default: 8)")
     g.add_argument("--temperature", type=float, help="sampling temperature (default: 0.8)")
     g.add_argument("--top-p", type=float, help="nucleus mass (default: 1.0)")
-    g.add_argument("--max-tokens", type=int, help="generation cap per completion (default: 96)")
+    g.add_argument("--max-tokens", type=int, help="generation cap per completion (default: 128)")
     g.add_argument("--threshold", type=float, help="min majority vote share to keep a pseudo-label (0.5)")
     g.add_argument("--max-per-example", type=int, help="cap on kept completions per example (default: 4)")
     g.add_argument("--no-rationalize", action="store_true", help="star: skip rationalisation")
@@ -77,7 +81,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def build_config(args, task) -> "LoopConfig":
+def build_config(args, task) -> LoopConfig:
     """The LoopConfig from flags; task-aware defaults for the splits (arithmetic: test-hard, terms=K+1...)."""
     from ..training.config import LoopConfig
 
@@ -164,7 +168,10 @@ def _resolve_model(spec: str) -> Path | str:
     try:
         from ..tiny import resolve_model
     except ImportError:
-        resolve_model = None
+        try:
+            from ..tiny.models import resolve_model
+        except ImportError:
+            resolve_model = None
     if resolve_model is not None:
         return resolve_model(spec)
     if spec in ("tiny", "micro"):

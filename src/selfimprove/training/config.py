@@ -28,7 +28,7 @@ class LoopConfig:
     """Sampling temperature for the k samples."""
     top_p: float = 1.0
     """Nucleus mass for the k samples."""
-    max_tokens: int = 96
+    max_tokens: int = 128
     """Generation cap per completion; truncated completions are never trained on."""
     threshold: float = 0.5
     """Minimum majority vote share (votes / k, unparseable samples included) to accept a pseudo-label."""
@@ -122,11 +122,11 @@ class LoopConfig:
                 for f in dataclasses.fields(self)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "LoopConfig":
+    def from_dict(cls, d: dict[str, Any]) -> LoopConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
-    def replace(self, **changes: Any) -> "LoopConfig":
+    def replace(self, **changes: Any) -> LoopConfig:
         return dataclasses.replace(self, **changes)
 
 

@@ -22,8 +22,9 @@ Not covered: preference pairs (``training/dpo.py``), weighting rows by confidenc
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from ..answers import majority
 from ..records import Completion, Step, Trace, _Record
@@ -50,7 +51,7 @@ class SFTRow(_Record):
         return {"prompt": self.prompt, "completion": self.completion}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SFTRow":
+    def from_dict(cls, d: dict[str, Any]) -> SFTRow:
         return cls(**d)
 
 
@@ -78,7 +79,7 @@ class PseudoLabel(_Record):
         return self.votes / self.n if self.n else 0.0
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PseudoLabel":
+    def from_dict(cls, d: dict[str, Any]) -> PseudoLabel:
         return cls(**d)
 
 

@@ -25,8 +25,9 @@ import math
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..metrics.accuracy import accuracy
 from ..records import Example, Trace
@@ -289,4 +290,4 @@ def _flat(m: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-__all__ = ["LoopConfig", "run_loop", "round_metrics", "PseudoLabel"]
+__all__ = ["LoopConfig", "PseudoLabel", "round_metrics", "run_loop"]

@@ -21,7 +21,8 @@ its "direct answer" format augmentation; ReST^EM's per-problem cap tuning; STaR'
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..records import Completion, Example, SamplingParams, Step, Trace
 from ..strategies.base import generate_step, make_trace, score_traces

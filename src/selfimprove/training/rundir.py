@@ -24,8 +24,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 PHASES = ("generate", "select", "train", "eval")
 """The phases of a round, in order. Round 0 has only 'eval'."""

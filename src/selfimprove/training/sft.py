@@ -19,9 +19,10 @@ import dataclasses
 import math
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..records import _Record
 
@@ -105,7 +106,7 @@ class SFTResult(_Record):
         return self.losses[-1] if self.losses else None
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SFTResult":
+    def from_dict(cls, d: dict[str, Any]) -> SFTResult:
         d = dict(d)
         d["losses"] = tuple(d.get("losses", ()))
         return cls(**d)
