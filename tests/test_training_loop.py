@@ -12,7 +12,7 @@ import pytest
 from selfimprove.backends.scripted import ScriptedBackend
 from selfimprove.tasks.arithmetic import ArithmeticTask
 from selfimprove.training.config import LoopConfig
-from selfimprove.training.loop import round_metrics, run_loop
+from selfimprove.training.loop import eval_traces, round_metrics, run_loop
 from selfimprove.training.methods import METHODS
 
 SMALL = {"k": 2, "train_limit": 4, "eval_limit": 3, "max_tokens": 20, "max_steps": 2, "batch_size": 4,
@@ -53,6 +53,9 @@ def test_one_round_of_each_method_on_the_tiny_random_model(method, tiny_random_m
         for a in m["eval"].values():
             assert a["n"] == 3 and 0 <= a["unparsed"] <= 3 and a["ci95"] is not None
     assert len(read_jsonl(run / "metrics.jsonl")) == 2
+    pairs = list(zip(eval_traces(run, 0, "dev"), eval_traces(run, 1, "dev")))
+    assert len(pairs) == 3 and all(a.example_id == b.example_id for a, b in pairs)  # paired across rounds
+    assert set(metrics[1]["seconds"]) == {"generate", "select", "train", "eval"}
     if method == "no-filter":  # the control trains on whatever the model said
         assert len(rows) == 4 and train["steps"] == 2
 

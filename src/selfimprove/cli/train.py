@@ -140,7 +140,12 @@ def run(args) -> int:
         RunDir(run_dir).write_json("config.json", saved)
         store.put_metrics(run_id, "run", {"run_dir": str(run_dir)})
     print(f"run {run_id} · {cfg.method} · {cfg.rounds} round(s) · dir {run_dir}", flush=True)
-    summary = run_loop(cfg, task, model_path, run_dir, store=store, run_id=run_id)
+    try:
+        summary = run_loop(cfg, task, model_path, run_dir, store=store, run_id=run_id)
+    except BaseException:
+        if run_id:
+            store.set_status(run_id, "failed")  # `--resume` picks it up again
+        raise
     if run_id:
         store.put_metrics(run_id, "summary", summary)
         store.set_status(run_id, "done")

@@ -9,7 +9,7 @@ torch, transformers and TRL are imported only when a model is trained or loaded.
 """
 
 from .config import LoopConfig
-from .loop import round_metrics, run_loop
+from .loop import eval_traces, round_metrics, run_loop
 from .methods import METHODS
 
-__all__ = ["METHODS", "LoopConfig", "round_metrics", "run_loop"]
+__all__ = ["METHODS", "LoopConfig", "eval_traces", "round_metrics", "run_loop"]

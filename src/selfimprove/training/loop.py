@@ -59,6 +59,11 @@ def round_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     return out
 
 
+def eval_traces(run_dir: str | Path, r: int, split: str) -> list[Trace]:
+    """Round r's greedy evaluation traces on ``split`` (same examples, same order every round: pair them)."""
+    return [Trace.from_dict(d) for d in RunDir(run_dir).read_jsonl(f"round-{r}/eval-{split}.jsonl")]
+
+
 class _Loop:
     def __init__(self, cfg, task, base: Path, rd: RunDir, store, run_id, make_backend, log) -> None:
         self.cfg, self.task, self.base, self.rd = cfg, task, base, rd
@@ -125,6 +130,7 @@ class _Loop:
     def _phase_train(self, r: int, rows: list[SFTRow]) -> None:
         if self.rd.done(r, "train"):
             return
+        t0 = time.perf_counter()
         start_round = 0 if self.cfg.method in methods.RESTARTS_FROM_BASE else r - 1
         model, tok = self._policy(start_round)
         stage = self.rd.stage_dir(r)
@@ -139,7 +145,7 @@ class _Loop:
             result = SFTResult(rows=0, steps=0)
         self.rd.install_model(stage, r)
         info = {**result.to_dict(), "first_loss": result.first_loss, "last_loss": result.last_loss,
-                "start_round": start_round}
+                "start_round": start_round, "phase_seconds": round(time.perf_counter() - t0, 3)}
         self.rd.write_json(f"round-{r}/train.json", info)
         self.memory = (r, model, tok)
         self.rd.mark(r, "train")
@@ -159,6 +165,9 @@ class _Loop:
         for name in ("generate", "data", "train"):
             if self.rd.exists(f"round-{r}/{name}.json"):
                 m[name] = self.rd.read_json(f"round-{r}/{name}.json")
+        if r > 0:  # wall time per phase (of the process that ran it, on resume)
+            m["seconds"] = {"generate": m["generate"]["seconds"], "select": m["data"]["seconds"],
+                            "train": m["train"]["phase_seconds"], "eval": m["eval_seconds"]}
         self.rd.write_json(f"round-{r}/metrics.json", m)
         self.rd.write_jsonl("metrics.jsonl", round_metrics(self.rd.path))
         self.rd.mark(r, "eval")
