@@ -1,4 +1,4 @@
-"""``selfimprove train``: rounds of generate -> verify/vote -> keep -> SFT (TRL) -> evaluate, resumable."""
+"""``selfimprove train``: rounds of generate -> verify/vote -> keep -> SFT or DPO (TRL) -> evaluate, resumable."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ EPILOG = """examples:
   selfimprove train --model tiny --task arithmetic --method star --rounds 3 --k 8 --patience 2
   selfimprove train --model tiny --task arithmetic --method easy-to-hard --rounds 3   # terms=6, 7, 8
   selfimprove train --model tiny --task arithmetic --method no-filter --rounds 2      # the control
+  selfimprove train --model tiny --task arithmetic --method scpo --rounds 3           # DPO on vote pairs
+  selfimprove train --model tiny --task arithmetic --method self-rewarding --judge ptrue --loss-type sigmoid
   selfimprove train --model Qwen/Qwen2.5-0.5B-Instruct --task gsm8k --data gsm8k/ --method rest-em \\
       --lr 1e-4 --lora --max-tokens 320 --train-limit 500 --eval-limit 200
   selfimprove train --resume RUN_DIR_OR_ID     # continue after a crash: no round's data lost or repeated
@@ -32,14 +34,16 @@ _FIELDS = ("method", "rounds", "k", "temperature", "top_p", "max_tokens", "thres
 
 def register(sub) -> None:
     from ..training.methods import METHODS
+    from ..training.pref_loop import PREF_METHODS, add_arguments
 
-    p = sub.add_parser("train", help="self-training rounds (STaR, ReST-EM, LMSI, easy-to-hard, no-filter)",
+    p = sub.add_parser("train", help="self-training rounds (STaR, ReST-EM, LMSI, easy-to-hard, no-filter; "
+                       "DPO: self-rewarding, scpo, spin, gold-dpo, v-star, cct)",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                        description=__doc__.splitlines()[0])
     p.add_argument("--model", help="tiny | micro | HF model dir | hub id (the starting policy)")
     p.add_argument("--task", help="arithmetic | gsm8k | jsonl ... with :key=value options")
     p.add_argument("--data", help="data file or folder for file-backed tasks")
-    p.add_argument("--method", choices=METHODS, help="selection rule (default: lmsi)")
+    p.add_argument("--method", choices=(*METHODS, *PREF_METHODS), help="selection rule (default: lmsi)")
     p.add_argument("--rounds", type=int, help="rounds after round 0 (default: 2)")
     g = p.add_argument_group("sampling and selection")
     g.add_argument("--k", type=int, help="samples per training example (default: 8)")
@@ -71,6 +75,7 @@ def register(sub) -> None:
     t.add_argument("--lora", action="store_true", help="train LoRA adapters (merged into each round's model)")
     t.add_argument("--lora-r", type=int, help="LoRA rank (default: 8)")
     t.add_argument("--device", help="generation device: auto | cpu | cuda (default: auto)")
+    add_arguments(p.add_argument_group("preference methods (TRL DPOTrainer)"))
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=int, help="seed (default: 0)")
     r.add_argument("--patience", type=int, help="stop after N rounds without dev gain (default: 2; 0: never)")
@@ -84,8 +89,11 @@ def register(sub) -> None:
 def build_config(args, task) -> LoopConfig:
     """The LoopConfig from flags; task-aware defaults for the splits (arithmetic: test-hard, terms=K+1...)."""
     from ..training.config import LoopConfig
+    from ..training.pref_loop import PREF_FIELDS, PREF_METHODS, PrefConfig
 
     values = {f: getattr(args, f) for f in _FIELDS if getattr(args, f, None) is not None}
+    pref = values.get("method") in PREF_METHODS
+    values.update({f: getattr(args, f) for f in PREF_FIELDS if pref and getattr(args, f, None) is not None})
     if values.get("patience") == 0:
         values["patience"] = None
     if args.no_rationalize:
@@ -103,9 +111,10 @@ def build_config(args, task) -> LoopConfig:
     elif hasattr(task, "terms") and not e2h:  # easy-to-hard evaluates its difficulty splits anyway
         values["eval_splits"] = ("test-hard",)
     try:
-        return LoopConfig(**values)
+        return PrefConfig(**values) if pref else LoopConfig(**values)
     except ValueError as e:
-        raise UserError(str(e).replace("LoopConfig.", "--").replace("_", "-")) from None
+        msg = str(e).replace("LoopConfig.", "--").replace("PrefConfig.", "--")
+        raise UserError(msg.replace("_", "-")) from None
 
 
 def run(args) -> int:
@@ -113,11 +122,13 @@ def run(args) -> int:
     from ..tasks import get_task
     from ..training.config import LoopConfig
     from ..training.loop import run_loop
+    from ..training.pref_loop import PREF_METHODS, PrefConfig, run_pref_loop
 
     store = RunStore(args.store)
     if args.resume:
         run_dir, saved = _find_run(args.resume, store)
-        cfg = LoopConfig.from_dict(saved["loop"])
+        cls = PrefConfig if saved["loop"].get("method") in PREF_METHODS else LoopConfig
+        cfg = cls.from_dict(saved["loop"])
         task = get_task(saved["task"], data=saved.get("data"))
         model_path, run_id = saved["model_path"], saved.get("run_id")
         if run_id:
@@ -141,7 +152,8 @@ def run(args) -> int:
         store.put_metrics(run_id, "run", {"run_dir": str(run_dir)})
     print(f"run {run_id} · {cfg.method} · {cfg.rounds} round(s) · dir {run_dir}", flush=True)
     try:
-        summary = run_loop(cfg, task, model_path, run_dir, store=store, run_id=run_id)
+        runner = run_pref_loop if isinstance(cfg, PrefConfig) else run_loop
+        summary = runner(cfg, task, model_path, run_dir, store=store, run_id=run_id)
     except BaseException:
         if run_id:
             store.set_status(run_id, "failed")  # `--resume` picks it up again

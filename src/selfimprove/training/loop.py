@@ -65,6 +65,9 @@ def eval_traces(run_dir: str | Path, r: int, split: str) -> list[Trace]:
 
 
 class _Loop:
+    round_files = ("generate", "data", "train")
+    """The round-<r>/<name>.json files a round's metrics.json includes (a subclass may add its own)."""
+
     def __init__(self, cfg, task, base: Path, rd: RunDir, store, run_id, make_backend, log) -> None:
         self.cfg, self.task, self.base, self.rd = cfg, task, base, rd
         self.store, self.run_id, self.log = store, run_id, log
@@ -99,13 +102,17 @@ class _Loop:
         t0 = time.perf_counter()
         backend = self._backend(r - 1)
         self.log(f"round {r}: generating on {len(examples)} examples of '{split}' ({self.cfg.method})")
-        traces = methods.generate(self.cfg.method, backend, self.task, examples, self.cfg, r)
+        traces = self._generate(backend, examples, r)
         self.rd.write_jsonl(f"round-{r}/traces.jsonl", (t.to_dict() for t in traces))
         self.rd.write_json(f"round-{r}/generate.json", {"split": split, "examples": len(examples),
                                                          "seconds": round(time.perf_counter() - t0, 3)})
         self.rd.mark(r, "generate")
         sync_store(self.store, self.run_id, f"round-{r}/generate", traces)
         return traces, examples
+
+    def _generate(self, backend, examples: list[Example], r: int) -> list[Trace]:
+        """Round r's generation (a hook: the preference rounds of ``pref_loop.py`` judge their samples here)."""
+        return methods.generate(self.cfg.method, backend, self.task, examples, self.cfg, r)
 
     def _phase_select(self, r: int, traces: list[Trace], examples: list[Example]) -> list[SFTRow]:
         if self.rd.done(r, "select"):
@@ -162,7 +169,7 @@ class _Loop:
             results[split] = accuracy(traces, seed=self.cfg.seed)
             sync_store(self.store, self.run_id, f"round-{r}/eval/{split}", traces)
         m: dict[str, Any] = {"round": r, "eval": results, "eval_seconds": round(time.perf_counter() - t0, 3)}
-        for name in ("generate", "data", "train"):
+        for name in self.round_files:
             if self.rd.exists(f"round-{r}/{name}.json"):
                 m[name] = self.rd.read_json(f"round-{r}/{name}.json")
         if r > 0:  # wall time per phase (of the process that ran it, on resume)

@@ -1,0 +1,392 @@
+"""Direct Preference Optimization on preference pairs through TRL's ``DPOTrainer``, with per-pair weights.
+
+``train_dpo(model, tokenizer, pairs, settings)`` trains on ``{"prompt", "chosen", "rejected", "weight"}`` rows
+(``preferences.PreferencePair.trl()``) with TRL 1.16's ``DPOTrainer``. The loss is TRL's: ``settings.loss_type``
+is passed through (``("sigmoid",)`` is the DPO of Rafailov et al. 2023; ``("sigmoid", "sft")`` adds the NLL
+of the chosen completion, the combined objective ScPO (#25) and iterative RPO use; any TRL loss type works).
+The default is the combined loss because the built-in model's measurements (issue 6) showed plain sigmoid DPO
+lowering accuracy while the chosen answers' likelihood fell with the rejected ones.
+
+**Weights** (ScPO's vote margin). ``WeightedDPOTrainer`` subclasses ``DPOTrainer``: each pair's weight wᵢ
+scales the gradient that flows through that pair's token log-probabilities (chosen and rejected rows), with
+the forward values untouched. For every loss type whose per-pair term ℓᵢ depends only on pair i's own
+log-probabilities (sigmoid, hinge, ipo, robust, bco_pair, nca_pair, sppo_hard, apo_*, discopop,
+sigmoid_norm, exo_pair), the gradient is then exactly that of (1/N)·Σᵢ wᵢ·ℓᵢ; the ``sft`` term becomes the
+chosen-token NLL with each pair's tokens weighted by wᵢ. The batch-sorting losses (aot, aot_unpaired) have no
+per-pair term and are refused with weights ≠ 1. With all weights 1 the trainer *is* TRL's DPO. The logged
+``loss`` is TRL's unweighted value; ``weight/mean`` is logged beside it.
+
+The reference model is the policy as it was when the call started (an explicit copy — the previous iterate,
+as Self-Rewarding, SPIN and ScPO iterate); with ``lora=True`` TRL uses the adapter-disabled base instead and
+the adapter is merged before saving, so every saved round is a plain, loadable model dir. Settings TRL
+defaults differently from what a small CPU run wants are set as in ``sft.py`` (no activation checkpointing,
+fp32 on CPU, no saving, no progress bars).
+
+Every call reports the mean log-probability of the chosen and rejected completions under the policy before
+and after training, and the preferred log-ratio log π(chosen) − log π(rejected): a falling chosen
+log-probability is the failure mode to watch.
+
+``DPOVerifier`` is V-STaR's verifier (#108) behind the verifier protocol (``assess`` / ``verify``): a
+candidate's score is the DPO implicit reward log π_V(y|x) − log π_ref(y|x) (or log π_V alone).
+
+Not covered: precomputed reference log-probs, TR-DPO reference syncing, WPO weighting together with pair
+weights on the batch-sorting losses, padding-free batches.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..records import Example, Step, Verdict, _Record
+from .sft import SCHEDULERS, load_policy, save_policy
+
+LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+              "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm")
+"""TRL 1.16's DPO loss types."""
+BATCH_COUPLED = {"aot", "aot_unpaired"}
+"""Loss types that sort the batch: no per-pair term to weight."""
+
+
+@dataclass(frozen=True)
+class DPOSettings:
+    """How one DPO call trains."""
+
+    lr: float = 1e-4
+    """Peak learning rate (1e-4 suits the built-in tiny model; ~5e-7 to 1e-6 full / ~5e-6 LoRA for real LMs)."""
+    beta: float = 0.1
+    """DPO's β: how far the policy may move from the reference."""
+    loss_type: tuple[str, ...] = ("sigmoid", "sft")
+    """TRL loss types, summed with ``loss_weights``: ('sigmoid',) is plain DPO; ('sigmoid', 'sft') adds NLL."""
+    loss_weights: tuple[float, ...] | None = None
+    """Weight of each loss type (None: 1 each)."""
+    epochs: float = 1.0
+    """Passes over the pairs; ``max_steps`` caps it."""
+    batch_size: int = 16
+    """Pairs per optimiser step (per device)."""
+    max_steps: int = 40
+    """Cap on optimiser steps per call; -1 lets ``epochs`` decide alone."""
+    max_length: int = 512
+    """Tokens per prompt+completion; longer sequences are truncated at the end."""
+    scheduler: str = "constant"
+    """Learning-rate schedule: one of constant, linear, cosine, constant_with_warmup."""
+    warmup_steps: int = 0
+    """Linear warm-up steps."""
+    seed: int = 0
+    """Seed for adapters and the data order."""
+    lora: bool = False
+    """Train a LoRA adapter (PEFT); the reference is then the adapter-disabled model; merged before saving."""
+    lora_r: int = 8
+    """LoRA rank."""
+    logging_steps: int = 1
+    """Record TRL's metrics every this many steps."""
+    precision: str = "auto"
+    """'auto' (bf16 on a bf16-capable GPU, fp32 otherwise), 'fp32' or 'bf16'."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "loss_type", _tuple(self.loss_type))
+        if self.loss_weights is not None:
+            object.__setattr__(self, "loss_weights", tuple(float(w) for w in _tuple(self.loss_weights)))
+        if not self.lr > 0 or not self.beta > 0:
+            raise ValueError(f"DPOSettings.lr and beta must be > 0, got lr={self.lr}, beta={self.beta}")
+        bad = [t for t in self.loss_type if t not in LOSS_TYPES]
+        if not self.loss_type or bad:
+            raise ValueError(f"DPOSettings.loss_type must be one or more of {', '.join(LOSS_TYPES)}, got {bad}")
+        if self.loss_weights is not None and len(self.loss_weights) != len(self.loss_type):
+            raise ValueError(f"DPOSettings.loss_weights needs one weight per loss type ({len(self.loss_type)}), "
+                             f"got {len(self.loss_weights)}")
+        if not self.epochs > 0 or self.batch_size < 1:
+            raise ValueError("DPOSettings.epochs must be > 0 and batch_size >= 1")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError(f"DPOSettings.max_steps must be -1 (no cap) or >= 1, got {self.max_steps}")
+        if self.max_length < 8 or self.scheduler not in SCHEDULERS:
+            raise ValueError(f"DPOSettings.max_length must be >= 8 and scheduler one of {SCHEDULERS}")
+        if self.warmup_steps < 0 or self.lora_r < 1 or self.logging_steps < 1:
+            raise ValueError("DPOSettings: warmup_steps must be >= 0, lora_r and logging_steps >= 1")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"DPOSettings.precision must be auto, fp32 or bf16, got {self.precision!r}")
+
+
+@dataclass(frozen=True)
+class DPOResult(_Record):
+    """What one DPO call did, with the likelihoods to watch."""
+
+    pairs: int
+    """Pairs trained on."""
+    steps: int
+    """Optimiser steps taken."""
+    losses: tuple[float, ...] = ()
+    """TRL's (unweighted) training loss at each logged step."""
+    seconds: float = 0.0
+    """Wall time of ``trainer.train()``."""
+    lora: bool = False
+    """Whether a LoRA adapter was trained (and merged)."""
+    loss_type: tuple[str, ...] = ()
+    """The TRL loss types used."""
+    chosen_logp_before: float | None = None
+    """Mean log π(chosen | prompt) over the pairs before training (sum over completion tokens, EOS excluded)."""
+    chosen_logp_after: float | None = None
+    """The same after training."""
+    rejected_logp_before: float | None = None
+    """Mean log π(rejected | prompt) before training."""
+    rejected_logp_after: float | None = None
+    """The same after training."""
+    trl_metrics: tuple[dict[str, float], ...] = ()
+    """TRL's logged metrics per logged step (logps/chosen, rewards/margins, rewards/accuracies, ...)."""
+
+    @property
+    def logratio_before(self) -> float | None:
+        return _diff(self.chosen_logp_before, self.rejected_logp_before)
+
+    @property
+    def logratio_after(self) -> float | None:
+        return _diff(self.chosen_logp_after, self.rejected_logp_after)
+
+    def summary(self) -> dict[str, Any]:
+        """The record plus the derived log-ratios (what a round's ``train.json`` stores)."""
+        return {**self.to_dict(), "logratio_before": self.logratio_before, "logratio_after": self.logratio_after,
+                "first_loss": self.losses[0] if self.losses else None,
+                "last_loss": self.losses[-1] if self.losses else None}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DPOResult:
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        d["losses"] = tuple(d.get("losses", ()))
+        d["loss_type"] = tuple(d.get("loss_type", ()))
+        d["trl_metrics"] = tuple(d.get("trl_metrics", ()))
+        return cls(**d)
+
+
+def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSettings,
+              save_to: str | Path | None = None, ref_model=None):
+    """DPO on ``pairs``; returns ``(trained_model, DPOResult)``.
+
+    ``model`` is a ``PreTrainedModel`` or a path (then ``tokenizer`` may be None). ``ref_model`` defaults to
+    a frozen copy of ``model`` as passed (unused with LoRA). Pairs with an empty chosen or rejected text, or
+    with a negative weight, are refused. With ``save_to`` the trained model (LoRA merged) and the tokenizer are
+    written there."""
+    if isinstance(model, (str, Path)):
+        model, loaded = load_policy(model)
+        tokenizer = tokenizer or loaded
+    rows = [{"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"],
+             "weight": float(p.get("weight", 1.0))} for p in pairs]
+    if not rows:
+        raise ValueError("train_dpo needs at least one pair; the caller should skip training on empty data")
+    if any(not r["chosen"] or not r["rejected"] for r in rows):
+        raise ValueError("train_dpo: a pair has an empty chosen or rejected text; filter it out first")
+    if any(not r["weight"] >= 0 for r in rows):
+        raise ValueError("train_dpo: pair weights must be >= 0")
+    weighted = any(r["weight"] != 1.0 for r in rows)
+    if weighted and BATCH_COUPLED & set(settings.loss_type):
+        raise ValueError(f"loss types {sorted(BATCH_COUPLED)} sort the batch and cannot take per-pair weights")
+
+    import datasets
+    from transformers import PrinterCallback
+
+    datasets.disable_progress_bars()
+    before = completion_logps(model, tokenizer, rows)
+    if ref_model is None and not settings.lora:
+        ref_model = copy.deepcopy(model).eval()
+        for p in ref_model.parameters():
+            p.requires_grad_(False)
+    with tempfile.TemporaryDirectory(prefix="selfimprove-dpo-") as tmp:
+        trainer_cls = _trainer_classes()["WeightedDPOTrainer"]
+        trainer = trainer_cls(model=model, ref_model=None if settings.lora else ref_model,
+                              args=dpo_config(settings, tmp), train_dataset=datasets.Dataset.from_list(rows),
+                              processing_class=tokenizer,
+                              peft_config=_lora_config(settings) if settings.lora else None)
+        trainer.remove_callback(PrinterCallback)
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+        trained = trainer.model
+        history = trainer.state.log_history
+        steps = int(trainer.state.global_step)
+        main = trainer.accelerator.is_main_process  # under `accelerate launch`, one process writes
+    if settings.lora:
+        trained = trained.merge_and_unload()
+    trained.eval()
+    after = completion_logps(trained, tokenizer, rows)
+    if save_to is not None and main:
+        save_policy(trained, tokenizer, save_to)
+    keep = ("loss", "logps/chosen", "logps/rejected", "rewards/margins", "rewards/accuracies", "weight/mean")
+    metrics = tuple({k: float(h[k]) for k in keep if k in h} for h in history if "loss" in h)
+    return trained, DPOResult(
+        pairs=len(rows), steps=steps, seconds=round(seconds, 3), lora=settings.lora, loss_type=settings.loss_type,
+        losses=tuple(m["loss"] for m in metrics if math.isfinite(m["loss"])),
+        chosen_logp_before=before[0], rejected_logp_before=before[1], chosen_logp_after=after[0],
+        rejected_logp_after=after[1], trl_metrics=metrics)
+
+
+def dpo_config(settings: DPOSettings, output_dir: str):
+    """The ``trl.DPOConfig`` for ``settings`` (field names checked against TRL 1.16's source)."""
+    import torch
+    from trl import DPOConfig
+
+    bf16 = settings.precision == "bf16" or (
+        settings.precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return DPOConfig(
+        output_dir=output_dir, learning_rate=settings.lr, num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps, per_device_train_batch_size=settings.batch_size,
+        lr_scheduler_type=settings.scheduler, warmup_steps=settings.warmup_steps, seed=settings.seed,
+        data_seed=settings.seed, max_length=settings.max_length, beta=settings.beta,
+        loss_type=list(settings.loss_type),
+        loss_weights=None if settings.loss_weights is None else list(settings.loss_weights),
+        activation_checkpointing=False, bf16=bf16, fp16=False,  # TRL defaults both to on
+        logging_strategy="steps", logging_steps=settings.logging_steps, report_to="none", save_strategy="no",
+        eval_strategy="no", disable_tqdm=True, dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+
+
+@functools.cache
+def _trainer_classes():
+    """Build the TRL subclasses on first use (TRL is a heavy import); ``dpo.WeightedDPOTrainer`` and
+    ``dpo.WeightedPreferenceCollator`` resolve to them through the module's ``__getattr__``."""
+    import torch
+    from trl import DPOTrainer
+    from trl.trainer.dpo_trainer import DataCollatorForPreference
+
+    class WeightedPreferenceCollator(DataCollatorForPreference):
+        """TRL's preference collator, plus a ``weight`` tensor (one per pair; 1 where a row has none)."""
+
+        def torch_call(self, examples):
+            out = super().torch_call(examples)
+            out["weight"] = torch.tensor([float(e.get("weight", 1.0)) for e in examples], dtype=torch.float32)
+            return out
+
+    class _RowGradScale:
+        """Calls the model and scales the gradient of row b's token log-probabilities by ``scale[b]``.
+
+        ``x.detach() + (x - x.detach()) * s`` has the value of x exactly and the gradient s·∂/∂x."""
+
+        def __init__(self, model, scale) -> None:
+            self.model, self.scale = model, scale
+
+        def __call__(self, *args, **kwargs):
+            out = self.model(*args, **kwargs)
+            lp = getattr(out, "log_probs", None)
+            if lp is None:  # a plain forward (TRL's deprecated return_outputs path): nothing to scale
+                return out
+            s = self.scale.to(device=lp.device, dtype=lp.dtype)[:, None]
+            out.log_probs = lp.detach() + (lp - lp.detach()) * s
+            return out
+
+        def __getattr__(self, name):
+            return getattr(self.model, name)
+
+    class WeightedDPOTrainer(DPOTrainer):
+        """TRL's DPOTrainer with a per-pair weight on each pair's loss terms (see the module docstring)."""
+
+        def __init__(self, model, ref_model=None, args=None, data_collator=None, *, processing_class=None,
+                     **kwargs):
+            if data_collator is None and processing_class is not None:
+                tok = getattr(processing_class, "tokenizer", processing_class)
+                if tok.pad_token is None:
+                    tok.pad_token = tok.eos_token
+                data_collator = WeightedPreferenceCollator(
+                    pad_token_id=tok.pad_token_id, max_length=getattr(args, "max_length", None),
+                    truncation_mode=getattr(args, "truncation_mode", "keep_start"))
+            super().__init__(model, ref_model, args, data_collator, processing_class=processing_class, **kwargs)
+
+        def _set_signature_columns_if_needed(self):
+            super()._set_signature_columns_if_needed()
+            if "weight" not in self._signature_columns:
+                self._signature_columns = [*self._signature_columns, "weight"]
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            weight = inputs.pop("weight", None)
+            if weight is None or bool((weight == 1).all()):
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            mode = "train" if self.model.training else "eval"
+            self._metrics[mode]["weight/mean"].append(float(weight.mean()))
+            # the batch is [chosen_0..chosen_{N-1}, rejected_0..rejected_{N-1}]
+            scaled = _RowGradScale(model, torch.cat([weight, weight]))
+            return super().compute_loss(scaled, inputs, return_outputs, num_items_in_batch)
+
+        def compute_ref_log_probs(self, model, inputs):
+            inputs = {k: v for k, v in inputs.items() if k != "weight"}
+            return super().compute_ref_log_probs(model, inputs)
+
+    return {"WeightedDPOTrainer": WeightedDPOTrainer, "WeightedPreferenceCollator": WeightedPreferenceCollator}
+
+
+def __getattr__(name: str):
+    """Lazy classes: ``from selfimprove.training.dpo import WeightedDPOTrainer`` imports TRL only then."""
+    if name in ("WeightedDPOTrainer", "WeightedPreferenceCollator"):
+        return _trainer_classes()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def completion_logps(model, tokenizer, rows: Sequence[dict[str, Any]]) -> tuple[float | None, float | None]:
+    """Mean log π(chosen | prompt) and mean log π(rejected | prompt) over ``rows`` (EOS excluded)."""
+    if not rows:
+        return None, None
+    from ..backends.hf import HFBackend
+
+    backend = HFBackend.from_model(model, tokenizer)
+    prompts = [r["prompt"] for r in rows]
+    chosen = backend.loglikelihood(prompts, [r["chosen"] for r in rows])
+    rejected = backend.loglikelihood(prompts, [r["rejected"] for r in rows])
+    return sum(chosen) / len(rows), sum(rejected) / len(rows)
+
+
+class DPOVerifier:
+    """V-STaR's verifier: score(x, y) = log π_V(y|x) − log π_ref(y|x) ('logratio', DPO's implicit reward up to
+    β) or log π_V(y|x) ('likelihood'). Both backends need ``loglikelihood``; judges whole candidate texts."""
+
+    name = "dpo-verifier"
+    uses_gold = False
+
+    def __init__(self, verifier_backend, reference_backend, task, score: str = "logratio",
+                 threshold: float = 0.0) -> None:
+        if score not in ("logratio", "likelihood"):
+            raise ValueError(f"score must be 'logratio' or 'likelihood', got {score!r}")
+        self.backend, self.reference, self.task = verifier_backend, reference_backend, task
+        self.score, self.threshold = score, threshold
+
+    def assess(self, examples: Sequence[Example], texts: Sequence[Sequence[str]]):
+        from ..verifiers.ptrue import Assessment
+
+        jobs = [(i, t) for i, row in enumerate(texts) for t in row]
+        prompts = [self.task.prompt(examples[i]) for i, _ in jobs]
+        conts = [t for _, t in jobs]
+        lv = self.backend.loglikelihood(prompts, conts) if jobs else []
+        lr = self.reference.loglikelihood(prompts, conts) if jobs and self.score == "logratio" else [0.0] * len(jobs)
+        verdicts: list[list[Verdict]] = [[] for _ in examples]
+        steps: list[list[Step]] = [[] for _ in examples]
+        for (i, t), a, b in zip(jobs, lv, lr):
+            s = a - b
+            verdicts[i].append(Verdict(score=s, correct=s >= self.threshold, reason=f"{self.score}={s:.3f}"))
+        for i in range(len(examples)):
+            if texts[i]:
+                steps[i].append(Step(kind="verify", info={"verifier": self.name, "score": self.score,
+                                                          "scores": [v.score for v in verdicts[i]]}))
+        return Assessment(verdicts, steps)
+
+    def verify(self, examples, answers):
+        from ..verifiers.ptrue import _verify_answers
+
+        return _verify_answers(self, examples, answers)
+
+
+def _lora_config(settings: DPOSettings):
+    from peft import LoraConfig
+
+    return LoraConfig(r=settings.lora_r, lora_alpha=2 * settings.lora_r, lora_dropout=0.0,
+                      target_modules="all-linear", task_type="CAUSAL_LM")
+
+
+def _tuple(value) -> tuple:
+    return (value,) if isinstance(value, (str, int, float)) else tuple(value)
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b

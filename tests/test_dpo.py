@@ -1,0 +1,251 @@
+"""The DPO trainer (TRL DPOTrainer + per-pair weights) and the preference rounds on the tiny random model.
+
+DPO: parameters change and the preferred log-ratio rises; the weighted trainer *is* TRL's DPO when every
+weight is 1 (same batch, same loss and gradients), and with other weights its gradient equals the weighted
+sum of TRL's per-pair gradients. The loop: a scripted generator (right on even sums) with real TRL training
+gives exact ScPO pairs and weights, stored guards, chosen log-probabilities and resumable rounds; every
+preference method runs one round on the random model (mechanics only: it is random)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from selfimprove.backends.scripted import ScriptedBackend
+from selfimprove.tasks.arithmetic import ArithmeticTask
+
+PAIRS = [{"prompt": f"{a}+{b}=", "chosen": f" #{a + b}", "rejected": f" #{a + b + 1}"} for a in range(5)
+         for b in range(4)]
+
+
+def _params(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_dpo_changes_parameters_and_raises_the_preferred_log_ratio(tiny_random_model_dir, tmp_path):
+    from selfimprove.training.dpo import DPOResult, DPOSettings, train_dpo
+    from selfimprove.training.sft import load_policy
+
+    model, tok = load_policy(tiny_random_model_dir)
+    before = _params(model)
+    trained, res = train_dpo(model, tok, PAIRS, DPOSettings(lr=3e-3, batch_size=10, max_steps=10,
+                                                            loss_type=("sigmoid",)), save_to=tmp_path / "out")
+    assert res.steps == 10 and res.pairs == len(PAIRS) and len(res.losses) == 10
+    assert res.logratio_after > res.logratio_before + 0.1, res.summary()
+    assert res.losses[-1] < res.losses[0]
+    assert all(m["rewards/accuracies"] >= 0 for m in res.trl_metrics) and "logps/chosen" in res.trl_metrics[0]
+    changed = [k for k, v in trained.state_dict().items() if not (v == before[k]).all()]
+    assert len(changed) == len(before)
+    reloaded, _ = load_policy(tmp_path / "out")
+    assert all((v == trained.state_dict()[k]).all() for k, v in reloaded.state_dict().items())
+    assert DPOResult.from_dict(json.loads(json.dumps(res.summary()))) == res
+
+
+def _trainers(model_dir, tmp_path, weights):
+    """A WeightedDPOTrainer and a plain TRL DPOTrainer on identical copies of the model and the same pairs."""
+    import datasets
+    from trl import DPOTrainer
+
+    from selfimprove.training.dpo import DPOSettings, WeightedDPOTrainer, dpo_config
+    from selfimprove.training.sft import load_policy
+
+    rows = [{**p, "weight": w} for p, w in zip(PAIRS, weights)]
+    out = []
+    for cls, data in ((WeightedDPOTrainer, rows), (DPOTrainer, [dict(p) for p in PAIRS[:len(weights)]])):
+        model, tok = load_policy(model_dir)
+        ref, _ = load_policy(model_dir)
+        out.append(cls(model=model, ref_model=ref, args=dpo_config(DPOSettings(loss_type=("sigmoid",)),
+                                                                    str(tmp_path)),
+                       train_dataset=datasets.Dataset.from_list(data), processing_class=tok))
+    return out
+
+
+def _loss_and_grads(trainer, rows):
+    trainer.model.zero_grad()
+    loss = trainer.compute_loss(trainer.model, trainer.data_collator(rows))
+    loss.backward()
+    return float(loss), {n: p.grad.clone() for n, p in trainer.model.named_parameters()}
+
+
+def test_weighted_loss_equals_plain_dpo_when_all_weights_are_one(tiny_random_model_dir, tmp_path):
+    import torch
+
+    weighted, plain = _trainers(tiny_random_model_dir, tmp_path, [1.0] * 4)
+    batch = [weighted.train_dataset[i] for i in range(4)]
+    lw, gw = _loss_and_grads(weighted, batch)
+    lp, gp = _loss_and_grads(plain, [plain.train_dataset[i] for i in range(4)])
+    assert lw == lp
+    assert all(torch.equal(gw[n], gp[n]) for n in gp)
+    # the gradient-scaling path itself (weights all 2): the loss value is unchanged, the gradient doubles
+    doubled = [{**row, "weight": 2.0} for row in batch]
+    l2, g2 = _loss_and_grads(weighted, doubled)
+    assert l2 == pytest.approx(lp, abs=1e-7)
+    assert all(torch.allclose(g2[n], 2 * gp[n], atol=1e-7, rtol=1e-5) for n in gp)
+
+
+def test_weighted_gradient_is_the_weighted_sum_of_per_pair_dpo_gradients(tiny_random_model_dir, tmp_path):
+    import torch
+
+    weights = [2.0, 0.5, 0.0]
+    weighted, plain = _trainers(tiny_random_model_dir, tmp_path, weights)
+    _, gw = _loss_and_grads(weighted, [weighted.train_dataset[i] for i in range(3)])
+    expected = {n: torch.zeros_like(g) for n, g in gw.items()}
+    for i, w in enumerate(weights):  # TRL's plain DPO on pair i alone
+        _, gi = _loss_and_grads(plain, [plain.train_dataset[i]])
+        for n in expected:
+            expected[n] += w * gi[n] / len(weights)
+    for n in gw:
+        assert torch.allclose(gw[n], expected[n], atol=1e-6, rtol=1e-4), n
+
+
+def test_lora_dpo_merges_and_weighted_refusals(tiny_random_model_dir):
+    from selfimprove.training.dpo import DPOSettings, train_dpo
+    from selfimprove.training.sft import load_policy
+
+    model, tok = load_policy(tiny_random_model_dir)
+    trained, res = train_dpo(model, tok, PAIRS[:8], DPOSettings(lr=1e-2, batch_size=8, max_steps=3, lora=True,
+                                                                lora_r=4))
+    assert res.lora and res.steps == 3 and not getattr(trained, "peft_config", None)
+    assert res.chosen_logp_after is not None and res.loss_type == ("sigmoid", "sft")
+    with pytest.raises(ValueError, match="sort the batch"):
+        train_dpo(model, tok, [{**PAIRS[0], "weight": 0.5}], DPOSettings(loss_type=("aot",)))
+    with pytest.raises(ValueError, match="at least one pair"):
+        train_dpo(model, tok, [], DPOSettings())
+    with pytest.raises(ValueError, match="loss_type must be"):
+        DPOSettings(loss_type=("dpo",))
+
+
+# ---- the preference rounds ------------------------------------------------------------------------------
+
+
+def task() -> ArithmeticTask:
+    return ArithmeticTask(n_train=12, n_dev=6, n_test=6)
+
+
+def scripted(t: ArithmeticTask) -> ScriptedBackend:
+    """Solve prompts: sample i is right when the sum is even and i is even, else wrong by i + 1 (distinct wrong
+    answers); hinted prompts are always right; verify prompts (' ?') get P(yes) high exactly when the candidate
+    is right."""
+    plain = {t.prompt(e): e for s in ("train", "dev", "test-hard") for e in t.examples(s)}
+    hinted = {t.hint_prompt(e): e for e in plain.values()}
+
+    def reply(prompt: str, i: int):
+        e = plain.get(prompt) or hinted[prompt]
+        right = t.solution(e)
+        if prompt in hinted or (int(e.answer) % 2 == 0 and i % 2 == 0):
+            return right
+        return re.sub(r"#\d+$", "#" + t.encode(int(e.answer) + 1 + i), right)
+
+    class Judging(ScriptedBackend):
+        def loglikelihood(self, prompts, continuations):
+            out = []
+            for p, c in zip(prompts, continuations):
+                head = next((q for q in plain if p.startswith(q)), None)
+                ok = head is not None and t.extract(p[len(head):].removesuffix(" ?")) == plain[head].answer
+                out.append(-0.1 if (c == " yes") == ok else -3.0)
+            return out
+
+    return Judging(rules=[(r":$", reply)], default=" no")
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+SMALL = {"train_limit": 6, "eval_limit": 3, "max_steps": 2, "batch_size": 4, "guard_limit": 3, "guard_k": 2}
+
+
+def test_scpo_round_pairs_weights_guards_and_resume(tiny_random_model_dir, tmp_path):
+    from selfimprove.training.pref_loop import PrefConfig, run_pref_loop
+
+    t = task()
+    cfg = PrefConfig(method="scpo", rounds=1, k=4, threshold=0.0, patience=None, **SMALL)
+    run = tmp_path / "run"
+    run_pref_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: scripted(t), log=lambda m: None)
+    pairs = read_jsonl(run / "round-1/pairs.jsonl")
+    examples = t.examples("train")[:6]
+    # even sums: votes right 2, wrong(+2) 1, wrong(+4) 1 -> chosen = right, rejected = +2 (first least-voted),
+    # weight (2 - 1) / 4; odd sums: four distinct wrong answers tie -> no pair
+    expected = [(e.id, t.solution(e), re.sub(r"#\d+$", "#" + t.encode(int(e.answer) + 2), t.solution(e)))
+                for e in examples if int(e.answer) % 2 == 0]
+    assert [(p["example_id"], p["chosen"], p["rejected"]) for p in pairs] == expected
+    assert all(p["weight"] == 0.25 and p["judge"] == "majority-vote" and p["round_idx"] == 1
+               and p["model"] == str(tiny_random_model_dir) and p["seed"] == 1 for p in pairs)
+    data = json.loads((run / "round-1/data.json").read_text())
+    assert data["skipped"] == {"tied_majority": 6 - len(expected)} and data["pair_gold"]["both_right_order"] == 1
+    g = data["guards"]
+    assert g["judge_agreement"]["rate"] == 1.0 and g["judge_agreement"]["n"] == 6  # the scripted judge is exact
+    assert g["injection"]["format"]["probes"] > 0 and g["injection"]["format"]["flipped"]["rate"] == 0.0
+    train = json.loads((run / "round-1/train.json").read_text())
+    assert train["objective"] == "dpo" and train["pairs"] == len(expected) and train["steps"] == 2
+    assert train["chosen_logp_before"] is not None and train["chosen_logp_after"] is not None
+    m = json.loads((run / "round-1/metrics.json").read_text())
+    assert "guards" in m["data"] and "gold_logp" in m["extra"]
+    # resume: a second call with more rounds continues at round 2 and adds paired tests
+    summary = run_pref_loop(cfg.replace(rounds=2), t, tiny_random_model_dir, run,
+                            make_backend=lambda p: scripted(t), log=lambda m: None)
+    assert summary["rounds_done"] == 2 and [p["round"] for p in summary["paired"]] == [1, 2]
+    assert read_jsonl(run / "round-1/pairs.jsonl") == pairs
+
+
+@pytest.mark.parametrize("method", ["self-rewarding", "spin", "gold-dpo", "v-star", "cct"])
+def test_each_method_one_round_with_the_scripted_judge(method, tiny_random_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from selfimprove.training.pref_loop import PrefConfig, run_pref_loop
+
+    t = task()
+    cfg = PrefConfig(method=method, rounds=1, k=4, bon_n=2, **SMALL)
+    run = tmp_path / "run"
+    run_pref_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: scripted(t), log=lambda m: None)
+    AutoModelForCausalLM.from_pretrained(run / "round-1")
+    pairs, rows = read_jsonl(run / "round-1/pairs.jsonl"), read_jsonl(run / "round-1/rows.jsonl")
+    examples = t.examples("train")[:6]
+    even = [e for e in examples if int(e.answer) % 2 == 0]
+    extra = json.loads((run / "round-1/extra.json").read_text())
+    if method == "self-rewarding":  # the exact judge: right (P(yes) high) vs wrong; all-wrong pools tie
+        assert [p["example_id"] for p in pairs] == [e.id for e in even]
+        assert all(p["chosen_answer"] == next(e.answer for e in even if e.id == p["example_id"]) for p in pairs)
+    elif method == "spin":  # reference vs the model's own (first) sample, unless identical
+        assert {p["example_id"] for p in pairs} == {e.id for e in examples if int(e.answer) % 2}
+        assert all(p["chosen"] == t.solution(next(e for e in examples if e.id == p["example_id"])) for p in pairs)
+    elif method in ("gold-dpo", "v-star"):
+        assert {p["example_id"] for p in pairs} == {e.id for e in even}
+        assert all(p["judge"] == "gold" for p in pairs)
+    if method == "gold-dpo":
+        assert len(pairs) == len(even)
+    if method == "v-star":
+        assert (run / "round-1/verifier/config.json").exists() and extra["best_of_n"]["verifier"] is not None
+        assert {r["source"] for r in rows} == {"sample", "rationalised"}
+    if method == "cct":
+        assert {r["source"] for r in rows} == {"cct-solve", "cct-confidence", "cct-critique"}
+        assert set(extra["correction"]) >= {"cl", "cs", "rss"}
+        assert json.loads((run / "round-1/train.json").read_text())["objective"] == "sft"
+
+
+def test_collapse_stop(tiny_random_model_dir, tmp_path, monkeypatch):
+    from selfimprove.training import pref_loop
+
+    loop = pref_loop.PrefLoop(pref_loop.PrefConfig(patience=None), task(), tiny_random_model_dir,
+                              pref_loop.RunDir(tmp_path), None, None, None, lambda m: None)
+    monkeypatch.setattr(pref_loop, "round_metrics",
+                        lambda path: [{"eval": {"dev": {"accuracy": a}}} for a in [0.6, 0.5, 0.4]])
+    assert "collapse" in loop._stop_reason(3)
+    monkeypatch.setattr(pref_loop, "round_metrics",
+                        lambda path: [{"eval": {"dev": {"accuracy": a}}} for a in [0.6, 0.5, 0.55]])
+    assert loop._stop_reason(3) is None
+
+
+def test_train_cli_runs_a_preference_method(tiny_random_model_dir, tmp_path, capsys):
+    from selfimprove.cli.main import main
+
+    code = main(["train", "--model", str(tiny_random_model_dir), "--task", "arithmetic:n_train=8,n_dev=4,n_test=4",
+                 "--method", "scpo", "--rounds", "1", "--k", "2", "--train-limit", "4", "--eval-limit", "2",
+                 "--max-tokens", "12", "--max-steps", "1", "--guard-limit", "2", "--guard-k", "2",
+                 "--loss-type", "sigmoid", "--out", str(tmp_path / "run"), "--store", str(tmp_path / "runs.db")])
+    assert code == 0
+    saved = json.loads((tmp_path / "run/config.json").read_text())
+    assert saved["loop"]["method"] == "scpo" and saved["loop"]["loss_type"] == ["sigmoid"]
+    assert json.loads((tmp_path / "run/state.json").read_text()) == {"round": 1, "phase": "eval"}
