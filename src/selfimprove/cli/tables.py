@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 
+def console():
+    """A rich console for result tables: 120 columns when output is not a terminal (logs, README)."""
+    import sys
+
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=120)
+
+
 def _pct(x) -> str:
     return "—" if x is None else f"{100 * x:.1f}"
 
 
 def print_strategy_table(rows: dict[str, dict], title: str = "") -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
@@ -23,4 +31,4 @@ def print_strategy_table(rows: dict[str, dict], title: str = "") -> None:
         table.add_row(name, _pct(m["accuracy"]), f"{_pct(ci[0])}–{_pct(ci[1])}" if ci else "—",
                       f"{m['unparsed']}/{m['n']}", f"{m['tokens_per_example']:.0f}", str(m["calls"]),
                       f"{m['wall_s']:.1f}", pool)
-    Console().print(table)
+    console().print(table)

@@ -1,0 +1,75 @@
+"""The demo's closing tables: accuracy per arm, round and difficulty, and the paired tests that say whether
+the no-gold method's gain is real."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _cell(a: dict | None) -> str:
+    if not a or a.get("accuracy") is None:
+        return "—"
+    lo, hi = a["ci95"]
+    return f"{100 * a['accuracy']:.1f} ({100 * lo:.0f}–{100 * hi:.0f})"
+
+
+def print_rounds(out: Path, summaries: dict, splits: tuple[str, ...]) -> None:
+    from rich.table import Table
+
+    from .tables import console
+
+    from ..training import round_metrics
+
+    table = Table(title="greedy accuracy % (95% CI) per round · pseudo-label precision = share of kept "
+                        "labels that match gold (reported, never used by lmsi)")
+    for col in ("method", "round", *splits, "kept rows", "label precision", "train loss", "round s"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for arm in summaries:
+        for m in round_metrics(out / arm):
+            data = m.get("data", {})
+            pl = data.get("pseudo_labels") or {}
+            prec = pl.get("precision")
+            train = m.get("train", {})
+            loss = (f"{train['first_loss']:.3f}→{train['last_loss']:.3f}"
+                    if train.get("first_loss") is not None else "—")
+            secs = sum(m.get("seconds", {}).values()) if m.get("seconds") else m.get("eval_seconds", 0)
+            table.add_row(arm, str(m["round"]), *(_cell(m["eval"].get(s)) for s in splits),
+                          str(data.get("rows", "—")) if m["round"] else "—",
+                          "—" if prec is None else f"{prec:.3f} (n={pl.get('precision_n')})",
+                          loss, f"{secs:.0f}")
+    console().print(table)
+
+
+def paired_tests(out: Path, summaries: dict, split: str, seed: int = 0) -> dict:
+    """Exact McNemar and paired bootstrap on the dev split: each arm's last round against round 0, and
+    the first arm's (the no-gold method's) last round against every other arm's last round."""
+    from rich.table import Table
+
+    from .tables import console
+
+    from ..metrics.stats import mcnemar_exact, paired_bootstrap
+    from ..training import eval_traces
+
+    def correct(arm: str, r: int) -> dict:
+        # unparseable answers count as wrong, as in the accuracy column
+        return {t.example_id: bool(t.correct) for t in eval_traces(out / arm, r, split)}
+
+    last = {arm: s["rounds_done"] for arm, s in summaries.items()}
+    arms = list(summaries)
+    comparisons = [(f"{arm} r{last[arm]} vs r0", correct(arm, 0), correct(arm, last[arm])) for arm in arms]
+    comparisons += [(f"{arms[0]} r{last[arms[0]]} vs {arm} r{last[arm]}", correct(arm, last[arm]),
+                     correct(arms[0], last[arms[0]])) for arm in arms[1:]]
+    results, table = {}, Table(title=f"paired tests on {split} (B − A; exact McNemar p; bootstrap 95% CI)")
+    for col in ("B vs A", "A %", "B %", "Δ points", "95% CI", "B-only / A-only right", "p", "verdict"):
+        table.add_column(col, justify="left" if col in ("B vs A", "verdict") else "right")
+    for label, a, b in comparisons:
+        mc, bs = mcnemar_exact(a, b), paired_bootstrap(a, b, seed=seed)
+        significant = mc["p_value"] < 0.05
+        verdict = ("significant gain" if mc["diff"] > 0 else "significant loss") if significant \
+            else "not significant"
+        results[label] = {"mcnemar": mc, "bootstrap": bs, "verdict": verdict}
+        table.add_row(label, f"{100 * mc['acc_a']:.1f}", f"{100 * mc['acc_b']:.1f}", f"{100 * mc['diff']:+.1f}",
+                      f"{100 * bs['ci_low']:+.1f} … {100 * bs['ci_high']:+.1f}",
+                      f"{mc['b_only']} / {mc['a_only']}", f"{mc['p_value']:.4f}", verdict)
+    console().print(table)
+    return results
