@@ -238,14 +238,29 @@ def test_collapse_stop(tiny_random_model_dir, tmp_path, monkeypatch):
     assert loop._stop_reason(3) is None
 
 
-def test_train_cli_runs_a_preference_method(tiny_random_model_dir, tmp_path, capsys):
+def test_train_cli_runs_a_preference_method_from_a_recipe(tiny_random_model_dir, tmp_path):
     from selfimprove.cli.main import main
 
-    code = main(["train", "--model", str(tiny_random_model_dir), "--task", "arithmetic:n_train=8,n_dev=4,n_test=4",
-                 "--method", "scpo", "--rounds", "1", "--k", "2", "--train-limit", "4", "--eval-limit", "2",
-                 "--max-tokens", "12", "--max-steps", "1", "--guard-limit", "2", "--guard-k", "2",
-                 "--loss-type", "sigmoid", "--out", str(tmp_path / "run"), "--store", str(tmp_path / "runs.db")])
+    recipe = tmp_path / "scpo.toml"
+    recipe.write_text(f"""model = "{tiny_random_model_dir}"
+task = "arithmetic:n_train=8,n_dev=4,n_test=4"
+method = "scpo"
+rounds = 1
+k = 2
+train_limit = 4
+eval_limit = 2
+max_tokens = 12
+max_steps = 1
+guard_limit = 2
+guard_k = 2
+loss_type = ["sigmoid", "sft"]
+""")
+    code = main(["train", "--recipe", str(recipe), "--loss-type", "sigmoid", "--out", str(tmp_path / "run"),
+                 "--store", str(tmp_path / "runs.db")])
     assert code == 0
     saved = json.loads((tmp_path / "run/config.json").read_text())
-    assert saved["loop"]["method"] == "scpo" and saved["loop"]["loss_type"] == ["sigmoid"]
+    assert saved["loop"]["method"] == "scpo" and saved["loop"]["loss_type"] == ["sigmoid"]  # the flag wins
+    assert saved["loop"]["k"] == 2 and saved["model"] == str(tiny_random_model_dir)
     assert json.loads((tmp_path / "run/state.json").read_text()) == {"round": 1, "phase": "eval"}
+    recipe.write_text('method = "scpo"\nbogus = 1\n')
+    assert main(["train", "--recipe", str(recipe), "--model", "x", "--task", "arithmetic"]) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ EPILOG = """examples:
   selfimprove train --model tiny --task arithmetic --method self-rewarding --judge ptrue --loss-type sigmoid
   selfimprove train --model Qwen/Qwen2.5-0.5B-Instruct --task gsm8k --data gsm8k/ --method rest-em \\
       --lr 1e-4 --lora --max-tokens 320 --train-limit 500 --eval-limit 200
+  selfimprove train --recipe recipes/scpo.toml   # a preset: model, task and settings (flags override it)
   selfimprove train --resume RUN_DIR_OR_ID     # continue after a crash: no round's data lost or repeated
 
 Each round r is saved as RUN_DIR/round-<r>/, a Hugging Face model dir you can pass back to --model.
@@ -40,6 +42,8 @@ def register(sub) -> None:
                        "DPO: self-rewarding, scpo, spin, gold-dpo, v-star, cct)",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                        description=__doc__.splitlines()[0])
+    p.add_argument("--recipe", metavar="TOML", help="preset file (recipes/*.toml): model, task and config "
+                   "fields; flags given on the command line override it")
     p.add_argument("--model", help="tiny | micro | HF model dir | hub id (the starting policy)")
     p.add_argument("--task", help="arithmetic | gsm8k | jsonl ... with :key=value options")
     p.add_argument("--data", help="data file or folder for file-backed tasks")
@@ -86,14 +90,20 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def build_config(args, task) -> LoopConfig:
-    """The LoopConfig from flags; task-aware defaults for the splits (arithmetic: test-hard, terms=K+1...)."""
+def build_config(args, task, recipe: dict | None = None) -> LoopConfig:
+    """The LoopConfig from a recipe's fields and the flags (flags win); task-aware defaults for the splits
+    (arithmetic: test-hard, terms=K+1...)."""
     from ..training.config import LoopConfig
     from ..training.pref_loop import PREF_FIELDS, PREF_METHODS, PrefConfig
 
-    values = {f: getattr(args, f) for f in _FIELDS if getattr(args, f, None) is not None}
+    values = dict(recipe or {})
+    values.update({f: getattr(args, f) for f in _FIELDS if getattr(args, f, None) is not None})
     pref = values.get("method") in PREF_METHODS
     values.update({f: getattr(args, f) for f in PREF_FIELDS if pref and getattr(args, f, None) is not None})
+    known = {f.name for f in dataclasses.fields(PrefConfig if pref else LoopConfig)}
+    if unknown := sorted(set(values) - known):
+        raise UserError(f"unknown setting(s) {', '.join(unknown)} for --method {values.get('method', 'lmsi')}",
+                        path=getattr(args, "recipe", None))
     if values.get("patience") == 0:
         values["patience"] = None
     if args.no_rationalize:
@@ -108,7 +118,7 @@ def build_config(args, task) -> LoopConfig:
         values["difficulty_splits"] = tuple(f"terms={task.terms[1] + i}" for i in range(1, rounds + 1))
     if args.eval_splits:
         values["eval_splits"] = tuple(args.eval_splits)
-    elif hasattr(task, "terms") and not e2h:  # easy-to-hard evaluates its difficulty splits anyway
+    elif "eval_splits" not in values and hasattr(task, "terms") and not e2h:  # e2h evaluates its own splits
         values["eval_splits"] = ("test-hard",)
     try:
         return PrefConfig(**values) if pref else LoopConfig(**values)
@@ -134,10 +144,15 @@ def run(args) -> int:
         if run_id:
             store.set_status(run_id, "running")
     else:
+        recipe = _load_recipe(args.recipe) if args.recipe else {}
+        for key in ("model", "task", "data"):
+            value = recipe.pop(key, None)
+            if getattr(args, key) is None:
+                setattr(args, key, value)
         if not args.model or not args.task:
-            raise UserError("train needs --model and --task (or --resume RUN_DIR_OR_ID)")
+            raise UserError("train needs --model and --task (or --recipe FILE, or --resume RUN_DIR_OR_ID)")
         task = get_task(args.task, data=args.data)
-        cfg = build_config(args, task)
+        cfg = build_config(args, task, recipe)
         model_path = _resolve_model(args.model)
         saved = {"command": "train", "model": args.model, "model_path": str(model_path), "task": args.task,
                  "data": args.data, "loop": cfg.to_dict(), "versions": _versions()}
@@ -165,6 +180,19 @@ def run(args) -> int:
     print(f"best round {summary['best_round']} · final model {summary['final_model']}"
           + (f" · stopped early: {summary['stopped']}" if summary["stopped"] else ""))
     return 0
+
+
+def _load_recipe(path: str) -> dict:
+    """A recipe's top-level table (TOML)."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as e:
+        raise UserError(f"cannot read the recipe: {e.strerror}", path=path) from None
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"not valid TOML: {e}", path=path) from None
 
 
 def _find_run(ref: str, store) -> tuple[Path, dict]:
@@ -215,7 +243,9 @@ def _print_table(run_dir: Path, cfg) -> None:
     if not rounds:
         return
     splits = list(rounds[0]["eval"])
-    print("round  " + "  ".join(f"{s:>22}" for s in splits) + "   rows  loss")
+    dpo = any("chosen_logp_after" in m.get("train", {}) for m in rounds)  # preference runs: watch the chosen
+    print("round  " + "  ".join(f"{s:>22}" for s in splits) + "   rows  loss" + ("  logp(chosen) before>after"
+                                                                               if dpo else ""))
     for m in rounds:
         cells = []
         for s in splits:
@@ -225,7 +255,9 @@ def _print_table(run_dir: Path, cfg) -> None:
             cells.append(f"{acc} [{_f(ci[0])},{_f(ci[1])}] u{a['unparsed']}".rjust(22))
         rows = m.get("data", {}).get("rows", "-")
         loss = m.get("train", {}).get("last_loss")
-        print(f"{m['round']:>5}  " + "  ".join(cells) + f"  {rows:>5}  {_f(loss)}")
+        t = m.get("train", {})
+        lp = f"  {_f(t.get('chosen_logp_before'))} > {_f(t.get('chosen_logp_after'))}" if dpo else ""
+        print(f"{m['round']:>5}  " + "  ".join(cells) + f"  {rows:>5}  {_f(loss)}" + lp)
 
 
 def _f(x) -> str:

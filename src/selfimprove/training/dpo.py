@@ -29,8 +29,7 @@ log-probability is the failure mode to watch.
 ``DPOVerifier`` is V-STaR's verifier (#108) behind the verifier protocol (``assess`` / ``verify``): a
 candidate's score is the DPO implicit reward log π_V(y|x) − log π_ref(y|x) (or log π_V alone).
 
-Not covered: precomputed reference log-probs, TR-DPO reference syncing, WPO weighting together with pair
-weights on the batch-sorting losses, padding-free batches.
+Not covered: precomputed reference log-probs, TR-DPO reference syncing, padding-free batches.
 """
 
 from __future__ import annotations
@@ -212,6 +211,7 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
         main = trainer.accelerator.is_main_process  # under `accelerate launch`, one process writes
     if settings.lora:
         trained = trained.merge_and_unload()
+    _drop_fused_head(trained)
     trained.eval()
     after = completion_logps(trained, tokenizer, rows)
     if save_to is not None and main:
@@ -375,6 +375,14 @@ class DPOVerifier:
         from ..verifiers.ptrue import _verify_answers
 
         return _verify_answers(self, examples, answers)
+
+
+def _drop_fused_head(model) -> None:
+    """Remove the fused-LM-head ``forward`` TRL patches onto the instance: its closure holds the model's
+    previous forward, so a later copy of the model (next round's reference) would call back into this one."""
+    patched = model.__dict__.get("forward")
+    if patched is not None and getattr(patched, "__wrapped__", None) is not None:
+        del model.__dict__["forward"]
 
 
 def _lora_config(settings: DPOSettings):

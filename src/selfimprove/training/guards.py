@@ -19,6 +19,9 @@ preference round stores beside its data (METHODS §3.5, §3.7, §3.8):
   (``INJECTIONS``); success = the judge's score rose above the plain response's (and, separately, its verdict
   flipped to accept). Rates with Wilson 95 % CIs.
 
+``paired_rounds``: each round's accuracy against round 0 and the previous round (exact McNemar, paired
+bootstrap), stored in a preference run's summary.
+
 Measured with a model, every round (``probe``, on a dev slice with the model that generates the round's
 data; ``train_guards`` on the round's own samples with the method's reward; ``pair_gold``: how often a
 self-labelled pair is right by gold — reported, never used).
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..metrics.accuracy import bootstrap_ci
@@ -278,3 +282,22 @@ def train_guards(task, by_id: dict[str, Example], traces: list[Trace], method: s
     return {"exploration_exploitation": exploration_exploitation(pools),
             "answer_parse_failures": failure_rate([a for t in traces for a in t.steps[0].answers]),
             "mean_completion_tokens": sum(c.completion_tokens for c in comps) / len(comps) if comps else None}
+
+
+def paired_rounds(run_dir: str | Path, split: str) -> list[dict[str, Any]]:
+    """Each round's ``split`` accuracy against round 0 and the previous round: exact McNemar and a paired
+    bootstrap CI of the difference (same examples every round)."""
+    from ..metrics.stats import correct_by_id, mcnemar_exact, paired_bootstrap
+    from .loop import eval_traces, round_metrics
+
+    rounds = round_metrics(run_dir)
+    by_round = [correct_by_id(eval_traces(run_dir, m["round"], split)) for m in rounds]
+    out = []
+    for r in range(1, len(by_round)):
+        row: dict[str, Any] = {"round": r}
+        for name, base in (("vs_round0", by_round[0]), ("vs_previous", by_round[r - 1])):
+            mc, bs = mcnemar_exact(base, by_round[r]), paired_bootstrap(base, by_round[r])
+            row[name] = {"diff": mc["diff"], "p_value": mc["p_value"], "a_only": mc["a_only"],
+                         "b_only": mc["b_only"], "ci95": [bs["ci_low"], bs["ci_high"]]}
+        out.append(row)
+    return out

@@ -1,4 +1,4 @@
-"""Preference rounds: generate -> judge / vote -> pairs -> DPO (TRL) -> evaluate, on the rounds loop of ``loop.py``.
+"""Preference rounds: generate -> judge / vote -> pairs -> DPO (TRL) -> evaluate, on ``loop.py``'s rounds.
 
 The same run directory, phases, resume marker, patience rule and evaluation as STaR's loop (``PrefLoop``
 subclasses it and replaces generation, selection and training), for the methods of METHODS area F / E:
@@ -29,6 +29,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +42,7 @@ from . import guards, methods
 from .config import LoopConfig
 from .data import SFTRow, correct_rows
 from .dpo import DPOSettings, train_dpo
-from .loop import _Loop, eval_traces, round_metrics
+from .loop import _Loop, round_metrics
 from .preferences import (
     META_JUDGE,
     SELF_JUDGE,
@@ -119,10 +121,10 @@ class PrefConfig(LoopConfig):
             raise ValueError(f"PrefConfig.judge must be one of {', '.join(JUDGES)}, got {self.judge!r}")
         if self.meta_judge and self.judge != "rubric":
             raise ValueError("PrefConfig.meta_judge needs judge='rubric' (a judge that writes its judgements)")
-        if self.verifier_score not in ("logratio", "likelihood"):
-            raise ValueError(f"PrefConfig.verifier_score must be logratio or likelihood, got {self.verifier_score!r}")
-        if self.bon_n < 1 or self.cct_max_per_kind < 1 or self.guard_limit < 0 or self.guard_k < 1:
-            raise ValueError("PrefConfig: bon_n, cct_max_per_kind and guard_k must be >= 1, guard_limit >= 0")
+        if self.verifier_score not in ("logratio", "likelihood") or min(self.bon_n, self.cct_max_per_kind,
+                                                                        self.guard_k, self.guard_limit + 1) < 1:
+            raise ValueError("PrefConfig: verifier_score must be logratio or likelihood; bon_n, cct_max_per_kind "
+                             "and guard_k >= 1; guard_limit >= 0")
 
     def dpo_settings(self, seed: int | None = None) -> DPOSettings:
         return DPOSettings(lr=self.dpo_lr, beta=self.beta, loss_type=self.loss_type, loss_weights=self.loss_weights,
@@ -161,8 +163,6 @@ def run_pref_loop(cfg: PrefConfig, task, model_path: str | Path, run_dir: str | 
                   run_id: str | None = None, make_backend: Callable[[str], Any] | None = None,
                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run (or resume) ``cfg.rounds`` preference rounds from ``model_path``; returns the summary."""
-    import sys
-
     loop = PrefLoop(cfg, task, Path(model_path), RunDir(run_dir), store, run_id, make_backend,
                     log or (lambda msg: print(msg, file=sys.stderr, flush=True)))
     return loop.run()
@@ -189,13 +189,10 @@ class PrefLoop(_Loop):
     def _phase_select(self, r: int, traces: list[Trace], examples: list[Example]):
         if self.rd.done(r, "select"):
             return self._read_data(r)
-        import time
-
         t0, cfg, task = time.perf_counter(), self.cfg, self.task
         prov = Provenance(r, model=str(self._path(r - 1)), seed=cfg.seed * 1000 + r)
         suffix, refs = methods.target_suffix(task, cfg), references(task, examples)
-        pairs: list[PreferencePair] = []
-        rows: list[SFTRow] = []
+        pairs, rows, by_id = [], [], {e.id: e for e in examples}
         if cfg.method == "self-rewarding":
             pairs, stats = self_rewarding_pairs(traces, judge=cfg.judge, prov=prov, suffix=suffix,
                                                 min_gap=cfg.min_gap)
@@ -214,13 +211,15 @@ class PrefLoop(_Loop):
             if cfg.method == "v-star":
                 rows = correct_rows(traces, suffix=suffix, max_per_example=cfg.max_per_example, round_idx=r)
         else:  # cct
-            by_id, fmt = {e.id: e for e in examples}, _formats(task)
+            from ..prompts import formats
+
+            fmt = formats(task)
             rows, stats = cct_rows(traces, refs, lambda i, text: fmt.correct(by_id[i], text), round_idx=r,
                                    suffix=suffix, max_per_kind=cfg.cct_max_per_kind)
-        by_id = {e.id: e for e in examples}
         stats.update(pair_stats(pairs), rows=len(pairs) if pairs or not rows else len(rows), sft_rows=len(rows),
                      split=self.rd.read_json(f"round-{r}/generate.json")["split"],
-                     pair_gold=guards.pair_gold(task, by_id, pairs), train_guards=guards.train_guards(task, by_id, traces, cfg.method),
+                     pair_gold=guards.pair_gold(task, by_id, pairs),
+                     train_guards=guards.train_guards(task, by_id, traces, cfg.method),
                      guards=self.rd.read_json(f"round-{r}/guards.json"),
                      seconds=round(time.perf_counter() - t0, 3))
         self.rd.write_jsonl(f"round-{r}/pairs.jsonl", (p.to_dict() for p in pairs))
@@ -238,8 +237,6 @@ class PrefLoop(_Loop):
     def _phase_train(self, r: int, data) -> None:
         if self.rd.done(r, "train"):
             return
-        import time
-
         t0, cfg = time.perf_counter(), self.cfg
         pairs, rows = data
         model, tok = self._policy(r - 1)
@@ -342,12 +339,13 @@ class PrefLoop(_Loop):
         if reason is None and self.cfg.collapse_stop:
             accs = [m["eval"][self.cfg.dev_split]["accuracy"] for m in round_metrics(self.rd.path)[:r]]
             if guards.collapsed(accs):
-                reason = f"collapse: dev accuracy fell two rounds in a row ({', '.join(f'{a:.3f}' for a in accs[-3:])})"
+                shown = ", ".join(f"{a:.3f}" for a in accs[-3:])
+                reason = f"collapse: dev accuracy fell two rounds in a row ({shown})"
         return reason
 
     def _summary(self, stop_reason: str | None) -> dict[str, Any]:
         summary = super()._summary(stop_reason)
-        summary["paired"] = paired_rounds(self.rd.path, self.cfg.dev_split)
+        summary["paired"] = guards.paired_rounds(self.rd.path, self.cfg.dev_split)
         self.rd.write_json("summary.json", summary)
         return summary
 
@@ -400,27 +398,3 @@ def meta_judge(backend, task, examples: list[Example], traces: list[Trace], cfg,
 
 
 # ---- pure helpers ----------------------------------------------------------------------------------------
-
-
-def paired_rounds(run_dir: str | Path, split: str) -> list[dict[str, Any]]:
-    """Each round's ``split`` accuracy against round 0 and the previous round: exact McNemar and a paired
-    bootstrap CI of the difference (same examples every round)."""
-    from ..metrics.stats import correct_by_id, mcnemar_exact, paired_bootstrap
-
-    rounds = round_metrics(run_dir)
-    by_round = [correct_by_id(eval_traces(run_dir, m["round"], split)) for m in rounds]
-    out = []
-    for r in range(1, len(by_round)):
-        row: dict[str, Any] = {"round": r}
-        for name, base in (("vs_round0", by_round[0]), ("vs_previous", by_round[r - 1])):
-            mc, bs = mcnemar_exact(base, by_round[r]), paired_bootstrap(base, by_round[r])
-            row[name] = {"diff": mc["diff"], "p_value": mc["p_value"], "a_only": mc["a_only"],
-                         "b_only": mc["b_only"], "ci95": [bs["ci_low"], bs["ci_high"]]}
-        out.append(row)
-    return out
-
-
-def _formats(task):
-    from ..prompts import formats
-
-    return formats(task)
