@@ -264,3 +264,35 @@ loss_type = ["sigmoid", "sft"]
     assert json.loads((tmp_path / "run/state.json").read_text()) == {"round": 1, "phase": "eval"}
     recipe.write_text('method = "scpo"\nbogus = 1\n')
     assert main(["train", "--recipe", str(recipe), "--model", "x", "--task", "arithmetic"]) == 2
+
+
+def test_self_rewarding_with_a_rubric_judge_and_meta_judge_pairs(tiny_random_model_dir, tmp_path):
+    from selfimprove.training.pref_loop import PrefConfig, run_pref_loop
+
+    t = task()
+    solver = scripted(t)
+
+    def rubric(prompt: str, i: int):
+        question = re.search(r"User: (.*)\n", prompt).group(1)
+        response = re.search(r"<response>(.*)</response>", prompt, re.DOTALL).group(1)
+        right = t.extract(response) == str(sum(map(int, question.split("+"))))
+        return ("Score: 5" if right else "Score: 1") if i == 0 else ("ok. Score: 4" if right else "no. Score: 2")
+
+    def pairwise(prompt: str, i: int):
+        return "A" if "Score: 5" in prompt.split("<response B>")[0] else "B"
+
+    backend = type(solver)(rules=[(r"Better response:$", pairwise), (r"Score: <total points>", rubric),
+                                  *solver.rules], default=" no")
+    cfg = PrefConfig(method="self-rewarding", judge="rubric", meta_judge=True, rounds=1, k=4,
+                     **{**SMALL, "guard_limit": 0, "max_steps": 1})
+    run = tmp_path / "run"
+    run_pref_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: backend, log=lambda m: None)
+    pairs = read_jsonl(run / "round-1/pairs.jsonl")
+    even = [e.id for e in t.examples("train")[:6] if int(e.answer) % 2 == 0]
+    actor = [p for p in pairs if p["method"] == "self-rewarding"]
+    meta = [p for p in pairs if p["method"] == "meta-judge"]
+    assert [p["example_id"] for p in actor] == even and all(p["judge"] == "self:rubric" for p in actor)
+    assert [(p["example_id"], p["chosen"], p["rejected"]) for p in meta] == [(i, "Score: 5", "ok. Score: 4")
+                                                                              for i in even]
+    data = json.loads((run / "round-1/data.json").read_text())
+    assert data["meta"]["meta_judgements"] == 6 and data["meta"]["skipped"] == {"undecided": 6 - len(even)}

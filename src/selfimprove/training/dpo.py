@@ -16,17 +16,11 @@ chosen-token NLL with each pair's tokens weighted by wᵢ. The batch-sorting los
 per-pair term and are refused with weights ≠ 1. With all weights 1 the trainer *is* TRL's DPO. The logged
 ``loss`` is TRL's unweighted value; ``weight/mean`` is logged beside it.
 
-The reference model is the policy as it was when the call started (an explicit copy — the previous iterate,
-as Self-Rewarding, SPIN and ScPO iterate); with ``lora=True`` TRL uses the adapter-disabled base instead and
-the adapter is merged before saving, so every saved round is a plain, loadable model dir. Settings TRL
-defaults differently from what a small CPU run wants are set as in ``sft.py`` (no activation checkpointing,
-fp32 on CPU, no saving, no progress bars).
-
-Every call reports the mean log-probability of the chosen and rejected completions under the policy before
-and after training, and the preferred log-ratio log π(chosen) − log π(rejected): a falling chosen
-log-probability is the failure mode to watch.
-
-``DPOVerifier`` is V-STaR's verifier (#108) behind the verifier protocol (``assess`` / ``verify``): a
+The reference is the policy as the call received it (a copy: the previous iterate, as Self-Rewarding, SPIN
+and ScPO iterate); with ``lora=True`` it is the adapter-disabled model and the adapter is merged before
+saving. TRL defaults a small CPU run does not want are overridden as in ``sft.py``. Every call reports the
+mean log π(chosen) and log π(rejected) before and after training: a falling chosen log-probability is the
+failure mode to watch. ``DPOVerifier`` is V-STaR's verifier (#108) behind the verifier protocol: a
 candidate's score is the DPO implicit reward log π_V(y|x) − log π_ref(y|x) (or log π_V alone).
 
 Not covered: precomputed reference log-probs, TR-DPO reference syncing, padding-free batches.
@@ -137,6 +131,8 @@ class DPOResult(_Record):
     """Mean log π(rejected | prompt) before training."""
     rejected_logp_after: float | None = None
     """The same after training."""
+    logp_pairs: int = 0
+    """Pairs the log-probabilities above were measured on (those that fit the model's context)."""
     trl_metrics: tuple[dict[str, float], ...] = ()
     """TRL's logged metrics per logged step (logps/chosen, rewards/margins, rewards/accuracies, ...)."""
 
@@ -222,7 +218,7 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
         pairs=len(rows), steps=steps, seconds=round(seconds, 3), lora=settings.lora, loss_type=settings.loss_type,
         losses=tuple(m["loss"] for m in metrics if math.isfinite(m["loss"])),
         chosen_logp_before=before[0], rejected_logp_before=before[1], chosen_logp_after=after[0],
-        rejected_logp_after=after[1], trl_metrics=metrics)
+        rejected_logp_after=after[1], logp_pairs=after[2], trl_metrics=metrics)
 
 
 def dpo_config(settings: DPOSettings, output_dir: str):
@@ -325,17 +321,21 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def completion_logps(model, tokenizer, rows: Sequence[dict[str, Any]]) -> tuple[float | None, float | None]:
-    """Mean log π(chosen | prompt) and mean log π(rejected | prompt) over ``rows`` (EOS excluded)."""
-    if not rows:
-        return None, None
+def completion_logps(model, tokenizer, rows: Sequence[dict[str, Any]]) -> tuple[float | None, float | None, int]:
+    """Mean log π(chosen | prompt), mean log π(rejected | prompt) (EOS excluded) and the number of pairs
+    measured: pairs longer than the model's context are left out (TRL truncates them for training)."""
     from ..backends.hf import HFBackend
 
+    limit = getattr(model.config.get_text_config(), "max_position_embeddings", None)
+    fits = [r for r in rows if limit is None or max(len(tokenizer(r["prompt"] + r[k])["input_ids"])
+                                                    for k in ("chosen", "rejected")) <= limit]
+    if not fits:
+        return None, None, 0
     backend = HFBackend.from_model(model, tokenizer)
-    prompts = [r["prompt"] for r in rows]
-    chosen = backend.loglikelihood(prompts, [r["chosen"] for r in rows])
-    rejected = backend.loglikelihood(prompts, [r["rejected"] for r in rows])
-    return sum(chosen) / len(rows), sum(rejected) / len(rows)
+    prompts = [r["prompt"] for r in fits]
+    chosen = backend.loglikelihood(prompts, [r["chosen"] for r in fits])
+    rejected = backend.loglikelihood(prompts, [r["rejected"] for r in fits])
+    return sum(chosen) / len(fits), sum(rejected) / len(fits), len(fits)
 
 
 class DPOVerifier:
