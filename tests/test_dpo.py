@@ -30,7 +30,7 @@ def test_dpo_changes_parameters_and_raises_the_preferred_log_ratio(tiny_random_m
 
     model, tok = load_policy(tiny_random_model_dir)
     before = _params(model)
-    trained, res = train_dpo(model, tok, PAIRS, DPOSettings(lr=3e-3, batch_size=10, max_steps=10,
+    trained, res = train_dpo(model, tok, PAIRS, DPOSettings(lr=3e-3, batch_size=10, max_steps=10, epochs=5,
                                                             loss_type=("sigmoid",)), save_to=tmp_path / "out")
     assert res.steps == 10 and res.pairs == len(PAIRS) and len(res.losses) == 10
     assert res.logratio_after > res.logratio_before + 0.1, res.summary()
@@ -105,7 +105,7 @@ def test_lora_dpo_merges_and_weighted_refusals(tiny_random_model_dir):
     from selfimprove.training.sft import load_policy
 
     model, tok = load_policy(tiny_random_model_dir)
-    trained, res = train_dpo(model, tok, PAIRS[:8], DPOSettings(lr=1e-2, batch_size=8, max_steps=3, lora=True,
+    trained, res = train_dpo(model, tok, PAIRS[:8], DPOSettings(lr=1e-2, batch_size=8, max_steps=3, epochs=3, lora=True,
                                                                 lora_r=4))
     assert res.lora and res.steps == 3 and not getattr(trained, "peft_config", None)
     assert res.chosen_logp_after is not None and res.loss_type == ("sigmoid", "sft")
@@ -179,7 +179,8 @@ def test_scpo_round_pairs_weights_guards_and_resume(tiny_random_model_dir, tmp_p
     assert g["judge_agreement"]["rate"] == 1.0 and g["judge_agreement"]["n"] == 6  # the scripted judge is exact
     assert g["injection"]["format"]["probes"] > 0 and g["injection"]["format"]["flipped"]["rate"] == 0.0
     train = json.loads((run / "round-1/train.json").read_text())
-    assert train["objective"] == "dpo" and train["pairs"] == len(expected) and train["steps"] == 2
+    steps = min(2, -(-2 * len(expected) // 4))  # ceil(epochs x pairs / batch), capped at max_steps
+    assert train["objective"] == "dpo" and train["pairs"] == len(expected) and train["steps"] == steps
     assert train["chosen_logp_before"] is not None and train["chosen_logp_after"] is not None
     m = json.loads((run / "round-1/metrics.json").read_text())
     assert "guards" in m["data"] and "gold_logp" in m["extra"]

@@ -7,14 +7,12 @@ of the chosen completion, the combined objective ScPO (#25) and iterative RPO us
 The default is the combined loss because the built-in model's measurements (issue 6) showed plain sigmoid DPO
 lowering accuracy while the chosen answers' likelihood fell with the rejected ones.
 
-**Weights** (ScPO's vote margin). ``WeightedDPOTrainer`` subclasses ``DPOTrainer``: each pair's weight wᵢ
-scales the gradient that flows through that pair's token log-probabilities (chosen and rejected rows), with
-the forward values untouched. For every loss type whose per-pair term ℓᵢ depends only on pair i's own
-log-probabilities (sigmoid, hinge, ipo, robust, bco_pair, nca_pair, sppo_hard, apo_*, discopop,
-sigmoid_norm, exo_pair), the gradient is then exactly that of (1/N)·Σᵢ wᵢ·ℓᵢ; the ``sft`` term becomes the
-chosen-token NLL with each pair's tokens weighted by wᵢ. The batch-sorting losses (aot, aot_unpaired) have no
-per-pair term and are refused with weights ≠ 1. With all weights 1 the trainer *is* TRL's DPO. The logged
-``loss`` is TRL's unweighted value; ``weight/mean`` is logged beside it.
+**Weights** (ScPO's vote margin). ``WeightedDPOTrainer`` subclasses ``DPOTrainer``: pair i's weight wᵢ scales
+the gradient through that pair's token log-probabilities (chosen and rejected rows), forward values untouched.
+For every loss type whose per-pair term ℓᵢ depends only on pair i (all but the batch-sorting aot and
+aot_unpaired, refused with weights ≠ 1) the gradient is exactly that of (1/N)·Σᵢ wᵢ·ℓᵢ; the ``sft`` term
+becomes the chosen-token NLL with pair i's tokens weighted by wᵢ. All weights 1: it *is* TRL's DPO. The logged
+``loss`` is TRL's unweighted value, ``weight/mean`` is logged beside it.
 
 The reference is the policy as the call received it (a copy: the previous iterate, as Self-Rewarding, SPIN
 and ScPO iterate); with ``lora=True`` it is the adapter-disabled model and the adapter is merged before
@@ -61,7 +59,7 @@ class DPOSettings:
     loss_weights: tuple[float, ...] | None = None
     """Weight of each loss type (None: 1 each)."""
     epochs: float = 1.0
-    """Passes over the pairs; ``max_steps`` caps it."""
+    """Passes over the pairs; ``max_steps`` caps the steps they take."""
     batch_size: int = 16
     """Pairs per optimiser step (per device)."""
     max_steps: int = 40
@@ -136,13 +134,10 @@ class DPOResult(_Record):
     trl_metrics: tuple[dict[str, float], ...] = ()
     """TRL's logged metrics per logged step (logps/chosen, rewards/margins, rewards/accuracies, ...)."""
 
-    @property
-    def logratio_before(self) -> float | None:
-        return _diff(self.chosen_logp_before, self.rejected_logp_before)
-
-    @property
-    def logratio_after(self) -> float | None:
-        return _diff(self.chosen_logp_after, self.rejected_logp_after)
+    logratio_before = property(lambda self: _diff(self.chosen_logp_before, self.rejected_logp_before))
+    """Mean log π(chosen) − mean log π(rejected) before training (the preferred log-ratio)."""
+    logratio_after = property(lambda self: _diff(self.chosen_logp_after, self.rejected_logp_after))
+    """The same after training."""
 
     def summary(self) -> dict[str, Any]:
         """The record plus the derived log-ratios (what a round's ``train.json`` stores)."""
@@ -152,11 +147,8 @@ class DPOResult(_Record):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DPOResult:
-        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        d["losses"] = tuple(d.get("losses", ()))
-        d["loss_type"] = tuple(d.get("loss_type", ()))
-        d["trl_metrics"] = tuple(d.get("trl_metrics", ()))
-        return cls(**d)
+        tuples = ("losses", "loss_type", "trl_metrics")
+        return cls(**{k: tuple(v) if k in tuples else v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
 def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSettings,
@@ -194,8 +186,8 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
     with tempfile.TemporaryDirectory(prefix="selfimprove-dpo-") as tmp:
         trainer_cls = _trainer_classes()["WeightedDPOTrainer"]
         trainer = trainer_cls(model=model, ref_model=None if settings.lora else ref_model,
-                              args=dpo_config(settings, tmp), train_dataset=datasets.Dataset.from_list(rows),
-                              processing_class=tokenizer,
+                              args=dpo_config(settings, tmp, len(rows)), processing_class=tokenizer,
+                              train_dataset=datasets.Dataset.from_list(rows),
                               peft_config=_lora_config(settings) if settings.lora else None)
         trainer.remove_callback(PrinterCallback)
         start = time.perf_counter()
@@ -221,16 +213,23 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
         rejected_logp_after=after[1], logp_pairs=after[2], trl_metrics=metrics)
 
 
-def dpo_config(settings: DPOSettings, output_dir: str):
-    """The ``trl.DPOConfig`` for ``settings`` (field names checked against TRL 1.16's source)."""
+def dpo_config(settings: DPOSettings, output_dir: str, n_pairs: int | None = None):
+    """The ``trl.DPOConfig`` for ``settings`` (field names checked against TRL 1.16's source). With ``n_pairs``
+    the step count is ⌈epochs·n_pairs / batch_size⌉ capped at ``max_steps`` (the Trainer alone would let
+    ``max_steps`` override the epochs and loop a small pair set many times)."""
     import torch
     from trl import DPOConfig
+
+    steps = settings.max_steps
+    if n_pairs is not None:
+        steps = math.ceil(settings.epochs * n_pairs / settings.batch_size)
+        steps = steps if settings.max_steps == -1 else min(steps, settings.max_steps)
 
     bf16 = settings.precision == "bf16" or (
         settings.precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     return DPOConfig(
         output_dir=output_dir, learning_rate=settings.lr, num_train_epochs=settings.epochs,
-        max_steps=settings.max_steps, per_device_train_batch_size=settings.batch_size,
+        max_steps=steps, per_device_train_batch_size=settings.batch_size,
         lr_scheduler_type=settings.scheduler, warmup_steps=settings.warmup_steps, seed=settings.seed,
         data_seed=settings.seed, max_length=settings.max_length, beta=settings.beta,
         loss_type=list(settings.loss_type),

@@ -385,16 +385,13 @@ def meta_judge(backend, task, examples: list[Example], traces: list[Trace], cfg,
         text = gen.completions[max(scored)[1]].text if scored else gen.completions[0].text
         prompts.append(RUBRIC.format(question=e.question, response=text.strip()))
     outs = backend.generate(prompts, SamplingParams(n=2, temperature=cfg.temperature, max_tokens=256, seed=seed))
-    results, _ = PairwiseJudge(backend, task).compare([Example(e.id, p) for e, p in zip(examples, prompts)],
-                                                      [o[0].text for o in outs], [o[1].text for o in outs])
+    results, duels = PairwiseJudge(backend, task).compare([Example(e.id, p) for e, p in zip(examples, prompts)],
+                                                          [o[0].text for o in outs], [o[1].text for o in outs])
     out = []
-    for t, p, o, res in zip(traces, prompts, outs, results):
+    for t, p, o, res, duel in zip(traces, prompts, outs, results, duels):
         step = Step(kind=META_JUDGE, prompt=p, completions=tuple(o),
                     info={"prompt": p, "judgements": [o[0].text, o[1].text], "preferred": res.preferred,
                           "consistent": res.consistent, "votes": list(res.votes)})
-        steps = (*t.steps, step)
+        steps = (*t.steps, step, *duel)
         out.append(t.replace(steps=steps, **spent(steps)))
     return out
-
-
-# ---- pure helpers ----------------------------------------------------------------------------------------
