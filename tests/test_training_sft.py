@@ -24,6 +24,7 @@ def test_sft_changes_parameters_and_loss_falls(tiny_random_model_dir, tmp_path):
     assert last < first - 0.5, result.losses
     changed = [k for k, v in trained.state_dict().items() if not (v == before[k]).all()]
     assert len(changed) == len(before)  # every tensor moved (embeddings are tied, so all get gradients)
+    assert "forward" not in trained.__dict__  # TRL's fused-head patch is gone: plain generation again
     reloaded, _ = load_policy(tmp_path / "out")
     for k, v in reloaded.state_dict().items():
         assert (v == trained.state_dict()[k]).all()
@@ -76,3 +77,11 @@ def test_settings_validation():
         SFTSettings(lr=-1)
     with pytest.raises(ValueError, match="scheduler must be one of"):
         SFTSettings(scheduler="warm")
+
+
+def test_epochs_decide_the_steps_and_max_steps_caps_them():
+    from selfimprove.training.sft import SFTSettings, planned_steps
+
+    assert planned_steps(SFTSettings(epochs=2, batch_size=16, max_steps=40), 20) == 4  # not 40: no 20 epochs
+    assert planned_steps(SFTSettings(epochs=2, batch_size=16, max_steps=40), 1000) == 40
+    assert planned_steps(SFTSettings(epochs=0.5, batch_size=16, max_steps=-1), 100) == 4

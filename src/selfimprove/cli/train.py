@@ -128,7 +128,7 @@ def build_config(args, task, recipe: dict | None = None) -> LoopConfig:
 
 
 def run(args) -> int:
-    from ..store.runs import RunStore, default_home
+    from ..store.runs import RunStore
     from ..tasks import get_task
     from ..training.config import LoopConfig
     from ..training.loop import run_loop
@@ -144,27 +144,7 @@ def run(args) -> int:
         if run_id:
             store.set_status(run_id, "running")
     else:
-        recipe = _load_recipe(args.recipe) if args.recipe else {}
-        for key in ("model", "task", "data"):
-            value = recipe.pop(key, None)
-            if getattr(args, key) is None:
-                setattr(args, key, value)
-        if not args.model or not args.task:
-            raise UserError("train needs --model and --task (or --recipe FILE, or --resume RUN_DIR_OR_ID)")
-        task = get_task(args.task, data=args.data)
-        cfg = build_config(args, task, recipe)
-        model_path = _resolve_model(args.model)
-        saved = {"command": "train", "model": args.model, "model_path": str(model_path), "task": args.task,
-                 "data": args.data, "loop": cfg.to_dict(), "versions": _versions()}
-        run_id = store.create_run("train", saved, seed=cfg.seed)
-        run_dir = Path(args.out) if args.out else default_home() / "train" / run_id
-        if (run_dir / "state.json").exists():
-            raise UserError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
-        saved.update(run_id=run_id, run_dir=str(run_dir))
-        from ..training.rundir import RunDir
-
-        RunDir(run_dir).write_json("config.json", saved)
-        store.put_metrics(run_id, "run", {"run_dir": str(run_dir)})
+        run_dir, cfg, task, model_path, run_id = _new_run(args, store)
     print(f"run {run_id} · {cfg.method} · {cfg.rounds} round(s) · dir {run_dir}", flush=True)
     try:
         runner = run_pref_loop if isinstance(cfg, PrefConfig) else run_loop
@@ -180,6 +160,51 @@ def run(args) -> int:
     print(f"best round {summary['best_round']} · final model {summary['final_model']}"
           + (f" · stopped early: {summary['stopped']}" if summary["stopped"] else ""))
     return 0
+
+
+def _new_run(args, store):
+    """Resolve recipe, model and task; create the run in the store and its directory with config.json."""
+    from ..store.runs import default_home
+    from ..tasks import get_task
+    from ..training.rundir import RunDir
+
+    recipe = _load_recipe(args.recipe) if args.recipe else {}
+    for key in ("model", "task", "data"):
+        value = recipe.pop(key, None)
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if not args.model or not args.task:
+        raise UserError("train needs --model and --task (or --recipe FILE, or --resume RUN_DIR_OR_ID)")
+    model_path = _resolve_model(args.model)
+    task_spec = task_for_model(args.task, model_path)
+    task = get_task(task_spec, data=args.data)
+    cfg = build_config(args, task, recipe)
+    saved = {"command": "train", "model": args.model, "model_path": str(model_path), "task": task_spec,
+             "data": args.data, "loop": cfg.to_dict(), "versions": _versions()}
+    run_id = store.create_run("train", saved, seed=cfg.seed)
+    run_dir = Path(args.out) if args.out else default_home() / "train" / run_id
+    if (run_dir / "state.json").exists():
+        raise UserError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+    saved.update(run_id=run_id, run_dir=str(run_dir))
+    RunDir(run_dir).write_json("config.json", saved)
+    store.put_metrics(run_id, "run", {"run_dir": str(run_dir)})
+    return run_dir, cfg, task, model_path, run_id
+
+
+def task_for_model(spec: str, model_path) -> str:
+    """``arithmetic`` without terms/digits options, on a built-in model, becomes the arithmetic task that model
+    was pretrained for (read from its ``selfimprove.json``), so ``--model tiny --task arithmetic`` just works."""
+    import json
+
+    name, _, rest = spec.partition(":")
+    if name != "arithmetic" or "terms=" in rest or "digits=" in rest:
+        return spec
+    try:
+        config = json.loads((Path(model_path) / "selfimprove.json").read_text())["config"]
+        options = f"terms={config['terms'][0]}-{config['terms'][1]},digits={config['digits'][0]}-{config['digits'][1]}"
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return spec
+    return f"arithmetic:{options}" + (f",{rest}" if rest else "")
 
 
 def _load_recipe(path: str) -> dict:

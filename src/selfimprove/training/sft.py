@@ -36,7 +36,7 @@ class SFTSettings:
     lr: float = 1e-3
     """Peak learning rate. 1e-3 suits the built-in tiny model; use ~1e-5 (full) or ~1e-4 (LoRA) for real LMs."""
     epochs: float = 1.0
-    """Passes over the rows (fractions allowed); ``max_steps`` caps it."""
+    """Passes over the rows (fractions allowed); ``max_steps`` caps the steps they take."""
     batch_size: int = 16
     """Rows per optimiser step (per device)."""
     max_steps: int = 60
@@ -121,6 +121,14 @@ def load_policy(path: str | Path):
     return model, tokenizer
 
 
+def planned_steps(settings: SFTSettings, n_rows: int) -> int:
+    """Optimiser steps for ``n_rows``: ``epochs`` passes, capped by ``max_steps``. (Trainer's own
+    ``max_steps`` *replaces* the epochs, so a small data set would be looped over many times.)"""
+    per_epoch = max(1, math.ceil(n_rows / settings.batch_size))
+    steps = max(1, math.ceil(settings.epochs * per_epoch))
+    return steps if settings.max_steps == -1 else min(steps, settings.max_steps)
+
+
 def sft_config(settings: SFTSettings, output_dir: str, n_rows: int):
     """The ``trl.SFTConfig`` for ``settings`` (field names checked against TRL 1.16's source)."""
     import torch
@@ -130,7 +138,7 @@ def sft_config(settings: SFTSettings, output_dir: str, n_rows: int):
         settings.precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     return SFTConfig(
         output_dir=output_dir, learning_rate=settings.lr, num_train_epochs=settings.epochs,
-        max_steps=settings.max_steps, per_device_train_batch_size=settings.batch_size,
+        max_steps=planned_steps(settings, n_rows), per_device_train_batch_size=settings.batch_size,
         lr_scheduler_type=settings.scheduler, warmup_steps=settings.warmup_steps,
         weight_decay=settings.weight_decay, seed=settings.seed, data_seed=settings.seed,
         max_length=settings.max_length, packing=settings.packing, completion_only_loss=True,
@@ -178,6 +186,7 @@ def train_sft(model, tokenizer, rows: Sequence[dict[str, str]], settings: SFTSet
         steps = int(trainer.state.global_step)
     if settings.lora:
         trained = trained.merge_and_unload()
+    drop_fused_head(trained)
     trained.eval()
     if save_to is not None:
         save_policy(trained, tokenizer, save_to)
@@ -191,6 +200,15 @@ def save_policy(model, tokenizer, path: str | Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(path))
     tokenizer.save_pretrained(str(path))
+
+
+def drop_fused_head(model) -> None:
+    """Remove the fused-LM-head ``forward`` TRL 1.16 patches onto the model *instance* while training: the
+    trained model then generates through its class's own forward, and a later SFT call patches a clean model
+    (not a wrapper of a wrapper)."""
+    patched = model.__dict__.get("forward")
+    if patched is not None and getattr(patched, "__wrapped__", None) is not None:
+        del model.__dict__["forward"]
 
 
 def _lora_config(settings: SFTSettings):
