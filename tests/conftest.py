@@ -45,3 +45,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def micro_model_dir(tmp_path_factory) -> Path:
+    """The built-in ``micro`` model, pretrained once per session (seconds) in a temporary selfimprove home
+    (``<home>/models/micro``): a model that has learned the arithmetic format, for tests of the real paths."""
+    from selfimprove.tiny.models import ensure_model
+
+    path, _ = ensure_model("micro", home_dir=tmp_path_factory.mktemp("si-home"), progress=False)
+    return path

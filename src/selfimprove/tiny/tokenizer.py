@@ -14,8 +14,9 @@ from __future__ import annotations
 import string
 
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
-CHARS = string.digits + string.ascii_lowercase + " +-*=/()?:;,.|>#\n"
-"""The vocabulary: digits, lowercase letters, the arithmetic signs and a little punctuation."""
+CHARS = string.digits + string.ascii_lowercase + " +-*=/()?:;,.|>#\n!"
+"""The vocabulary: digits, lowercase letters, the arithmetic signs and a little punctuation (new characters go at
+the end, so that the ids of the existing ones never change)."""
 
 
 def make_tokenizer(chars: str = CHARS, padding_side: str = "left"):
