@@ -186,3 +186,17 @@ def test_length_drift_exploration_collapse_and_injection():
     assert (inj["score_raised"]["successes"], inj["score_raised"]["n"]) == (2, 3)
     assert (inj["flipped"]["successes"], inj["flipped"]["n"]) == (1, 2)
     assert inj["unreadable"] == 1 and inj["probes"] == 4
+
+
+def test_pair_gold_counts_references_as_right_and_unparseable_as_wrong():
+    from selfimprove.tasks.arithmetic import ArithmeticTask
+
+    t = ArithmeticTask(n_train=4, n_dev=2, n_test=2)
+    e = t.examples("dev")[0]
+    wrong = str(int(e.answer) + 1)
+    pairs = [PreferencePair("p", "c", "r", e.id, judge="reference", rejected_answer=wrong),
+             PreferencePair("p", "c", "r", e.id, judge="gold", chosen_answer=e.answer, rejected_answer=None),
+             PreferencePair("p", "c", "r", e.id, judge="majority-vote", chosen_answer=wrong, rejected_answer=e.answer),
+             PreferencePair("p", "c", "r", e.id, method="meta-judge")]
+    out = guards.pair_gold(t, {e.id: e}, pairs)
+    assert out == {"n": 3, "chosen_correct": 2 / 3, "rejected_wrong": 2 / 3, "both_right_order": 2 / 3}

@@ -256,8 +256,12 @@ def probe(backend, task, examples: list[Example], cfg, r: int, base_len: float |
 
 
 def pair_gold(task, by_id: dict[str, Example], pairs: list[PreferencePair]) -> dict[str, Any]:
-    """How often the chosen answer is gold-correct and the rejected one is not — reported, never used."""
-    checked = [(task.check(by_id[p.example_id], p.chosen_answer), task.check(by_id[p.example_id], p.rejected_answer))
+    """How often the chosen answer is gold-correct and the rejected one is not — reported, never used. A
+    reference response (SPIN's chosen) counts as correct; an unparseable answer as wrong."""
+    def ok(p: PreferencePair, answer: str | None) -> bool:
+        return bool(task.check(by_id[p.example_id], answer))
+
+    checked = [(p.judge == "reference" or ok(p, p.chosen_answer), ok(p, p.rejected_answer))
                for p in pairs if p.example_id in by_id and p.method != "meta-judge"]
     n = len(checked)
     return {"n": n, "chosen_correct": sum(bool(c) for c, _ in checked) / n if n else None,
