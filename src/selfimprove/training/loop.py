@@ -81,6 +81,8 @@ class _Loop:
             self.log(f"resuming: removed {len(stale)} partial file(s) a killed run left behind")
         if not self.rd.done(0, "eval"):
             self._evaluate(0)
+        else:
+            self._resync_eval(0)
         stop_reason = None
         for r in range(1, self.cfg.rounds + 1):
             stop_reason = self._stop_reason(r)
@@ -91,14 +93,17 @@ class _Loop:
             traces, examples = self._phase_generate(r)
             rows = self._phase_select(r, traces, examples)
             self._phase_train(r, rows)
-            m = self._evaluate(r) if not self.rd.done(r, "eval") else self.rd.read_json(f"round-{r}/metrics.json")
+            m = self._evaluate(r) if not self.rd.done(r, "eval") else self._resync_eval(r)
             self.log(f"round {r} done in {time.perf_counter() - t0:.1f}s: {_headline(m, self.cfg.dev_split)}")
         return self._summary(stop_reason)
 
     def _phase_generate(self, r: int) -> tuple[list[Trace], list[Example]]:
         examples, split = self._round_examples(r)
         if self.rd.done(r, "generate"):
-            return [Trace.from_dict(d) for d in self.rd.read_jsonl(f"round-{r}/traces.jsonl")], examples
+            traces = [Trace.from_dict(d) for d in self.rd.read_jsonl(f"round-{r}/traces.jsonl")]
+            # a kill between the marker and the store mirror would leave the store short: top it up
+            sync_store(self.store, self.run_id, f"round-{r}/generate", traces)
+            return traces, examples
         t0 = time.perf_counter()
         backend = self._backend(r - 1)
         self.log(f"round {r}: generating on {len(examples)} examples of '{split}' ({self.cfg.method})")
@@ -181,6 +186,16 @@ class _Loop:
         sync_store(self.store, self.run_id, f"round-{r}", metrics=_flat(m))
         if r == 0:
             self.log(f"round 0 (start): {_headline(m, self.cfg.dev_split)}")
+        return m
+
+    def _resync_eval(self, r: int) -> dict[str, Any]:
+        """A finished round's metrics, with its eval traces and metrics mirrored into the store (idempotent)."""
+        m = self.rd.read_json(f"round-{r}/metrics.json")
+        if self.store is not None and self.run_id is not None:
+            for split in m["eval"]:
+                traces = [Trace.from_dict(d) for d in self.rd.read_jsonl(f"round-{r}/eval-{split}.jsonl")]
+                sync_store(self.store, self.run_id, f"round-{r}/eval/{split}", traces)
+            sync_store(self.store, self.run_id, f"round-{r}", metrics=_flat(m))
         return m
 
     # ---- helpers -------------------------------------------------------------------------------------
