@@ -216,7 +216,7 @@ class PrefLoop(_Loop):
             fmt = formats(task)
             rows, stats = cct_rows(traces, refs, lambda i, text: fmt.correct(by_id[i], text), round_idx=r,
                                    suffix=suffix, max_per_kind=cfg.cct_max_per_kind)
-        stats.update(pair_stats(pairs), rows=len(pairs) if pairs or not rows else len(rows), sft_rows=len(rows),
+        stats.update(pair_stats(pairs), rows=len(rows) if rows else len(pairs), sft_rows=len(rows),
                      split=self.rd.read_json(f"round-{r}/generate.json")["split"],
                      pair_gold=guards.pair_gold(task, by_id, pairs),
                      train_guards=guards.train_guards(task, by_id, traces, cfg.method),
