@@ -82,8 +82,9 @@ def run(args) -> int:
     t0 = time.perf_counter()
     model_path, meta = ensure_model(name)
     pretrain_s = time.perf_counter() - t0
-    console.print(f"{model_path}  ({pretrain_s:.0f} s; pretraining took {meta.get('wall_seconds', 0):.0f} s, "
-                  f"held-out accuracy at the end {meta.get('dev_accuracy', float('nan')):.3f})")
+    acc = meta.get("dev_greedy_accuracy")
+    console.print(f"{model_path}  ({pretrain_s:.0f} s here; pretraining took {meta.get('wall_seconds', 0):.0f} s; "
+                  f"held-out greedy accuracy at its end: {'n/a' if acc is None else f'{acc:.3f}'})")
     task = ArithmeticTask.from_options(PRESETS[name].task_options())
     harder = "test-hard"
     store = RunStore(args.store)
