@@ -104,12 +104,14 @@ def main(argv: list[str] | None = None) -> None:
     for t, p in peaks.items():
         print(f"fp32 matmul peak, {t} thread(s): {p / 1e9:.1f} GFLOP/s")
 
-    specs = [("plain loop, torch default threads", torch.get_num_threads(), 64, {})]
+    from selfimprove.tiny.config import PRESETS
+
+    specs = [("pretrain loop as configured", torch.get_num_threads(), PRESETS["tiny"].batch_size, {})]
     specs += [(f"threads={t}", t, b, {}) for t in threads for b in (32, 64, 128)]
     if args.compile:
-        specs.append(("torch.compile, threads=1", 1, 64, {"compile_model": True}))
+        specs.append(("torch.compile", cores, 64, {"compile_model": True}))
     if args.bf16:
-        specs.append(("bf16 autocast, threads=1", 1, 64, {"bf16": True}))
+        specs.append(("bf16 autocast", cores, 64, {"bf16": True}))
     variants = [Variant(name, t, b, steps, **extra) for name, t, b, extra in specs]
     for _ in range(rounds):  # interleaved, so that a burst of other load hits every variant alike
         for v in variants:

@@ -4,14 +4,14 @@ Why this family (DESIGN §5, the built-in model's issue). On a direct-answer tas
 decoding already returns the mode of the model's answer distribution, so majority vote and majority-vote
 pseudo-labels have nothing to add (with one solution path, the majority answer is greedy's answer). Here each
 problem has *many solution paths*: the scratchpad may add the operands in any order, each step copying the
-operand it adds (with its letter label) and writing the new running sum. Greedy follows one order; sampled
-chains follow different orders, so their copy and carry errors fall on different partial sums and are close to
-independent, while the correct answer is the same on every path. That is the situation self-consistency
-exploits. (Measured on the tiny model: maj@16 is several points above greedy in range and ~12 points above it
-one term beyond; see the README. The random letter labels are not needed in principle, but a 2-layer model
-learned the free-order copy about 3x faster with them than without them, or with a fixed or rotated order.) The difficulty knob is the number of terms (each extra
-term is one more step of the same kind, so "one step beyond" the training range is within reach); digits per
-operand are a second knob.
+operand it adds (with its letter label) and writing the new running sum. Sampled chains follow different
+orders, so their copy and carry errors fall on different partial sums and are close to independent, while the
+correct answer is the same on every path: the situation self-consistency exploits. Measured on the ``tiny``
+model (one seed; numbers in the README): in range greedy 69.5 %, maj@16 75.5 %, pass@16 97.5 %; one term beyond
+greedy 21.5 %. The difficulty knob is the number of terms (each extra term is one more step of the same kind,
+so "one step beyond" the range is within reach); digits per operand are a second knob. The random letter
+labels are not needed in principle, but a 2-layer model learned the any-order copy several times faster with
+them than without them or with a fixed or rotated order.
 
 Format (every number least-significant digit first, zero-padded to a fixed ``width``, so that the digits to
 add sit at constant distances, which a 2-layer model learns quickly), e.g. 12+345+6+78 with width 4:
@@ -72,7 +72,7 @@ class ArithmeticTask(TaskBase):
     name = "arithmetic"
     stop = ("\n",)
 
-    def __init__(self, op: str = "add", terms: tuple[int, int] = (2, 5), digits: tuple[int, int] = (1, 3),
+    def __init__(self, op: str = "add", terms: tuple[int, int] = (2, 4), digits: tuple[int, int] = (1, 2),
                  width: int | None = None, seed: int = 0, n_train: int = SPLIT_SIZES["train"],
                  n_dev: int = SPLIT_SIZES["dev"], n_test: int = SPLIT_SIZES["test"]) -> None:
         if op not in OPS:

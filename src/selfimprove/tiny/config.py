@@ -53,7 +53,7 @@ class TinyConfig:
     solve_first: float = 0.5
     """Fraction of the steps, at the start, that train on the solve format alone: the other formats build on
     its copy-and-add skills, and mixing them in from the start delayed learning several-fold in a trial."""
-    steps: int = 1100
+    steps: int = 900
     """Optimizer steps."""
     batch_size: int = 32
     """Sequences per step."""
@@ -121,5 +121,5 @@ PRESETS: dict[str, TinyConfig] = {
     "micro": TinyConfig(hidden=64, layers=2, heads=4, ffn=256, terms=(2, 3), digits=(1, 2), steps=150,
                         batch_size=32, lr=5e-3, eval_examples=50),
 }
-"""Built-in model names: ``tiny`` (the demo's model, ~2 minutes on a 2-core CPU) and ``micro`` (seconds; for
-tests — it learns the format but not much arithmetic)."""
+"""Built-in model names: ``tiny`` (the demo's model: 1.5M training tokens, ~80 s at ~19k tokens/s on one idle
+core) and ``micro`` (seconds; for tests — it learns the format but not much arithmetic)."""
