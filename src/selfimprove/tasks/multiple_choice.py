@@ -26,18 +26,22 @@ def _load(data: str | None, split: str, task: str) -> tuple[Path, list[tuple[int
     return path, list(read_jsonl(path))
 
 
-class MultipleChoiceTask(TaskBase):
-    name = "multiple-choice"
-    stop = ("\n\n",)
+class _FileTask(TaskBase):
+    """A task read from a JSONL file or a folder of ``<split>.jsonl``; it takes no options."""
 
     def __init__(self, data: str | None = None) -> None:
         self.data = data
 
     @classmethod
-    def from_options(cls, options: dict[str, str], data: str | None = None) -> "MultipleChoiceTask":
+    def from_options(cls, options: dict[str, str], data: str | None = None):
         if options:
-            raise UserError(f"unknown multiple-choice option(s) {sorted(options)}")
+            raise UserError(f"unknown {cls.name} option(s) {sorted(options)}; this task takes none")
         return cls(data=data)
+
+
+class MultipleChoiceTask(_FileTask):
+    name = "multiple-choice"
+    stop = ("\n\n",)
 
     def examples(self, split: str = "test") -> list[Example]:
         path, rows = _load(self.data, split, self.name)
@@ -64,18 +68,9 @@ class MultipleChoiceTask(TaskBase):
         return extract_letter(text, n_choices=len(LETTERS))
 
 
-class BoolQTask(TaskBase):
+class BoolQTask(_FileTask):
     name = "boolq"
     stop = ("\n",)
-
-    def __init__(self, data: str | None = None) -> None:
-        self.data = data
-
-    @classmethod
-    def from_options(cls, options: dict[str, str], data: str | None = None) -> "BoolQTask":
-        if options:
-            raise UserError(f"unknown boolq option(s) {sorted(options)}")
-        return cls(data=data)
 
     def examples(self, split: str = "test") -> list[Example]:
         path, rows = _load(self.data, split, self.name)
