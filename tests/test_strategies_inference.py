@@ -35,20 +35,15 @@ class NumTask(TaskBase):
 
 
 class Recorder(ScriptedBackend):
-    """Scripted backend that counts batched calls and records scored prompts; log-likelihood by a function."""
+    """Scripted backend that also counts batched generate calls (scored pairs: ``ScriptedBackend.scored``)."""
 
     def __init__(self, rules=(), ll=None, **kw):
-        super().__init__(rules, **kw)
-        self.ll = ll or (lambda p, c: -0.1 * len(c))
-        self.batches, self.scored = [], []
+        super().__init__(rules, ll=ll, **kw)
+        self.batches = []
 
     def generate(self, prompts, params):
         self.batches.append((len(prompts), params))
         return super().generate(prompts, params)
-
-    def loglikelihood(self, prompts, continuations):
-        self.scored.extend(zip(prompts, continuations))
-        return [self.ll(p, c) for p, c in zip(prompts, continuations)]
 
 
 def sequence(*rounds):

@@ -26,10 +26,14 @@ class ScriptedBackend:
     FAIL = "\x00FAIL"
 
     def __init__(self, rules: Sequence[tuple[str, Sequence[Reply] | Callable[[str, int], Reply]]] = (),
-                 default: Reply | None = "", loglikelihoods: dict[str, float] | None = None) -> None:
+                 default: Reply | None = "", loglikelihoods: dict[str, float] | None = None,
+                 ll: Callable[[str, str], float] | None = None) -> None:
         self.rules = [(re.compile(p), r) for p, r in rules]
         self.default = default
         self.loglikelihoods = dict(loglikelihoods or {})
+        self.ll = ll
+        self.scored: list[tuple[str, str]] = []
+        """Every (prompt, continuation) scored by ``loglikelihood``, in order (tests read this)."""
         self.calls: list[tuple[str, SamplingParams]] = []
         """Every prompt received, in order, with its parameters (tests read this)."""
 
@@ -71,5 +75,12 @@ class ScriptedBackend:
         return out
 
     def loglikelihood(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[float]:
-        """Scripted: ``loglikelihoods[continuation]`` if given, else -0.1 per character."""
+        """Scripted: ``ll(prompt, continuation)`` when given, else ``loglikelihoods[continuation]``, else -0.1
+        per character."""
+        if len(prompts) != len(continuations):
+            raise ValueError(f"loglikelihood needs one continuation per prompt, got {len(prompts)} prompts "
+                             f"and {len(continuations)} continuations")
+        self.scored.extend(zip(prompts, continuations))
+        if self.ll is not None:
+            return [self.ll(p, c) for p, c in zip(prompts, continuations)]
         return [self.loglikelihoods.get(c, -0.1 * len(c)) for c in continuations]
