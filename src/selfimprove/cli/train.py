@@ -70,7 +70,7 @@ def register(sub) -> None:
                    help="harder splits evaluated every round (default for arithmetic: test-hard)")
     d.add_argument("--eval-limit", type=int, help="examples per evaluated split (default: 100)")
     t = p.add_argument_group("training (TRL SFTTrainer)")
-    t.add_argument("--lr", type=float, help="learning rate (default 3e-4, for the tiny model; ~1e-5 full / 1e-4 LoRA for real LMs)")
+    t.add_argument("--lr", type=float, help="learning rate (default 3e-5, for the tiny model; ~1e-5 full / 1e-4 LoRA for real LMs)")
     t.add_argument("--epochs", type=float, help="passes over a round's rows (default: 2)")
     t.add_argument("--batch-size", type=int, help="rows per step (default: 16)")
     t.add_argument("--max-steps", type=int, help="cap on steps per round, -1 for none (default: 40)")

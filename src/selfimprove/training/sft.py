@@ -33,8 +33,8 @@ SCHEDULERS = ("constant", "linear", "cosine", "constant_with_warmup")
 class SFTSettings:
     """How one SFT call trains."""
 
-    lr: float = 3e-4
-    """Peak learning rate. 3e-4 suits the built-in tiny model; use ~1e-5 (full) or ~1e-4 (LoRA) for real LMs."""
+    lr: float = 3e-5
+    """Peak learning rate. 3e-5 suits the built-in tiny model (see ``LoopConfig.lr``); use ~1e-5 (full) or ~1e-4 (LoRA) for real LMs."""
     epochs: float = 1.0
     """Passes over the rows (fractions allowed); ``max_steps`` caps the steps they take."""
     batch_size: int = 16
@@ -64,7 +64,7 @@ class SFTSettings:
 
     def __post_init__(self) -> None:
         if not self.lr > 0:
-            raise ValueError(f"SFTSettings.lr must be > 0, got {self.lr}; try 3e-4 (tiny) or 1e-5 (real LM)")
+            raise ValueError(f"SFTSettings.lr must be > 0, got {self.lr}; try 3e-5 (tiny) or 1e-5 (real LM)")
         if not self.epochs > 0:
             raise ValueError(f"SFTSettings.epochs must be > 0, got {self.epochs}")
         if self.batch_size < 1:
