@@ -66,7 +66,7 @@ def test_one_round_of_each_method_on_the_tiny_random_model(method, tiny_random_m
 def scripted(t: ArithmeticTask) -> ScriptedBackend:
     """Looks each prompt up among the task's examples (plain and hinted prompts) and answers in its format."""
     plain, hinted = {}, {}
-    for split in ("train", "dev", "test-hard", "terms=6", "terms=7"):
+    for split in ("train", "dev", "test-hard", "terms=6", "terms=7", "train:terms=6", "train:terms=7"):
         for e in t.examples(split):
             plain[t.prompt(e)], hinted[t.hint_prompt(e)] = e, e
 
@@ -130,11 +130,14 @@ def test_easy_to_hard_moves_the_frontier_with_replay_and_stops_when_out_of_split
         data = json.loads((run / f"round-{r}/data.json").read_text())
         rows = read_jsonl(run / f"round-{r}/rows.jsonl")
         new = [x for x in rows if x["source"] == "pseudo"]
-        assert data["split"] == split and data["moved_frontier"] and data["new_rows"] == len(new) > 0
+        # pseudo-labels come from the training pool at that difficulty, never from the evaluated split
+        assert data["split"] == f"train:{split}" and data["moved_frontier"] and data["new_rows"] == len(new) > 0
         assert len(rows) - len(new) == -(-len(new) // 2)  # ceil(0.5 x new) replayed rows
         traces = read_jsonl(run / f"round-{r}/traces.jsonl")
         assert all(len(tr["steps"][0]["completions"]) == 4 for tr in traces)
-        assert {x["example_id"] for x in new} <= {e.id for e in t.examples(split)}
+        assert {x["example_id"] for x in new} <= {e.id for e in t.examples(f"train:{split}")}
+        evaluated = {tuple(e.meta["operands"]) for e in t.examples(split)}
+        assert not evaluated & {tuple(e.meta["operands"]) for e in t.examples(f"train:{split}")}
     sources = {x["source"] for x in read_jsonl(run / "round-2/rows.jsonl")}
     assert sources <= {"pseudo", "replay", "replay-gold"}
 

@@ -66,7 +66,9 @@ class ArithmeticTask(TaskBase):
     """Sums of ``terms`` operands of ``digits`` digits; splits are deterministic in ``seed``.
 
     Splits: ``train``, ``dev``, ``test`` (in range, pairwise disjoint), ``test-hard`` (one term beyond the
-    range), ``terms=K`` / ``terms=K-L`` and ``digits=D`` (held-out problems at that difficulty).
+    range), ``terms=K`` / ``terms=K-L`` and ``digits=D`` (held-out problems at that difficulty), and
+    ``train:terms=K`` etc. (a training pool at that difficulty, disjoint from the held-out split of the same
+    name: easy-to-hard pseudo-labels these and is evaluated on the held-out ones).
     """
 
     name = "arithmetic"
@@ -127,6 +129,8 @@ class ArithmeticTask(TaskBase):
             held_out = {tuple(e.meta["operands"]) for s in ("dev", "test") for e in self.examples(s)}
         elif split == "dev":
             held_out = {tuple(e.meta["operands"]) for e in self.examples("test")}
+        elif split.startswith("train:"):  # a training pool never contains a problem of its held-out split
+            held_out = {tuple(e.meta["operands"]) for e in self.examples(split.removeprefix("train:"))}
         rng = random.Random(_seed(self.seed, salt))
         out, seen = [], set(held_out)
         attempts = 0
@@ -145,18 +149,19 @@ class ArithmeticTask(TaskBase):
         if split == "test-hard":
             k = self.terms[1] + 1
             return (k, k), self.digits, self.sizes["test"], split
-        m = re.fullmatch(r"(terms|digits)=(\d+)(?:-(\d+))?", split)
+        m = re.fullmatch(r"(train:)?(terms|digits)=(\d+)(?:-(\d+))?", split)
         if m:
-            lo, hi = int(m.group(2)), int(m.group(3) or m.group(2))
-            terms = (lo, hi) if m.group(1) == "terms" else self.terms
-            digits = (lo, hi) if m.group(1) == "digits" else self.digits
+            lo, hi = int(m.group(3)), int(m.group(4) or m.group(3))
+            terms = (lo, hi) if m.group(2) == "terms" else self.terms
+            digits = (lo, hi) if m.group(2) == "digits" else self.digits
             if not 1 <= terms[0] <= terms[1] <= 20 or not 1 <= digits[0] <= digits[1]:
                 raise UserError(f"split {split!r} is out of range", field="split")
             if len(str(terms[1] * (10 ** digits[1] - 1))) > self.width:
                 raise UserError(f"split {split!r} needs sums wider than width={self.width}; "
                                 f"build the task with a larger width", field="split")
-            return terms, digits, self.sizes["test"], split
-        raise UserError(f"unknown split {split!r}; use train, dev, test, test-hard, terms=K or digits=D",
+            return terms, digits, self.sizes["train" if m.group(1) else "test"], split
+        raise UserError(f"unknown split {split!r}; use train, dev, test, test-hard, terms=K, digits=D or "
+                        f"train:terms=K",
                         field="split")
 
     def sample_problem(self, rng: random.Random, terms=None, digits=None) -> Problem:
@@ -203,6 +208,11 @@ class ArithmeticTask(TaskBase):
     def correct_prompt(self, example: Example, candidate_text: str) -> str:
         """Ask for a reviewed answer to ``candidate_text``; the model answers `` #<answer>`` (``extract`` reads it)."""
         return self.prompt(example) + _one_line(candidate_text) + " !"
+
+    def correct_target(self, example: Example, answer: str | None = None) -> str:
+        """What the correct format writes after ``correct_prompt``: the reviewed answer `` #<answer>`` (the gold
+        answer by default), exactly as the built-in model was pretrained to write it."""
+        return f" #{self.encode(int(example.answer if answer is None else answer))}"
 
     def hint_prompt(self, example: Example, answer: str | None = None) -> str:
         """The solve prompt with the final answer given as a hint (STaR rationalisation)."""

@@ -202,7 +202,7 @@ class _Loop:
     def _round_examples(self, r: int) -> tuple[list[Example], str]:
         cfg = self.cfg
         if cfg.method == "easy-to-hard":
-            split = cfg.difficulty_splits[self._frontier(r)]
+            split = self._pool_split(cfg.difficulty_splits[self._frontier(r)])
             return self._examples(split, cfg.train_limit), split
         pool = self.task.examples(cfg.train_split)
         if cfg.train_limit is None or cfg.train_limit >= len(pool) or not pool:
@@ -210,6 +210,19 @@ class _Loop:
         start = ((r - 1) * cfg.train_limit) % len(pool) if cfg.rotate else 0
         picked = [pool[(start + i) % len(pool)] for i in range(cfg.train_limit)]
         return picked, cfg.train_split
+
+    def _pool_split(self, split: str) -> str:
+        """easy-to-hard pseudo-labels ``train:<split>`` where the task has such a pool (disjoint from the
+        evaluated ``<split>``); otherwise the evaluated split itself, which the log says (then the round's
+        accuracy on that split is measured on problems it trained on, without their gold labels)."""
+        try:
+            if self.task.examples(f"train:{split}"):
+                return f"train:{split}"
+        except Exception:  # noqa: BLE001 — any task that does not know the name has no such pool
+            pass
+        self.log(f"easy-to-hard: task has no 'train:{split}' pool; pseudo-labelling the evaluated split "
+                 f"'{split}' itself")
+        return split
 
     def _frontier(self, r: int) -> int:
         """easy-to-hard: index into difficulty_splits of round r's target (moves after rounds that kept rows)."""
