@@ -153,3 +153,40 @@ def test_rest_em_restarts_from_base_and_patience_stops(tiny_random_model_dir, tm
     assert summary["best_round"] == 0
     for r in (1, 2):
         assert json.loads((tmp_path / "run" / f"round-{r}/train.json").read_text())["start_round"] == 0
+
+
+def test_arms_share_a_run_id_by_scope_and_reuse_one_start_evaluation(tiny_random_model_dir, tmp_path):
+    from selfimprove.store.runs import RunStore
+
+    t, store = task(), RunStore(tmp_path / "runs.db")
+    run_id = store.create_run("demo", {})
+    calls: list[int] = []
+
+    def counting(p):
+        b = scripted(t)
+        inner = b.generate
+
+        def generate(prompts, params):
+            calls.append(len(prompts))
+            return inner(prompts, params)
+        b.generate = generate
+        return b
+
+    cfg = LoopConfig(method="lmsi", rounds=1, k=4, train_limit=6, eval_limit=3, max_steps=1, batch_size=4)
+    common = {"store": store, "run_id": run_id, "make_backend": counting, "log": lambda m: None}
+    run_loop(cfg, t, tiny_random_model_dir, tmp_path / "a", scope="a", **common)
+    first = len(calls)
+    run_loop(cfg.replace(method="no-filter"), t, tiny_random_model_dir, tmp_path / "b", scope="b",
+             reuse_start=tmp_path / "a", **common)
+    # b generated once for round 1 and evaluated round 1 only: its round 0 was copied, not recomputed
+    assert len(calls) - first == first - 1
+    assert (tmp_path / "b/round-0/eval-dev.jsonl").read_text() == (tmp_path / "a/round-0/eval-dev.jsonl").read_text()
+    assert json.loads((tmp_path / "b/round-0/metrics.json").read_text())["reused_from"] == str(tmp_path / "a")
+    scopes = set(store.scopes(run_id))
+    for arm in ("a", "b"):  # each arm's traces under its own scope, none lost to the other's
+        assert {f"{arm}/round-0/eval/dev", f"{arm}/round-1/generate", f"{arm}/round-1/eval/dev"} <= scopes
+        assert len(store.traces(run_id, f"{arm}/round-1/generate")) == 6
+    # a run evaluated differently is not reused
+    run_loop(cfg.replace(eval_limit=2), t, tiny_random_model_dir, tmp_path / "c", reuse_start=tmp_path / "a",
+             make_backend=lambda p: scripted(t), log=lambda m: None)
+    assert "reused_from" not in json.loads((tmp_path / "c/round-0/metrics.json").read_text())

@@ -113,13 +113,15 @@ def run(args) -> int:
             store.put_metrics(run_id, "inference/" + describe(strategy), m)
     print_strategy_table(rows, title=f"{task.describe()} · dev · n={len(dev)}")
 
-    summaries = {}
+    summaries, first = {}, None
     for arm in recipe["arms"]:
         console.rule(f"3 · self-improvement: {arm}")
         cfg = LoopConfig(method=arm, seed=recipe["seed"], eval_limit=recipe["eval_limit"],
                          eval_splits=(test, harder), **recipe["loop"])
         summaries[arm] = run_loop(cfg, task, model_path, out / arm, store=store, run_id=run_id,
-                                  log=lambda msg: console.print(msg, markup=False))
+                                  log=lambda msg: console.print(msg, markup=False), reuse_start=first,
+                                  scope=arm)
+        first = first or out / arm  # the arms share one evaluation of the starting model
 
     from .demo_report import print_rounds, paired_tests
 

@@ -42,11 +42,21 @@ from .sft import SFTResult, save_policy, settings_from, train_sft
 
 def run_loop(cfg: LoopConfig, task, model_path: str | Path, run_dir: str | Path, *, store=None,
              run_id: str | None = None, make_backend: Callable[[str], Any] | None = None,
-             log: Callable[[str], None] | None = None) -> dict[str, Any]:
+             log: Callable[[str], None] | None = None, reuse_start: str | Path | None = None,
+             scope: str = "") -> dict[str, Any]:
     """Run (or resume) ``cfg.rounds`` rounds of ``cfg.method`` starting from ``model_path``; returns the
-    summary (also written to ``run_dir/summary.json``). Call again with the same ``run_dir`` to resume."""
+    summary (also written to ``run_dir/summary.json``). Call again with the same ``run_dir`` to resume.
+
+    ``reuse_start``: the run dir of another run whose round 0 evaluated the same starting model on the same
+    splits, limits and task; its round-0 evaluation is copied instead of recomputed (the demo's arms share
+    one). A run whose round-0 settings differ is not reused (and the log says why).
+
+    ``scope``: a prefix for every store scope of this run (``"<scope>/round-1/generate"``), so that several
+    loops can share one ``run_id`` (the demo's arms do) without mixing their traces."""
     loop = _Loop(cfg, task, Path(model_path), RunDir(run_dir), store, run_id, make_backend,
                  log or (lambda msg: print(msg, file=sys.stderr, flush=True)))
+    loop.reuse_start = RunDir(reuse_start) if reuse_start is not None else None
+    loop.scope = f"{scope.rstrip('/')}/" if scope else ""
     return loop.run()
 
 
@@ -74,13 +84,16 @@ class _Loop:
         self.custom_backend = make_backend is not None  # then every generation goes through it
         self.make_backend = make_backend or self._hf_backend
         self.memory: tuple[int, Any, Any] | None = None  # (round, model, tokenizer) of the last policy used
+        self.reuse_start: RunDir | None = None
+        self.scope = ""  # prefix of the store scopes
 
     # ---- the rounds ----------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         if stale := self.rd.clean():
             self.log(f"resuming: removed {len(stale)} partial file(s) a killed run left behind")
         if not self.rd.done(0, "eval"):
-            self._evaluate(0)
+            if not self._reuse_start():
+                self._evaluate(0)
         else:
             self._resync_eval(0)
         stop_reason = None
@@ -102,7 +115,7 @@ class _Loop:
         if self.rd.done(r, "generate"):
             traces = [Trace.from_dict(d) for d in self.rd.read_jsonl(f"round-{r}/traces.jsonl")]
             # a kill between the marker and the store mirror would leave the store short: top it up
-            sync_store(self.store, self.run_id, f"round-{r}/generate", traces)
+            sync_store(self.store, self.run_id, f"{self.scope}round-{r}/generate", traces)
             return traces, examples
         t0 = time.perf_counter()
         backend = self._backend(r - 1)
@@ -112,7 +125,7 @@ class _Loop:
         self.rd.write_json(f"round-{r}/generate.json", {"split": split, "examples": len(examples),
                                                          "seconds": round(time.perf_counter() - t0, 3)})
         self.rd.mark(r, "generate")
-        sync_store(self.store, self.run_id, f"round-{r}/generate", traces)
+        sync_store(self.store, self.run_id, f"{self.scope}round-{r}/generate", traces)
         return traces, examples
 
     def _generate(self, backend, examples: list[Example], r: int) -> list[Trace]:
@@ -172,8 +185,10 @@ class _Loop:
                 backend, self.task, examples))
             self.rd.write_jsonl(f"round-{r}/eval-{split}.jsonl", (t.to_dict() for t in traces))
             results[split] = accuracy(traces, seed=self.cfg.seed)
-            sync_store(self.store, self.run_id, f"round-{r}/eval/{split}", traces)
+            sync_store(self.store, self.run_id, f"{self.scope}round-{r}/eval/{split}", traces)
         m: dict[str, Any] = {"round": r, "eval": results, "eval_seconds": round(time.perf_counter() - t0, 3)}
+        if r == 0:
+            m["start"] = self._start_settings()
         for name in self.round_files:
             if self.rd.exists(f"round-{r}/{name}.json"):
                 m[name] = self.rd.read_json(f"round-{r}/{name}.json")
@@ -183,10 +198,34 @@ class _Loop:
         self.rd.write_json(f"round-{r}/metrics.json", m)
         self.rd.write_jsonl("metrics.jsonl", round_metrics(self.rd.path))
         self.rd.mark(r, "eval")
-        sync_store(self.store, self.run_id, f"round-{r}", metrics=_flat(m))
+        sync_store(self.store, self.run_id, f"{self.scope}round-{r}", metrics=_flat(m))
         if r == 0:
             self.log(f"round 0 (start): {_headline(m, self.cfg.dev_split)}")
         return m
+
+    def _start_settings(self) -> dict[str, Any]:
+        """What round 0's evaluation depends on: the model, the task, the splits, limits and decoding."""
+        return {"model": str(self.base), "task": self.task.describe() if hasattr(self.task, "describe")
+                else type(self.task).__name__, "splits": self._eval_splits(), "limit": self.cfg.eval_limit,
+                "max_tokens": self.cfg.max_tokens, "seed": self.cfg.seed}
+
+    def _reuse_start(self) -> bool:
+        """Copy round 0's evaluation from ``reuse_start`` when it evaluated exactly what this run would."""
+        other = self.reuse_start
+        if other is None or not other.done(0, "eval"):
+            return False
+        m = other.read_json("round-0/metrics.json")
+        if m.get("start") != self._start_settings():
+            self.log(f"not reusing round 0 of {other.path}: its model, task or evaluation settings differ")
+            return False
+        for split in m["eval"]:
+            self.rd.write_jsonl(f"round-0/eval-{split}.jsonl", other.read_jsonl(f"round-0/eval-{split}.jsonl"))
+        self.rd.write_json("round-0/metrics.json", {**m, "reused_from": str(other.path)})
+        self.rd.write_jsonl("metrics.jsonl", round_metrics(self.rd.path))
+        self.rd.mark(0, "eval")
+        self._resync_eval(0)
+        self.log(f"round 0 (start): {_headline(m, self.cfg.dev_split)} (evaluation reused from {other.path})")
+        return True
 
     def _resync_eval(self, r: int) -> dict[str, Any]:
         """A finished round's metrics, with its eval traces and metrics mirrored into the store (idempotent)."""
@@ -194,8 +233,8 @@ class _Loop:
         if self.store is not None and self.run_id is not None:
             for split in m["eval"]:
                 traces = [Trace.from_dict(d) for d in self.rd.read_jsonl(f"round-{r}/eval-{split}.jsonl")]
-                sync_store(self.store, self.run_id, f"round-{r}/eval/{split}", traces)
-            sync_store(self.store, self.run_id, f"round-{r}", metrics=_flat(m))
+                sync_store(self.store, self.run_id, f"{self.scope}round-{r}/eval/{split}", traces)
+            sync_store(self.store, self.run_id, f"{self.scope}round-{r}", metrics=_flat(m))
         return m
 
     # ---- helpers -------------------------------------------------------------------------------------
