@@ -222,6 +222,11 @@ def test_each_method_one_round_with_the_scripted_judge(method, tiny_random_model
         assert {r["source"] for r in rows} == {"sample", "rationalised"}
     if method == "cct":
         assert {r["source"] for r in rows} == {"cct-solve", "cct-confidence", "cct-critique"}
+        # review rows are written in the task's correct format: the reviewed answer " #<answer>" (pretraining's)
+        by_id = {e.id: e for e in examples}
+        assert all(r["completion"] == f" #{t.encode(int(by_id[r['example_id']].answer))}"
+                   for r in rows if r["source"] != "cct-solve")
+        assert all(r["prompt"].endswith(" !") for r in rows if r["source"] != "cct-solve")
         assert set(extra["correction"]) >= {"cl", "cs", "rss"}
         assert json.loads((run / "round-1/train.json").read_text())["objective"] == "sft"
 

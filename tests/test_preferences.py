@@ -118,6 +118,11 @@ def test_cct_confidence_and_critique_rows():
                      "rows_by_source": {"cct-solve": 1, "cct-confidence": 1, "cct-critique": 2}}
     capped, _ = cct_rows([t], {"a": "g"}, lambda ex, text: text, max_per_kind=1, solve_rows=False)
     assert [r.source for r in capped] == ["cct-confidence", "cct-critique"]
+    # a task's own review format: every review row writes the example's review target (the right answer)
+    own, _ = cct_rows([t], {"a": "gold-a"}, lambda ex, text: f"{text} !", suffix="\n", review_targets={"a": " #1"})
+    assert [(r.prompt, r.completion, r.source) for r in own] == [
+        ("qa:", "gold-a\n", "cct-solve"), ("good !", " #1\n", "cct-confidence"), ("bad !", " #1\n", "cct-critique"),
+        ("junk !", " #1\n", "cct-critique")]
 
 
 def test_meta_judge_pairs():

@@ -214,8 +214,11 @@ class PrefLoop(_Loop):
             from ..prompts import formats
 
             fmt = formats(task)
+            # the task's own correct format where it has one (the built-in task answers " #<answer>")
+            targets = ({e.id: task.correct_target(e) for e in examples} if hasattr(task, "correct_target")
+                       else None)
             rows, stats = cct_rows(traces, refs, lambda i, text: fmt.correct(by_id[i], text), round_idx=r,
-                                   suffix=suffix, max_per_kind=cfg.cct_max_per_kind)
+                                   suffix=suffix, max_per_kind=cfg.cct_max_per_kind, review_targets=targets)
         stats.update(pair_stats(pairs), rows=len(rows) if rows else len(pairs), sft_rows=len(rows),
                      split=self.rd.read_json(f"round-{r}/generate.json")["split"],
                      pair_gold=guards.pair_gold(task, by_id, pairs),

@@ -19,7 +19,8 @@ One builder per pairing rule of the preference methods (METHODS area F, E, §3.1
   gold-labelled DPO control of the comparison.
 - ``cct_rows`` — Confidence and Critique Improvement Tuning (CCT, "Confidence v.s. Critique" #1, §3.1): SFT
   data turned into correction examples — a correct answer under review is kept as it is (confidence, CL), a
-  wrong one is replaced by the reference solution (critique, CS). These are SFT rows, not pairs.
+  wrong one is replaced by the right answer (critique, CS), each written in the task's correct format (the
+  built-in task's review answers `` #<answer>``; the generic review prompt a whole solution). SFT rows, not pairs.
 
 Every pair carries its provenance (round, model, judge, seed) and every builder returns counts of what it
 skipped and why: a pool the judge could not score, a tie, a unanimous vote is data, never silently dropped.
@@ -271,15 +272,18 @@ def correctness_pairs(traces: Sequence[Trace], *, prov: Provenance = Provenance(
 
 
 def cct_rows(traces: Sequence[Trace], references: Mapping[str, str], correct_prompt: Callable[[str, str], str],
-             *, round_idx: int = 0, suffix: str = "", max_per_kind: int | None = 2, solve_rows: bool = True
-             ) -> tuple[list[SFTRow], dict[str, Any]]:
+             *, round_idx: int = 0, suffix: str = "", max_per_kind: int | None = 2, solve_rows: bool = True,
+             review_targets: Mapping[str, str] | None = None) -> tuple[list[SFTRow], dict[str, Any]]:
     """CCT: SFT rows that teach the correction step both halves of its job.
 
     ``correct_prompt(example_id, candidate_text)`` is the task's review prompt. For each example:
-    a *confidence* row per correct sample (review prompt of that sample → the sample itself), a *critique* row
-    per wrong or unparseable sample (review prompt of it → ``references[example_id]``), at most
+    a *confidence* row per correct sample (review prompt of that sample → what a right review writes), a
+    *critique* row per wrong or unparseable sample (review prompt of it → what a right review writes), at most
     ``max_per_kind`` of each, and with ``solve_rows`` the plain SFT row (prompt → reference) the examples came
-    from. Samples whose correctness is undecidable (no gold) are skipped."""
+    from. What a right review writes is ``review_targets[example_id]`` where given — the task's own correct
+    format, e.g. the built-in task's reviewed answer `` #<answer>`` — and otherwise what the generic review
+    prompt asks for: the sample itself (confidence) or ``references[example_id]`` (critique). Samples whose
+    correctness is undecidable (no gold) are skipped."""
     rows: list[SFTRow] = []
     kinds: Counter = Counter()
     skipped: Counter = Counter()
@@ -293,11 +297,14 @@ def cct_rows(traces: Sequence[Trace], references: Mapping[str, str], correct_pro
             if not c.ok or not c.text or c.text in seen:
                 continue
             seen.add(c.text)
+            fixed = review_targets.get(t.example_id) if review_targets is not None else None
             if v.correct is True and trainable(c):
-                confident.append(SFTRow(correct_prompt(t.example_id, c.text), target_text(c, suffix),
-                                        t.example_id, "cct-confidence", a, round_idx))
+                target = target_text(c, suffix) if fixed is None else fixed + suffix
+                confident.append(SFTRow(correct_prompt(t.example_id, c.text), target, t.example_id,
+                                        "cct-confidence", a, round_idx))
             elif v.correct is False or a is None:
-                critical.append(SFTRow(correct_prompt(t.example_id, c.text), ref + suffix, t.example_id,
+                target = ref + suffix if fixed is None else fixed + suffix
+                critical.append(SFTRow(correct_prompt(t.example_id, c.text), target, t.example_id,
                                        "cct-critique", a, round_idx))
         picked = confident[:max_per_kind] + critical[:max_per_kind]
         if solve_rows:
