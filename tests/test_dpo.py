@@ -175,7 +175,8 @@ def test_scpo_round_pairs_weights_guards_and_resume(tiny_random_model_dir, tmp_p
                and p["model"] == str(tiny_random_model_dir) and p["seed"] == 1 for p in pairs)
     data = json.loads((run / "round-1/data.json").read_text())
     assert data["skipped"] == {"tied_majority": 6 - len(expected)} and data["pair_gold"]["both_right_order"] == 1
-    g = data["guards"]
+    assert data["judge_guards_round"] == 0  # round 0's model judged and generated round 1's data
+    g = json.loads((run / "round-0/metrics.json").read_text())["guards"]
     assert g["judge_agreement"]["rate"] == 1.0 and g["judge_agreement"]["n"] == 6  # the scripted judge is exact
     assert g["injection"]["format"]["probes"] > 0 and g["injection"]["format"]["flipped"]["rate"] == 0.0
     train = json.loads((run / "round-1/train.json").read_text())
@@ -183,12 +184,19 @@ def test_scpo_round_pairs_weights_guards_and_resume(tiny_random_model_dir, tmp_p
     assert train["objective"] == "dpo" and train["pairs"] == len(expected) and train["steps"] == steps
     assert train["chosen_logp_before"] is not None and train["chosen_logp_after"] is not None
     m = json.loads((run / "round-1/metrics.json").read_text())
-    assert "guards" in m["data"] and "gold_logp" in m["extra"]
+    assert "gold_logp" in m["extra"]
     # resume: a second call with more rounds continues at round 2 and adds paired tests
     summary = run_pref_loop(cfg.replace(rounds=2), t, tiny_random_model_dir, run,
                             make_backend=lambda p: scripted(t), log=lambda m: None)
     assert summary["rounds_done"] == 2 and [p["round"] for p in summary["paired"]] == [1, 2]
+    assert set(summary["paired_by_split"]) == {"dev"} and summary["paired_by_split"]["dev"] == summary["paired"]
     assert read_jsonl(run / "round-1/pairs.jsonl") == pairs
+    # the guards are in every round's stored record (round 0 and the last round included), each of its own model
+    for r in range(3):
+        g = json.loads((run / f"round-{r}/metrics.json").read_text())["guards"]
+        assert g["round_model"] == r and g["probed"] == 3 and g["judge_agreement"]["n"] == 6
+        assert g["length"]["baseline"] == json.loads((run / "round-0/guards.json").read_text())["length"]["mean"]
+        assert {"injection", "exploration_exploitation", "answer_parse_failures", "judge_parse_failures"} <= set(g)
 
 
 @pytest.mark.parametrize("method", ["self-rewarding", "spin", "gold-dpo", "v-star", "cct"])

@@ -22,8 +22,8 @@ preference round stores beside its data (METHODS §3.5, §3.7, §3.8):
 ``paired_rounds``: each round's accuracy against round 0 and the previous round (exact McNemar, paired
 bootstrap), stored in a preference run's summary.
 
-Measured with a model, every round (``probe``, on a dev slice with the model that generates the round's
-data; ``train_guards`` on the round's own samples with the method's reward; ``pair_gold``: how often a
+Measured with a model, every round (``probe``, on a dev slice with each evaluated model, round 0 and the
+final round included; ``train_guards`` on the round's own samples with the method's reward; ``pair_gold``: how often a
 self-labelled pair is right by gold — reported, never used).
 
 Conventions: None means undecided and is counted, never folded into a rate's numerator or denominator.
@@ -204,10 +204,11 @@ def injection_success(plain: Sequence[tuple[float | None, bool | None]],
 # ---- measured with a model (the preference loop calls these every round) ----------------------------------
 
 
-def probe(backend, task, examples: list[Example], cfg, r: int, base_len: float | None) -> dict[str, Any]:
-    """The guards of ``py`` measured with ``backend`` (the model that generates round r's data) on a
-    dev slice: judge agreement, self-preference, injection, position consistency (pairwise judges), parse
-    failures, response length and B-STaR's exploration / exploitation."""
+def probe(backend, task, examples: list[Example], cfg, model_round: int, base_len: float | None) -> dict[str, Any]:
+    """The guards measured with ``backend`` (round ``model_round``'s model, which judges and generates the
+    next round's data) on a dev slice: judge agreement, self-preference, injection, position consistency
+    (pairwise judges), parse failures, response length against ``base_len`` and B-STaR's exploration /
+    exploitation."""
     if not examples:
         return {"probed": 0}
     from ..strategies.best_of_n import self_verifier
@@ -222,7 +223,7 @@ def probe(backend, task, examples: list[Example], cfg, r: int, base_len: float |
     flat_v = [v for row in verdicts for v in row]
     flat_g = [g if g is not None else (False if a is None else None)  # an unparseable answer is wrong
               for row, s in zip(gold, steps) for g, a in zip(row, s.answers)]
-    out: dict[str, Any] = {"probed": len(examples), "judge": cfg.judge, "round_model": r - 1}
+    out: dict[str, Any] = {"probed": len(examples), "judge": cfg.judge, "round_model": model_round}
     out["judge_agreement"] = judge_agreement([v.correct for v in flat_v], flat_g, [v.score for v in flat_v])
     out["judge_parse_failures"] = failure_rate([v.correct for v in flat_v])
     out["answer_parse_failures"] = failure_rate([a for s in steps for a in s.answers])

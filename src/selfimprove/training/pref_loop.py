@@ -14,11 +14,13 @@ subclasses it and replaces generation, selection and training), for the methods 
   beside majority vote over the same samples.
 - ``cct`` (#1, §3.1): SFT on confidence and critique correction rows; evaluated by CL, CS and RSS.
 
-Every round stores ``pairs.jsonl`` (with provenance), ``guards.json`` (``guards.py``, measured with the model
-that generated the round's data on a dev slice) and in ``train.json`` the chosen/rejected log-probabilities
-before and after DPO; every evaluation (round 0 included) adds ``extra.json``: mean log π(gold solution) on
-the dev split and the method's own evaluation. The run stops early on patience or when dev accuracy fell two
-rounds in a row (``collapse_stop``). The summary holds paired tests of every round against round 0.
+Every round stores ``pairs.jsonl`` (with provenance) and in ``train.json`` the chosen/rejected
+log-probabilities before and after DPO; every evaluation (round 0 and the final round included) adds
+``guards.json`` (``guards.py``, the evaluated model probed on a dev slice: round r-1's guards describe the judge
+and generator of round r's data) and ``extra.json``: mean log π(gold solution) on the dev split and the
+method's own evaluation; both are part of the round's ``metrics.json``. The run stops early on patience or
+when dev accuracy fell two rounds in a row (``collapse_stop``). The summary holds paired tests of every round
+against round 0 and the previous round, on every evaluated split.
 
 Not covered: CREAM / SCIR consistency regularisation, Self-Rewarding's EFT seed data, training the judge on
 its own gold verdicts, online (on-policy within a round) DPO.
@@ -169,9 +171,9 @@ def run_pref_loop(cfg: PrefConfig, task, model_path: str | Path, run_dir: str | 
 
 
 class PrefLoop(_Loop):
-    round_files = ("generate", "data", "train", "extra")
+    round_files = ("generate", "data", "train", "extra", "guards")
 
-    # ---- generate: samples (+ self-judging) and the guard probe with the round's generating model --------
+    # ---- generate: samples (+ self-judging) -------------------------------------------------------------
     def _generate(self, backend, examples: list[Example], r: int) -> list[Trace]:
         cfg, task = self.cfg, self.task
         gen_cfg = cfg.replace(k=1) if cfg.method == "spin" else cfg
@@ -180,9 +182,6 @@ class PrefLoop(_Loop):
             traces = judge_samples(backend, task, examples, traces, cfg.judge)
             if cfg.meta_judge:
                 traces = meta_judge(backend, task, examples, traces, cfg, seed=cfg.seed * 1000 + r + 700)
-        base_len = self.rd.read_json("round-1/guards.json").get("length", {}).get("mean") if r > 1 else None
-        probe_examples = self._examples(cfg.dev_split, cfg.guard_limit) if cfg.guard_limit else []
-        self.rd.write_json(f"round-{r}/guards.json", guards.probe(backend, task, probe_examples, cfg, r, base_len))
         return traces
 
     # ---- select: pairs (and SFT rows for v-star's generator and cct) ------------------------------------
@@ -223,7 +222,7 @@ class PrefLoop(_Loop):
                      split=self.rd.read_json(f"round-{r}/generate.json")["split"],
                      pair_gold=guards.pair_gold(task, by_id, pairs),
                      train_guards=guards.train_guards(task, by_id, traces, cfg.method),
-                     guards=self.rd.read_json(f"round-{r}/guards.json"),
+                     judge_guards_round=r - 1,  # round-<r-1>/guards.json: the model that judged this data
                      seconds=round(time.perf_counter() - t0, 3))
         self.rd.write_jsonl(f"round-{r}/pairs.jsonl", (p.to_dict() for p in pairs))
         self.rd.write_jsonl(f"round-{r}/rows.jsonl", (x.to_dict() for x in rows))
@@ -285,7 +284,17 @@ class PrefLoop(_Loop):
     # ---- evaluate: the loop's greedy accuracy plus each method's own measurements ------------------------
     def _evaluate(self, r: int) -> dict[str, Any]:
         self.rd.write_json(f"round-{r}/extra.json", self._extras(r))
+        self.rd.write_json(f"round-{r}/guards.json", self._guards(r))
         return super()._evaluate(r)
+
+    def _guards(self, r: int) -> dict[str, Any]:
+        """The guard probe of round r's model on a dev slice (length drift against round 0's model)."""
+        cfg = self.cfg
+        base_len = None
+        if r > 0 and self.rd.exists("round-0/guards.json"):
+            base_len = self.rd.read_json("round-0/guards.json").get("length", {}).get("mean")
+        probe_examples = self._examples(cfg.dev_split, cfg.guard_limit) if cfg.guard_limit else []
+        return guards.probe(self._backend(r), self.task, probe_examples, cfg, r, base_len)
 
     def _extras(self, r: int) -> dict[str, Any]:
         cfg, task = self.cfg, self.task
@@ -349,6 +358,7 @@ class PrefLoop(_Loop):
     def _summary(self, stop_reason: str | None) -> dict[str, Any]:
         summary = super()._summary(stop_reason)
         summary["paired"] = guards.paired_rounds(self.rd.path, self.cfg.dev_split)
+        summary["paired_by_split"] = {split: guards.paired_rounds(self.rd.path, split) for split in self._eval_splits()}
         self.rd.write_json("summary.json", summary)
         return summary
 
