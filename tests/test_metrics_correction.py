@@ -125,6 +125,26 @@ def test_from_traces_uses_initial_correct_and_correct():
         correction_from_traces(traces + [Trace("d", "greedy", initial_correct=T, correct=T)])
 
 
+def test_from_traces_can_count_unparsed_answers_as_wrong():
+    # a review that turns answers into unreadable text: undecided by default, c→w / w→w when counted as wrong
+    traces = [
+        Trace("a", "self-correct", initial_answer="1", final_answer=None, initial_correct=T, correct=None),
+        Trace("b", "self-correct", initial_answer="1", final_answer=None, initial_correct=T, correct=None),
+        Trace("c", "self-correct", initial_answer="2", final_answer=None, initial_correct=F, correct=None),
+        Trace("d", "self-correct", initial_answer="2", final_answer="1", initial_correct=F, correct=T),
+        Trace("e", "self-correct", initial_answer="3", final_answer="3", initial_correct=None, correct=None),
+    ]
+    default = correction_from_traces(traces)
+    assert default["undecided"] == 4 and default["transitions"] == {"cc": 0, "cw": 0, "wc": 1, "ww": 0}
+    assert default["unparsed_final"] == 3 and default["unparsed_initial"] == 0
+    m = correction_from_traces(traces, unparsed_as_wrong=True)
+    # e has no gold verdict and parseable answers: it stays undecided
+    assert m["undecided"] == 1 and m["transitions"] == {"cc": 0, "cw": 2, "wc": 1, "ww": 1}
+    assert m["acc1"] == pytest.approx(0.5) and m["acc2"] == pytest.approx(0.25)
+    assert m["cl"] == 0.0 and m["cs"] == pytest.approx(0.5)
+    assert m["rss"] == pytest.approx((0.25 - 0.25) / (2 * 0.5 * 0.5))
+
+
 def test_identity_holds_on_random_uneven_samples():
     # Acc2 = Acc1·CL + (1 − Acc1)·CS is exact under per-question weighting, whatever the sample counts
     import random

@@ -110,22 +110,35 @@ def correction(ids: Sequence[Hashable], initial_correct: Sequence[bool | None],
     return result
 
 
-def correction_from_traces(traces: Iterable[Any]) -> dict[str, Any]:
+def correction_from_traces(traces: Iterable[Any], *, unparsed_as_wrong: bool = False) -> dict[str, Any]:
     """``correction`` over traces of one strategy, from ``Trace.initial_correct`` and ``Trace.correct``.
 
     Traces sharing an ``example_id`` are samples of one question. ``initial_answer`` / ``final_answer`` feed
     the changed-answer rate. Raises ValueError when the traces come from more than one strategy: mixing
     strategies in one decomposition would measure neither.
+
+    ``unparsed_as_wrong=True`` counts an unparseable answer (``None``) as wrong, as accuracy and the paired tests
+    of ``selfimprove eval`` do, so a review that turns right answers into unreadable text shows as c→w instead
+    of vanishing into ``undecided`` (a parseable answer without a gold verdict stays undecided). Either way
+    ``unparsed_initial`` / ``unparsed_final`` count the unparseable answers.
     """
     traces = list(traces)
     strategies = sorted({t.strategy for t in traces})
     if len(strategies) > 1:
         raise ValueError(f"traces mix strategies {strategies}; call once per strategy")
-    result = correction([t.example_id for t in traces], [t.initial_correct for t in traces],
-                        [t.correct for t in traces],
+
+    def verdict(answer, correct):
+        return False if unparsed_as_wrong and answer is None else correct
+
+    result = correction([t.example_id for t in traces],
+                        [verdict(t.initial_answer, t.initial_correct) for t in traces],
+                        [verdict(t.final_answer, t.correct) for t in traces],
                         initial_answers=[t.initial_answer for t in traces],
                         final_answers=[t.final_answer for t in traces])
     result["strategy"] = strategies[0] if strategies else None
+    result["unparsed_initial"] = sum(t.initial_answer is None for t in traces)
+    result["unparsed_final"] = sum(t.final_answer is None for t in traces)
+    result["unparsed_as_wrong"] = unparsed_as_wrong
     return result
 
 
