@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from selfimprove.metrics.cost import accuracy_vs_tokens, cost_by_strategy, cost_summary
-from selfimprove.metrics.gap import generation_verification_gap
-from selfimprove.records import Trace
+from selfimprove.metrics.gap import gap_from_traces, generation_verification_gap
+from selfimprove.records import Example, Step, Trace
 
 T, F = True, False
 
@@ -53,6 +53,34 @@ def test_gap_edges():
     assert empty["gap"] is None and empty["n_questions"] == 0
     with pytest.raises(ValueError, match="one entry per sample"):
         generation_verification_gap(["a"], [T, F], [0.1])
+
+
+class _Gold:
+    def check(self, example, answer):
+        return None if answer is None or example.answer is None else answer == example.answer
+
+
+def test_gap_from_best_of_n_traces():
+    examples = [Example("a", "q", answer="1"), Example("b", "q", answer="2"), Example("c", "q", answer=None)]
+    traces = [  # the pool is the first generate step; info['scores'] one score per sample (None: unscored)
+        Trace("a", "best-of-n", steps=(Step("generate", answers=("1", "5", None)),),
+              info={"scores": [0.4, 0.9, None]}),
+        Trace("b", "best-of-n", steps=(Step("generate", answers=("2", "3")),), info={"scores": [0.8, 0.3]}),
+        Trace("c", "best-of-n", steps=(Step("generate", answers=("7", "8")),), info={"scores": [0.6, 0.2]}),
+    ]
+    m = gap_from_traces(_Gold(), examples, traces)
+    # a: the unparseable sample counts as wrong (gold exists) → p = 1/3, top score 0.9 is wrong → s = 0;
+    # b: p = 1/2, top score 0.8 is right → s = 1; c has no gold: undecided
+    assert m["n_questions"] == 2 and m["questions_undecided"] == 1 and m["n_undecided"] == 2
+    assert m["n_unscored"] == 1
+    assert m["mean_sample_accuracy"] == pytest.approx((1 / 3 + 1 / 2) / 2)
+    assert m["selected_accuracy"] == pytest.approx(0.5)
+    assert m["gap"] == pytest.approx(0.5 - 5 / 12)
+    # scored and decided samples: (0.4 T) (0.9 F) (0.8 T) (0.3 F); right above wrong in 2 of 4 pairs
+    cal = m["sample_calibration"]
+    assert cal["n"] == 4 and cal["n_missing"] == 3 and cal["auroc"] == pytest.approx(0.5)
+    assert cal["brier"] == pytest.approx((0.6 ** 2 + 0.9 ** 2 + 0.2 ** 2 + 0.3 ** 2) / 4)
+    assert gap_from_traces(_Gold(), examples, [Trace("a", "greedy")]) is None
 
 
 def _t(eid, strategy, prompt, completion, calls, correct, status="ok"):

@@ -1,8 +1,7 @@
-from selfimprove.records import Trace
+from selfimprove.records import Example, Step, Trace
 from selfimprove.report.html import write_report
 from selfimprove.runner import strategy_metrics
 from selfimprove.store.runs import RunStore
-from selfimprove.records import Example
 
 
 class _Task:
@@ -28,3 +27,31 @@ def test_report_has_every_section_and_labels_oracle(tmp_path):
     assert "oracle-correct" in text and text.count("data:image/png;base64,") == 4
     # greedy had 3/6 right; the oracle fixed the other 3 (w→c = 3, c→w = 0): McNemar p = 2·(1/2)^3 = 0.25
     assert "<td>0.2500</td>" in text and "<td>50.0</td>" in text
+
+
+def test_report_counts_unreadable_reviews_as_broken_and_shows_the_gap(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    run_id = store.create_run("eval", {"model": "m", "task": "t", "split": "test"})
+    examples = [Example(id=f"e{i}", question="q", answer="1") for i in range(4)]
+    first = ["1", "1", "2", "1"]
+    # a review that answers in the wrong format: every final answer unparseable (correct None)
+    review = [Trace(f"e{i}", "self-correct", initial_answer=a, final_answer=None, correct=None,
+                    initial_correct=a == "1", calls=2, prompt_tokens=20) for i, a in enumerate(first)]
+    pools = [("1", "2"), ("2", "1"), ("2", "2"), ("1", None)]
+    scores = [[0.9, 0.1], [0.9, 0.1], [0.5, 0.5], [0.2, None]]
+    best = [Trace(f"e{i}", "best-of-n", steps=(Step("generate", answers=p),), initial_answer=p[0],
+                  final_answer=p[max(range(len(p)), key=lambda j: -1 if u[j] is None else u[j])],
+                  confidence=max(x for x in u if x is not None), info={"scores": u}, calls=1,
+                  prompt_tokens=10)
+            for i, (p, u) in enumerate(zip(pools, scores))]
+    best = [t.replace(correct=t.final_answer == "1", initial_correct=t.initial_answer == "1") for t in best]
+    for scope, traces in (("self-correct", review), ("best-of-n", best)):
+        store.add_traces(run_id, scope, traces, start=0)
+        store.put_metrics(run_id, scope, strategy_metrics(_Task(), examples, traces))
+    text = write_report(tmp_path / "r.html", store, run_id).read_text()
+    # self-correct: 3 right answers broken (c→w), 1 wrong stays wrong, all 4 unparsed after
+    assert "<td>self-correct</td><td>75.0</td><td>0.0</td><td>-75.0</td>" in text
+    assert "<td>0</td><td>3</td><td>0</td><td>1</td><td>0/4</td>" in text
+    # best-of-n pools: sample accuracy (1/2 + 1/2 + 0 + 1/2)/4 = 37.5 %; selected (1 + 0 + 0 + 1)/4 = 50 %
+    assert "<h2>Generation–verification gap" in text
+    assert "<td>best-of-n</td><td>37.5</td><td>50.0</td><td>12.5</td><td>0.200</td>" in text

@@ -12,6 +12,7 @@ import time
 from typing import Sequence
 
 from .metrics.accuracy import accuracy, pool_metrics
+from .metrics.gap import gap_from_traces
 from .records import Example, Trace
 from .store.runs import RunStore
 from .strategies.base import describe, score_traces
@@ -41,8 +42,9 @@ def run_strategy(backend, task, examples: Sequence[Example], strategy, store: Ru
 
 
 def strategy_metrics(task, examples: Sequence[Example], traces: Sequence[Trace], seed: int = 0) -> dict:
-    """The table row of one strategy: accuracy with CI and unparseable count, tokens, calls, wall time, and
-    pass@k / maj@k where the strategy kept a pool of several samples."""
+    """The table row of one strategy: accuracy with CI and unparseable count, tokens, calls, wall time,
+    pass@k / maj@k where the strategy kept a pool of several samples, and ``verification`` (the
+    generation–verification gap and the calibration of per-sample scores) where it scored its pool."""
     m = accuracy(traces, seed=seed)
     n = max(len(traces), 1)
     m["prompt_tokens"] = sum(t.prompt_tokens for t in traces)
@@ -53,4 +55,6 @@ def strategy_metrics(task, examples: Sequence[Example], traces: Sequence[Trace],
     pools = [next((s for s in t.steps if s.kind == "generate"), None) for t in traces]
     if traces and all(p is not None and len(p.completions) > 1 for p in pools):
         m.update(pool_metrics(task, examples, traces))
+    if any("scores" in t.info for t in traces):  # a pool ranked by self-verification (best-of-n)
+        m["verification"] = gap_from_traces(task, examples, traces)
     return m

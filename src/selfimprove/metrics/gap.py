@@ -23,6 +23,11 @@ Both means run over the same questions, so the difference compares like with lik
   unscored, or all below τ, has no selection and is counted in ``questions_no_selection``; both are left
   out of both terms. ``n_questions`` is the number that remains.
 
+``gap_from_traces`` reads the same quantities from the traces of a selection strategy (``best-of-n``): the
+pool of its first generate step and the per-sample self-verification scores in ``info['scores']``; it also
+reports how well those scores separate right samples from wrong ones (calibration over scored samples). An
+unparseable sample of an example with a gold answer counts as wrong (as in accuracy); it is never scored.
+
 Not covered: the paper's reweighting (rather than filtering) of the distribution, its utility functions other
 than accuracy, and the distillation step that follows the verification.
 """
@@ -32,6 +37,8 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Sequence
 from typing import Any
+
+from .calibration import calibration
 
 
 def generation_verification_gap(ids: Sequence[Hashable], correct: Sequence[bool | None],
@@ -88,6 +95,36 @@ def generation_verification_gap(ids: Sequence[Hashable], correct: Sequence[bool 
         "gap": gap,
         "relative_gap": relative,
     }
+
+
+def gap_from_traces(task, examples: Sequence[Any], traces: Sequence[Any]) -> dict[str, Any] | None:
+    """``generation_verification_gap`` (top-1) over the sample pools of traces carrying ``info['scores']``, plus
+    ``sample_calibration``: ECE, Brier and AUROC of the scores against each scored sample's correctness.
+
+    ``task.check(example, answer)`` decides each sample (gold is read here, after the strategy ran). Returns
+    None when no trace carries per-sample scores (the strategy did not self-verify a pool).
+    """
+    by_id = {e.id: e for e in examples}
+    ids, correct, scores = [], [], []
+    for t in traces:
+        pool = next((s for s in t.steps if s.kind == "generate"), None)
+        sc = t.info.get("scores")
+        if pool is None or sc is None:
+            continue
+        if len(sc) != len(pool.answers):
+            raise ValueError(f"trace {t.example_id}: {len(sc)} scores for {len(pool.answers)} samples")
+        ex = by_id[t.example_id]
+        for answer, u in zip(pool.answers, sc):
+            ids.append(t.example_id)
+            correct.append(False if answer is None and ex.answer is not None else task.check(ex, answer))
+            scores.append(u)
+    if not ids:
+        return None
+    out = generation_verification_gap(ids, correct, scores)
+    cal = calibration(scores, correct)
+    out["sample_calibration"] = {k: cal[k] for k in ("n", "n_missing", "accuracy", "mean_confidence", "ece",
+                                                      "brier", "auroc")}
+    return out
 
 
 def _select(samples: list[tuple[bool, float | None]], threshold: float | None) -> list[bool]:

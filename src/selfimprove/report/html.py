@@ -1,5 +1,6 @@
 """A self-contained HTML report of one eval run: the comparison table, accuracy versus tokens, reliability
-diagrams, correction transitions, per-strategy cost and paired tests against the first strategy.
+diagrams, correction transitions, the generation–verification gap of self-verified selection, per-strategy cost
+and paired tests against the first strategy.
 
 Figures are matplotlib PNGs embedded as base64, so the file can be mailed or archived alone. Strategies that
 read the gold answer (``trace.info['oracle']``) are labelled "oracle" everywhere they appear. Unparseable
@@ -96,11 +97,12 @@ def build_sections(scopes: dict[str, list], metrics: dict[str, dict]) -> list[st
         out += ["<h2>Calibration</h2>", _table(["strategy", "n", "missing", "ECE", "Brier", "AUROC"], rows),
                 _fig_to_img(fig)]
 
-    corr = {s: correction_from_traces(ts) for s, ts in scopes.items()
+    corr = {s: correction_from_traces(ts, unparsed_as_wrong=True) for s, ts in scopes.items()
             if any(t.initial_answer != t.final_answer for t in ts)}
     if corr:
         rows = [[labels[s], _pct(c["acc1"]), _pct(c["acc2"]), _pct(c["delta"]), _num(c["cl"]), _num(c["cs"]),
-                 _num(c["rss"]), *(c["transitions"][k] for k in ("cc", "cw", "wc", "ww"))]
+                 _num(c["rss"]), *(c["transitions"][k] for k in ("cc", "cw", "wc", "ww")),
+                 f"{c['unparsed_initial']}/{c['unparsed_final']}"]
                 for s, c in corr.items()]
         fig, ax = plt.subplots(figsize=(6.5, 3.5))
         left = [0] * len(corr)
@@ -112,8 +114,23 @@ def build_sections(scopes: dict[str, list], metrics: dict[str, dict]) -> list[st
         ax.set(xlabel="examples", title="What a second look fixed and broke")
         ax.legend(fontsize=7)
         out += ["<h2>Correction</h2>",
-                _table(["strategy", "Acc₁ %", "Acc₂ %", "Δ", "CL", "CS", "RSS", "c→c", "c→w", "w→c", "w→w"], rows),
+                _table(["strategy", "Acc₁ %", "Acc₂ %", "Δ", "CL", "CS", "RSS", "c→c", "c→w", "w→c", "w→w",
+                        "unparsed before/after"], rows),
+                ("<p>Before = the strategy's first answer, after = its final answer. Unparseable answers count "
+                 "as wrong here, as in accuracy.</p>"),
                 _fig_to_img(fig)]
+
+    gaps = {s: m["verification"] for s, m in metrics.items() if m.get("verification")}
+    if gaps:
+        rows = [[labels[s], _pct(g["mean_sample_accuracy"]), _pct(g["selected_accuracy"]), _pct(g["gap"]),
+                 _num(g["relative_gap"]), g["n_questions"], _num(g["sample_calibration"]["ece"]),
+                 _num(g["sample_calibration"]["auroc"]), g["n_unscored"]] for s, g in gaps.items()]
+        out += ["<h2>Generation–verification gap</h2>",
+                _table(["strategy", "mean sample acc %", "self-selected acc %", "gap (points)", "relative gap",
+                        "questions", "score ECE", "score AUROC", "unscored samples"], rows),
+                ("<p>Self-selected = the sample the model's own verifier scores highest (ties: expected "
+                 "accuracy). ECE and AUROC are of the verifier's per-sample scores against the samples' "
+                 "correctness; AUROC 0.5 is chance.</p>")]
 
     if len(scopes) > 1:
         base = next(iter(scopes))
