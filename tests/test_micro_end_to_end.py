@@ -15,7 +15,7 @@ TASK = "arithmetic:terms=2-3,digits=1-2"  # the micro preset's task
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["lmsi", "star"])
+@pytest.mark.parametrize("method", ["star", "rest-em", "lmsi", "easy-to-hard"])
 def test_micro_pretrain_then_one_round_then_eval(method, micro_model_dir, tmp_path):
     from selfimprove.cli.main import main
 
@@ -24,7 +24,8 @@ def test_micro_pretrain_then_one_round_then_eval(method, micro_model_dir, tmp_pa
     out, db = tmp_path / "run", tmp_path / "runs.db"
     assert main(["train", "--model", str(micro_model_dir), "--task", TASK, "--method", method, "--rounds", "1",
                  "--k", "4", "--train-limit", "24", "--eval-limit", "24", "--max-steps", "3", "--batch-size",
-                 "8", "--lr", "1e-3", "--patience", "5", "--out", str(out), "--store", str(db)]) == 0
+                 "8", "--lr", "1e-3", "--patience", "5", "--out", str(out), "--store", str(db)]
+                + (["--difficulty-splits", "terms=4"] if method == "easy-to-hard" else [])) == 0
     m1 = json.loads((out / "round-1" / "metrics.json").read_text())
     assert m1["train"]["rows"] > 0 and 1 <= m1["train"]["steps"] <= 3  # rows kept and trained on
     assert m1["eval"]["dev"]["n"] == 24
