@@ -47,6 +47,24 @@ def test_self_consistency_votes_ties_and_unparseable(tmp_path):
     assert t1.completion_tokens == sum(len(x) for x in ["5", "1", "???", "1", "5", "1"])
 
 
+def test_sample_golden_trace_and_pool_metrics(tmp_path):
+    from selfimprove.metrics.accuracy import pool_metrics
+    from selfimprove.strategies.sample import Sample
+
+    task, examples = _task(tmp_path)
+    backend = ScriptedBackend([(r"one", ["5", "1", "1", "???"]), (r"two", ["2", "7", "7", "2"])])
+    t1, t2 = score_traces(task, examples, Sample(n=4, temperature=0.9, seed=2).run(backend, task, examples))
+    # final answer = the first sample's; the pool stays in the one generate step
+    assert (t1.final_answer, t1.correct, t2.final_answer, t2.correct) == ("5", False, "2", True)
+    assert [s.kind for s in t1.steps] == ["generate"] and t1.steps[0].answers == ("5", "1", "1", None)
+    assert t1.info == {"samples": 4} and t1.calls == 1 and t1.confidence is None
+    params = backend.calls[0][1]
+    assert (params.n, params.temperature, params.seed) == (4, 0.9, 2)
+    m = pool_metrics(task, examples, [t1, t2], ks=(1, 4))
+    # q1: 2 of 4 right, q2: 2 of 4 right → pass@1 = 1/2; pass@4 = 1; maj@4: q1 '1' wins 2-1, q2 tie → first ('2')
+    assert m["pass@1"] == 0.5 and m["pass@4"] == 1.0 and m["maj@4"] == 1.0 and m["n_samples"] == 4
+
+
 def test_all_unparseable_gives_none_not_zero(tmp_path):
     task, examples = _task(tmp_path)
     backend = ScriptedBackend([(r"", ["??"])])
