@@ -235,7 +235,8 @@ def test_each_method_one_round_with_the_scripted_judge(method, tiny_random_model
         assert all(r["completion"] == f" #{t.encode(int(by_id[r['example_id']].answer))}"
                    for r in rows if r["source"] != "cct-solve")
         assert all(r["prompt"].endswith(" !") for r in rows if r["source"] != "cct-solve")
-        assert set(extra["correction"]) >= {"cl", "cs", "rss"}
+        assert set(extra["correction"]) >= {"cl", "cs", "rss", "unparsed_final"}
+        assert sum(extra["correction"]["transitions"].values()) == extra["correction"]["n"] == 3  # none dropped
         assert json.loads((run / "round-1/train.json").read_text())["objective"] == "sft"
 
 

@@ -311,8 +311,11 @@ class PrefLoop(_Loop):
             from ..strategies.self_correct import SelfCorrect
 
             traces = score_traces(task, dev, SelfCorrect(max_tokens=cfg.max_tokens).run(backend, task, dev))
-            c = correction_from_traces(traces)
-            out["correction"] = {k: c[k] for k in ("acc1", "acc2", "delta", "cl", "cs", "rss", "transitions")}
+            # an unreadable review answer is wrong, as in accuracy (else a model that answers the review prompt
+            # with anything but an answer would drop out of CL / CS instead of showing as c→w)
+            c = correction_from_traces(traces, unparsed_as_wrong=True)
+            out["correction"] = {k: c[k] for k in ("n", "acc1", "acc2", "delta", "cl", "cs", "rss", "transitions",
+                                                   "unparsed_initial", "unparsed_final")}
         if cfg.method == "v-star":
             out["best_of_n"] = self._best_of_n(r, backend, dev)
         return out
@@ -358,7 +361,8 @@ class PrefLoop(_Loop):
     def _summary(self, stop_reason: str | None) -> dict[str, Any]:
         summary = super()._summary(stop_reason)
         summary["paired"] = guards.paired_rounds(self.rd.path, self.cfg.dev_split)
-        summary["paired_by_split"] = {split: guards.paired_rounds(self.rd.path, split) for split in self._eval_splits()}
+        summary["paired_by_split"] = {split: guards.paired_rounds(self.rd.path, split)
+                                      for split in self._eval_splits()}
         self.rd.write_json("summary.json", summary)
         return summary
 
