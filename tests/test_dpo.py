@@ -311,3 +311,26 @@ def test_self_rewarding_with_a_rubric_judge_and_meta_judge_pairs(tiny_random_mod
                                                                               for i in even]
     data = json.loads((run / "round-1/data.json").read_text())
     assert data["meta"]["meta_judgements"] == 6 and data["meta"]["skipped"] == {"undecided": 6 - len(even)}
+
+
+@pytest.mark.parametrize("name", ["star", "no-filter", "self-rewarding", "scpo", "gold-dpo", "gold-dpo-plain", "spin",
+                                  "v-star", "cct"])
+def test_comparison_recipes_resolve_with_one_shared_budget(name):
+    """Every recipe of the comparison builds a valid config, and all share the problems, samples, step budget,
+    evaluation splits and the learning rate of their family (SFT or DPO) that dev chose."""
+    import tomllib
+    from pathlib import Path
+
+    from selfimprove.cli.main import build_parser
+    from selfimprove.cli.train import _load_recipe, build_config
+
+    path = Path(__file__).resolve().parents[1] / "recipes" / f"{name}.toml"
+    recipe = _load_recipe(str(path))
+    assert recipe.pop("model") == "tiny" and recipe.pop("task") == "arithmetic:terms=2-4,digits=1-2"
+    cfg = build_config(build_parser().parse_args(["train", "--recipe", str(path)]), ArithmeticTask(), recipe)
+    assert cfg.method == tomllib.loads(path.read_text())["method"]
+    assert (cfg.rounds, cfg.k, cfg.train_limit, cfg.max_steps, cfg.batch_size, cfg.epochs) == (3, 8, 330, 40, 16, 2.0)
+    assert cfg.eval_splits == ("test", "test-hard") and cfg.eval_limit == 500 and cfg.patience is None
+    assert cfg.lr == 3e-5  # the SFT family's rate (star, no-filter, v-star's generator, cct)
+    if hasattr(cfg, "dpo_lr"):
+        assert cfg.dpo_lr == 1e-5 and cfg.collapse_stop is False and cfg.guard_limit == 64

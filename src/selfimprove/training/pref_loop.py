@@ -84,8 +84,9 @@ class PrefConfig(LoopConfig):
     """self-rewarding: a pair needs its scores to differ by more than this."""
     include_unparseable: bool = False
     """scpo: an unparseable sample may be the rejected response (0 votes)."""
-    dpo_lr: float = 1e-4
-    """DPO learning rate (``lr`` stays the SFT rate of v-star's generator and cct)."""
+    dpo_lr: float = 1e-5
+    """DPO learning rate, for the tiny model chosen on dev (``DPOSettings.lr``); ``lr`` stays the SFT rate of
+    v-star's generator and cct."""
     beta: float = 0.1
     """DPO β."""
     loss_type: tuple[str, ...] = ("sigmoid", "sft")
@@ -148,7 +149,7 @@ def add_arguments(group) -> None:
     group.add_argument("--min-gap", type=float, help="self-rewarding: minimum judge-score gap of a pair (0)")
     group.add_argument("--include-unparseable", action="store_const", const=True,
                        help="scpo: unparseable samples may be the rejected response")
-    group.add_argument("--dpo-lr", type=float, help="DPO learning rate (default 1e-4 for the tiny model)")
+    group.add_argument("--dpo-lr", type=float, help="DPO learning rate (default 1e-5, for the tiny model)")
     group.add_argument("--beta", type=float, help="DPO beta (default 0.1)")
     group.add_argument("--loss-type", nargs="+", metavar="TYPE",
                        help="TRL DPO loss types, e.g. sigmoid (plain DPO) or sigmoid sft (default)")
