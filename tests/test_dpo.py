@@ -199,6 +199,37 @@ def test_scpo_round_pairs_weights_guards_and_resume(tiny_random_model_dir, tmp_p
         assert {"injection", "exploration_exploitation", "answer_parse_failures", "judge_parse_failures"} <= set(g)
 
 
+def test_a_crash_during_dpo_then_resume_keeps_the_round_data(tiny_random_model_dir, tmp_path, monkeypatch):
+    """A run that dies in DPO training resumes at training: the round's samples, pairs and guards are read
+    back, not generated again."""
+    from selfimprove.training import pref_loop
+
+    t = task()
+    cfg = pref_loop.PrefConfig(method="gold-dpo", rounds=1, k=4, patience=None, **SMALL)
+    run = tmp_path / "run"
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("killed during DPO")
+
+    monkeypatch.setattr(pref_loop, "train_dpo", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        pref_loop.run_pref_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: scripted(t),
+                                log=lambda m: None)
+    assert json.loads((run / "state.json").read_text()) == {"round": 1, "phase": "select"}
+    kept = {name: (run / f"round-{name}").read_bytes() for name in ("0/guards.json", "1/traces.jsonl",
+                                                                     "1/pairs.jsonl", "1/data.json")}
+    monkeypatch.undo()
+    generated = []
+    monkeypatch.setattr(pref_loop.methods, "generate", lambda *a, **k: generated.append(1) or [])
+    summary = pref_loop.run_pref_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: scripted(t),
+                                      log=lambda m: None)
+    assert generated == [] and summary["rounds_done"] == 1
+    assert {name: (run / f"round-{name}").read_bytes() for name in kept} == kept
+    train = json.loads((run / "round-1/train.json").read_text())
+    assert train["objective"] == "dpo" and train["pairs"] == len(read_jsonl(run / "round-1/pairs.jsonl")) > 0
+    assert json.loads((run / "state.json").read_text()) == {"round": 1, "phase": "eval"}
+
+
 @pytest.mark.parametrize("method", ["self-rewarding", "spin", "gold-dpo", "v-star", "cct"])
 def test_each_method_one_round_with_the_scripted_judge(method, tiny_random_model_dir, tmp_path):
     from transformers import AutoModelForCausalLM
