@@ -29,6 +29,8 @@ def test_micro_pretrain_then_one_round_then_eval(method, micro_model_dir, tmp_pa
     m1 = json.loads((out / "round-1" / "metrics.json").read_text())
     assert m1["train"]["rows"] > 0 and 1 <= m1["train"]["steps"] <= 3  # rows kept and trained on
     assert m1["eval"]["dev"]["n"] == 24
+    if method == "easy-to-hard":  # pseudo-labels a pool disjoint from the evaluated terms=4 split
+        assert m1["data"]["split"] == "train:terms=4" and m1["data"]["pool_disjoint"]
     model_dir = out / "round-1"  # the round's model is a loadable HF dir
     assert (model_dir / "config.json").exists() and (model_dir / "model.safetensors").exists()
 

@@ -132,6 +132,7 @@ def test_easy_to_hard_moves_the_frontier_with_replay_and_stops_when_out_of_split
         new = [x for x in rows if x["source"] == "pseudo"]
         # pseudo-labels come from the training pool at that difficulty, never from the evaluated split
         assert data["split"] == f"train:{split}" and data["moved_frontier"] and data["new_rows"] == len(new) > 0
+        assert data["pool_disjoint"] is True
         assert len(rows) - len(new) == -(-len(new) // 2)  # ceil(0.5 x new) replayed rows
         traces = read_jsonl(run / f"round-{r}/traces.jsonl")
         assert all(len(tr["steps"][0]["completions"]) == 4 for tr in traces)
@@ -190,3 +191,27 @@ def test_arms_share_a_run_id_by_scope_and_reuse_one_start_evaluation(tiny_random
     run_loop(cfg.replace(eval_limit=2), t, tiny_random_model_dir, tmp_path / "c", reuse_start=tmp_path / "a",
              make_backend=lambda p: scripted(t), log=lambda m: None)
     assert "reused_from" not in json.loads((tmp_path / "c/round-0/metrics.json").read_text())
+
+
+def test_easy_to_hard_without_a_training_pool_says_it_labels_the_evaluated_split(tiny_random_model_dir, tmp_path):
+    class NoPool(ArithmeticTask):
+        def pool_split(self, split):
+            return None
+
+    t, logged = NoPool(n_train=12, n_dev=6, n_test=6), []
+    cfg = LoopConfig(method="easy-to-hard", rounds=1, k=4, train_limit=4, eval_limit=2, max_steps=1,
+                     batch_size=8, difficulty_splits=("terms=6",), patience=None)
+    run_loop(cfg, t, tiny_random_model_dir, tmp_path / "run", make_backend=lambda p: scripted(t),
+             log=logged.append)
+    data = json.loads((tmp_path / "run/round-1/data.json").read_text())
+    assert data["split"] == "terms=6" and data["pool_disjoint"] is False
+    assert any("no training pool" in m for m in logged)
+
+
+def test_arithmetic_pool_split_is_disjoint_from_every_held_out_split():
+    t = ArithmeticTask(terms=(2, 3), digits=(1, 1))  # a small problem space, where collisions would happen
+    assert t.pool_split("test-hard") == t.pool_split("terms=4") == "train:terms=4"
+    assert t.pool_split("dev") is None and t.pool_split("train") is None
+    pool = {tuple(e.meta["operands"]) for e in t.examples("train:terms=4")}
+    held = {tuple(e.meta["operands"]) for s in ("dev", "test", "test-hard", "terms=4") for e in t.examples(s)}
+    assert len(pool) == 1000 and not pool & held

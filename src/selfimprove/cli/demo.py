@@ -91,6 +91,9 @@ def run(args) -> int:
                   f"held-out greedy accuracy at its end: {'n/a' if acc is None else f'{acc:.3f}'})")
     task = ArithmeticTask.from_options(PRESETS[name].task_options())
     harder, test = "test-hard", recipe["test_split"]
+    if test in ("dev", "train", harder):
+        raise UserError(f"test_split must be a held-out in-range split such as 'test', not {test!r} (dev chose "
+                        f"the learning rate and drives patience)", path=args.recipe, field="test_split")
     store = RunStore(args.store)
     run_id = store.create_run("demo", {"recipe": recipe, "model": str(model_path), "task": task.describe()},
                               seed=recipe["seed"])

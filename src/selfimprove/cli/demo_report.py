@@ -32,7 +32,8 @@ def print_rounds(out: Path, summaries: dict, splits: tuple[str, ...]) -> None:
             train = m.get("train", {})
             loss = (f"{train['first_loss']:.3f}→{train['last_loss']:.3f}"
                     if train.get("first_loss") is not None else "—")
-            secs = sum(m.get("seconds", {}).values()) if m.get("seconds") else m.get("eval_seconds", 0)
+            secs = (sum(m.get("seconds", {}).values()) if m.get("seconds")
+                    else 0 if m.get("reused_from") else m.get("eval_seconds", 0))  # a shared round 0 costs once
             table.add_row(arm, str(m["round"]), *(_cell(m["eval"].get(s)) for s in splits),
                           str(data.get("rows", "—")) if m["round"] else "—",
                           "—" if prec is None else f"{prec:.3f} (n={pl.get('precision_n')})",
@@ -41,7 +42,7 @@ def print_rounds(out: Path, summaries: dict, splits: tuple[str, ...]) -> None:
 
 
 def paired_tests(out: Path, summaries: dict, split: str, seed: int = 0) -> dict:
-    """Exact McNemar and paired bootstrap on the dev split: each arm's last round against round 0, and
+    """Exact McNemar and paired bootstrap on ``split``: each arm's last round against round 0, and
     the first arm's (the no-gold method's) last round against every other arm's last round."""
     from rich.table import Table
 

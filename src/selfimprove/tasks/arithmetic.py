@@ -129,8 +129,9 @@ class ArithmeticTask(TaskBase):
             held_out = {tuple(e.meta["operands"]) for s in ("dev", "test") for e in self.examples(s)}
         elif split == "dev":
             held_out = {tuple(e.meta["operands"]) for e in self.examples("test")}
-        elif split.startswith("train:"):  # a training pool never contains a problem of its held-out split
-            held_out = {tuple(e.meta["operands"]) for e in self.examples(split.removeprefix("train:"))}
+        elif split.startswith("train:"):  # a training pool never contains a held-out problem of any split
+            held = ("dev", "test", "test-hard", split.removeprefix("train:"))
+            held_out = {tuple(e.meta["operands"]) for s in dict.fromkeys(held) for e in self.examples(s)}
         rng = random.Random(_seed(self.seed, salt))
         out, seen = [], set(held_out)
         attempts = 0
@@ -180,6 +181,18 @@ class ArithmeticTask(TaskBase):
                        meta={"operands": list(p.operands), "labels": p.labels, "terms": len(p.operands),
                              "digits": max(len(str(v)) for v in p.operands), "difficulty": len(p.operands),
                              "split": split})
+
+    def pool_split(self, split: str) -> str | None:
+        """The training pool at the difficulty of held-out ``split`` (``train:terms=K`` for ``terms=K``; the
+        pool of ``test-hard`` is ``train:terms=<max terms + 1>``), disjoint from dev, test, test-hard and
+        ``split``; None for a split with no difficulty of its own (train, dev, test). Easy-to-hard pseudo-labels
+        the pool and is evaluated on ``split``."""
+        if split == "test-hard":
+            split = f"terms={self.terms[1] + 1}"
+        if not re.fullmatch(r"(terms|digits)=\d+(?:-\d+)?", split):
+            return None
+        self._split_spec(split)  # a split out of range is the caller's error: raise it here
+        return f"train:{split}"
 
     # ---- prompts -----------------------------------------------------------------------------------------
     def problem(self, example: Example) -> Problem:

@@ -111,12 +111,14 @@ class _Loop:
         return self._summary(stop_reason)
 
     def _phase_generate(self, r: int) -> tuple[list[Trace], list[Example]]:
-        examples, split = self._round_examples(r)
-        if self.rd.done(r, "generate"):
+        if self.rd.done(r, "generate"):  # the examples the traces were generated on, as recorded
+            recorded = self.rd.read_json(f"round-{r}/generate.json")["split"]
+            examples = self._round_examples(r, split=recorded)[0]
             traces = [Trace.from_dict(d) for d in self.rd.read_jsonl(f"round-{r}/traces.jsonl")]
             # a kill between the marker and the store mirror would leave the store short: top it up
             sync_store(self.store, self.run_id, f"{self.scope}round-{r}/generate", traces)
             return traces, examples
+        examples, split = self._round_examples(r)
         t0 = time.perf_counter()
         backend = self._backend(r - 1)
         self.log(f"round {r}: generating on {len(examples)} examples of '{split}' ({self.cfg.method})")
@@ -142,7 +144,10 @@ class _Loop:
             rows = rows + self._replay(r, new)
         stats = row_stats(traces, rows)
         stats.update(methods.round_report(self.cfg.method, self.task, examples, traces, labels))
-        stats.update({"new_rows": new, "split": self.rd.read_json(f"round-{r}/generate.json")["split"],
+        gen_split = self.rd.read_json(f"round-{r}/generate.json")["split"]
+        if self.cfg.method == "easy-to-hard":
+            stats["pool_disjoint"] = gen_split not in self._eval_splits()
+        stats.update({"new_rows": new, "split": gen_split,
                       "moved_frontier": self.cfg.method == "easy-to-hard" and new > 0,
                       "seconds": round(time.perf_counter() - t0, 3)})
         self.rd.write_jsonl(f"round-{r}/rows.jsonl", (x.to_dict() for x in rows))
@@ -205,9 +210,15 @@ class _Loop:
 
     def _start_settings(self) -> dict[str, Any]:
         """What round 0's evaluation depends on: the model, the task, the splits, limits and decoding."""
-        return {"model": str(self.base), "task": self.task.describe() if hasattr(self.task, "describe")
-                else type(self.task).__name__, "splits": self._eval_splits(), "limit": self.cfg.eval_limit,
-                "max_tokens": self.cfg.max_tokens, "seed": self.cfg.seed}
+        import hashlib
+
+        examples = {s: hashlib.sha256("\n".join(e.id + "\t" + e.question for e in self._examples(
+            s, self.cfg.eval_limit)).encode()).hexdigest()[:16] for s in self._eval_splits()}
+        weights = self.base / "model.safetensors"
+        return {"model": str(self.base), "model_mtime": weights.stat().st_mtime if weights.exists() else None,
+                "task": self.task.describe() if hasattr(self.task, "describe") else type(self.task).__name__,
+                "examples": examples, "max_tokens": self.cfg.max_tokens, "seed": self.cfg.seed,
+                "device": self.cfg.device}
 
     def _reuse_start(self) -> bool:
         """Copy round 0's evaluation from ``reuse_start`` when it evaluated exactly what this run would."""
@@ -238,10 +249,10 @@ class _Loop:
         return m
 
     # ---- helpers -------------------------------------------------------------------------------------
-    def _round_examples(self, r: int) -> tuple[list[Example], str]:
+    def _round_examples(self, r: int, split: str | None = None) -> tuple[list[Example], str]:
         cfg = self.cfg
         if cfg.method == "easy-to-hard":
-            split = self._pool_split(cfg.difficulty_splits[self._frontier(r)])
+            split = split or self._pool_split(cfg.difficulty_splits[self._frontier(r)])
             return self._examples(split, cfg.train_limit), split
         pool = self.task.examples(cfg.train_split)
         if cfg.train_limit is None or cfg.train_limit >= len(pool) or not pool:
@@ -251,16 +262,18 @@ class _Loop:
         return picked, cfg.train_split
 
     def _pool_split(self, split: str) -> str:
-        """easy-to-hard pseudo-labels ``train:<split>`` where the task has such a pool (disjoint from the
-        evaluated ``<split>``); otherwise the evaluated split itself, which the log says (then the round's
-        accuracy on that split is measured on problems it trained on, without their gold labels)."""
-        try:
-            if self.task.examples(f"train:{split}"):
-                return f"train:{split}"
-        except Exception:  # noqa: BLE001 — any task that does not know the name has no such pool
-            pass
-        self.log(f"easy-to-hard: task has no 'train:{split}' pool; pseudo-labelling the evaluated split "
-                 f"'{split}' itself")
+        """easy-to-hard pseudo-labels ``task.pool_split(split)`` — a training pool at that difficulty, disjoint
+        from every evaluated split — where the task has one; otherwise the evaluated split itself, which the log
+        and ``data.json`` say (the round's accuracy on that split is then measured on problems it trained on,
+        without their gold labels)."""
+        pool = getattr(self.task, "pool_split", None)
+        name = pool(split) if pool is not None else None
+        if name is not None:
+            if not self.task.examples(name):
+                raise ValueError(f"easy-to-hard: the training pool {name!r} of split {split!r} is empty")
+            return name
+        self.log(f"easy-to-hard: the task has no training pool for '{split}'; pseudo-labelling the evaluated "
+                 f"split itself")
         return split
 
     def _frontier(self, r: int) -> int:
