@@ -36,7 +36,7 @@ _FIELDS = ("method", "rounds", "k", "temperature", "top_p", "max_tokens", "thres
 
 def register(sub) -> None:
     from ..training.methods import METHODS
-    from ..training.pref_loop import PREF_METHODS, add_arguments
+    from ..training.pref_loop import PREF_METHODS
 
     p = sub.add_parser("train", help="self-training rounds (STaR, ReST-EM, LMSI, easy-to-hard, no-filter; "
                        "DPO: self-rewarding, scpo, spin, gold-dpo, v-star, cct)",
@@ -79,7 +79,7 @@ def register(sub) -> None:
     t.add_argument("--lora", action="store_true", help="train LoRA adapters (merged into each round's model)")
     t.add_argument("--lora-r", type=int, help="LoRA rank (default: 8)")
     t.add_argument("--device", help="generation device: auto | cpu | cuda (default: auto)")
-    add_arguments(p.add_argument_group("preference methods (TRL DPOTrainer)"))
+    add_pref_arguments(p.add_argument_group("preference methods (TRL DPOTrainer)"))
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=int, help="seed (default: 0)")
     r.add_argument("--patience", type=int, help="stop after N rounds without dev gain (default: 2; 0: never)")
@@ -288,3 +288,25 @@ def _print_table(run_dir: Path, cfg) -> None:
 def _f(x) -> str:
     return "-" if x is None else f"{x:.2f}"
 
+
+def add_pref_arguments(group) -> None:
+    """The ``selfimprove train`` flags of the preference methods (defaults are PrefConfig's)."""
+    from ..training.pref_loop import JUDGES
+
+    group.add_argument("--judge", choices=JUDGES, help="self-judge for self-rewarding and the guards (ptrue)")
+    group.add_argument("--meta-judge", action="store_const", const=True, help="self-rewarding: Meta-Rewarding "
+                       "judge pairs (needs --judge rubric)")
+    group.add_argument("--min-gap", type=float, help="self-rewarding: minimum judge-score gap of a pair (0)")
+    group.add_argument("--include-unparseable", action="store_const", const=True,
+                       help="scpo: unparseable samples may be the rejected response")
+    group.add_argument("--dpo-lr", type=float, help="DPO learning rate (default 1e-5, for the tiny model)")
+    group.add_argument("--beta", type=float, help="DPO beta (default 0.1)")
+    group.add_argument("--loss-type", nargs="+", metavar="TYPE",
+                       help="TRL DPO loss types, e.g. sigmoid (plain DPO) or sigmoid sft (default)")
+    group.add_argument("--loss-weights", nargs="+", type=float, metavar="W", help="one weight per loss type")
+    group.add_argument("--verifier-score", choices=("logratio", "likelihood"), help="v-star verifier score")
+    group.add_argument("--bon-n", type=int, help="v-star: best-of-n samples at evaluation (default 8)")
+    group.add_argument("--guard-limit", type=int, help="dev examples the guards probe per round (32; 0: off)")
+    group.add_argument("--guard-k", type=int, help="samples per probed example (default 4)")
+    group.add_argument("--eval-correction", action="store_const", const=True,
+                       help="measure CL/CS of self-correction every round (cct always does)")

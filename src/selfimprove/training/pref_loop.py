@@ -141,27 +141,6 @@ PREF_FIELDS = ("judge", "meta_judge", "min_gap", "include_unparseable", "dpo_lr"
 """PrefConfig fields the ``train`` command takes as flags (``--dpo-lr`` for dpo_lr, ...)."""
 
 
-def add_arguments(group) -> None:
-    """The ``selfimprove train`` flags of the preference methods (defaults are PrefConfig's)."""
-    group.add_argument("--judge", choices=JUDGES, help="self-judge for self-rewarding and the guards (ptrue)")
-    group.add_argument("--meta-judge", action="store_const", const=True, help="self-rewarding: Meta-Rewarding "
-                       "judge pairs (needs --judge rubric)")
-    group.add_argument("--min-gap", type=float, help="self-rewarding: minimum judge-score gap of a pair (0)")
-    group.add_argument("--include-unparseable", action="store_const", const=True,
-                       help="scpo: unparseable samples may be the rejected response")
-    group.add_argument("--dpo-lr", type=float, help="DPO learning rate (default 1e-5, for the tiny model)")
-    group.add_argument("--beta", type=float, help="DPO beta (default 0.1)")
-    group.add_argument("--loss-type", nargs="+", metavar="TYPE",
-                       help="TRL DPO loss types, e.g. sigmoid (plain DPO) or sigmoid sft (default)")
-    group.add_argument("--loss-weights", nargs="+", type=float, metavar="W", help="one weight per loss type")
-    group.add_argument("--verifier-score", choices=("logratio", "likelihood"), help="v-star verifier score")
-    group.add_argument("--bon-n", type=int, help="v-star: best-of-n samples at evaluation (default 8)")
-    group.add_argument("--guard-limit", type=int, help="dev examples the guards probe per round (32; 0: off)")
-    group.add_argument("--guard-k", type=int, help="samples per probed example (default 4)")
-    group.add_argument("--eval-correction", action="store_const", const=True,
-                       help="measure CL/CS of self-correction every round (cct always does)")
-
-
 def run_pref_loop(cfg: PrefConfig, task, model_path: str | Path, run_dir: str | Path, *, store=None,
                   run_id: str | None = None, make_backend: Callable[[str], Any] | None = None,
                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
