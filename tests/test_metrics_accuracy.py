@@ -18,7 +18,7 @@ def test_pass_at_k_hand_values():
 
 def test_maj_at_k():
     answers = ["1", "1", "2", None]
-    check = lambda a: a == "1"  # noqa: E731
+    check = lambda a: a == "1"
     assert maj_at_k(answers, check, k=4) == 1.0
     # k=1: a uniformly random single sample is right with probability 2/4; 64 seeded subsets estimate it
     assert abs(maj_at_k(answers, check, k=1, subsets=2000) - 0.5) < 0.05

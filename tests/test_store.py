@@ -95,5 +95,5 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path):
         got, want = resumed.traces(run_id, scope), ref.traces(ref_id, scope)
         assert len(got) == 60 and len({t.example_id for t in got}) == 60
         assert _strip(got) == _strip(want)
-    drop = lambda m: {s: {k: v for k, v in d.items() if k != "wall_s"} for s, d in m.items()}  # noqa: E731
+    drop = lambda m: {s: {k: v for k, v in d.items() if k != "wall_s"} for s, d in m.items()}
     assert drop(resumed.metrics(run_id)) == drop(ref.metrics(ref_id))

@@ -30,8 +30,7 @@ def normalize_number(text: str | None) -> str | None:
     if "\\" in s or "{" in s:
         return _latex_number(s)
     s = s.replace(",", "").replace("$", "").replace("%", "").replace(" ", "")
-    if s.startswith("+"):
-        s = s[1:]
+    s = s.removeprefix("+")
     try:
         value = Fraction(s)
     except (ValueError, ZeroDivisionError):

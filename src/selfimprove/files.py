@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import UserError
 
@@ -48,5 +49,4 @@ def _as_tuple(types) -> tuple:
 
 def write_jsonl(path: str | Path, rows) -> None:
     with Path(path).open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
+        f.writelines(json.dumps(row, sort_keys=True) + "\n" for row in rows)

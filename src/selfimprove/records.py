@@ -79,11 +79,11 @@ class SamplingParams(_Record):
     def greedy(self) -> bool:
         return self.temperature == 0.0
 
-    def replace(self, **changes: Any) -> "SamplingParams":
+    def replace(self, **changes: Any) -> SamplingParams:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SamplingParams":
+    def from_dict(cls, d: dict[str, Any]) -> SamplingParams:
         d = dict(d)
         d["stop"] = tuple(d.get("stop", ()))
         return cls(**d)
@@ -127,7 +127,7 @@ class Completion(_Record):
         return float(sum(self.token_logprobs)) / len(self.token_logprobs)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Completion":
+    def from_dict(cls, d: dict[str, Any]) -> Completion:
         return cls(**d)
 
 
@@ -148,7 +148,7 @@ class Example(_Record):
         return hash(self.id)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Example":
+    def from_dict(cls, d: dict[str, Any]) -> Example:
         return cls(**d)
 
 
@@ -164,7 +164,7 @@ class Verdict(_Record):
     """Why: 'match', 'mismatch', 'unparseable', the judge's words, ..."""
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Verdict":
+    def from_dict(cls, d: dict[str, Any]) -> Verdict:
         return cls(**d)
 
 
@@ -186,7 +186,7 @@ class Step(_Record):
     """Step-specific details (vote counts, thresholds, ...)."""
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Step":
+    def from_dict(cls, d: dict[str, Any]) -> Step:
         d = dict(d)
         d["completions"] = tuple(Completion.from_dict(c) for c in d.get("completions", ()))
         d["answers"] = tuple(d.get("answers", ()))
@@ -229,11 +229,11 @@ class Trace(_Record):
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def replace(self, **changes: Any) -> "Trace":
+    def replace(self, **changes: Any) -> Trace:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Trace":
+    def from_dict(cls, d: dict[str, Any]) -> Trace:
         d = dict(d)
         d["steps"] = tuple(Step.from_dict(s) for s in d.get("steps", ()))
         return cls(**d)

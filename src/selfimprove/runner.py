@@ -9,7 +9,7 @@ stored traces (never from in-memory state), so a resumed run's metrics equal an 
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from .metrics.accuracy import accuracy, pool_metrics
 from .metrics.gap import gap_from_traces

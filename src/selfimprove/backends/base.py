@@ -7,8 +7,9 @@ score text offers ``loglikelihood(prompts, continuations)``. Each backend declar
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from ..errors import CapabilityError
 from ..records import Completion, SamplingParams

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from ..records import Completion, SamplingParams
 from .base import Capabilities, apply_stop
@@ -64,7 +64,7 @@ class ScriptedBackend:
                     row.append(Completion(text="", finish_reason="error", prompt_tokens=len(prompt),
                                           error="scripted failure"))
                     continue
-                text, stopped = apply_stop(text, params.stop)
+                text, _ = apply_stop(text, params.stop)
                 finish = "stop"
                 if len(text) > params.max_tokens:
                     text, finish = text[: params.max_tokens], "length"

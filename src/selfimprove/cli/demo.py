@@ -126,7 +126,7 @@ def run(args) -> int:
                                   scope=arm)
         first = first or out / arm  # the arms share one evaluation of the starting model
 
-    from .demo_report import print_rounds, paired_tests
+    from .demo_report import paired_tests, print_rounds
 
     print_rounds(out, summaries, ("dev", test, harder))
     tests = paired_tests(out, summaries, test, seed=recipe["seed"])

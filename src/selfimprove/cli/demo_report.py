@@ -16,9 +16,8 @@ def _cell(a: dict | None) -> str:
 def print_rounds(out: Path, summaries: dict, splits: tuple[str, ...]) -> None:
     from rich.table import Table
 
-    from .tables import console
-
     from ..training import round_metrics
+    from .tables import console
 
     table = Table(title="greedy accuracy % (95% CI) per round · pseudo-label precision = share of kept "
                         "labels that match gold (reported, never used by lmsi)")
@@ -46,10 +45,9 @@ def paired_tests(out: Path, summaries: dict, split: str, seed: int = 0) -> dict:
     the first arm's (the no-gold method's) last round against every other arm's last round."""
     from rich.table import Table
 
-    from .tables import console
-
     from ..metrics.stats import mcnemar_exact, paired_bootstrap
     from ..training import eval_traces
+    from .tables import console
 
     def correct(arm: str, r: int) -> dict:
         # unparseable answers count as wrong, as in the accuracy column

@@ -47,7 +47,7 @@ def run(args) -> int:
         print(json.dumps(run_, indent=2, default=str))
     else:
         store.get_run(args.run_id)  # a clear error for an unknown id
-        out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+        out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115 — or stdout
         try:
             for scope in store.scopes(args.run_id):
                 for t in store.traces(args.run_id, scope):

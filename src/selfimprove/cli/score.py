@@ -45,7 +45,7 @@ def run(args) -> int:
                        "correct": task.check(example, extracted) is True})
     if not scored:
         raise UserError("no rows", path=args.completions)
-    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115 — or stdout
     try:
         for row in scored:
             out.write(json.dumps(row) + "\n")

@@ -9,7 +9,8 @@ strategies of the inference issue are the one labelled exception).
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from ..backends.base import Backend
 from ..records import Completion, Example, SamplingParams, Step, Trace

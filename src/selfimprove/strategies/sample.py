@@ -7,8 +7,8 @@ final answer is the first sample's (pass@k and maj@k are computed from the whole
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..records import Example, SamplingParams, Trace
 from .base import generate_step, make_trace

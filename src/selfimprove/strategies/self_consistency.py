@@ -9,8 +9,8 @@ denominator: a pool that is mostly unreadable is not confident). Answers are gro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..answers import majority
 from ..records import Example, Step, Trace

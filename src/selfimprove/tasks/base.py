@@ -8,7 +8,8 @@ scoring share it, so the two never disagree).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..records import Example
 
@@ -30,7 +31,7 @@ class Task(Protocol):
 
     def equivalent(self, a: str | None, b: str | None) -> bool: ...
 
-    def default_verifier(self) -> "Verifier": ...
+    def default_verifier(self) -> Verifier: ...
 
 
 class TaskBase:
@@ -42,7 +43,7 @@ class TaskBase:
     def equivalent(self, a: str | None, b: str | None) -> bool:
         return a is not None and b is not None and a == b
 
-    def default_verifier(self) -> "Verifier":
+    def default_verifier(self) -> Verifier:
         from ..verifiers.match import GoldMatch
 
         return GoldMatch(self)

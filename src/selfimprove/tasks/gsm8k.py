@@ -31,7 +31,7 @@ class GSM8KTask(TaskBase):
         self.chat = chat
 
     @classmethod
-    def from_options(cls, options: dict[str, str], data: str | None = None) -> "GSM8KTask":
+    def from_options(cls, options: dict[str, str], data: str | None = None) -> GSM8KTask:
         unknown = set(options) - {"hub_id", "chat"}
         if unknown:
             raise UserError(f"unknown gsm8k option(s) {sorted(unknown)}; known: hub_id, chat")
@@ -52,7 +52,7 @@ class GSM8KTask(TaskBase):
     def example_from_row(self, row: dict, path, lineno: int, default_id: str) -> Example:
         question = require_field(row, "question", path, lineno, str)
         solution = require_field(row, "answer", path, lineno, (str, int, float))
-        gold = extract_number(str(solution)) if isinstance(solution, str) else extract_number(str(solution))
+        gold = extract_number(str(solution))
         if gold is None:
             raise UserError("gold answer has no number (expected a final '#### <n>')", path=str(path),
                             line=lineno, field="answer")
@@ -67,7 +67,7 @@ class GSM8KTask(TaskBase):
                             "or pass --data PATH to a local JSONL file") from e
         try:
             ds = load_dataset(self.hub_id, "main", split=split)
-        except Exception as e:  # offline, unknown split, ...
+        except Exception as e:  # noqa: BLE001 — offline, unknown split, ...: all become one user error
             raise UserError(f"could not load '{self.hub_id}' split '{split}' from the hub ({type(e).__name__});"
                             " pass --data PATH to a local GSM8K JSONL file") from None
         return [self.example_from_row(dict(row), self.hub_id, i + 1, default_id=f"{split}-{i}")

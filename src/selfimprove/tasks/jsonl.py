@@ -42,7 +42,7 @@ class JsonlTask(TaskBase):
         self.kind, self.id_field, self.template = kind, id_field, template
 
     @classmethod
-    def from_options(cls, options: dict[str, str], data: str | None = None) -> "JsonlTask":
+    def from_options(cls, options: dict[str, str], data: str | None = None) -> JsonlTask:
         known = {"question", "answer", "kind", "id_field", "template"}
         if unknown := set(options) - known:
             raise UserError(f"unknown jsonl option(s) {sorted(unknown)}; known: {sorted(known)}")

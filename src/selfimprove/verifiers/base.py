@@ -6,7 +6,8 @@ shape. Gold match, code execution, LLM judges and P(True) all share it. Undecida
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from ..records import Example, Verdict
 
