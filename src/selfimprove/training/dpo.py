@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..records import Example, Step, Verdict, _Record
-from .sft import SCHEDULERS, load_policy, save_policy
+from .sft import SCHEDULERS, drop_fused_head, load_policy, lora_config, save_policy
 
 LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
               "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm")
@@ -191,7 +191,7 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
         trainer = trainer_cls(model=model, ref_model=None if settings.lora else ref_model,
                               args=dpo_config(settings, tmp, len(rows)), processing_class=tokenizer,
                               train_dataset=datasets.Dataset.from_list(rows),
-                              peft_config=_lora_config(settings) if settings.lora else None)
+                              peft_config=lora_config(settings) if settings.lora else None)
         trainer.remove_callback(PrinterCallback)
         start = time.perf_counter()
         trainer.train()
@@ -202,7 +202,7 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
         main = trainer.accelerator.is_main_process  # under `accelerate launch`, one process writes
     if settings.lora:
         trained = trained.merge_and_unload()
-    _drop_fused_head(trained)
+    drop_fused_head(trained)  # its closure would call back into this model from next round's reference copy
     trained.eval()
     after = completion_logps(trained, tokenizer, rows)
     if save_to is not None and main:
@@ -377,21 +377,6 @@ class DPOVerifier:
         from ..verifiers.ptrue import _verify_answers
 
         return _verify_answers(self, examples, answers)
-
-
-def _drop_fused_head(model) -> None:
-    """Remove the fused-LM-head ``forward`` TRL patches onto the instance: its closure holds the model's
-    previous forward, so a later copy of the model (next round's reference) would call back into this one."""
-    patched = model.__dict__.get("forward")
-    if patched is not None and getattr(patched, "__wrapped__", None) is not None:
-        del model.__dict__["forward"]
-
-
-def _lora_config(settings: DPOSettings):
-    from peft import LoraConfig
-
-    return LoraConfig(r=settings.lora_r, lora_alpha=2 * settings.lora_r, lora_dropout=0.0,
-                      target_modules="all-linear", task_type="CAUSAL_LM")
 
 
 def _tuple(value) -> tuple:

@@ -171,7 +171,7 @@ def train_sft(model, tokenizer, rows: Sequence[dict[str, str]], settings: SFTSet
     from trl import SFTTrainer
 
     datasets.disable_progress_bars()
-    peft_config = _lora_config(settings) if settings.lora else None
+    peft_config = lora_config(settings) if settings.lora else None
     with tempfile.TemporaryDirectory(prefix="selfimprove-sft-") as tmp:
         trainer = SFTTrainer(model=model, args=sft_config(settings, tmp, len(rows)),
                              train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer,
@@ -211,7 +211,8 @@ def drop_fused_head(model) -> None:
         del model.__dict__["forward"]
 
 
-def _lora_config(settings: SFTSettings):
+def lora_config(settings):
+    """PEFT LoRA on every linear layer, alpha = 2r (``settings`` has ``lora_r``: SFT and DPO settings)."""
     from peft import LoraConfig
 
     return LoraConfig(r=settings.lora_r, lora_alpha=2 * settings.lora_r, lora_dropout=0.0,
