@@ -55,3 +55,14 @@ def test_report_counts_unreadable_reviews_as_broken_and_shows_the_gap(tmp_path):
     # best-of-n pools: sample accuracy (1/2 + 1/2 + 0 + 1/2)/4 = 37.5 %; selected (1 + 0 + 0 + 1)/4 = 50 %
     assert "<h2>Generation–verification gap" in text
     assert "<td>best-of-n</td><td>37.5</td><td>50.0</td><td>12.5</td><td>0.200</td>" in text
+
+
+def test_majority_curve_spends_k_of_K_samples_on_the_completion_tokens():
+    from selfimprove.report.html import majority_curve
+
+    m = {"n": 10, "calls": 10, "prompt_tokens": 100, "completion_tokens": 1600, "maj@1": 0.5, "maj@4": 0.7,
+         "maj@16": 0.8, "pass@16": 0.95, "accuracy": 0.8}
+    assert majority_curve(m) == [(10 + 160 / 16, 0.5), (10 + 160 * 4 / 16, 0.7), (10 + 160, 0.8)]
+    assert majority_curve({"n": 10, "calls": 10, "prompt_tokens": 1, "completion_tokens": 1, "accuracy": 0.5}) == []
+    assert majority_curve({**m, "calls": 29}) == []  # an adaptive strategy: its pool is not all it spent
+    assert majority_curve({**m, "verification": {}}) == []  # a verifier's tokens are in the totals

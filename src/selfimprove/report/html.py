@@ -19,6 +19,18 @@ from ..metrics.correction import correction_from_traces
 from ..metrics.stats import mcnemar_exact, paired_bootstrap
 
 
+def majority_curve(m: dict) -> list[tuple[float, float]]:
+    """(tokens per example, maj@k) for every k the strategy's pool metrics hold (a pool of K samples), with
+    the tokens of k samples estimated as the prompt tokens plus k/K of the completion tokens. Only for a
+    strategy whose pool is all it spent — one call per example, nothing verified (self-consistency, sample);
+    an adaptive or verifying strategy's tokens do not divide that way, and it gets no curve."""
+    ks = sorted(int(key[4:]) for key in m if key.startswith("maj@") and m[key] is not None)
+    if not ks or not m.get("n") or m.get("calls") != m["n"] or "verification" in m:
+        return []
+    prompt, completion, top = m["prompt_tokens"] / m["n"], m["completion_tokens"] / m["n"], ks[-1]
+    return [(prompt + completion * k / top, m[f"maj@{k}"]) for k in ks]
+
+
 def _fig_to_img(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -67,6 +79,12 @@ def build_sections(scopes: dict[str, list], metrics: dict[str, dict]) -> list[st
                     yerr=[[100 * (m["accuracy"] - ci[0])], [100 * (ci[1] - m["accuracy"])]], capsize=3)
         ax.annotate(labels[s], (m["tokens_per_example"], 100 * m["accuracy"]), fontsize=7,
                     xytext=(4, 4), textcoords="offset points")
+        curve = majority_curve(m)
+        if len(curve) > 1:  # the vote over the first k samples of the same pool, k = 1, 2, 4, ...
+            ax.plot([x for x, _ in curve], [100 * y for _, y in curve], ":", lw=1, color="grey",
+                    label=f"{labels[s]}: majority of its first k samples")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="lower right")
     ax.set_xscale("log")
     ax.set(xlabel="tokens per example (prompt + completion, log scale)", ylabel="accuracy % (95% CI)",
            title="Accuracy versus tokens spent")
