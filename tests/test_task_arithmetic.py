@@ -134,3 +134,30 @@ def test_from_options_names_the_bad_option(options, bad):
     with pytest.raises(UserError) as info:
         ArithmeticTask.from_options(options)
     assert info.value.field == bad and bad in str(info.value)
+
+
+def test_verify_format_2_resolves_and_compares_digit_by_digit():
+    t = ArithmeticTask(terms=(2, 2), digits=(1, 1), verify=2)
+    e = t.examples("test")[0]
+    right = t.solution(e)
+    wrong = right[:-1] + ("9" if right[-1] != "9" else "8")
+    own, cand = t.encode(int(e.answer)), wrong[-t.width:]
+    assert t.verify_prompt(e, wrong) == t.prompt(e)[:-1] + f" #{cand} ?"  # only the candidate's answer
+    marks = " ".join(f"{a}{b}{'=' if a == b else 'x'}" for a, b in zip(own, cand))
+    assert t.verify_target(e, wrong) == f"{right} #{cand} ; {marks} | no"
+    assert t.verify_target(e, right).endswith(" | yes") and "x" not in t.verify_target(e, right).split(";")[1]
+    assert t.parse_verdict(t.verify_target(e, wrong)) is False and t.parse_verdict(t.verify_target(e, right))
+    assert t.verify_prompt(e, "no answer") == t.prompt(e)[:-1] + " #" + "?" * t.width + " ?"
+    assert t.correct_target(e) == right and t.extract(t.correct_target(e)) == e.answer
+    assert t.verify_think == "|" and t.describe().endswith(",verify=2")
+    assert ArithmeticTask.from_options({"verify": "2"}).verify == 2
+
+
+def test_verify_format_1_is_unchanged_and_a_bad_version_is_a_user_error():
+    t = ArithmeticTask(terms=(2, 2), digits=(1, 1))
+    e = t.examples("test")[0]
+    right = t.solution(e)
+    assert t.verify_prompt(e, right) == t.prompt(e) + right + " ?" and t.verify_think is None
+    assert t.verify_target(e, right) == " yes" and t.correct_target(e) == f" #{t.encode(int(e.answer))}"
+    with pytest.raises(UserError, match="verify"):
+        ArithmeticTask(verify=3)

@@ -137,3 +137,22 @@ def test_cli_pretrain_reuses_the_cache(micro, capsys):
     assert main(["pretrain", "--name", "micro", "--home", str(home), "--quiet"]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == str(path)
     assert main(["pretrain", "--name", "nope", "--home", str(home)]) == 2
+
+
+def test_the_verify_format_field_keeps_format_1_fingerprints():
+    # every number in the README was measured with tiny e0eede439cc0: adding a field must not retrain it
+    assert PRESETS["tiny"].fingerprint() == "e0eede439cc0"
+    v2 = PRESETS["tiny-verify"]
+    assert v2.verify_format == 2 and v2.task_options()["verify"] == "2"
+    assert v2.fingerprint() != v2.replace(verify_format=1).fingerprint()
+    with pytest.raises(ValueError, match="verify_format"):
+        TinyConfig(verify_format=3)
+
+
+def test_eval_refuses_a_builtin_model_in_verify_formats_it_never_learned(tmp_path, capsys):
+    from selfimprove.cli.main import main
+
+    # refused before the model is resolved (nothing is pretrained here)
+    assert main(["eval", "--model", "tiny-verify", "--task", "arithmetic", "--limit", "1",
+                 "--store", str(tmp_path / "runs.db")]) == 2
+    assert "arithmetic:verify=2" in capsys.readouterr().err

@@ -214,3 +214,34 @@ def test_checklist_judge():
     assert fixed.make_checklists(EX) == ([["Q?"], ["Q?"]], [])
     none = ChecklistJudge(ScriptedBackend([(r"Checklist", [""])]), NumTask()).assess(EX[:1], [["1"]])
     assert none.verdicts[0][0].correct is None and none.verdicts[0][0].reason == "no checklist could be read"
+
+
+def test_ptrue_reads_the_verdict_after_a_rationale_when_the_format_thinks_first():
+    task = ArithmeticTask(terms=(2, 2), digits=(1, 1), verify=2)
+    ex = task.examples("test")[:2]
+    right, wrong = task.solution(ex[0]), task.solution(ex[1])[:-1] + "9"
+    own = {task.verify_prompt(e, c): task.verify_target(e, c) for e, c in ((ex[0], right), (ex[1], wrong))}
+    # the scripted model writes format 2's rationale; the stop string cuts it at the marker
+    b = Scoring([(r"\?$", lambda prompt, i: own[prompt])],
+                ll=lambda p, c: (-0.1 if c == " yes" else -2.5) if p.endswith("= |") else
+                (-2.5 if c == " yes" else -0.1))
+    out = PTrue(b, task).assess(ex, [[right], [wrong]])
+    p_yes, p_no = 1 / (1 + math.exp(-2.5 + 0.1)), 1 / (1 + math.exp(-0.1 + 2.5))
+    assert [row[0].score for row in out.verdicts] == [pytest.approx(p_yes), pytest.approx(p_no)]
+    assert b.calls[0][1].stop == ("|",) and b.calls[0][1].temperature == 0.0
+    scored_prompts = b.scored[0][0]
+    assert scored_prompts[0] == task.verify_prompt(ex[0], right) + own[task.verify_prompt(ex[0], right)][:-4]
+    step = out.steps[0][0]
+    assert step.info["rationale"].endswith("= ") and len(step.completions) == 3  # rationale + yes + no
+    f = formats(task)
+    assert f.verify_think == "|" and f.feedback_tokens > 200
+    assert task.parse_verdict(own[task.verify_prompt(ex[1], wrong)]) is False
+
+
+def test_ptrue_says_why_when_the_rationale_hits_the_budget():
+    task = ArithmeticTask(terms=(2, 2), digits=(1, 1), verify=2)
+    ex = task.examples("test")[:1]
+    b = Scoring([(r"\?$", lambda prompt, i: "1" * 1000)])
+    out = PTrue(b, task).assess(ex, [[task.solution(ex[0])]])
+    v = out.verdicts[0][0]
+    assert v.score is None and v.correct is None and "budget" in v.reason

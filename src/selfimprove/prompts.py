@@ -117,6 +117,9 @@ class TaskFormats:
     """Where a feedback step ends (a verdict at the line's end, prose feedback at a blank line)."""
     own: tuple[str, ...]
     """Which formats came from the task itself."""
+    verify_think: str | None = None
+    """Where the task's verify format ends its rationale and gives its verdict (``task.verify_think``), or None
+    when the verdict comes at once. P(True) then generates the rationale greedily first."""
 
 
 def formats(task) -> TaskFormats:
@@ -127,6 +130,7 @@ def formats(task) -> TaskFormats:
     own = {k: getattr(task, k, None) for k in ("verify_prompt", "correct_prompt", "feedback_prompt",
                                                 "refine_prompt", "pik_prompt", "confidence_prompt",
                                                 "parse_verdict", "verdict_continuations")}
+    think = getattr(task, "verify_think", None) if own["verify_prompt"] else None
 
     def generic(template: str) -> Callable[[Example, str], str]:
         return lambda ex, text: template.format(prompt=task.prompt(ex), candidate=text.strip())
@@ -151,9 +155,13 @@ def formats(task) -> TaskFormats:
         confidence=own["confidence_prompt"] or generic(CONFIDENCE),
         parse_verdict=parse, no_issues=no_issues,
         yes_no=tuple(own["verdict_continuations"] or (" yes", " no")),
-        feedback_tokens=8 if verdict_feedback else 256,
+        feedback_tokens=(8 + THINK_TOKENS * bool(think)) if verdict_feedback else 256,
         feedback_stop=("\n",) if verdict_feedback else ("\n\n",),
-        own=tuple(k for k, v in own.items() if v is not None))
+        own=tuple(k for k, v in own.items() if v is not None), verify_think=think)
+
+
+THINK_TOKENS = 256
+"""Token budget of a verify rationale (``TaskFormats.verify_think``)."""
 
 
 def _parse_yes_no(text: str) -> bool | None:

@@ -62,6 +62,7 @@ def run(args) -> int:
     else:
         config = _config(args)
     task = get_task(config["task"], data=config["data"])
+    _check_formats(config["model"], task)
     strategies = [get_strategy(s) for s in config["strategies"]]
     examples = task.examples(config["split"])
     if config["limit"] is not None:
@@ -91,3 +92,14 @@ def run(args) -> int:
         console.print(f"report: {args.report}")
     console.print(f"stored as run {run_id} in {store.path}")
     return 0
+
+
+def _check_formats(model: str, task) -> None:
+    """A built-in model asked in verify/correct formats it was not trained on measures nothing: refuse."""
+    from ..tiny import PRESETS
+
+    preset = PRESETS.get(model)
+    trained = preset.verify_format if preset is not None else None
+    if trained is not None and getattr(task, "verify", trained) != trained:
+        raise UserError(f"the built-in model '{model}' learned verify format {trained}; use --task "
+                        f"arithmetic:verify={trained} (got verify={task.verify})", field="task")

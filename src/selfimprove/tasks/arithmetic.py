@@ -76,7 +76,7 @@ class ArithmeticTask(TaskBase):
 
     def __init__(self, op: str = "add", terms: tuple[int, int] = (2, 4), digits: tuple[int, int] = (1, 2),
                  width: int | None = None, seed: int = 0, n_train: int = SPLIT_SIZES["train"],
-                 n_dev: int = SPLIT_SIZES["dev"], n_test: int = SPLIT_SIZES["test"]) -> None:
+                 n_dev: int = SPLIT_SIZES["dev"], n_test: int = SPLIT_SIZES["test"], verify: int = 1) -> None:
         if op not in OPS:
             raise UserError(f"unknown op {op!r}; supported: {', '.join(OPS)}", field="op")
         terms, digits = tuple(terms), tuple(digits)
@@ -93,7 +93,11 @@ class ArithmeticTask(TaskBase):
         for key, n in (("n_train", n_train), ("n_dev", n_dev), ("n_test", n_test)):
             if n < 1:
                 raise UserError(f"{key} must be >= 1, got {n}", field=key)
+        if verify not in VERIFY_FORMATS:
+            raise UserError(f"verify must be one of {VERIFY_FORMATS} (the verify/correct format version), got "
+                            f"{verify!r}", field="verify")
         self.op, self.terms, self.digits, self.width, self.seed = op, terms, digits, width, int(seed)
+        self.verify = int(verify)
         self.sizes = {"train": int(n_train), "dev": int(n_dev), "test": int(n_test)}
 
     # ---- construction from CLI options -------------------------------------------------------------------
@@ -107,19 +111,20 @@ class ArithmeticTask(TaskBase):
                 kwargs["op"] = value
             elif key in ("terms", "digits"):
                 kwargs[key] = _parse_range(key, value)
-            elif key in ("width", "seed", "n_train", "n_dev", "n_test"):
+            elif key in ("width", "seed", "n_train", "n_dev", "n_test", "verify"):
                 try:
                     kwargs[key] = int(value)
                 except ValueError:
                     raise UserError(f"expected an integer, got {value!r}", field=key) from None
             else:
-                known = "op, terms, digits, width, seed, n_train, n_dev, n_test"
+                known = "op, terms, digits, width, seed, n_train, n_dev, n_test, verify"
                 raise UserError(f"unknown option {key!r} for task arithmetic; known: {known}", field=key)
         return cls(**kwargs)
 
     def describe(self) -> str:
         return (f"arithmetic:op={self.op},terms={self.terms[0]}-{self.terms[1]},"
-                f"digits={self.digits[0]}-{self.digits[1]},width={self.width},seed={self.seed}")
+                f"digits={self.digits[0]}-{self.digits[1]},width={self.width},seed={self.seed}"
+                + (f",verify={self.verify}" if self.verify != 1 else ""))
 
     # ---- splits ------------------------------------------------------------------------------------------
     def examples(self, split: str) -> list[Example]:
@@ -215,17 +220,56 @@ class ArithmeticTask(TaskBase):
         return " ".join(f"{lab}{self.encode(v)}" for lab, v in zip(p.labels, p.operands)) + ":"
 
     def verify_prompt(self, example: Example, candidate_text: str) -> str:
-        """Ask whether ``candidate_text`` (a solve completion) is right; the answer is `` yes`` or `` no``."""
+        """Ask whether ``candidate_text`` (a solve completion) is right.
+
+        Format 1 (default): the problem, the whole candidate chain and `` ?``; the model answers `` yes`` or
+        `` no`` at once. Format 2 (``verify=2``): the problem, only the candidate's answer `` #<answer>`` and
+        `` ?``; the model *re-solves* before it judges — see ``verify_target``. Format 1 is what the built-in
+        ``tiny`` model learned (and its verify scores at chance); ``tiny-verify`` learned format 2."""
+        if self.verify == 2:
+            return self.prompt(example)[:-1] + self._candidate(candidate_text) + " ?"
         return self.prompt(example) + _one_line(candidate_text) + " ?"
 
+    @property
+    def verify_think(self) -> str | None:
+        """Where the verify format's rationale ends and its verdict begins (format 2: `` |``; P(True) reads
+        P(`` yes``) after it), or None when the verdict comes at once (format 1)."""
+        return "|" if self.verify == 2 else None
+
+    def verify_target(self, example: Example, candidate_text: str) -> str:
+        """What the verify format writes after ``verify_prompt(example, candidate_text)`` when it judges right.
+        Format 2: its own solution in question order, the candidate's answer copied beside its own, one mark
+        per digit (``<own digit><candidate digit><= or x>``), `` |`` and `` yes`` when every digit matched —
+        each token a copy or a comparison of two adjacent tokens, which a 2-layer model learns (a verdict over
+        two numbers at a distance stayed at chance; README, "The built-in model")."""
+        cand = self._candidate(candidate_text)[2:]
+        own = self.encode(int(example.answer))
+        verdict = "yes" if own == cand else "no"
+        if self.verify != 2:
+            return f" {verdict}"
+        marks = " ".join(f"{a}{b}{'=' if a == b else 'x'}" for a, b in zip(own, cand))
+        return f"{self.solution(example)} #{cand} ; {marks} {self.verify_think} {verdict}"
+
     def correct_prompt(self, example: Example, candidate_text: str) -> str:
-        """Ask for a reviewed answer to ``candidate_text``; the model answers `` #<answer>`` (``extract`` reads it)."""
+        """Ask for a reviewed answer to ``candidate_text`` (format 1: after the whole chain and `` !``, the
+        answer `` #<answer>`` at once; format 2: after the candidate's answer and `` !``, a solution in question
+        order). ``extract`` reads the last `` #<answer>``."""
+        if self.verify == 2:
+            return self.prompt(example)[:-1] + self._candidate(candidate_text) + " !"
         return self.prompt(example) + _one_line(candidate_text) + " !"
 
     def correct_target(self, example: Example, answer: str | None = None) -> str:
-        """What the correct format writes after ``correct_prompt``: the reviewed answer `` #<answer>`` (the gold
-        answer by default), exactly as the built-in model was pretrained to write it."""
-        return f" #{self.encode(int(example.answer if answer is None else answer))}"
+        """What the correct format writes after ``correct_prompt`` (the gold answer by default), exactly as the
+        built-in model was pretrained to write it: `` #<answer>`` (format 1) or a solution ending in it (2)."""
+        value = int(example.answer if answer is None else answer)
+        if self.verify == 2:
+            p = self.problem(example)
+            return self.render(p, range(len(p.operands)), final=value)
+        return f" #{self.encode(value)}"
+
+    def _candidate(self, candidate_text: str) -> str:
+        answer = self.extract(candidate_text)
+        return f" #{self.encode(int(answer))}" if answer is not None else " #" + "?" * self.width
 
     def hint_prompt(self, example: Example, answer: str | None = None) -> str:
         """The solve prompt with the final answer given as a hint (STaR rationalisation)."""
@@ -266,8 +310,12 @@ class ArithmeticTask(TaskBase):
         return str(int(digits[::-1]))
 
     def parse_verdict(self, text: str) -> bool | None:
-        """``yes`` → True, ``no`` → False, anything else → None."""
-        m = _VERDICT.match((text or "").lower())
+        """``yes`` → True, ``no`` → False, anything else → None; in format 2 the verdict after the last
+        ``verify_think`` marker (the rationale comes first)."""
+        text = (text or "").lower()
+        if self.verify_think and self.verify_think in text:
+            text = text.rsplit(self.verify_think, 1)[1]
+        m = _VERDICT.match(text)
         return None if m is None else m.group(1) == "yes"
 
     def equivalent(self, a: str | None, b: str | None) -> bool:
@@ -277,6 +325,10 @@ class ArithmeticTask(TaskBase):
             return int(a) == int(b)
         except ValueError:
             return a.strip() == b.strip()
+
+
+VERIFY_FORMATS = (1, 2)
+"""Versions of the verify/correct formats (``ArithmeticTask.verify_prompt``)."""
 
 
 def _parse_range(key: str, value: str) -> tuple[int, int]:

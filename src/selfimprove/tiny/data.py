@@ -1,9 +1,10 @@
 """The pretraining stream of the built-in model: solve, verify, correct and hint sequences, in token ids.
 
 Each sequence is ``prompt + completion + <eos>`` with a loss mask on the completion and the EOS only. Formats
-(see ``tasks/arithmetic.py``): solve → a solution; verify → `` yes``/`` no`` (half the candidates right); correct
-→ the reviewed answer `` #<sum>`` (30 % of the candidates right, so that keeping a right answer is learned too);
-hint → a solution reaching the given answer.
+(see ``tasks/arithmetic.py``): solve → a solution; verify → `` yes``/`` no`` (half the candidates right; format
+2 re-solves and compares digit by digit first); correct → the reviewed answer `` #<sum>`` (format 2: a solution
+in question order; 30 % of the candidates right, so that keeping a right answer is learned too); hint → a
+solution reaching the given answer.
 Problems are drawn fresh from a seeded generator and never equal a dev, test or test-hard problem of the task.
 Solutions add the operands in question order (``config.question_order`` of them) or in a uniformly random
 order: the random orders make the model's sampled chains diverse (see ``tasks/arithmetic.py``), the question
@@ -28,7 +29,7 @@ FORMATS = ("solve", "verify", "correct", "hint")
 
 
 def make_task(config: TinyConfig) -> ArithmeticTask:
-    return ArithmeticTask(terms=config.terms, digits=config.digits, seed=config.seed)
+    return ArithmeticTask(terms=config.terms, digits=config.digits, seed=config.seed, verify=config.verify_format)
 
 
 def perturb(task: ArithmeticTask, p: Problem, order: list[int], rng: random.Random) -> str:
@@ -122,10 +123,11 @@ class Stream:
         good = rng.random() < (0.5 if fmt == "verify" else 0.3)
         cand = gold if good else perturb(task, p, order, rng)
         if fmt == "verify":
-            return task.verify_prompt(ex, cand), " yes" if good else " no"
-        # correct: the reviewed *answer* only. A rewritten solution would have to repeat the candidate's labels,
-        # which contradicts the solve format's "pick an operand not used yet" and, in a trial, undid it.
-        return task.correct_prompt(ex, cand), f" #{task.encode(p.total)}"
+            return task.verify_prompt(ex, cand), task.verify_target(ex, cand)
+        # correct (format 1): the reviewed *answer* only — a rewritten solution would have to repeat the
+        # candidate's labels, which contradicts the solve format's "pick an operand not used yet" and, in a trial,
+        # undid it; format 2 shows only the candidate's answer and re-solves in question order
+        return task.correct_prompt(ex, cand), task.correct_target(ex)
 
     def encode(self, prompt: str, completion: str) -> tuple[list[int], list[int]]:
         v = self.vocab

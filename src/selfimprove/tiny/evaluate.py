@@ -80,10 +80,17 @@ def vote_summary(task, examples: Sequence[Example], greedy: Sequence[str], sampl
             "mean_vote_share": sum(shares) / max(1, len(shares))}
 
 
-def p_yes(model, tokenizer, prompts: Sequence[str], batch_size: int = 256) -> list[float]:
+def p_yes(model, tokenizer, prompts: Sequence[str], batch_size: int = 256, think: str | None = None,
+          max_new: int = 96) -> list[float]:
     """P(`` yes``) / (P(`` yes``) + P(`` no``)) for verify prompts: both answers start with a space, so the
-    model is asked after ``prompt + " "`` and the choice is between ``y`` and ``n``."""
+    model is asked after ``prompt + " "`` and the choice is between ``y`` and ``n``. With ``think`` (the task's
+    ``verify_think`` marker) the model first writes its rationale greedily, cut at the marker, and is asked
+    after ``prompt + rationale + marker + " "``."""
     import torch
+
+    if think:
+        texts = generate(model, tokenizer, prompts, max_new=max_new, batch_size=batch_size)
+        prompts = [p + t[0].split(think, 1)[0].rstrip() + " " + think for p, t in zip(prompts, texts)]
 
     y, n = tokenizer.convert_tokens_to_ids("y"), tokenizer.convert_tokens_to_ids("n")
     out: list[float] = []
@@ -111,5 +118,7 @@ def verify_accuracy(model, tokenizer, task, examples: Sequence[Example], seed: i
         for cand, ok in ((task.render(p, order), True), (perturb(task, p, order, rng), False)):
             prompts.append(task.verify_prompt(e, cand))
             truth.append(ok)
-    scores = p_yes(model, tokenizer, prompts)
+    think = getattr(task, "verify_think", None)  # format 2 writes a solution, the copied answer, digit marks
+    scores = p_yes(model, tokenizer, prompts, think=think,
+                   max_new=max_new_tokens(task, examples) + 5 * task.width + 8)
     return sum((s > 0.5) == ok for s, ok in zip(scores, truth)) / len(truth)

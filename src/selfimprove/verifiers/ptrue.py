@@ -24,6 +24,7 @@ own samples before asking P(True), and few-shot verification prompts.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Sequence
@@ -167,6 +168,8 @@ def yes_probability(backend, fmt, prompts: Sequence[str], method: str, max_token
     """P(yes) after each prompt, with the step that measured it (``info['why']`` says why P is None)."""
     if not prompts:
         return []
+    if getattr(fmt, "verify_think", None):
+        return _after_rationale(backend, fmt, prompts, method, max_tokens)
     yes, no = fmt.yes_no
     if method == "loglikelihood":
         k = len(prompts)
@@ -189,6 +192,33 @@ def yes_probability(backend, fmt, prompts: Sequence[str], method: str, max_token
                if said is None else "no logprobs")
         out.append((p, Step(kind="verify", prompt=prompt, completions=(c,),
                             info={"method": method, "p_true": p, "said": said, "why": why})))
+    return out
+
+
+def _after_rationale(backend, fmt, prompts: Sequence[str], method: str, max_tokens: int
+                     ) -> list[tuple[float | None, Step]]:
+    """P(yes) for a verify format that reasons first: generate the rationale greedily up to the
+    ``fmt.verify_think`` marker, then read P(yes) after ``prompt + rationale + marker``. The rationale is the
+    step's first completion (its tokens count in the cost); a rationale cut by the token budget, or a failed
+    request, gives P = None with the reason."""
+    from ..prompts import THINK_TOKENS
+
+    marker = fmt.verify_think
+    rationales = greedy(backend, prompts, THINK_TOKENS, (marker,))
+    ready = [i for i, c in enumerate(rationales) if c.ok and c.finish_reason == "stop"]
+    plain = dataclasses.replace(fmt, verify_think=None)
+    judged = dict(zip(ready, yes_probability(backend, plain, [prompts[i] + rationales[i].text + marker
+                                                              for i in ready], method, max_tokens)))
+    out = []
+    for i, (prompt, c) in enumerate(zip(prompts, rationales)):
+        if i in judged:
+            p, step = judged[i]
+            info = {**step.info, "rationale": c.text}
+            out.append((p, Step(kind="verify", prompt=prompt, completions=(c, *step.completions), info=info)))
+        else:
+            why = f"request failed: {c.error}" if not c.ok else f"the rationale hit the {THINK_TOKENS}-token budget"
+            out.append((None, Step(kind="verify", prompt=prompt, completions=(c,),
+                                   info={"method": method, "p_true": None, "rationale": c.text, "why": why})))
     return out
 
 
