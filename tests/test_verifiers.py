@@ -228,7 +228,7 @@ def test_ptrue_reads_the_verdict_after_a_rationale_when_the_format_thinks_first(
     out = PTrue(b, task).assess(ex, [[right], [wrong]])
     p_yes, p_no = 1 / (1 + math.exp(-2.5 + 0.1)), 1 / (1 + math.exp(-0.1 + 2.5))
     assert [row[0].score for row in out.verdicts] == [pytest.approx(p_yes), pytest.approx(p_no)]
-    assert b.calls[0][1].stop == ("|",) and b.calls[0][1].temperature == 0.0
+    assert b.calls[0][1].stop == () and b.calls[0][1].temperature == 0.0  # cut at the marker afterwards
     scored_prompts = b.scored[0][0]
     assert scored_prompts[0] == task.verify_prompt(ex[0], right) + own[task.verify_prompt(ex[0], right)][:-4]
     step = out.steps[0][0]
@@ -238,10 +238,19 @@ def test_ptrue_reads_the_verdict_after_a_rationale_when_the_format_thinks_first(
     assert task.parse_verdict(own[task.verify_prompt(ex[1], wrong)]) is False
 
 
-def test_ptrue_says_why_when_the_rationale_hits_the_budget():
+@pytest.mark.parametrize("reply, finish", [("1" * 1000, "length"), (" q1=1 #100", "stop")])
+def test_ptrue_judges_only_a_rationale_that_wrote_the_marker(reply, finish):
     task = ArithmeticTask(terms=(2, 2), digits=(1, 1), verify=2)
     ex = task.examples("test")[:1]
-    b = Scoring([(r"\?$", lambda prompt, i: "1" * 1000)])
+    b = Scoring([(r"\?$", lambda prompt, i: reply)])
     out = PTrue(b, task).assess(ex, [[task.solution(ex[0])]])
     v = out.verdicts[0][0]
-    assert v.score is None and v.correct is None and "budget" in v.reason
+    assert v.score is None and v.correct is None and "never wrote '|'" in v.reason and finish in v.reason
+    assert b.scored == []  # nothing was scored
+
+
+def test_pik_asks_before_answering_without_a_rationale_even_when_verify_thinks_first():
+    task = ArithmeticTask(terms=(2, 2), digits=(1, 1), verify=2)
+    b = Scoring()
+    verdicts, _ = PIK(b, task).ask(task.examples("test")[:2])
+    assert b.calls == [] and len(b.scored) == 1 and all(v.score is not None for v in verdicts)

@@ -19,7 +19,7 @@ EPILOG = """examples:
 def register(sub) -> None:
     p = sub.add_parser("eval", help="evaluate strategies on a task", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="tiny | scripted | PATH | hub id | openai:URL | vllm:PATH")
+    p.add_argument("--model", help="tiny | tiny-verify | micro | scripted | PATH | hub id | openai:URL | vllm:PATH")
     p.add_argument("--task", help="arithmetic | gsm8k | multiple-choice | boolq | jsonl, with :key=value options")
     p.add_argument("--data", help="data file or folder for file-backed tasks")
     p.add_argument("--split", default="test", help="split name (default: test)")
@@ -53,6 +53,7 @@ def run(args) -> int:
     from ..strategies import get_strategy
     from ..strategies.base import describe
     from ..tasks import get_task
+    from ..tiny.models import check_task_formats
     from .tables import print_strategy_table
 
     store = RunStore(args.store)
@@ -62,7 +63,7 @@ def run(args) -> int:
     else:
         config = _config(args)
     task = get_task(config["task"], data=config["data"])
-    _check_formats(config["model"], task)
+    check_task_formats(config["model"], task)
     strategies = [get_strategy(s) for s in config["strategies"]]
     examples = task.examples(config["split"])
     if config["limit"] is not None:
@@ -92,14 +93,3 @@ def run(args) -> int:
         console.print(f"report: {args.report}")
     console.print(f"stored as run {run_id} in {store.path}")
     return 0
-
-
-def _check_formats(model: str, task) -> None:
-    """A built-in model asked in verify/correct formats it was not trained on measures nothing: refuse."""
-    from ..tiny import PRESETS
-
-    preset = PRESETS.get(model)
-    trained = preset.verify_format if preset is not None else None
-    if trained is not None and getattr(task, "verify", trained) != trained:
-        raise UserError(f"the built-in model '{model}' learned verify format {trained}; use --task "
-                        f"arithmetic:verify={trained} (got verify={task.verify})", field="task")

@@ -130,6 +130,7 @@ def build_config(args, task, recipe: dict | None = None) -> LoopConfig:
 def run(args) -> int:
     from ..store.runs import RunStore
     from ..tasks import get_task
+    from ..tiny.models import check_task_formats
     from ..training.config import LoopConfig
     from ..training.loop import run_loop
     from ..training.pref_loop import PREF_METHODS, PrefConfig, run_pref_loop
@@ -141,6 +142,7 @@ def run(args) -> int:
         cfg = cls.from_dict(saved["loop"])
         task = get_task(saved["task"], data=saved.get("data"))
         model_path, run_id = saved["model_path"], saved.get("run_id")
+        check_task_formats(model_path, task)
         if run_id:
             store.set_status(run_id, "running")
     else:
@@ -166,6 +168,7 @@ def _new_run(args, store):
     """Resolve recipe, model and task; create the run in the store and its directory with config.json."""
     from ..store.runs import default_home
     from ..tasks import get_task
+    from ..tiny.models import check_task_formats
     from ..training.rundir import RunDir
 
     recipe = _load_recipe(args.recipe) if args.recipe else {}
@@ -178,6 +181,7 @@ def _new_run(args, store):
     model_path = _resolve_model(args.model)
     task_spec = task_for_model(args.task, model_path)
     task = get_task(task_spec, data=args.data)
+    check_task_formats(model_path, task)
     cfg = build_config(args, task, recipe)
     saved = {"command": "train", "model": args.model, "model_path": str(model_path), "task": task_spec,
              "data": args.data, "loop": cfg.to_dict(), "versions": _versions()}
@@ -202,6 +206,8 @@ def task_for_model(spec: str, model_path) -> str:
     try:
         config = json.loads((Path(model_path) / "selfimprove.json").read_text())["config"]
         options = f"terms={config['terms'][0]}-{config['terms'][1]},digits={config['digits'][0]}-{config['digits'][1]}"
+        if config.get("verify_format", 1) != 1 and "verify=" not in rest:  # the formats it learned
+            options += f",verify={config['verify_format']}"
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return spec
     return f"arithmetic:{options}" + (f",{rest}" if rest else "")

@@ -37,7 +37,8 @@ class SelfRefine:
     max_tokens: int = 256
     """Upper bound on tokens per answer or refinement."""
     feedback_tokens: int = 0
-    """Upper bound on tokens per feedback; 0 = the format's default (8 for a verdict, 256 for prose)."""
+    """Upper bound on tokens per feedback; 0 = the format's default (8 for a verdict, 8 + 256 when the verdict
+    follows a rationale, 256 for prose)."""
     name = "self-refine"
 
     def __post_init__(self) -> None:

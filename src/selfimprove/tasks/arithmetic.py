@@ -22,6 +22,12 @@ add sit at constant distances, which a 2-layer model learns quickly), e.g. 12+34
     correct  prompt   solve prompt + candidate solution + `` !``      answer the reviewed answer `` #1440``
     hint     prompt   solve prompt + `` #1440:``                      answer a solution (STaR rationalisation)
 
+and with ``verify=2`` (the ``tiny-verify`` model), where the candidate is shown by its answer only:
+
+    verify   prompt   ``a2100 k5430 c6000 x8700 #1540 ?``
+             answer   a solution in question order `` ... #1440``, `` #1540 ; 11= 45x 44= 00= | no``
+    correct  prompt   ``a2100 k5430 c6000 x8700 #1540 !``            answer a solution in question order
+
 ``extract`` reads the number after the last ``#`` and returns it as a plain decimal string (``"441"``).
 Covered: addition only (``op=add``); operands of ``digits`` digits; ``terms`` operands. Not covered:
 subtraction, multiplication, carry-free variants, natural-language word problems.

@@ -1,6 +1,6 @@
 """Built-in model names and the cache: ``resolve_model("tiny")`` → a local HF model directory.
 
-A built-in name (``tiny``, ``micro``; see ``config.PRESETS``) resolves to ``$SELFIMPROVE_HOME/models/<name>``
+A built-in name (``tiny``, ``tiny-verify``, ``micro``; see ``config.PRESETS``) resolves to ``$SELFIMPROVE_HOME/models/<name>``
 (default home ``~/.cache/selfimprove``), pretraining it there on first use. A cached model whose config
 fingerprint differs from the current preset (the preset or the task format changed) is retrained. Anything
 else — a path, a hub id — is returned unchanged.
@@ -88,3 +88,26 @@ def resolve_model(name_or_path: str, *, home_dir: str | Path | None = None, prog
         return name_or_path
     path, _ = ensure_model(name_or_path, home_dir=home_dir, progress=progress)
     return str(path)
+
+
+def trained_verify_format(model: str | Path) -> int | None:
+    """The verify/correct format version a built-in model learned: from its preset (a built-in name) or from the
+    ``selfimprove.json`` beside its weights (a directory, e.g. the cache); None when unknown (any other model,
+    or a fine-tuned round directory)."""
+    if is_builtin(str(model)) and not Path(model).exists():
+        return PRESETS[str(model)].verify_format
+    meta = read_metadata(model) if Path(model).is_dir() else None
+    if meta is None:
+        return None
+    return int(meta.get("config", {}).get("verify_format", 1))  # metadata written before the field: format 1
+
+
+def check_task_formats(model: str | Path, task) -> None:
+    """Refuse a built-in model asked in verify/correct formats it never learned: it would measure nothing."""
+    trained = trained_verify_format(model)
+    asked = getattr(task, "verify", None)
+    if trained is not None and asked is not None and asked != trained:
+        from ..errors import UserError
+
+        raise UserError(f"the built-in model '{model}' learned verify format {trained}; use --task "
+                        f"arithmetic:verify={trained} (got verify={asked})", field="task")

@@ -234,12 +234,17 @@ def probe(backend, task, examples: list[Example], cfg, model_round: int, base_le
     own = [(i, next((t for t, g in zip(texts[i], gold[i]) if g and t != refs.get(e.id)), None))
            for i, e in enumerate(examples)]
     own = [(i, t) for i, t in own if t is not None and examples[i].id in refs]
-    if own:
+    blind = _judge_sees_answer_only(task, cfg, examples[0]) if examples else False
+    if own and blind:  # two right responses give the judge one and the same prompt: nothing to prefer
+        out["self_preference"] = {"applicable": False, "why": NOT_SHOWN}
+    elif own:
         exs = [examples[i] for i, _ in own]
         sv = judge.assess(exs, [[t, refs[e.id]] for (_, t), e in zip(own, exs)]).verdicts
         out["self_preference"] = self_preference([v[0].score for v in sv], [v[1].score for v in sv])
     wrong = [(i, t) for i in range(len(examples)) for t, g in zip(texts[i], gold[i]) if not g and t][:len(examples)]
-    if wrong:
+    if wrong and blind:
+        out["injection"] = {"applicable": False, "why": NOT_SHOWN}
+    elif wrong:
         exs = [examples[i] for i, _ in wrong]
         out["injection"] = {}
         for name, payload in INJECTIONS.items():
@@ -254,6 +259,21 @@ def probe(backend, task, examples: list[Example], cfg, model_round: int, base_le
                                                       [d[2] for d in duel])
         out["position_consistency"] = position_consistency([x.votes for x in res])
     return out
+
+
+NOT_SHOWN = "the judge's prompt shows only the response's answer (the task's verify format), not its text"
+
+
+def _judge_sees_answer_only(task, cfg, example: Example) -> bool:
+    """True when the P(True) judge's prompt cannot show an injected or rewritten response text: the task's
+    verify prompt is the same with and without a payload (the built-in task's verify format 2 shows only the
+    candidate's answer). The injection and self-preference probes then measure nothing and are not run."""
+    if cfg.judge != "ptrue":
+        return False
+    from ..prompts import formats
+
+    verify, text = formats(task).verify, " #1"
+    return verify(example, text) == verify(example, text + next(iter(INJECTIONS.values())))
 
 
 def pair_gold(task, by_id: dict[str, Example], pairs: list[PreferencePair]) -> dict[str, Any]:

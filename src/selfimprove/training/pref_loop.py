@@ -193,7 +193,8 @@ class PrefLoop(_Loop):
             from ..prompts import formats
 
             fmt = formats(task)
-            # the task's own correct format where it has one (the built-in task answers " #<answer>")
+            # the task's own correct format where it has one (the built-in task: " #<answer>" in format 1, a
+            # question-order solution in format 2)
             targets = ({e.id: task.correct_target(e) for e in examples} if hasattr(task, "correct_target")
                        else None)
             rows, stats = cct_rows(traces, refs, lambda i, text: fmt.correct(by_id[i], text), round_idx=r,

@@ -294,17 +294,20 @@ def cct_rows(traces: Sequence[Trace], references: Mapping[str, str], correct_pro
             continue
         confident, critical, seen = [], [], set()
         for c, a, v in zip(gen.completions, gen.answers, gen.verdicts):
-            if not c.ok or not c.text or c.text in seen:
+            if not c.ok or not c.text:
                 continue
-            seen.add(c.text)
+            review = correct_prompt(t.example_id, c.text)
+            if review in seen:  # a review prompt may show only the answer: two chains, one row
+                continue
+            seen.add(review)
             fixed = review_targets.get(t.example_id) if review_targets is not None else None
             if v.correct is True and trainable(c):
                 target = target_text(c, suffix) if fixed is None else fixed + suffix
-                confident.append(SFTRow(correct_prompt(t.example_id, c.text), target, t.example_id,
+                confident.append(SFTRow(review, target, t.example_id,
                                         "cct-confidence", a, round_idx))
             elif v.correct is False or a is None:
                 target = ref + suffix if fixed is None else fixed + suffix
-                critical.append(SFTRow(correct_prompt(t.example_id, c.text), target, t.example_id,
+                critical.append(SFTRow(review, target, t.example_id,
                                        "cct-critique", a, round_idx))
         picked = confident[:max_per_kind] + critical[:max_per_kind]
         if solve_rows:

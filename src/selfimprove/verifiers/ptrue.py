@@ -93,7 +93,8 @@ class PIK(PTrue):
 
     def ask(self, examples: Sequence[Example]) -> tuple[list[Verdict], list[Step]]:
         """One verdict and one step per example."""
-        results = yes_probability(self.backend, self.fmt, [self.fmt.pik(e) for e in examples], self.method,
+        fmt = dataclasses.replace(self.fmt, verify_think=None)  # asked before answering: no rationale
+        results = yes_probability(self.backend, fmt, [self.fmt.pik(e) for e in examples], self.method,
                                   self.max_tokens)
         verdicts = [self._verdict(p, s) for p, s in results]
         steps = [_with_verdict(s, v, kind="pik") for (_, s), v in zip(results, verdicts)]
@@ -197,26 +198,29 @@ def yes_probability(backend, fmt, prompts: Sequence[str], method: str, max_token
 
 def _after_rationale(backend, fmt, prompts: Sequence[str], method: str, max_tokens: int
                      ) -> list[tuple[float | None, Step]]:
-    """P(yes) for a verify format that reasons first: generate the rationale greedily up to the
-    ``fmt.verify_think`` marker, then read P(yes) after ``prompt + rationale + marker``. The rationale is the
-    step's first completion (its tokens count in the cost); a rationale cut by the token budget, or a failed
-    request, gives P = None with the reason."""
+    """P(yes) for a verify format that reasons first: generate the rationale greedily, cut it at the
+    ``fmt.verify_think`` marker, then read P(yes) after ``prompt + rationale + marker``. The whole greedy
+    completion is the step's first completion (its tokens count in the cost). No stop string is used: a backend
+    reports a stop string and an end-of-sequence alike, and only a rationale that wrote the marker is judged; one
+    that did not (ended, or cut by the token budget), or a failed request, gives P = None with the reason."""
     from ..prompts import THINK_TOKENS
 
     marker = fmt.verify_think
-    rationales = greedy(backend, prompts, THINK_TOKENS, (marker,))
-    ready = [i for i, c in enumerate(rationales) if c.ok and c.finish_reason == "stop"]
+    rationales = greedy(backend, prompts, THINK_TOKENS, ())
+    ready = [i for i, c in enumerate(rationales) if c.ok and marker in c.text]
+    cut = {i: rationales[i].text.split(marker, 1)[0] for i in ready}
     plain = dataclasses.replace(fmt, verify_think=None)
-    judged = dict(zip(ready, yes_probability(backend, plain, [prompts[i] + rationales[i].text + marker
-                                                              for i in ready], method, max_tokens)))
+    judged = dict(zip(ready, yes_probability(backend, plain, [prompts[i] + cut[i] + marker for i in ready],
+                                             method, max_tokens)))
     out = []
     for i, (prompt, c) in enumerate(zip(prompts, rationales)):
         if i in judged:
             p, step = judged[i]
-            info = {**step.info, "rationale": c.text}
+            info = {**step.info, "rationale": cut[i]}
             out.append((p, Step(kind="verify", prompt=prompt, completions=(c, *step.completions), info=info)))
         else:
-            why = f"request failed: {c.error}" if not c.ok else f"the rationale hit the {THINK_TOKENS}-token budget"
+            why = (f"request failed: {c.error}" if not c.ok else f"the rationale never wrote {marker!r} (finish: "
+                   f"{c.finish_reason}, {c.completion_tokens} of {THINK_TOKENS} tokens)")
             out.append((None, Step(kind="verify", prompt=prompt, completions=(c,),
                                    info={"method": method, "p_true": None, "rationale": c.text, "why": why})))
     return out
