@@ -81,15 +81,15 @@ def vote_summary(task, examples: Sequence[Example], greedy: Sequence[str], sampl
 
 
 def p_yes(model, tokenizer, prompts: Sequence[str], batch_size: int = 256, think: str | None = None,
-          max_new: int = 96) -> list[float]:
+          max_new: int = 96) -> list[float | None]:
     """P(`` yes``) / (P(`` yes``) + P(`` no``)) for verify prompts: both answers start with a space, so the
     model is asked after ``prompt + " "`` and the choice is between ``y`` and ``n``. With ``think`` (the task's
     ``verify_think`` marker) the model first writes its rationale greedily, cut at the marker, and is asked
-    after ``prompt + rationale + marker + " "``."""
+    after ``prompt + rationale + marker + " "``; a rationale that never wrote the marker gives None."""
     import torch
 
     missing: set[int] = set()
-    if think:  # a rationale that never wrote the marker gets P = 0.5 (undecided), never a verdict
+    if think:  # a rationale that never wrote the marker gets None (undecided), never a verdict
         texts = generate(model, tokenizer, prompts, max_new=max_new, batch_size=batch_size)
         missing = {i for i, t in enumerate(texts) if think not in t[0]}
         prompts = [p + t[0].split(think, 1)[0].rstrip() + " " + think for p, t in zip(prompts, texts)]
@@ -102,7 +102,7 @@ def p_yes(model, tokenizer, prompts: Sequence[str], batch_size: int = 256, think
         with torch.no_grad():  # left padding: RoPE is relative, so the shift of positions does not matter
             logits = model(**enc).logits[:, -1, [y, n]]
         out.extend(torch.softmax(logits.float(), -1)[:, 0].tolist())
-    return [0.5 if i in missing else p for i, p in enumerate(out)]
+    return [None if i in missing else p for i, p in enumerate(out)]
 
 
 def verify_accuracy(model, tokenizer, task, examples: Sequence[Example], seed: int = 0) -> float:
@@ -123,4 +123,5 @@ def verify_accuracy(model, tokenizer, task, examples: Sequence[Example], seed: i
     think = getattr(task, "verify_think", None)  # format 2 writes a solution, the copied answer, digit marks
     scores = p_yes(model, tokenizer, prompts, think=think,
                    max_new=max_new_tokens(task, examples) + 5 * task.width + 8)
-    return sum((s > 0.5) == ok for s, ok in zip(scores, truth) if s != 0.5) / len(truth)  # 0.5: counted wrong
+    # an undecided verdict (None) counts as wrong and stays in the denominator
+    return sum(s is not None and (s > 0.5) == ok for s, ok in zip(scores, truth)) / len(truth)
