@@ -114,7 +114,14 @@ class Completion(_Record):
 
     @property
     def ok(self) -> bool:
+        """False for a request that failed past its retries: it is no answer and is never extracted."""
         return self.finish_reason != "error"
+
+    @property
+    def empty(self) -> bool:
+        """A request that succeeded but returned no text (or only whitespace): the model's answer, unparseable,
+        and counted apart (``metrics.accuracy``'s ``empty``)."""
+        return self.ok and not self.text.strip()
 
     @property
     def sum_logprob(self) -> float | None:
@@ -221,7 +228,8 @@ class Trace(_Record):
     calls: int = 0
     """Model calls (prompts sent) over all steps."""
     status: str = "ok"
-    """'ok', or 'error' when a request failed past its retries."""
+    """'ok', or 'error' when a request failed past its retries: such a trace is never scored (``correct`` is
+    None), is counted under ``errors`` apart from ``unparsed``, and ``--resume`` runs it again."""
     info: dict[str, Any] = field(default_factory=dict)
     """Strategy-specific details (samples used, labels like 'oracle')."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import UserError
+from ..errors import EXIT_INCOMPLETE, UserError
 
 EPILOG = """examples:
   selfimprove eval --model scripted --task arithmetic --limit 50 --strategy greedy \\
@@ -12,7 +12,10 @@ EPILOG = """examples:
   selfimprove eval --model tiny --task arithmetic --strategy greedy --strategy self-consistency:n=16
   selfimprove eval --model Qwen/Qwen2.5-0.5B-Instruct --task gsm8k --data gsm8k/test.jsonl --limit 100 \\
       --strategy greedy
-  selfimprove eval --resume 20261123-101500-ab12cd     # continue an interrupted run
+  selfimprove eval --resume 20261123-101500-ab12cd     # continue an interrupted or incomplete run
+
+exit status: 0 done · 2 bad input (nothing run) · 3 incomplete: some requests failed past their retries;
+they are counted under 'errors' (never as answers) and `--resume RUN_ID` retries exactly those examples.
 """
 
 
@@ -84,7 +87,8 @@ def run(args) -> int:
                                   progress=progress)
             rows[describe(strategy)] = m = strategy_metrics(task, examples, traces, seed=config["seed"])
             store.put_metrics(run_id, describe(strategy), m)
-    store.set_status(run_id, "done")
+    errors = sum(m.get("errors", 0) for m in rows.values())
+    store.set_status(run_id, "incomplete" if errors else "done")
     print_strategy_table(rows, title=f"{config['task']} · {config['model']} · n={len(examples)}")
     if args.report:
         from ..report.html import write_report
@@ -92,4 +96,9 @@ def run(args) -> int:
         write_report(args.report, store, run_id)
         console.print(f"report: {args.report}")
     console.print(f"stored as run {run_id} in {store.path}")
+    if errors:
+        console.print(f"incomplete: {errors} example(s) had requests that failed past their retries (counted "
+                      f"under 'errors', not scored); retry them with `selfimprove eval --resume {run_id}`",
+                      soft_wrap=True)
+        return EXIT_INCOMPLETE
     return 0

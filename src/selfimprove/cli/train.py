@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import UserError
+from ..errors import EXIT_INCOMPLETE, RunIncomplete, UserError
 
 if TYPE_CHECKING:
     from ..training.config import LoopConfig
@@ -25,6 +26,9 @@ EPILOG = """examples:
   selfimprove train --resume RUN_DIR_OR_ID     # continue after a crash: no round's data lost or repeated
 
 Each round r is saved as RUN_DIR/round-<r>/, a Hugging Face model dir you can pass back to --model.
+
+exit status: 0 done · 2 bad input (nothing run) · 3 incomplete: a round's generation lost more than 5 % of
+its requests (past their retries), so no data was built from it; `--resume` generates that round again.
 """
 
 # CLI flag -> LoopConfig field, for the flags that map one to one.
@@ -151,6 +155,11 @@ def run(args) -> int:
     try:
         runner = run_pref_loop if isinstance(cfg, PrefConfig) else run_loop
         summary = runner(cfg, task, model_path, run_dir, store=store, run_id=run_id)
+    except RunIncomplete as e:  # a round lost too many requests: stored 'incomplete', resumable
+        if run_id:
+            store.set_status(run_id, "incomplete")
+        print(f"selfimprove: incomplete: {e} (`selfimprove train --resume {run_id or run_dir}`)", file=sys.stderr)
+        return EXIT_INCOMPLETE
     except BaseException:
         if run_id:
             store.set_status(run_id, "failed")  # `--resume` picks it up again

@@ -1,7 +1,11 @@
 """Accuracy with its unparseable count, unbiased pass@k, maj@k from one pool, bootstrap CIs.
 
-- ``accuracy(traces)``: correct ÷ n over all traces; unparseable (final answer None) and undecided
-  (correct None) traces stay in the denominator as wrong and are counted beside it — never dropped silently.
+- ``accuracy(traces)``: correct ÷ scored, where scored = n − errors. A trace whose requests failed past their
+  retries (``status != 'ok'``) is no answer of the model: it is counted under ``errors`` and left out of the
+  denominator (the run is stored 'incomplete' and ``--resume`` retries it; accuracy is None when nothing was
+  scored). Unparseable (final answer None) and undecided (correct None) answered traces stay in the
+  denominator as wrong and are counted beside it — never dropped silently. ``empty`` counts answered traces
+  whose completions were all empty texts (a subset of ``unparsed`` for most tasks).
 - ``pass_at_k(n, c, k)``: Chen et al. 2021 (Codex), 1 − C(n−c, k)/C(n, k), unbiased for a pool of n samples
   with c correct.
 - ``maj_at_k``: accuracy of a majority vote over k of the n samples, averaged over random k-subsets of the pool
@@ -23,18 +27,26 @@ from ..records import Trace
 
 def accuracy(traces: Sequence[Trace], ci: bool = True, seed: int = 0) -> dict:
     n = len(traces)
-    correct = [1.0 if t.correct else 0.0 for t in traces]
+    answered = [t for t in traces if t.status == "ok"]
+    correct = [1.0 if t.correct else 0.0 for t in answered]
     out = {
         "n": n,
+        "scored": len(answered),
         "correct": int(sum(correct)),
-        "accuracy": (sum(correct) / n) if n else None,
-        "unparsed": sum(t.final_answer is None for t in traces),
-        "undecided": sum(t.correct is None for t in traces),
-        "errors": sum(t.status != "ok" for t in traces),
+        "accuracy": (sum(correct) / len(answered)) if answered else None,
+        "unparsed": sum(t.final_answer is None for t in answered),
+        "undecided": sum(t.correct is None for t in answered),
+        "errors": n - len(answered),
+        "empty": sum(_all_empty(t) for t in answered),
     }
     if ci:
         out["ci95"] = bootstrap_ci(correct, seed=seed)
     return out
+
+
+def _all_empty(trace: Trace) -> bool:
+    comps = [c for s in trace.steps for c in s.completions]
+    return bool(comps) and all(c.empty for c in comps)
 
 
 def bootstrap_ci(values: Sequence[float], resamples: int = 2000, level: float = 0.95,

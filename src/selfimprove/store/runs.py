@@ -109,8 +109,31 @@ class RunStore:
         return [Trace.from_json(r[0]) for r in self.db.execute(sql + " ORDER BY scope, position", args)]
 
     def done_ids(self, run_id: str, scope: str) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT example_id FROM traces WHERE run_id = ? AND scope = ?",
-                                              (run_id, scope))}
+        """Examples with a stored trace whose requests all succeeded (a failed trace is not done)."""
+        return {r[0] for r in self.db.execute(
+            "SELECT example_id FROM traces WHERE run_id = ? AND scope = ? "
+            "AND coalesce(json_extract(data, '$.status'), 'ok') = 'ok'", (run_id, scope))}
+
+    def failed_ids(self, run_id: str, scope: str | None = None) -> set[str]:
+        """Examples whose stored trace records a request that failed past its retries."""
+        sql = ("SELECT example_id FROM traces WHERE run_id = ? AND coalesce(json_extract(data, '$.status'), "
+               "'ok') != 'ok'" + (" AND scope = ?" if scope else ""))
+        return {r[0] for r in self.db.execute(sql, (run_id, scope) if scope else (run_id,))}
+
+    def replace_traces(self, run_id: str, scope: str, traces: Sequence[Trace], start: int) -> None:
+        """Store traces that replace failed ones (a resumed retry), in one transaction. Replacing a trace
+        that succeeded is refused: only failed work is ever redone."""
+        with self.db:
+            self.db.execute("BEGIN")
+            for i, t in enumerate(traces):
+                old = self.db.execute("SELECT coalesce(json_extract(data, '$.status'), 'ok') FROM traces WHERE "
+                                      "run_id = ? AND scope = ? AND example_id = ?",
+                                      (run_id, scope, t.example_id)).fetchone()
+                if old is not None and old[0] == "ok":
+                    raise sqlite3.IntegrityError(f"trace {scope}/{t.example_id} of run {run_id} is done")
+                self.db.execute("INSERT OR REPLACE INTO traces VALUES (?,?,?,?,?)",
+                                (run_id, scope, t.example_id, start + i, t.to_json()))
+            self.db.execute("UPDATE runs SET updated = ? WHERE id = ?", (_now(), run_id))
 
     def scopes(self, run_id: str) -> list[str]:
         return [r[0] for r in self.db.execute(

@@ -62,16 +62,20 @@ def spent(steps: Sequence[Step]) -> dict[str, int]:
 
 def make_trace(example: Example, name: str, steps: Sequence[Step], *, initial_answer: str | None,
                final_answer: str | None, confidence: float | None = None, **info) -> Trace:
-    failed = any(c.finish_reason == "error" for s in steps for c in s.completions)
+    failed = any(not c.ok for s in steps for c in s.completions)
+    if failed:  # a failed request is no answer: nothing the strategy settled on stands
+        initial_answer = final_answer = confidence = None
     return Trace(example_id=example.id, strategy=name, steps=tuple(steps), initial_answer=initial_answer,
                  final_answer=final_answer, confidence=confidence, status="error" if failed else "ok",
                  info=dict(info), **spent(steps))
 
 
 def score_traces(task, examples: Sequence[Example], traces: Sequence[Trace]) -> list[Trace]:
-    """Fill ``correct`` / ``initial_correct`` with the task's gold check (None where undecidable)."""
+    """Fill ``correct`` / ``initial_correct`` with the task's gold check (None where undecidable). A trace
+    whose requests failed (``status != 'ok'``) is not scored: a failure is not the model's answer."""
     by_id = {e.id: e for e in examples}
-    return [t.replace(correct=task.check(by_id[t.example_id], t.final_answer),
+    return [t if t.status != "ok" else
+            t.replace(correct=task.check(by_id[t.example_id], t.final_answer),
                       initial_correct=task.check(by_id[t.example_id], t.initial_answer)) for t in traces]
 
 
