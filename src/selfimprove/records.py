@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,13 @@ class SamplingParams(_Record):
     """Return per-token log-probabilities of the sampled tokens."""
 
     def __post_init__(self) -> None:
+        for name, kind in (("n", int), ("top_k", int), ("max_tokens", int), ("temperature", (int, float)),
+                           ("top_p", (int, float))):
+            value = getattr(self, name)
+            if not isinstance(value, kind) or isinstance(value, bool) or not math.isfinite(value):
+                raise ValueError(f"SamplingParams.{name} must be a finite number, got {value!r}")
+        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
+            raise ValueError(f"SamplingParams.seed must be an integer or None, got {self.seed!r}")
         if self.n < 1:
             raise ValueError(f"SamplingParams.n must be >= 1, got {self.n}")
         if self.temperature < 0:

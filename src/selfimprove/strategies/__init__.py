@@ -31,4 +31,26 @@ def get_strategy(spec: str):
     if name not in STRATEGIES:
         raise UserError(f"unknown strategy '{name}'; known: {', '.join(sorted(STRATEGIES))}")
     module, cls_name = STRATEGIES[name]
-    return build_dataclass(getattr(importlib.import_module(module), cls_name), options, f"strategy '{name}'")
+    strategy = build_dataclass(getattr(importlib.import_module(module), cls_name), options, f"strategy '{name}'")
+    _check_sampling(strategy, name)
+    return strategy
+
+
+def _check_sampling(strategy, name: str) -> None:
+    """Refuse, before a run starts, settings no request could be sent with: non-finite numbers anywhere, and
+    sampling fields (n, temperature, top_p, top_k, max_tokens, seed) outside SamplingParams' ranges."""
+    import dataclasses
+    import math
+
+    from ..records import SamplingParams
+
+    values = {f.name: getattr(strategy, f.name) for f in dataclasses.fields(strategy)}
+    for key, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"strategy '{name}' option '{key}' must be a finite number, got {value}")
+    sampling = {f.name for f in dataclasses.fields(SamplingParams)} - {"stop", "logprobs"}
+    for key in sorted(sampling & set(values)):
+        try:
+            SamplingParams(**{key: values[key]})
+        except (TypeError, ValueError) as e:
+            raise UserError(f"strategy '{name}' option '{key}': {str(e).replace('SamplingParams.', '')}") from None
