@@ -31,9 +31,8 @@ def run(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ..store.runs import RunStore
-
     from ..files import check_output_file
+    from ..store.runs import RunStore
 
     if args.op == "export" and args.out:
         check_output_file(args.out, "--out")

@@ -31,6 +31,7 @@ from ..errors import UserError
 from ..records import Completion, SamplingParams, Trace
 from . import migrations
 
+
 def default_home() -> Path:
     return Path(os.environ.get("SELFIMPROVE_HOME", Path.home() / ".cache" / "selfimprove"))
 
