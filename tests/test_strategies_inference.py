@@ -183,7 +183,7 @@ def test_best_of_n_by_ptrue_golden():
     hi, lo = 1 / (1 + math.exp(-1.9)), 1 / (1 + math.exp(1.9))
     assert t.info["scores"] == [pytest.approx(lo), pytest.approx(hi), None, pytest.approx(lo)]
     assert t.final_answer == "1" and t.initial_answer == "5" and t.info["selected"] == 1
-    assert t.confidence == pytest.approx(hi) and t.info["unscored"] == 1
+    assert t.confidence == pytest.approx(hi) and (t.info["unscored"], t.info["verdicts"]) == (0, 3)
     assert [s.kind for s in t.steps] == ["generate", "verify", "verify", "verify", "select"]
     verify_prompts = [VERIFY.format(prompt=P1, candidate=c) for c in ("5", "1", "5")]
     assert [s.prompt for s in t.steps[1:4]] == verify_prompts
@@ -210,7 +210,8 @@ def test_best_of_n_nothing_scored_keeps_first_and_says_so():
     b = Recorder([(r"one", ["x", "y"])])
     t = BestOfN(n=2, verifier="verbal").run(b, T, EX[:1])[0]
     assert t.final_answer is None and t.confidence is None and t.info["selected"] is None
-    assert t.steps[-1].info["fallback"] == "first" and t.info["unscored"] == 2
+    assert t.steps[-1].info["fallback"].startswith("first sample") and t.info["verdicts"] == 0
+    assert not t.info["all_unscored"]  # nothing was parseable, so nothing was sent to the verifier
 
 
 # ---- refine and correct ------------------------------------------------------------------------------------
@@ -374,3 +375,36 @@ def test_traces_round_trip():
     for s in (ESC(window=2, max_samples=4), BestOfN(n=2), GatedCorrect()):
         t = s.run(b, T, EX[:1])[0]
         assert Trace.from_json(t.to_json()) == t
+
+
+# ---- truncated completions and unscored verdicts ---------------------------------------------------------------
+
+
+def test_a_completion_cut_at_max_tokens_never_votes_and_is_counted_apart():
+    from selfimprove.metrics.accuracy import accuracy, failure_cells
+    from selfimprove.strategies.self_consistency import SelfConsistency
+
+    # sample 0 is cut at 12 tokens after "add 1 to": read as text it would say 1, the wrong answer
+    b = Recorder([(r"one", ["We can now add 1 to the total of", "1", "1"]), (r"two", ["and then 7 plus 3 is"])])
+    sc = SelfConsistency(n=3, max_tokens=12).run(b, T, EX[:1])[0]
+    assert sc.steps[0].answers == (None, "1", "1") and sc.steps[0].info["truncated"] == [0]
+    assert sc.final_answer == "1" and sc.info["truncated"] == 1
+    greedy = get_strategy("greedy:max_tokens=12").run(b, T, EX)
+    assert greedy[0].final_answer is None and greedy[0].info["truncated"] == 1  # "We can now a…" cut
+    assert greedy[1].final_answer is None and greedy[1].info["truncated"] == 1
+    m = accuracy(score_traces(T, EX, greedy) + [score_traces(T, EX[:1], [sc])[0]])
+    assert (m["n"], m["correct"], m["unparsed"], m["truncated"]) == (3, 1, 0, 2)  # both stay in the denominator
+    assert failure_cells(m) == ("0/3", "2/3", "—")
+
+
+def test_best_of_n_where_every_verdict_is_unscored_says_so():
+    from selfimprove.metrics.accuracy import accuracy, failure_cells
+
+    # the judge rambles without a score: every verdict is unscored, so there is no selection
+    b = Recorder([(r"Score", ["User: 3 + 6 = 9"]), (r"one", ["5", "1"])])
+    t = BestOfN(n=2, verifier="rubric").run(b, T, EX[:1])[0]
+    assert t.info["all_unscored"] and (t.info["unscored"], t.info["verdicts"]) == (2, 2)
+    assert t.info["selected"] is None and t.confidence is None and t.final_answer == "5"
+    m = accuracy([t])
+    assert (m["unscored"], m["verdicts"], m["all_unscored"]) == (2, 2, 1)
+    assert failure_cells(m)[2] == "2/2 · 1 none"

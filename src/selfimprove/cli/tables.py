@@ -19,8 +19,11 @@ def _pct(x) -> str:
 def print_strategy_table(rows: dict[str, dict], title: str = "") -> None:
     from rich.table import Table
 
+    from ..metrics.accuracy import failure_cells
+
     table = Table(title=title)
-    for col in ("strategy", "accuracy %", "95% CI", "unparsed", "tokens/ex", "calls", "wall s", "pass@k / maj@k"):
+    for col in ("strategy", "accuracy %", "95% CI", "unparsed", "truncated", "unscored", "tokens/ex", "calls",
+                "wall s", "pass@k / maj@k"):
         table.add_column(col, justify="left" if col == "strategy" else "right")
     for name, m in rows.items():
         ci = m.get("ci95")
@@ -29,6 +32,6 @@ def print_strategy_table(rows: dict[str, dict], title: str = "") -> None:
             k = m["n_samples"]
             pool = f"pass@{k} {_pct(m[f'pass@{k}'])} · maj@{k} {_pct(m[f'maj@{k}'])}"
         table.add_row(name, _pct(m["accuracy"]), f"{_pct(ci[0])}–{_pct(ci[1])}" if ci else "—",
-                      f"{m['unparsed']}/{m['n']}", f"{m['tokens_per_example']:.0f}", str(m["calls"]),
+                      *failure_cells(m), f"{m['tokens_per_example']:.0f}", str(m["calls"]),
                       f"{m['wall_s']:.1f}", pool)
     console().print(table)

@@ -14,6 +14,7 @@ import html
 import io
 from pathlib import Path
 
+from ..metrics.accuracy import failure_cells
 from ..metrics.calibration import calibration_from_traces
 from ..metrics.correction import correction_from_traces
 from ..metrics.stats import mcnemar_exact, paired_bootstrap
@@ -67,9 +68,10 @@ def build_sections(scopes: dict[str, list], metrics: dict[str, dict]) -> list[st
 
     labels = {s: _label(s, ts) for s, ts in scopes.items()}
     out = ["<h2>Strategies</h2>", _table(
-        ["strategy", "accuracy %", "95% CI", "unparsed", "tokens/example", "calls", "wall s"],
+        ["strategy", "accuracy %", "95% CI", "unparsed", "truncated", "unscored", "tokens/example", "calls",
+         "wall s"],
         [[labels[s], _pct(m["accuracy"]), f"{_pct(m['ci95'][0])}–{_pct(m['ci95'][1])}" if m.get("ci95") else "—",
-          f"{m['unparsed']}/{m['n']}", f"{m['tokens_per_example']:.0f}", m["calls"], f"{m['wall_s']:.1f}"]
+          *failure_cells(m), f"{m['tokens_per_example']:.0f}", m["calls"], f"{m['wall_s']:.1f}"]
          for s, m in metrics.items()])]
 
     fig, ax = plt.subplots(figsize=(6.5, 4))

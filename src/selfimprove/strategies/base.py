@@ -36,14 +36,27 @@ def describe(strategy) -> str:
 
 def generate_step(backend: Backend, task, prompts: Sequence[str], params: SamplingParams,
                   kind: str = "generate") -> list[Step]:
-    """One batched generate call turned into one Step per prompt, with extracted answers."""
+    """One batched generate call turned into one Step per prompt, with extracted answers.
+
+    A completion cut at ``max_tokens`` (finish reason 'length') or a failed request has answer None: a
+    truncated text has not reached its answer, and a number read from it ("… we add 1 to" → 1) must neither
+    vote nor score. ``info['truncated']`` lists the indices of the truncated completions (``answer_of``)."""
     params = params if params.stop else params.replace(stop=tuple(task.stop))
     batches = backend.generate(list(prompts), params)
     steps = []
     for prompt, comps in zip(prompts, batches, strict=True):
-        answers = tuple(task.extract(c.text) if c.ok else None for c in comps)
-        steps.append(Step(kind=kind, prompt=prompt, completions=tuple(comps), answers=answers))
+        answers = tuple(answer_of(task, c) for c in comps)
+        cut = [j for j, c in enumerate(comps) if c.finish_reason == "length"]
+        steps.append(Step(kind=kind, prompt=prompt, completions=tuple(comps), answers=answers,
+                          info={"truncated": cut} if cut else {}))
     return steps
+
+
+def answer_of(task, completion: Completion) -> str | None:
+    """The task's answer for a completion, None when the request failed or the text was cut at max_tokens."""
+    if not completion.ok or completion.finish_reason == "length":
+        return None
+    return task.extract(completion.text)
 
 
 def spent(steps: Sequence[Step]) -> dict[str, int]:
@@ -62,7 +75,18 @@ def spent(steps: Sequence[Step]) -> dict[str, int]:
 
 def make_trace(example: Example, name: str, steps: Sequence[Step], *, initial_answer: str | None,
                final_answer: str | None, confidence: float | None = None, **info) -> Trace:
+    """A trace over ``steps``; ``info['truncated']`` counts the answer-bearing completions (steps with
+    extracted answers) cut at max_tokens, ``info['unscored']`` the verdicts left undecided (score None) in its
+    verification steps, ``info['verdicts']`` all those verdicts (each only when there is one to count, and
+    unless the strategy set it itself)."""
     failed = any(c.finish_reason == "error" for s in steps for c in s.completions)
+    cut = sum(c.finish_reason == "length" for s in steps if s.answers for c in s.completions)
+    if cut:
+        info.setdefault("truncated", cut)
+    verdicts = [v for s in steps for v in s.verdicts]
+    if verdicts:
+        info.setdefault("verdicts", len(verdicts))
+        info.setdefault("unscored", sum(v.score is None for v in verdicts))
     return Trace(example_id=example.id, strategy=name, steps=tuple(steps), initial_answer=initial_answer,
                  final_answer=final_answer, confidence=confidence, status="error" if failed else "ok",
                  info=dict(info), **spent(steps))

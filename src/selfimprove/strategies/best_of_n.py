@@ -12,9 +12,11 @@ generation–verification gap, #34 / §3.3, and of sharpening, #36):
 ``verifier`` names a self-verifier: ``ptrue`` (P(True)), ``verbal`` (verbalised confidence), ``rubric`` or
 ``judge`` (additive 5-point rubric), ``checklist`` (TICK), ``pairwise`` (round-robin in both orders). Only
 parseable samples are sent to the verifier; the verifier's steps and tokens are recorded in the trace.
-``info['scores']`` holds one score per sample (None: unparseable or unscored), ``info['selected']`` the chosen
-sample's index. When no sample could be scored, the first sample's answer is kept with confidence None and
-``info['selected']`` None (counted in ``info['unscored']``, never a silent pick).
+``info['scores']`` holds one score per sample (None: unparseable, truncated or unscored), ``info['selected']``
+the chosen sample's index, ``info['verdicts']`` / ``info['unscored']`` the verdicts asked for and those the
+verifier could not give (a judge output without a readable score). When every verdict is unscored, there is no
+selection: the first sample's answer is kept (what plain sampling returns) with confidence None,
+``info['selected']`` None and ``info['all_unscored']`` True, counted in the eval table — never a silent pick.
 
 Not covered: verifiers trained on the model's own samples (V-STaR #108, see training), process-level scoring,
 gold-answer verifiers (only the oracle strategy may read gold answers).
@@ -40,6 +42,7 @@ VERIFIERS = {
     "pairwise": ("selfimprove.verifiers.judge", "PairwiseJudge"),
 }
 """Self-verifiers by name; each is built as ``cls(backend, task)`` and offers ``assess(examples, texts)``."""
+_NO_SELECTION = "first sample: no sample could be scored"
 
 
 def self_verifier(name: str, backend, task):
@@ -78,10 +81,12 @@ class BestOfN(Sample):
                 scores[j] = v.score
             winner, selected, confidence, extra = self.select(task, s.answers, scores)
             select = Step(kind="select", info={"selected": selected, "winner": winner, **extra})
+            unscored = sum(v.score is None for v in vs)
             traces.append(make_trace(e, self.name, [s, *vsteps, select], initial_answer=s.answers[0],
                                      final_answer=winner, confidence=confidence, samples=len(s.completions),
                                      verifier=self.verifier, scores=scores, selected=selected,
-                                     unscored=sum(x is None for x in scores)))
+                                     verdicts=len(vs), unscored=unscored, all_unscored=bool(vs) and
+                                     unscored == len(vs)))
         return traces
 
     def select(self, task, answers: Sequence[str | None], scores: Sequence[float | None]
@@ -89,7 +94,7 @@ class BestOfN(Sample):
         """(final answer, selected sample index, confidence, extra info) from per-sample scores."""
         ranked = [j for j, x in enumerate(scores) if x is not None]
         if not ranked:
-            return answers[0] if answers else None, None, None, {"fallback": "first"}
+            return answers[0] if answers else None, None, None, {"fallback": _NO_SELECTION}
         best = max(ranked, key=lambda j: scores[j])  # max keeps the first of equal scores
         return answers[best], best, scores[best], {}
 
@@ -103,7 +108,7 @@ class WeightedBestOfN(BestOfN):
     def select(self, task, answers, scores):
         ranked = [j for j, x in enumerate(scores) if x is not None]
         if not ranked:
-            return answers[0] if answers else None, None, None, {"fallback": "first"}
+            return answers[0] if answers else None, None, None, {"fallback": _NO_SELECTION}
         weights = [0.0 if x is None else x for x in scores]
         winner, w, groups = weighted_vote([a if x is not None else None for a, x in zip(answers, scores)],
                                           weights, task.equivalent)
