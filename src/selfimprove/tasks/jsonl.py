@@ -12,12 +12,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..answers import extract_letter, extract_number, extract_text, extract_yes_no, normalize_number, normalize_text
+from ..answers import (
+    extract_letter,
+    extract_number,
+    extract_text,
+    extract_yes_no,
+    normalize_number,
+    normalize_text,
+)
 from ..errors import UserError
 from ..files import read_jsonl, require_field
 from ..records import Example
 from .base import TaskBase
-
 
 _KINDS = {"number": extract_number, "letter": extract_letter, "yesno": extract_yes_no, "text": extract_text}
 _GOLD = {"number": normalize_number, "letter": extract_letter, "yesno": extract_yes_no, "text": normalize_text}
