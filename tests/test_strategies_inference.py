@@ -10,7 +10,7 @@ from selfimprove.answers import extract_number
 from selfimprove.backends.base import Capabilities
 from selfimprove.backends.scripted import ScriptedBackend
 from selfimprove.errors import UserError
-from selfimprove.prompts import CORRECT, FEEDBACK, ORACLE_CORRECT, REFINE, VERIFY
+from selfimprove.prompts import CORRECT, FEEDBACK, ORACLE_CORRECT, REFINE, VERIFY, formats
 from selfimprove.records import Example, Trace
 from selfimprove.strategies import STRATEGIES, get_strategy
 from selfimprove.strategies.adaptive import ASC, DSC, ESC, posterior_beta, posterior_dirichlet
@@ -174,7 +174,7 @@ def test_dsc_spends_a_fixed_batch_budget_on_the_hardest():
 
 def _ptrue_ll(prompt, cont):
     good = "Answer: 1\n" in prompt or "Answer: 2\n" in prompt
-    return (-0.1 if cont == " yes" else -2.0) if good else (-2.0 if cont == " yes" else -0.1)
+    return (-0.1 if cont.strip().lower() == "yes" else -2.0) if good else (-2.0 if cont.strip().lower() == "yes" else -0.1)
 
 
 def test_best_of_n_by_ptrue_golden():
@@ -188,7 +188,7 @@ def test_best_of_n_by_ptrue_golden():
     verify_prompts = [VERIFY.format(prompt=P1, candidate=c) for c in ("5", "1", "5")]
     assert [s.prompt for s in t.steps[1:4]] == verify_prompts
     assert t.calls == 4 and t.prompt_tokens == len(P1) + sum(map(len, verify_prompts))
-    assert t.completion_tokens == 4 + 3 * (len(" yes") + len(" no"))
+    assert t.completion_tokens == 4 + 3 * sum(map(len, formats(T).yes_no[0] + formats(T).yes_no[1]))
     assert len(b.batches) == 1  # the scores came from one batched log-likelihood call
     st = score_traces(T, EX[:1], [t])[0]
     assert st.correct is True and st.initial_correct is False
@@ -196,7 +196,7 @@ def test_best_of_n_by_ptrue_golden():
 
 def test_weighted_best_of_n_sums_scores_per_answer():
     # 5 scores 0.4 twice (0.8 in all), 1 scores 0.7 once: best-of-n picks 1, weighted picks 5
-    ll = lambda p, c: math.log(0.7 if "Answer: 1\n" in p else 0.4) if c == " yes" else math.log(
+    ll = lambda p, c: math.log(0.7 if "Answer: 1\n" in p else 0.4) if c.strip().lower() == "yes" else math.log(
         0.3 if "Answer: 1\n" in p else 0.6)
     b = Recorder([(r"one", ["5", "1", "5"])], ll=ll)
     assert BestOfN(n=3).run(b, T, EX[:1])[0].final_answer == "1"
@@ -269,7 +269,7 @@ def test_gated_correct_keep_replace_and_trust():
     def ll(prompt, cont):
         cand = prompt.split("Answer: ")[1].split("\n")[0]
         p = p_of.get(cand, 0.3)
-        return math.log(p if cont == " yes" else 1 - p)
+        return math.log(p if cont.strip().lower() == "yes" else 1 - p)
     ex = EX + [Example("q3", "three", "3")]
     b = Recorder([(r"Review the answer", lambda p, i: "2" if "two" in p else "4"),
                   (r"one", ["1"]), (r"two", ["5"]), (r"three", ["6"])], ll=ll)
