@@ -98,13 +98,26 @@ def test_soft_sc_aggregates():
 def test_universal_sc_selection_and_fallback():
     b = Recorder([(r"Response$", lambda p, i: " 2" if "Question: one" in p else " none"), (r"one", ["5", "1", "1"]),
                   (r"two", ["2"])])
-    t1, t2 = UniversalSC(n=3).run(b, T, EX)
+    t1, t2 = UniversalSC(n=3, select="generate").run(b, T, EX)
     assert t1.final_answer == "1" and t1.steps[1].info["selected"] == 1 and t1.info["usc_parsed"] is True
     assert t1.confidence == pytest.approx(2 / 3)
     assert "Response 1: 5\nResponse 2: 1\nResponse 3: 1" in t1.steps[1].prompt
     assert t2.final_answer == "2" and t2.info["usc_parsed"] is False  # unparseable selection → majority
     assert [n for n, _ in b.batches] == [2, 2]  # one pool call, one selection call, both batched
     assert b.batches[1][1].temperature == 0.0 and t1.calls == 2
+    assert (t2.info["unscored"], t2.info["all_unscored"], t1.info["unscored"]) == (1, True, 0)
+
+
+def test_universal_sc_by_response_number_probabilities_skips_unparseable_responses():
+    # the selector puts most mass on "3" (an unparseable response), then on "2"
+    mass = {"3": -0.1, "2": -1.0}
+    b = Recorder([(r"one", ["5", "1", "x"])], ll=lambda p, c: mass.get(c.strip(), -5.0))
+    t = UniversalSC(n=3).run(b, T, EX[:1])[0]
+    assert t.final_answer == "1" and t.steps[1].info["selected"] == 1 and t.info["unscored"] == 0
+    assert t.steps[1].info["method"] == "loglikelihood" and t.steps[1].prompt.endswith("Response")
+    assert [c.text for c in t.steps[1].completions] == ["1", " 1", "2", " 2", "3", " 3"]
+    with pytest.raises(ValueError):
+        UniversalSC(n=10, select="loglikelihood")
 
 
 # ---- adaptive SC -------------------------------------------------------------------------------------------
@@ -402,9 +415,30 @@ def test_best_of_n_where_every_verdict_is_unscored_says_so():
 
     # the judge rambles without a score: every verdict is unscored, so there is no selection
     b = Recorder([(r"Score", ["User: 3 + 6 = 9"]), (r"one", ["5", "1"])])
-    t = BestOfN(n=2, verifier="rubric").run(b, T, EX[:1])[0]
+    t = BestOfN(n=2, verifier="rubric", judge_method="generate").run(b, T, EX[:1])[0]
     assert t.info["all_unscored"] and (t.info["unscored"], t.info["verdicts"]) == (2, 2)
     assert t.info["selected"] is None and t.confidence is None and t.final_answer == "5"
     m = accuracy([t])
     assert (m["unscored"], m["verdicts"], m["all_unscored"]) == (2, 2, 1)
     assert failure_cells(m)[2] == "2/2 · 1 none"
+
+
+def test_best_of_n_by_rubric_score_probabilities():
+    # the judge puts its mass on "4" for the response 1 and on "1" for the response 5 (any form, spaced or not)
+    def ll(prompt, cont):
+        best = "4" if "<response>1</response>" in prompt else "1"
+        return -0.1 if cont.strip() == best else -4.0
+    b = Recorder([(r"one", ["5", "1"])], ll=ll)
+    t = BestOfN(n=2, verifier="rubric").run(b, T, EX[:1])[0]  # judge_method auto: the backend scores text
+    assert t.final_answer == "1" and t.info["selected"] == 1 and (t.info["unscored"], t.info["verdicts"]) == (0, 2)
+    hi, lo = math.exp(-0.1), math.exp(-4.0)
+    expected = (4 * hi + lo * sum(k for k in range(6) if k != 4)) / (hi + 5 * lo)
+    assert t.confidence == pytest.approx(expected / 5)
+    judge = next(s for s in t.steps if s.kind == "judge")
+    assert judge.info["method"] == "loglikelihood" and judge.prompt.endswith("Score:")
+    assert [c.text for c in judge.completions] == [x for k in "012345" for x in (k, " " + k)]
+    # no probability on any score token: unscored, and the selection says it had nothing to go on
+    none = BestOfN(n=2, verifier="rubric").run(Recorder([(r"one", ["5", "1"])], ll=lambda p, c: -30.0), T,
+                                               EX[:1])[0]
+    assert none.info["all_unscored"] and none.info["selected"] is None
+    assert "of the probability on an allowed answer" in next(s for s in none.steps if s.kind == "judge").verdicts[0].reason

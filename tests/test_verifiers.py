@@ -218,6 +218,29 @@ def test_pairwise_both_orders_and_consistency():
     assert single.verdicts[0][0].correct is None
 
 
+def test_pairwise_by_probability_cancels_position_bias():
+    def ll(prompt, cont):
+        a = prompt.split("<response A>")[1].split("<")[0]
+        # the judge likes "A" (the first position) by 0.7, and prefers the response "1" by a further margin
+        p_a = 0.7 if "1" not in prompt.split("<response B>")[1].split("<")[0] else 0.4
+        p_a = 0.9 if a == "1" else p_a
+        return math.log(p_a if cont.strip() == "A" else 1 - p_a)
+    b = Scoring(ll=ll)
+    judge = PairwiseJudge(b, NumTask(), method="loglikelihood")
+    res, steps = judge.compare([EX[0]] * 2, ["1", "2"], ["2", "3"])
+    # 1 vs 2: P(first better) = 0.9 shown first, 1 - 0.4 = 0.6 shown second: consistent, 0.75
+    assert (res[0].preferred, res[0].consistent, res[0].p_first) == (0, True, pytest.approx(0.75))
+    # 2 vs 3: the judge names whichever is shown first (0.7 both ways): inconsistent, exactly ½
+    assert (res[1].preferred, res[1].consistent, res[1].p_first) == (None, False, pytest.approx(0.5))
+    assert [s.info["order"] for s in steps[0]] == ["ab", "ba"] and steps[0][0].info["method"] == "loglikelihood"
+    out = judge.assess(EX[:1], [["1", "2"]])
+    assert [v.score for v in out.verdicts[0]] == [pytest.approx(0.75), pytest.approx(0.25)]
+    with pytest.raises(ValueError):
+        PairwiseJudge(b, NumTask(), method="guess")
+    with pytest.raises(CapabilityError):
+        RubricJudge(NoScoring(), NumTask(), method="loglikelihood")
+
+
 def test_checklist_judge():
     b = ScriptedBackend([(r"Checklist:\n$", ["- Is the answer a number?\n- Is it the sum?\nnoise"]),
                          (r"<response>1</response>", ["1. YES\n2. YES"]),

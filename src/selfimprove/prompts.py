@@ -57,6 +57,10 @@ After examining the user's question and the response:
 - Briefly justify your total score, up to 100 words.
 - Conclude with the score using the format: "Score: <total points>"
 """
+RUBRIC_SCORE = RUBRIC.split("After examining")[0] + """\
+After examining the user's question and the response, reply with the total points only: a single digit from 0 \
+to 5.
+Score:"""
 PAIRWISE = """Which response answers the user's question better? Judge correctness first, then helpfulness.
 
 User: {question}

@@ -45,10 +45,16 @@ VERIFIERS = {
 _NO_SELECTION = "first sample: no sample could be scored"
 
 
-def self_verifier(name: str, backend, task):
-    """Build the self-verifier ``name`` for ``backend`` and ``task``."""
+JUDGES = ("rubric", "judge", "pairwise")
+"""The verifiers that can be read two ways (``verifiers.judge``: written judgement or score-token probabilities)."""
+
+
+def self_verifier(name: str, backend, task, judge_method: str | None = None):
+    """Build the self-verifier ``name`` for ``backend`` and ``task``; ``judge_method`` (rubric and pairwise
+    only) overrides the judge's default way of being read."""
     module, cls_name = VERIFIERS[name]
-    verifier = getattr(importlib.import_module(module), cls_name)(backend, task)
+    kwargs = {"method": judge_method} if judge_method is not None and name in JUDGES else {}
+    verifier = getattr(importlib.import_module(module), cls_name)(backend, task, **kwargs)
     if getattr(verifier, "uses_gold", False):  # a guard for future entries: selection never reads gold
         raise ValueError(f"verifier '{name}' reads gold answers; only the oracle strategy may do that")
     return verifier
@@ -62,15 +68,20 @@ class BestOfN(Sample):
     """Samples per example."""
     verifier: str = "ptrue"
     """Self-verifier: ptrue, verbal, rubric (= judge), checklist or pairwise."""
+    judge_method: str = "auto"
+    """How a rubric or pairwise judge is read: 'loglikelihood' (score-token probabilities), 'generate' (its
+    written judgement parsed) or 'auto' (log-likelihood where the backend offers it)."""
     name = "best-of-n"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.verifier not in VERIFIERS:
             raise ValueError(f"verifier must be one of {', '.join(VERIFIERS)}, got {self.verifier!r}")
+        if self.judge_method not in ("auto", "loglikelihood", "generate"):
+            raise ValueError(f"judge_method must be auto, loglikelihood or generate, got {self.judge_method!r}")
 
     def run(self, backend, task, examples: Sequence[Example]) -> list[Trace]:
-        verifier = self_verifier(self.verifier, backend, task)
+        verifier = self_verifier(self.verifier, backend, task, self.judge_method)
         pools = generate_step(backend, task, [task.prompt(e) for e in examples], self.params())
         keep = [[j for j, a in enumerate(s.answers) if a is not None] for s in pools]
         judged = verifier.assess(examples, [[s.completions[j].text for j in ks] for s, ks in zip(pools, keep)])
