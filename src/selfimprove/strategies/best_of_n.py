@@ -24,7 +24,6 @@ gold-answer verifiers (only the oracle strategy may read gold answers).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,30 +32,23 @@ from .base import generate_step, make_trace
 from .sample import Sample
 from .weighted import weighted_vote
 
-VERIFIERS = {
-    "ptrue": ("selfimprove.verifiers.ptrue", "PTrue"),
-    "verbal": ("selfimprove.verifiers.ptrue", "VerbalConfidence"),
-    "rubric": ("selfimprove.verifiers.judge", "RubricJudge"),
-    "judge": ("selfimprove.verifiers.judge", "RubricJudge"),
-    "checklist": ("selfimprove.verifiers.judge", "ChecklistJudge"),
-    "pairwise": ("selfimprove.verifiers.judge", "PairwiseJudge"),
-}
-"""Self-verifiers by name; each is built as ``cls(backend, task)`` and offers ``assess(examples, texts)``."""
 _NO_SELECTION = "first sample: no sample could be scored"
-
-
 JUDGES = ("rubric", "judge", "pairwise")
 """The verifiers that can be read two ways (``verifiers.judge``: written judgement or score-token probabilities)."""
 
+def self_verifier(spec: str, backend, task, judge_method: str | None = None):
+    """Build the self-verifier ``spec`` (a registered verifier name with options) for ``backend`` and ``task``;
+    one that reads gold answers is refused (selection never reads gold). ``judge_method`` sets how a rubric or
+    pairwise judge is read unless ``spec`` names a ``method`` itself."""
+    from ..registry import build_verifier
+    from ..specs import parse_spec
 
-def self_verifier(name: str, backend, task, judge_method: str | None = None):
-    """Build the self-verifier ``name`` for ``backend`` and ``task``; ``judge_method`` (rubric and pairwise
-    only) overrides the judge's default way of being read."""
-    module, cls_name = VERIFIERS[name]
-    kwargs = {"method": judge_method} if judge_method is not None and name in JUDGES else {}
-    verifier = getattr(importlib.import_module(module), cls_name)(backend, task, **kwargs)
-    if getattr(verifier, "uses_gold", False):  # a guard for future entries: selection never reads gold
-        raise ValueError(f"verifier '{name}' reads gold answers; only the oracle strategy may do that")
+    name, options = parse_spec(spec, "verifier")
+    if judge_method is not None and name in JUDGES and "method" not in options:
+        spec = f"{spec}{',' if options else ':'}method={judge_method}"
+    verifier = build_verifier(spec, backend, task)
+    if verifier.uses_gold:
+        raise ValueError(f"verifier '{spec}' reads gold answers; only the oracle strategy may do that")
     return verifier
 
 
@@ -67,16 +59,22 @@ class BestOfN(Sample):
     n: int = 8
     """Samples per example."""
     verifier: str = "ptrue"
-    """Self-verifier: ptrue, verbal, rubric (= judge), checklist or pairwise."""
+    """Self-verifier (``selfimprove ls verifiers``): ptrue, verbal, rubric (= judge), checklist or pairwise."""
     judge_method: str = "auto"
     """How a rubric or pairwise judge is read: 'loglikelihood' (score-token probabilities), 'generate' (its
-    written judgement parsed) or 'auto' (log-likelihood where the backend offers it)."""
+    written judgement parsed) or 'auto' (log-likelihood where the backend offers it); a ``method`` option in
+    ``verifier`` wins."""
     name = "best-of-n"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.verifier not in VERIFIERS:
-            raise ValueError(f"verifier must be one of {', '.join(VERIFIERS)}, got {self.verifier!r}")
+        from ..registry import entries, find
+        from ..specs import parse_spec
+
+        entry = find("verifiers", parse_spec(self.verifier, "verifier")[0])
+        if entry is None or entry.load().uses_gold:
+            allowed = [e.name for e in entries("verifiers") if not e.load().uses_gold]
+            raise ValueError(f"verifier must be one of {', '.join(allowed)}, got {self.verifier!r}")
         if self.judge_method not in ("auto", "loglikelihood", "generate"):
             raise ValueError(f"judge_method must be auto, loglikelihood or generate, got {self.judge_method!r}")
 

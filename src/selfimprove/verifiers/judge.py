@@ -35,10 +35,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
+from ..backends.base import greedy
 from ..prompts import CHECKLIST_ANSWER, CHECKLIST_MAKE, PAIRWISE, RUBRIC, RUBRIC_SCORE
 from ..records import Example, Step, Verdict
+from .base import Assessment, verify_answers
 from .choice import MIN_MASS, choice_step, choose
-from .ptrue import Assessment, _verify_answers, greedy
 
 JUDGE_METHODS = ("generate", "loglikelihood", "auto")
 POINTS = tuple(str(k) for k in range(6))
@@ -104,7 +105,7 @@ class RubricJudge:
         return Assessment(verdicts, steps)
 
     def verify(self, examples, answers):
-        return _verify_answers(self, examples, answers)
+        return verify_answers(self, examples, answers)
 
 
 def judge_method(method: str, backend) -> str:
@@ -241,7 +242,7 @@ class PairwiseJudge:
         return Assessment(verdicts, steps)
 
     def verify(self, examples, answers):
-        return _verify_answers(self, examples, answers)
+        return verify_answers(self, examples, answers)
 
 
 def _letter(text: str) -> int | None:
@@ -305,7 +306,7 @@ class ChecklistJudge:
         return Assessment(verdicts, steps)
 
     def verify(self, examples, answers):
-        return _verify_answers(self, examples, answers)
+        return verify_answers(self, examples, answers)
 
 
 def parse_checklist(text: str) -> list[str]:
