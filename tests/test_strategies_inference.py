@@ -12,7 +12,8 @@ from selfimprove.backends.scripted import ScriptedBackend
 from selfimprove.errors import UserError
 from selfimprove.prompts import CORRECT, FEEDBACK, ORACLE_CORRECT, REFINE, VERIFY
 from selfimprove.records import Example, Trace
-from selfimprove.strategies import STRATEGIES, get_strategy
+from selfimprove.registry import names
+from selfimprove.strategies import get_strategy
 from selfimprove.strategies.adaptive import ASC, DSC, ESC, posterior_beta, posterior_dirichlet
 from selfimprove.strategies.base import score_traces
 from selfimprove.strategies.best_of_n import BestOfN, WeightedBestOfN
@@ -298,6 +299,7 @@ def test_oracle_correct_revises_only_wrong_answers_and_is_labelled():
 # ---- gold answers stay out of every strategy but the oracle one ----------------------------------------------
 
 CANARY = "CANARY-7f3a9"
+STRATEGIES = names("strategies")
 SPECS = sorted(STRATEGIES) + [f"best-of-n:verifier={v}" for v in ("verbal", "rubric", "checklist", "pairwise")]
 RULES = [(r"correct\? Answer yes", [" no"]), (r"Feedback:$", ["Check step 2."]), (r"Response$", [" 1"]),
          (r"Score", ["Score: 3"]), (r"Better response", ["A"]), (r"Checklist:\n$", ["- Is it right?"]),
@@ -325,7 +327,7 @@ def test_only_the_oracle_strategy_depends_on_gold():
     questions = [f"what is {i}?" for i in range(3)]
     with_gold = _run_all([Example(f"q{i}", q, "7") for i, q in enumerate(questions)])
     without = _run_all([Example(f"q{i}", q, None) for i, q in enumerate(questions)])
-    oracle = {name for name, (mod, cls) in STRATEGIES.items() if getattr(get_strategy(name), "uses_gold", False)}
+    oracle = {name for name in STRATEGIES if getattr(get_strategy(name), "uses_gold", False)}
     assert oracle == {n for n in STRATEGIES if "oracle" in n} == {"oracle-correct"}
     for spec in SPECS:
         a, b = with_gold[spec][0], without[spec][0]

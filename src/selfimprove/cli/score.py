@@ -29,9 +29,6 @@ def run(args) -> int:
     from ..tasks import get_task
 
     task = get_task(args.task, data=args.completions)
-    if not hasattr(task, "example_from_row"):
-        raise UserError(f"task '{args.task}' cannot read gold answers from completion rows; "
-                        "use gsm8k or jsonl:question=...,answer=...")
     scored, seen = [], set()
     for lineno, row in read_jsonl(args.completions):
         rid = require_field(row, "id", args.completions, lineno, (str, int))

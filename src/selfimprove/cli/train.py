@@ -114,12 +114,12 @@ def build_config(args, task, recipe: dict | None = None) -> LoopConfig:
     e2h = values.get("method") == "easy-to-hard"
     if args.difficulty_splits:
         values["difficulty_splits"] = tuple(args.difficulty_splits)
-    elif e2h and hasattr(task, "terms"):  # arithmetic: one more term per round beyond the range
-        values["difficulty_splits"] = tuple(f"terms={task.terms[1] + i}" for i in range(1, rounds + 1))
+    elif e2h and task.harder_splits(rounds):  # arithmetic: one more term per round beyond the range
+        values["difficulty_splits"] = task.harder_splits(rounds)
     if args.eval_splits:
         values["eval_splits"] = tuple(args.eval_splits)
-    elif "eval_splits" not in values and hasattr(task, "terms") and not e2h:  # e2h evaluates its own splits
-        values["eval_splits"] = ("test-hard",)
+    elif "eval_splits" not in values and task.extra_eval_splits() and not e2h:  # e2h evaluates its own splits
+        values["eval_splits"] = task.extra_eval_splits()
     try:
         return PrefConfig(**values) if pref else LoopConfig(**values)
     except ValueError as e:

@@ -22,7 +22,6 @@ gold-answer verifiers (only the oracle strategy may read gold answers).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,23 +30,15 @@ from .base import generate_step, make_trace
 from .sample import Sample
 from .weighted import weighted_vote
 
-VERIFIERS = {
-    "ptrue": ("selfimprove.verifiers.ptrue", "PTrue"),
-    "verbal": ("selfimprove.verifiers.ptrue", "VerbalConfidence"),
-    "rubric": ("selfimprove.verifiers.judge", "RubricJudge"),
-    "judge": ("selfimprove.verifiers.judge", "RubricJudge"),
-    "checklist": ("selfimprove.verifiers.judge", "ChecklistJudge"),
-    "pairwise": ("selfimprove.verifiers.judge", "PairwiseJudge"),
-}
-"""Self-verifiers by name; each is built as ``cls(backend, task)`` and offers ``assess(examples, texts)``."""
 
+def self_verifier(spec: str, backend, task):
+    """Build the self-verifier ``spec`` (a registered verifier name with options) for ``backend`` and ``task``;
+    one that reads gold answers is refused (selection never reads gold)."""
+    from ..registry import build_verifier
 
-def self_verifier(name: str, backend, task):
-    """Build the self-verifier ``name`` for ``backend`` and ``task``."""
-    module, cls_name = VERIFIERS[name]
-    verifier = getattr(importlib.import_module(module), cls_name)(backend, task)
-    if getattr(verifier, "uses_gold", False):  # a guard for future entries: selection never reads gold
-        raise ValueError(f"verifier '{name}' reads gold answers; only the oracle strategy may do that")
+    verifier = build_verifier(spec, backend, task)
+    if verifier.uses_gold:
+        raise ValueError(f"verifier '{spec}' reads gold answers; only the oracle strategy may do that")
     return verifier
 
 
@@ -58,13 +49,18 @@ class BestOfN(Sample):
     n: int = 8
     """Samples per example."""
     verifier: str = "ptrue"
-    """Self-verifier: ptrue, verbal, rubric (= judge), checklist or pairwise."""
+    """Self-verifier (``selfimprove ls verifiers``): ptrue, verbal, rubric (= judge), checklist or pairwise."""
     name = "best-of-n"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.verifier not in VERIFIERS:
-            raise ValueError(f"verifier must be one of {', '.join(VERIFIERS)}, got {self.verifier!r}")
+        from ..registry import entries, find
+        from ..specs import parse_spec
+
+        entry = find("verifiers", parse_spec(self.verifier, "verifier")[0])
+        if entry is None or entry.load().uses_gold:
+            allowed = [e.name for e in entries("verifiers") if not e.load().uses_gold]
+            raise ValueError(f"verifier must be one of {', '.join(allowed)}, got {self.verifier!r}")
 
     def run(self, backend, task, examples: Sequence[Example]) -> list[Trace]:
         verifier = self_verifier(self.verifier, backend, task)

@@ -26,10 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..answers import majority
-from ..backends.base import require
+from ..backends.base import greedy, require
 from ..prompts import usc_prompt
 from ..records import Completion, Example, Step, Trace
-from ..verifiers.ptrue import greedy
 from .base import generate_step, make_trace
 from .sample import Sample
 

@@ -13,7 +13,7 @@ from ..answers import extract_letter, extract_number, extract_yes_no, normalize_
 from ..errors import UserError
 from ..files import read_jsonl, require_field
 from ..records import Example
-from .base import TaskBase
+from .base import Task
 
 
 def _text(t: str | None) -> str | None:
@@ -27,7 +27,9 @@ _KINDS = {"number": extract_number, "letter": extract_letter, "yesno": extract_y
 _GOLD = {"number": normalize_number, "letter": extract_letter, "yesno": extract_yes_no, "text": _text}
 
 
-class JsonlTask(TaskBase):
+class JsonlTask(Task):
+    """Any JSONL file, with a mapping of its fields to question and answer and an answer kind."""
+
     name = "jsonl"
     stop = ("\n\n",)
 
@@ -54,14 +56,17 @@ class JsonlTask(TaskBase):
             path = path / f"{split}.jsonl"
         out = []
         for lineno, row in read_jsonl(path):
-            q = require_field(row, self.question_field, path, lineno, str)
-            raw = require_field(row, self.answer_field, path, lineno, (str, int, float, bool))
-            gold = _GOLD[self.kind](str(raw))
-            if gold is None:
-                raise UserError(f"cannot read gold answer {raw!r} as {self.kind}", path=str(path), line=lineno,
-                                field=self.answer_field)
-            out.append(Example(id=str(row.get(self.id_field, f"{split}-{len(out)}")), question=q, answer=gold))
+            out.append(self.example_from_row(row, path, lineno, default_id=f"{split}-{len(out)}"))
         return out
+
+    def example_from_row(self, row: dict, path, lineno: int, default_id: str) -> Example:
+        q = require_field(row, self.question_field, path, lineno, str)
+        raw = require_field(row, self.answer_field, path, lineno, (str, int, float, bool))
+        gold = _GOLD[self.kind](str(raw))
+        if gold is None:
+            raise UserError(f"cannot read gold answer {raw!r} as {self.kind}", path=str(path), line=lineno,
+                            field=self.answer_field)
+        return Example(id=str(row.get(self.id_field, default_id)), question=q, answer=gold)
 
     def prompt(self, example: Example) -> str:
         return self.template.format(question=example.question)

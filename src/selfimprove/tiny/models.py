@@ -105,7 +105,7 @@ def trained_verify_format(model: str | Path) -> int | None:
 def check_task_formats(model: str | Path, task) -> None:
     """Refuse a built-in model asked in verify/correct formats it never learned: it would measure nothing."""
     trained = trained_verify_format(model)
-    asked = getattr(task, "verify", None)
+    asked = task.verify_format
     if trained is not None and asked is not None and asked != trained:
         from ..errors import UserError
 

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..answers import majority
-from ..records import Completion, Step, Trace, _Record
+from ..records import Completion, Step, Trace, Record
 
 
 @dataclass(frozen=True)
-class SFTRow(_Record):
+class SFTRow(Record):
     """One prompt-completion training row and where it came from."""
 
     prompt: str
@@ -56,7 +56,7 @@ class SFTRow(_Record):
 
 
 @dataclass(frozen=True)
-class PseudoLabel(_Record):
+class PseudoLabel(Record):
     """The majority-vote label of one example's sample pool."""
 
     example_id: str

@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..records import Completion, Example, Step, Trace, _Record
+from ..records import Completion, Example, Step, Trace, Record
 from .data import SFTRow, target_text, trainable
 
 SELF_JUDGE = "self-judge"
@@ -48,7 +48,7 @@ META_JUDGE = "meta-judge"
 
 
 @dataclass(frozen=True)
-class Provenance(_Record):
+class Provenance(Record):
     """Where a round's pairs came from."""
 
     round_idx: int = 0
@@ -60,7 +60,7 @@ class Provenance(_Record):
 
 
 @dataclass(frozen=True)
-class PreferencePair(_Record):
+class PreferencePair(Record):
     """One DPO training pair and where it came from."""
 
     prompt: str
@@ -332,7 +332,7 @@ def references(task, examples: list[Example]) -> dict[str, str]:
     ``e.meta['solution']`` where present."""
     out = {}
     for e in examples:
-        ref = task.solution(e) if hasattr(task, "solution") else e.meta.get("solution")
+        ref = task.solution(e)
         if ref:
             out[e.id] = ref
     return out

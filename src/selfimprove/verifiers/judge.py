@@ -25,9 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
+from ..backends.base import greedy
 from ..prompts import CHECKLIST_ANSWER, CHECKLIST_MAKE, PAIRWISE, RUBRIC
 from ..records import Example, Step, Verdict
-from .ptrue import Assessment, _verify_answers, greedy
+from .base import Assessment, verify_answers
 
 _SCORE = re.compile(r"score\s*[:=]?\s*\**\s*([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
 _LETTER = re.compile(r"\b(?:response\s*)?([AB])\b")
@@ -69,7 +70,7 @@ class RubricJudge:
         return Assessment(verdicts, steps)
 
     def verify(self, examples, answers):
-        return _verify_answers(self, examples, answers)
+        return verify_answers(self, examples, answers)
 
 
 def parse_score(text: str) -> float | None:
@@ -158,7 +159,7 @@ class PairwiseJudge:
         return Assessment(verdicts, steps)
 
     def verify(self, examples, answers):
-        return _verify_answers(self, examples, answers)
+        return verify_answers(self, examples, answers)
 
 
 def _letter(text: str) -> int | None:
@@ -222,7 +223,7 @@ class ChecklistJudge:
         return Assessment(verdicts, steps)
 
     def verify(self, examples, answers):
-        return _verify_answers(self, examples, answers)
+        return verify_answers(self, examples, answers)
 
 
 def parse_checklist(text: str) -> list[str]:

@@ -28,23 +28,13 @@ import dataclasses
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from ..backends.base import require
+from ..backends.base import greedy, require
 from ..prompts import formats
-from ..records import Completion, Example, SamplingParams, Step, Verdict
+from ..records import Completion, Example, Step, Verdict
+from .base import Assessment, verify_answers
 
 METHODS = ("auto", "loglikelihood", "generate")
-
-
-@dataclass(frozen=True)
-class Assessment:
-    """What a self-verifier returned for a batch: verdicts and the steps (model calls) behind them."""
-
-    verdicts: list[list[Verdict]]
-    """Per example, one verdict per candidate text."""
-    steps: list[list[Step]]
-    """Per example, the steps the verifier took (their tokens are spent by whichever strategy called it)."""
 
 
 class PTrue:
@@ -78,7 +68,7 @@ class PTrue:
 
     def verify(self, examples: Sequence[Example], answers: Sequence[Sequence[str | None]]
                ) -> list[list[Verdict]]:
-        return _verify_answers(self, examples, answers)
+        return verify_answers(self, examples, answers)
 
     def _verdict(self, p: float | None, step: Step) -> Verdict:
         if p is None:
@@ -135,7 +125,7 @@ class VerbalConfidence:
 
     def verify(self, examples: Sequence[Example], answers: Sequence[Sequence[str | None]]
                ) -> list[list[Verdict]]:
-        return _verify_answers(self, examples, answers)
+        return verify_answers(self, examples, answers)
 
 
 _CONF = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*(%?)")
@@ -154,14 +144,6 @@ def parse_confidence(text: str | None) -> float | None:
 
 
 # ---- shared machinery -------------------------------------------------------------------------------------
-
-
-def greedy(backend, prompts: Sequence[str], max_tokens: int, stop: tuple[str, ...]) -> list[Completion]:
-    """One batched greedy call, one completion per prompt."""
-    if not prompts:
-        return []
-    params = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens, stop=stop)
-    return [row[0] for row in backend.generate(list(prompts), params)]
 
 
 def yes_probability(backend, fmt, prompts: Sequence[str], method: str, max_tokens: int
@@ -242,16 +224,3 @@ def token_count(backend, text: str) -> int:
 def _with_verdict(step: Step, v: Verdict, kind: str = "verify") -> Step:
     info = {k: x for k, x in step.info.items() if k != "why"}
     return Step(kind=kind, prompt=step.prompt, completions=step.completions, verdicts=(v,), info=info)
-
-
-def _verify_answers(verifier, examples, answers) -> list[list[Verdict]]:
-    """The Verifier contract on bare answers: each parseable answer is judged as the candidate text itself;
-    an unparseable answer (None) is not sent and gets ``correct=None``."""
-    texts = [[a for a in row if a is not None] for row in answers]
-    judged = verifier.assess(examples, texts).verdicts
-    out = []
-    for row, vs in zip(answers, judged):
-        it = iter(vs)
-        out.append([Verdict(score=None, correct=None, reason="unparseable") if a is None else next(it)
-                    for a in row])
-    return out
