@@ -99,3 +99,17 @@ def test_yes_no_and_text_answers_read_the_final_answer():
     assert extract_text(cot) == "nk"
     assert extract_text("Paris") == "paris" and extract_text("Let me think.\nParis.") == "paris"
     assert extract_text("  \n") is None and normalize_text(" 'NK' ") == "nk"
+
+
+def test_one_grouping_for_every_vote():
+    from selfimprove.answers import group_answers, majority
+    from selfimprove.strategies.adaptive import vote_counts
+    from selfimprove.strategies.weighted import weighted_vote
+
+    answers = ["3", None, "1/2", "3", "0.5", None, "7"]
+    same = lambda a, b: normalize_number(a) == normalize_number(b)
+    assert group_answers(answers, same) == [[0, 3], [2, 4], [6]]
+    assert group_answers(answers) == [[0, 3], [2], [4], [6]]  # plain string equality by default
+    assert majority(answers, same) == ("3", 2, 5)  # tie 2-2: the first seen wins
+    assert vote_counts(answers, same) == [2, 2, 1]
+    assert weighted_vote(answers, [1, 9, 1, 1, 5, 9, 1], same) == ("1/2", 6, [["3", 2], ["1/2", 6], ["7", 1]])
