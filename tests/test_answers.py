@@ -50,3 +50,17 @@ def test_majority_skips_none_and_breaks_ties_by_first_seen():
     assert majority(["2", None, "1", "1", "2"]) == ("2", 2, 4)
     assert majority([None, None]) == (None, 0, 0)
     assert majority(["x", "y", "y"]) == ("y", 2, 3)
+
+
+def test_one_grouping_for_every_vote():
+    from selfimprove.answers import group_answers, majority
+    from selfimprove.strategies.adaptive import vote_counts
+    from selfimprove.strategies.weighted import weighted_vote
+
+    answers = ["3", None, "1/2", "3", "0.5", None, "7"]
+    same = lambda a, b: normalize_number(a) == normalize_number(b)
+    assert group_answers(answers, same) == [[0, 3], [2, 4], [6]]
+    assert group_answers(answers) == [[0, 3], [2], [4], [6]]  # plain string equality by default
+    assert majority(answers, same) == ("3", 2, 5)  # tie 2-2: the first seen wins
+    assert vote_counts(answers, same) == [2, 2, 1]
+    assert weighted_vote(answers, [1, 9, 1, 1, 5, 9, 1], same) == ("1/2", 6, [["3", 2], ["1/2", 6], ["7", 1]])

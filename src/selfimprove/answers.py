@@ -130,23 +130,33 @@ def extract_yes_no(text: str | None) -> str | None:
     return None
 
 
-def majority(answers, equivalent=None) -> tuple[str | None, int, int]:
-    """Most common non-None answer; ties go to the answer that appeared first (deterministic).
-
-    Returns (answer, its votes, number of parseable votes). ``equivalent(a, b)`` groups answers; by default
-    answers are compared as strings (they are already normalised).
-    """
-    groups: list[list] = []  # [representative, count]
-    for a in answers:
+def group_answers(answers, equivalent=None) -> list[list[int]]:
+    """Indices of equal answers, one group per distinct answer, in order of first appearance; None (unparseable)
+    is in no group. ``equivalent(a, b)`` compares an answer with each group's first; by default answers are
+    compared as strings (they are already normalised). Every vote (majority, weighted, posterior, ScPO's pairs)
+    groups through this function, so they agree with each other and with scoring."""
+    eq = equivalent or str.__eq__
+    groups: list[list[int]] = []
+    for i, a in enumerate(answers):
         if a is None:
             continue
         for g in groups:
-            if (equivalent or str.__eq__)(g[0], a):
-                g[1] += 1
+            if eq(answers[g[0]], a):
+                g.append(i)
                 break
         else:
-            groups.append([a, 1])
+            groups.append([i])
+    return groups
+
+
+def majority(answers, equivalent=None) -> tuple[str | None, int, int]:
+    """Most common non-None answer; ties go to the answer that appeared first (deterministic).
+
+    Returns (answer, its votes, number of parseable votes); answers are grouped by ``group_answers``.
+    """
+    answers = list(answers)
+    groups = group_answers(answers, equivalent)
     if not groups:
         return None, 0, 0
-    best = max(groups, key=lambda g: g[1])  # max keeps the first of equal counts
-    return best[0], best[1], sum(g[1] for g in groups)
+    best = max(groups, key=len)  # max keeps the first of equal counts
+    return answers[best[0]], len(best), sum(len(g) for g in groups)

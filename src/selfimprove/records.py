@@ -232,6 +232,10 @@ class Trace(Record):
     def replace(self, **changes: Any) -> Trace:
         return dataclasses.replace(self, **changes)
 
+    def first(self, kind: str = "generate") -> Step:
+        """The first step of ``kind`` (an empty one when there is none)."""
+        return next((s for s in self.steps if s.kind == kind), Step(kind=kind))
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Trace:
         d = dict(d)

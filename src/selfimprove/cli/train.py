@@ -166,7 +166,7 @@ def run(args) -> int:
 
 def _new_run(args, store):
     """Resolve recipe, model and task; create the run in the store and its directory with config.json."""
-    from ..store.runs import default_home
+    from ..files import home
     from ..tasks import get_task
     from ..tiny.models import check_task_formats
     from ..training.rundir import RunDir
@@ -186,7 +186,7 @@ def _new_run(args, store):
     saved = {"command": "train", "model": args.model, "model_path": str(model_path), "task": task_spec,
              "data": args.data, "loop": cfg.to_dict(), "versions": _versions()}
     run_id = store.create_run("train", saved, seed=cfg.seed)
-    run_dir = Path(args.out) if args.out else default_home() / "train" / run_id
+    run_dir = Path(args.out) if args.out else home() / "train" / run_id
     if (run_dir / "state.json").exists():
         raise UserError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
     saved.update(run_id=run_id, run_dir=str(run_dir))

@@ -7,7 +7,7 @@
 - ``maj_at_k``: accuracy of a majority vote over k of the n samples, averaged over random k-subsets of the pool
   (exact for k = n; ``subsets`` random draws otherwise, seeded). Ties go to the first-seen answer among the
   subset, as in ``strategies.self_consistency``.
-- ``bootstrap_ci``: percentile bootstrap of a mean, seeded.
+- ``bootstrap_ci`` (from ``metrics.stats``): percentile bootstrap of a mean, seeded.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 
 from ..answers import majority
 from ..records import Trace
+from .stats import bootstrap_ci
 
 
 def accuracy(traces: Sequence[Trace], ci: bool = True, seed: int = 0) -> dict:
@@ -35,18 +36,6 @@ def accuracy(traces: Sequence[Trace], ci: bool = True, seed: int = 0) -> dict:
     if ci:
         out["ci95"] = bootstrap_ci(correct, seed=seed)
     return out
-
-
-def bootstrap_ci(values: Sequence[float], resamples: int = 2000, level: float = 0.95,
-                 seed: int = 0) -> tuple[float, float] | None:
-    """Percentile bootstrap CI of the mean of ``values``; None for an empty list."""
-    if len(values) == 0:
-        return None
-    x = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, len(x), size=(resamples, len(x)))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

@@ -25,7 +25,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..answers import majority
+from ..answers import group_answers, majority
 from ..backends.base import greedy, require
 from ..prompts import usc_prompt
 from ..records import Completion, Example, Step, Trace
@@ -39,16 +39,9 @@ AGGREGATES = ("mean", "min", "product")
 def weighted_vote(answers: Sequence[str | None], weights: Sequence[float], equivalent
                   ) -> tuple[str | None, float, list[list]]:
     """(winner, its weight, [[answer, total weight], ...]) over non-None answers; ties go to the first seen."""
-    groups: list[list] = []
-    for a, w in zip(answers, weights, strict=True):
-        if a is None:
-            continue
-        for g in groups:
-            if equivalent(g[0], a):
-                g[1] += w
-                break
-        else:
-            groups.append([a, w])
+    if len(answers) != len(weights):
+        raise ValueError(f"weighted_vote needs one weight per answer, got {len(answers)} and {len(weights)}")
+    groups = [[answers[g[0]], sum(weights[i] for i in g)] for g in group_answers(answers, equivalent)]
     if not groups:
         return None, 0.0, []
     best = max(groups, key=lambda g: g[1])

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..records import Example, Step, Verdict, Record
+from ..records import Example, Record, Step, Verdict
 from .sft import SCHEDULERS, drop_fused_head, load_policy, lora_config, save_policy
 
 LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
