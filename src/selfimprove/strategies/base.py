@@ -40,23 +40,23 @@ def generate_step(backend: Backend, task, prompts: Sequence[str], params: Sampli
 
     A completion cut at ``max_tokens`` (finish reason 'length') or a failed request has answer None: a
     truncated text has not reached its answer, and a number read from it ("… we add 1 to" → 1) must neither
-    vote nor score. ``info['truncated']`` lists the indices of the truncated completions (``answer_of``)."""
+    vote nor score. ``info['truncated']`` lists the indices of the truncated completions."""
     params = params if params.stop else params.replace(stop=tuple(task.stop))
     batches = backend.generate(list(prompts), params)
+    texts = [c.text for comps in batches for c in comps if readable(c)]
+    extracted = iter(task.extract_many(texts))
     steps = []
     for prompt, comps in zip(prompts, batches, strict=True):
-        answers = tuple(answer_of(task, c) for c in comps)
+        answers = tuple(next(extracted) if readable(c) else None for c in comps)
         cut = [j for j, c in enumerate(comps) if c.finish_reason == "length"]
         steps.append(Step(kind=kind, prompt=prompt, completions=tuple(comps), answers=answers,
                           info={"truncated": cut} if cut else {}))
     return steps
 
 
-def answer_of(task, completion: Completion) -> str | None:
-    """The task's answer for a completion, None when the request failed or the text was cut at max_tokens."""
-    if not completion.ok or completion.finish_reason == "length":
-        return None
-    return task.extract(completion.text)
+def readable(completion: Completion) -> bool:
+    """A completion whose text can carry an answer: the request succeeded and was not cut at max_tokens."""
+    return completion.ok and completion.finish_reason != "length"
 
 
 def spent(steps: Sequence[Step]) -> dict[str, int]:
@@ -95,8 +95,9 @@ def make_trace(example: Example, name: str, steps: Sequence[Step], *, initial_an
 def score_traces(task, examples: Sequence[Example], traces: Sequence[Trace]) -> list[Trace]:
     """Fill ``correct`` / ``initial_correct`` with the task's gold check (None where undecidable)."""
     by_id = {e.id: e for e in examples}
-    return [t.replace(correct=task.check(by_id[t.example_id], t.final_answer),
-                      initial_correct=task.check(by_id[t.example_id], t.initial_answer)) for t in traces]
+    pairs = [(by_id[t.example_id], a) for t in traces for a in (t.final_answer, t.initial_answer)]
+    checks = iter(task.check_batch(pairs))
+    return [t.replace(correct=next(checks), initial_correct=next(checks)) for t in traces]
 
 
 def first_completion(steps: Sequence[Step]) -> Completion | None:
