@@ -299,7 +299,8 @@ def test_oracle_correct_revises_only_wrong_answers_and_is_labelled():
 # ---- gold answers stay out of every strategy but the oracle one ----------------------------------------------
 
 CANARY = "CANARY-7f3a9"
-STRATEGIES = names("strategies")
+STRATEGIES = [n for n in names("strategies") if not getattr(get_strategy(n), "requires_code", False)]
+"""Every strategy that runs on any task (those that run programs need a code task: tests/test_code_strategies)."""
 SPECS = sorted(STRATEGIES) + [f"best-of-n:verifier={v}" for v in ("verbal", "rubric", "checklist", "pairwise")]
 RULES = [(r"correct\? Answer yes", [" no"]), (r"Feedback:$", ["Check step 2."]), (r"Response$", [" 1"]),
          (r"Score", ["Score: 3"]), (r"Better response", ["A"]), (r"Checklist:\n$", ["- Is it right?"]),

@@ -97,6 +97,7 @@ _HINT = re.compile(_OPERANDS + r" #(\d+):$")
 _REVIEW = re.compile(_OPERANDS + r"(:.*| #[0-9?]+) ([?!])$")
 _ASKED = re.compile(_OPERANDS + r"(:.*?| #[0-9?]+) \?")
 _FINAL = re.compile(r"#\s*([0-9]+)")
+_PAL = re.compile(r"prints the value of (\d+(?: \+ \d+)*)\.")
 
 
 class ScriptedCalculator(ScriptedBackend):
@@ -107,6 +108,7 @@ class ScriptedCalculator(ScriptedBackend):
       with probability ``error_rate``, deterministically per (seed, prompt, sample); a hinted prompt is solved
       to the hinted answer; a verdict or a correction is right except with probability ``error_rate / 2``;
       P(" yes") after a verify prompt is 0.8 for a right candidate and 0.3 for a wrong one.
+    - ``pal-arithmetic`` prompts: a program printing the sum (see ``_program``), checking programs and revisions.
     - Any other prompt: the value of its last arithmetic expression (``12 + 7*3``), wrong at ``error_rate``;
       "I do not know." when it has none.
 
@@ -146,11 +148,29 @@ class ScriptedCalculator(ScriptedBackend):
             return _solution(ops, labels, width, _decode(m.group(2))), -0.2
         if m := _REVIEW.search(prompt):
             return self._review(prompt, i, m)
+        if m := _PAL.search(prompt):
+            return self._program(prompt, i, m.group(1))
         exprs = _EXPR.findall(prompt)
         if not exprs:
             return "I do not know.", -2.0
         value = eval(exprs[-1], {"__builtins__": {}})  # digits and + - * only (the regex guarantees it)
         return f"{value if ok else value + self._noise(prompt, i)[1]}", -0.2 if ok else -1.5
+
+    def _program(self, prompt: str, i: int, expr: str) -> Reply:
+        """Program-aided prompts (``pal-arithmetic``): a program, a checking program, or a revised program. A
+        wrong solve program either prints a value off by 1-9 or (half the time) fails with a NameError."""
+        value = eval(expr, {"__builtins__": {}})  # digits and + only (the regex guarantees it)
+        noise = self._noise(prompt, i)[1]
+        if "checks whether the proposed answer is correct" in prompt:
+            ok = self.right(prompt, i, self.error_rate / 2)
+            return f"```python\nassert int(answer) == {value if ok else value + noise}\n```", -0.3
+        revision = "Feedback from running it" in prompt or "Result of running the check" in prompt
+        ok = self.right(prompt, i, self.error_rate / 2 if revision else None)
+        if ok:
+            return f"```python\nprint({expr})\n```", -0.2
+        if noise < 0 and not revision:
+            return f"```python\ntotal = {expr}\nprint(totl)\n```", -1.5
+        return f"```python\nprint({expr} + {abs(noise)})\n```", -1.5
 
     def _review(self, prompt: str, i: int, m: re.Match) -> Reply:
         ops, labels, width = _operands(m.group(1))

@@ -32,3 +32,23 @@ def print_strategy_table(rows: dict[str, dict], title: str = "") -> None:
                       f"{m['unparsed']}/{m['n']}", f"{m['tokens_per_example']:.0f}", str(m["calls"]),
                       f"{m['wall_s']:.1f}", pool)
     console().print(table)
+
+
+def print_correction_table(rows: dict[str, dict]) -> None:
+    """Transitions of the correction strategies (self-debug, progco, ...), one row per strategy and feedback
+    source: oracle feedback and self-written feedback are separate rows, never pooled."""
+    from rich.table import Table
+
+    rows = {k: m for k, m in rows.items() if "correction" in m}
+    if not rows:
+        return
+    table = Table(title="correction transitions (unparseable counted as wrong)")
+    for col in ("strategy", "feedback", "acc1 %", "acc2 %", "Δ", "c→c", "c→w", "w→c", "w→w"):
+        table.add_column(col, justify="left" if col in ("strategy", "feedback") else "right")
+    for name, m in rows.items():
+        c = m["correction"]
+        t = c["transitions"]
+        delta = None if c["delta"] is None else f"{100 * c['delta']:+.1f}"
+        table.add_row(name, m.get("feedback", ""), _pct(c["acc1"]), _pct(c["acc2"]), delta or "—",
+                      *(str(t[k]) for k in ("cc", "cw", "wc", "ww")))
+    console().print(table)

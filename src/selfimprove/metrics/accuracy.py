@@ -69,6 +69,8 @@ def pool_metrics(task, examples, traces: Sequence[Trace], ks: Sequence[int] | No
     by_id = {e.id: e for e in examples}
     pools = [(by_id[t.example_id], next(s for s in t.steps if s.kind == "generate").answers) for t in traces]
     n = min(len(a) for _, a in pools)
+    if task.code:  # one batch up front: a task that runs tests caches the results
+        task.check_batch([(ex, a) for ex, answers in pools for a in answers[:n] if a is not None])
     if ks is None:
         ks = sorted({2 ** i for i in range(int(math.log2(n)) + 1)} | {n})
     out = {}

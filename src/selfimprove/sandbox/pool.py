@@ -172,6 +172,9 @@ class _Worker:
         self.proc = subprocess.Popen([sys.executable, "-I", "-S", "-B", _WORKER, json.dumps(cfg)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
                                      start_new_session=True, close_fds=True, cwd="/")
+
+    def wait_ready(self) -> None:
+        """Wait for the worker's hello; SandboxUnavailable (with the reason) when it cannot jail jobs."""
         hello = self._read(30.0)
         if hello is None or not hello.get("ready"):
             self.close()
@@ -243,8 +246,15 @@ class Sandbox:
             for w in [w for w in self._all if not w.alive()]:
                 self._all.remove(w)
                 w.close()
-            while len(self._all) < self.n_workers:
-                w = _Worker(self.sandboxed, self.hide)
+            fresh = [_Worker(self.sandboxed, self.hide) for _ in range(self.n_workers - len(self._all))]
+            try:  # started together, then waited for: their start-up overlaps
+                for w in fresh:
+                    w.wait_ready()
+            except SandboxUnavailable:
+                for w in fresh:
+                    w.close()
+                raise
+            for w in fresh:
                 self._all.append(w)
                 self._idle.put(w)
 
@@ -258,6 +268,7 @@ class Sandbox:
         with self._lock:
             self._all.remove(worker)
             fresh = _Worker(self.sandboxed, self.hide)
+            fresh.wait_ready()
             self._all.append(fresh)
         self._idle.put(fresh)
         return RunResult("error", error="the sandbox worker failed; it was restarted", sandboxed=self.sandboxed)

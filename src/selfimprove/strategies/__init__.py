@@ -25,6 +25,10 @@ for _name, _target in {
     "self-correct": "self_correct:SelfCorrect",
     "gated-correct": "self_correct:GatedCorrect",
     "oracle-correct": "self_correct:OracleCorrect",
+    "self-debug": "self_debug:SelfDebug",
+    "progco": "progco:ProgCo",
+    "pal": "pal:PAL",
+    "codet": "pal:CodeT",
 }.items():
     register_strategy(_name, f"selfimprove.strategies.{_target}")
 

@@ -39,9 +39,11 @@ def generate_step(backend: Backend, task, prompts: Sequence[str], params: Sampli
     """One batched generate call turned into one Step per prompt, with extracted answers."""
     params = params if params.stop else params.replace(stop=tuple(task.stop))
     batches = backend.generate(list(prompts), params)
+    texts = [c.text for comps in batches for c in comps if c.ok]
+    extracted = iter(task.extract_many(texts))
     steps = []
     for prompt, comps in zip(prompts, batches, strict=True):
-        answers = tuple(task.extract(c.text) if c.ok else None for c in comps)
+        answers = tuple(next(extracted) if c.ok else None for c in comps)
         steps.append(Step(kind=kind, prompt=prompt, completions=tuple(comps), answers=answers))
     return steps
 
@@ -71,8 +73,9 @@ def make_trace(example: Example, name: str, steps: Sequence[Step], *, initial_an
 def score_traces(task, examples: Sequence[Example], traces: Sequence[Trace]) -> list[Trace]:
     """Fill ``correct`` / ``initial_correct`` with the task's gold check (None where undecidable)."""
     by_id = {e.id: e for e in examples}
-    return [t.replace(correct=task.check(by_id[t.example_id], t.final_answer),
-                      initial_correct=task.check(by_id[t.example_id], t.initial_answer)) for t in traces]
+    pairs = [(by_id[t.example_id], a) for t in traces for a in (t.final_answer, t.initial_answer)]
+    checks = iter(task.check_batch(pairs))
+    return [t.replace(correct=next(checks), initial_correct=next(checks)) for t in traces]
 
 
 def first_completion(steps: Sequence[Step]) -> Completion | None:

@@ -16,5 +16,8 @@ register_task("commonsense-qa", "selfimprove.tasks.multiple_choice:MultipleChoic
               alias_of="multiple-choice")
 register_task("boolq", "selfimprove.tasks.multiple_choice:BoolQTask")
 register_task("jsonl", "selfimprove.tasks.jsonl:JsonlTask")
+register_task("humaneval", "selfimprove.tasks.code:HumanEvalTask")
+register_task("mbpp", "selfimprove.tasks.code:MbppTask")
+register_task("pal-arithmetic", "selfimprove.tasks.pal:PalArithmeticTask")
 
 __all__ = ["get_task"]

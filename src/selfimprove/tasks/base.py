@@ -32,6 +32,12 @@ class Task:
     """The registered name (``--task NAME``)."""
     stop: tuple[str, ...] = ()
     """Stop strings that end an answer in this task's prompt format."""
+    code: str | None = None
+    """What code the task runs in the sandbox: None (none), 'program' (answers are programs judged by tests, e.g.
+    humaneval; ``program``, ``run``, ``run_gold`` and ``tests_job`` are defined) or 'program-aided' (answers
+    are the values programs print, e.g. pal-arithmetic; ``execute`` is defined)."""
+    unsafe_exec: bool = False
+    """Code tasks: run programs without the sandbox's isolation (``--unsafe-exec``); every report says so."""
     verify_format: int | None = None
     """The version of the task's own verify/correct format, where a built-in model was trained on one; a model
     that learned another version is refused (``tiny.models.check_task_formats``). None: no versioned format."""
@@ -48,6 +54,11 @@ class Task:
     def extract(self, text: str) -> str | None:
         """The normalised answer in a completion's text, or None when it cannot be parsed."""
         raise NotImplementedError(f"task {self.name!r} must define extract(text)")
+
+    def extract_many(self, texts: Sequence[str]) -> list[str | None]:
+        """``extract`` of many texts at once (a task that runs programs to read answers batches them here).
+        Default: ``extract`` each."""
+        return [self.extract(t) for t in texts]
 
     # ---- construction and identity ------------------------------------------------------------------------
     @classmethod
@@ -75,6 +86,15 @@ class Task:
         if answer is None or example.answer is None:
             return None
         return self.equivalent(answer, example.answer)
+
+    def entry_point(self, example: Example) -> str | None:
+        """The function a program for ``example`` must define, where the task names one (code tasks)."""
+        return None
+
+    def check_batch(self, pairs: Sequence[tuple[Example, str | None]]) -> list[bool | None]:
+        """``check`` of many (example, answer) pairs at once (a task that runs tests batches them here).
+        Default: ``check`` each."""
+        return [self.check(e, a) for e, a in pairs]
 
     def default_verifier(self) -> Verifier:
         """The verifier runs are scored with: gold match through ``equivalent``."""

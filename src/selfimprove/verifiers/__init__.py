@@ -18,3 +18,7 @@ register_verifier("checklist", "selfimprove.verifiers.judge:ChecklistJudge")
 register_verifier("pairwise", "selfimprove.verifiers.judge:PairwiseJudge")
 
 register_verifier("gold", "selfimprove.verifiers.match:GoldMatch")
+register_verifier("execution", "selfimprove.verifiers.execution:ExecutionVerifier",
+                  description="ORACLE: runs the example's gold tests in the sandbox (code tasks' default).")
+register_verifier("self-tests", "selfimprove.verifiers.execution:SelfTests")
+register_verifier("program-verify", "selfimprove.verifiers.execution:ProgramVerify")
