@@ -25,7 +25,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class _Record:
+class Record:
     """Mixin: JSON round-trip for frozen dataclasses."""
 
     def to_dict(self) -> dict[str, Any]:
@@ -40,7 +40,7 @@ class _Record:
 
 
 @dataclass(frozen=True)
-class SamplingParams(_Record):
+class SamplingParams(Record):
     """How to sample, with vLLM's names and meanings."""
 
     n: int = 1
@@ -98,7 +98,7 @@ class SamplingParams(_Record):
 
 
 @dataclass(frozen=True)
-class Completion(_Record):
+class Completion(Record):
     """One sampled text with its token log-probabilities and finish reason."""
 
     text: str
@@ -147,7 +147,7 @@ class Completion(_Record):
 
 
 @dataclass(frozen=True)
-class Example(_Record):
+class Example(Record):
     """One task item."""
 
     id: str
@@ -168,7 +168,7 @@ class Example(_Record):
 
 
 @dataclass(frozen=True)
-class Verdict(_Record):
+class Verdict(Record):
     """A verifier's judgement of one answer."""
 
     score: float | None
@@ -184,7 +184,7 @@ class Verdict(_Record):
 
 
 @dataclass(frozen=True)
-class Step(_Record):
+class Step(Record):
     """One thing a strategy did: a call to the model, a vote, a verification."""
 
     kind: str
@@ -210,7 +210,7 @@ class Step(_Record):
 
 
 @dataclass(frozen=True)
-class Trace(_Record):
+class Trace(Record):
     """Everything a strategy did for one example."""
 
     example_id: str
@@ -247,6 +247,10 @@ class Trace(_Record):
 
     def replace(self, **changes: Any) -> Trace:
         return dataclasses.replace(self, **changes)
+
+    def first(self, kind: str = "generate") -> Step:
+        """The first step of ``kind`` (an empty one when there is none)."""
+        return next((s for s in self.steps if s.kind == kind), Step(kind=kind))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Trace:

@@ -38,6 +38,9 @@ def register(sub) -> None:
                    "config; other flags must agree with it, except --model may differ in credentials and "
                    "deadline options (timeout=, retries=, ...), which are never part of a run's identity")
     p.add_argument("--report", metavar="FILE.html", help="also write an HTML report")
+    p.add_argument("--unsafe-exec", action="store_true",
+                   help="code tasks: run candidate programs WITHOUT the sandbox's isolation where it is "
+                        "unavailable (every report then says so)")
     p.set_defaults(func=run)
 
 
@@ -56,7 +59,7 @@ def _given(args) -> dict:
 def _config(args) -> dict:
     if not args.model or not args.task:
         raise UserError("eval needs --model and --task (or --resume RUN_ID)")
-    return {**DEFAULTS, **_given(args)}
+    return {**DEFAULTS, **_given(args), "unsafe_exec": bool(args.unsafe_exec)}
 
 
 def _resumed_config(args, store) -> tuple[dict, str]:
@@ -112,9 +115,12 @@ def run(args) -> int:
 def _prepare(config: dict):
     from ..strategies import get_strategy
     from ..tasks import get_task
+    from .validate import check_strategy
 
     task = get_task(config["task"], data=config["data"])
-    strategies = [get_strategy(s) for s in config["strategies"]]
+    if config.get("unsafe_exec") and task.code:
+        task.unsafe_exec = True
+    strategies = [check_strategy(get_strategy(s), s) for s in config["strategies"]]
     examples = task.examples(config["split"])
     if config["limit"] is not None:
         examples = examples[: config["limit"]]
@@ -138,7 +144,7 @@ def _execute(args, store, run_id, config, task, strategies, examples, backend) -
 
     from ..runner import run_strategy, strategy_metrics
     from ..strategies.base import describe
-    from .tables import print_strategy_table
+    from .tables import print_correction_table, print_strategy_table
 
     console = Console(stderr=True)
     console.print(f"run {run_id} · {len(examples)} examples · store {store.path}", soft_wrap=True)
@@ -153,6 +159,9 @@ def _execute(args, store, run_id, config, task, strategies, examples, backend) -
     errors = sum(m.get("errors", 0) for m in rows.values())
     store.set_status(run_id, "incomplete" if errors else "done")
     print_strategy_table(rows, title=f"{config['task']} · {config['model']} · n={len(examples)}")
+    print_correction_table(rows)
+    if task.unsafe_exec:
+        console.print("[bold red]UNSANDBOXED: candidate code ran without isolation (--unsafe-exec)[/]")
     if args.report:
         from ..report.html import write_report
 

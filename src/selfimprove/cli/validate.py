@@ -61,3 +61,25 @@ def check_examples(examples: Sequence[Example], where: str) -> None:
             raise UserError(f"duplicate example id {e.id!r} (ids must be unique within a split)", path=where,
                             field="id")
         seen.add(e.id)
+
+
+def check_strategy(strategy, spec: str):
+    """``strategy``, once its settings are ones a request could be sent with: finite numbers everywhere, and
+    sampling fields (n, temperature, top_p, top_k, max_tokens, seed) in SamplingParams' ranges."""
+    import dataclasses
+    import math
+
+    from ..records import SamplingParams
+
+    name = spec.partition(":")[0]
+    values = {f.name: getattr(strategy, f.name) for f in dataclasses.fields(strategy)}
+    for key, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"strategy '{name}' option '{key}' must be a finite number, got {value}")
+    sampling = {f.name for f in dataclasses.fields(SamplingParams)} - {"stop", "logprobs"}
+    for key in sorted(sampling & set(values)):
+        try:
+            SamplingParams(**{key: values[key]})
+        except (TypeError, ValueError) as e:
+            raise UserError(f"strategy '{name}' option '{key}': {str(e).replace('SamplingParams.', '')}") from None
+    return strategy

@@ -28,16 +28,13 @@ from typing import Any
 
 from .. import __version__
 from ..errors import UserError
+from ..files import home
 from ..records import Completion, SamplingParams, Trace
 from . import migrations
 
 
-def default_home() -> Path:
-    return Path(os.environ.get("SELFIMPROVE_HOME", Path.home() / ".cache" / "selfimprove"))
-
-
 def default_store_path() -> Path:
-    return default_home() / "runs.db"
+    return home() / "runs.db"
 
 
 def _now() -> str:
