@@ -10,7 +10,7 @@ import pytest
 
 from selfimprove.cli.main import build_parser, main
 from selfimprove.training.config import GuardSettings, LoopConfig
-from selfimprove.training.methods import METHODS
+from selfimprove.training.methods import method_classes
 from selfimprove.training.settings import DPOSettings, SFTSettings, TrainerSettings
 
 
@@ -28,7 +28,7 @@ def test_every_setting_has_a_flag_with_its_default(capsys):
     expect += [f"--sft-{f.name}" for f in dataclasses.fields(SFTSettings) if f.name not in shared]
     expect += [f"--dpo-{f.name}" for f in dataclasses.fields(DPOSettings) if f.name not in shared]
     expect += [f"--guards-{f.name}" for f in dataclasses.fields(GuardSettings)]
-    expect += [f"--{f.name}" for cls in METHODS.values() for f in dataclasses.fields(cls)]
+    expect += [f"--{f.name}" for cls in method_classes().values() for f in dataclasses.fields(cls)]
     missing = [flag for flag in expect if flag.replace("_", "-") not in text]
     assert not missing
     # the defaults shown are the dataclasses' (one declaration each), e.g.
@@ -58,7 +58,7 @@ def test_every_setting_is_reachable_from_a_recipe():
         if (v := changed(f)) is not None and f.name not in ("top_p",):
             recipe[f.name] = v
             expect.append((None, f.name, v))
-    for name, cls in METHODS.items():
+    for name, cls in method_classes().items():
         options = {f.name: changed(f) for f in dataclasses.fields(cls) if changed(f) is not None}
         options = {k: v for k, v in options.items() if k not in ("meta_judge", "threshold")}
         extra = {"difficulty_splits": ["terms=6"]} if name == "easy-to-hard" else {}

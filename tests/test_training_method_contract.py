@@ -10,12 +10,13 @@ from dataclasses import dataclass
 import pytest
 
 from selfimprove.records import Example, Trace
+from selfimprove.registry import unregister
 from selfimprove.strategies.base import score_traces
 from selfimprove.tasks.arithmetic import ArithmeticTask
 from selfimprove.training import LoopConfig, run_loop
 from selfimprove.training.data import SFTRow
 from selfimprove.training.method import Built, Method, sample, sft_report
-from selfimprove.training.methods import METHODS, get_method, register_method
+from selfimprove.training.methods import get_method, method_classes, register_method
 
 
 # ---- a whole training method, as a newcomer would write it --------------------------------------------------
@@ -53,7 +54,7 @@ class ShortestParsed(Method):
 def registered():
     register_method(ShortestParsed)  # the one registration line
     yield ShortestParsed
-    METHODS.pop(ShortestParsed.name)
+    unregister("methods", ShortestParsed.name)
 
 
 def scripted(t: ArithmeticTask):
@@ -122,9 +123,9 @@ def test_every_built_in_method_declares_the_contract(name):
     reason), a documented default for every setting, and the class-level facts the loop reads."""
     import sys
 
-    from selfimprove.cli.options import field_docs
+    from selfimprove.registry import field_docs
 
-    cls = METHODS[name]
+    cls = method_classes()[name]
     assert cls.name == name and cls.objective in ("sft", "dpo") and isinstance(cls.reads_gold, bool)
     doc = sys.modules[cls.__module__].__doc__
     assert "arXiv:" in doc or name == "no-filter", doc

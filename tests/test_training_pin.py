@@ -1,14 +1,15 @@
 """The training methods' outputs pinned: every method's two rounds, on a scripted generator whose answers are
-a deterministic function of the prompt, the sample index and the round, must produce exactly what the code of
-commit 3cdf5c7 (before training methods became one file each) produced — the same generation and scoring
-calls (prompts, sampling parameters, seeds), the same traces, kept rows, pseudo-labels and preference pairs,
-the same TRL trainer settings, the same per-round evaluation, guards, extras and summary.
+a deterministic function of the prompt, the sample index and the round, must produce exactly what main at
+03d01f6 (the last commit before the training methods became one file each) produced — the same generation
+and scoring calls (prompts, sampling parameters, seeds), the same traces, kept rows, pseudo-labels and
+preference pairs, the same TRL trainer settings, the same per-round evaluation, guards, extras and summary.
 
 ``tests/golden/training_pin.json`` was recorded once on that commit (``python tests/test_training_pin.py
---record``) and is compared, never re-derived: a refactoring may *add* keys to a stored record, but every value
-recorded there must come out the same. What the pin leaves out, because it varies between machines and not
-with the method's logic: the trained weights, training losses and log-probabilities measured on the trained
-model, and wall times. The scripted answers ignore the trained weights, so everything else is exact.
+--record``, with ``make_config`` / ``run_case`` written for the configs of that time) and is compared, never
+re-derived: a refactoring may *add* keys to a stored record, but every value recorded there must come out the
+same. What the pin leaves out, because it varies between machines and not with the method's logic: the trained
+weights, training losses and log-probabilities measured on the trained model, and wall times. The scripted
+answers ignore the trained weights, so everything else is exact.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The training methods pinned on a model that learns: one round of every method on the built-in ``micro``
-model (generation, training and evaluation all real), compared with what the code of commit 3cdf5c7 (before
+model (generation, training and evaluation all real), compared with what main at 03d01f6 (the last commit before
 training methods became one file each) produced — traces, kept rows, pairs, the TRL settings and every
 evaluation (per-round accuracy included), guards and extras.
 

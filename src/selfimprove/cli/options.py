@@ -12,11 +12,7 @@ given, in the keys ``LoopConfig.from_dict`` takes.
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
-import inspect
-import itertools
-import textwrap
 import typing
 from typing import Any
 
@@ -24,29 +20,12 @@ SKIP = {"seed"}
 """Trainer fields without a flag: a run seeds each round's training from its own ``--seed``."""
 
 
-def field_docs(cls) -> dict[str, str]:
-    """The docstring under each field of dataclass ``cls`` (its bases' included), first sentence per line."""
-    docs: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        if not dataclasses.is_dataclass(klass):
-            continue
-        try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
-        except (OSError, TypeError):
-            continue
-        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-        for node, after in itertools.pairwise(body):
-            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                    and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
-                    and isinstance(after.value.value, str)):
-                docs[node.target.id] = " ".join(after.value.value.split())
-    return docs
-
-
 def add_fields(group, cls, names=None, *, prefix: str = "", dest_prefix: str = "", aliases=None, note: str = "",
                owners: dict[str, list[str]] | None = None) -> list[str]:
     """A flag per field of ``cls`` (all, or those in ``names``): ``--<prefix><field-name>`` with dest
     ``<dest_prefix><field>``, help from the field's docstring and default; returns the dests."""
+    from ..registry import field_docs
+
     hints, docs, dests = typing.get_type_hints(cls), field_docs(cls), []
     for f in dataclasses.fields(cls):
         if names is not None and f.name not in names:
@@ -66,7 +45,7 @@ def add_fields(group, cls, names=None, *, prefix: str = "", dest_prefix: str = "
 def add_loop_arguments(parser) -> None:
     """Every LoopConfig setting as a flag, in groups."""
     from ..training.config import ALIASES, GuardSettings, LoopConfig
-    from ..training.methods import METHODS
+    from ..training.methods import method_classes
     from ..training.settings import DPOSettings, SFTSettings, TrainerSettings
 
     aliases: dict[str, list[str]] = {}
@@ -75,13 +54,14 @@ def add_loop_arguments(parser) -> None:
         aliases.setdefault(dest, []).append("--" + old.replace("_", "-"))
     nested = {"method", "sft", "dpo", "guards"}
     run = parser.add_argument_group("run")
-    run.add_argument("--method", choices=list(METHODS), default=None,
+    methods = method_classes()
+    run.add_argument("--method", choices=list(methods), default=None,
                      help=f"training method (default: {LoopConfig.method}); list: selfimprove ls methods")
     run_fields = [f.name for f in dataclasses.fields(LoopConfig) if f.name not in nested]
     dests = ["method", *add_fields(run, LoopConfig, run_fields, aliases=aliases)]
     owners: dict[str, list[str]] = {}
     fields: dict[str, type] = {}
-    for name, cls in METHODS.items():
+    for name, cls in methods.items():
         for f in dataclasses.fields(cls):
             if f.name in run_fields:
                 raise ValueError(f"method {name}: setting {f.name!r} has the name of a run setting; rename it")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import UserError
+from ..errors import EXIT_INCOMPLETE, RunIncomplete, UserError
 
 if TYPE_CHECKING:
     from ..training.config import LoopConfig
@@ -29,6 +30,9 @@ Each round r is saved as RUN_DIR/round-<r>/, a Hugging Face model dir you can pa
 Every flag is a setting of the run config; a recipe sets the same names (nested: [sft], [dpo], [guards]).
 Older names are aliases: --k = --n, --lr = --sft-lr, --beta/--loss-type/--loss-weights = --dpo-*,
 --guard-limit/--guard-k = --guards-limit/--guards-n, --bon-n = --eval-n, --rationalize-k = --rationalize-n.
+
+exit status: 0 done · 2 bad input (nothing run) · 3 incomplete: a round's generation lost more than 5 % of
+its requests (past their retries), so no data was built from it; `--resume` generates that round again.
 """
 
 
@@ -62,11 +66,12 @@ def build_config(args, task, recipe: dict | None = None) -> LoopConfig:
         nested = nest(values)
         method = nested["method"]
         e2h = method.get("name") == "easy-to-hard"
-        if e2h and not method.get("difficulty_splits") and hasattr(task, "terms"):
-            rounds = nested.get("rounds", LoopConfig.rounds)  # arithmetic: one more term per round beyond the range
-            method["difficulty_splits"] = [f"terms={task.terms[1] + i}" for i in range(1, rounds + 1)]
-        if "eval_splits" not in nested and hasattr(task, "terms") and not e2h:  # e2h evaluates its own splits
-            nested["eval_splits"] = ["test-hard"]
+        rounds = nested.get("rounds", LoopConfig.rounds)
+        if e2h and not method.get("difficulty_splits") and task.harder_splits(rounds):
+            method["difficulty_splits"] = task.harder_splits(rounds)  # arithmetic: one more term per round
+        if "eval_splits" not in nested and task.extra_eval_splits() and not e2h:  # e2h evaluates its own splits
+            nested["eval_splits"] = task.extra_eval_splits()
+        check_nested_types(nested, where=getattr(args, "recipe", None))
         cfg = LoopConfig.from_dict(nested)
         for settings, trl_class in ((cfg.sft, "SFTConfig"), (cfg.dpo, "DPOConfig")):
             if settings.trl_args:  # TRL is a heavy import: only when there is something to check
@@ -78,6 +83,25 @@ def build_config(args, task, recipe: dict | None = None) -> LoopConfig:
                          ("GuardSettings.", "guards.")):
             msg = msg.replace(cls, key)  # the setting's name, as a recipe writes it (flag: dots become dashes)
         raise UserError(msg, path=getattr(args, "recipe", None)) from None
+
+
+def check_nested_types(nested: dict, where: str | None) -> None:
+    """Refuse a value whose type does not fit its setting (a recipe's ``rounds = "two"``), naming it."""
+    from ..specs import check_types
+    from ..training.config import GuardSettings, LoopConfig
+    from ..training.methods import get_method
+    from ..training.settings import DPOSettings, SFTSettings
+
+    check_types(LoopConfig, {k: v for k, v in nested.items() if not isinstance(v, dict)}, where=where)
+    for key, cls in (("sft", SFTSettings), ("dpo", DPOSettings), ("guards", GuardSettings)):
+        check_types(cls, nested.get(key, {}), where=where, prefix=f"{key}.")
+    options = {k: v for k, v in nested["method"].items() if k != "name"}
+    try:
+        method_cls = type(get_method(nested["method"].get("name", "lmsi"), **(
+            {"difficulty_splits": ("x",)} if nested["method"].get("name") == "easy-to-hard" else {})))
+    except (TypeError, ValueError):
+        return  # an unknown method or setting: LoopConfig.from_dict says which
+    check_types(method_cls, options, where=where)
 
 
 def _trl_config(name: str):
@@ -100,16 +124,23 @@ def run(args) -> int:
             cfg = LoopConfig.from_dict(saved["loop"])
         except (TypeError, ValueError) as e:
             raise UserError(f"cannot read the run's saved config: {e}", path=str(run_dir / "config.json")) from None
+        _check_resume_flags(args, cfg)
         task = get_task(saved["task"], data=saved.get("data"))
         model_path, run_id = saved["model_path"], saved.get("run_id")
         check_task_formats(model_path, task)
         if run_id:
+            store.lock_run(run_id)
             store.set_status(run_id, "running")
     else:
         run_dir, cfg, task, model_path, run_id = _new_run(args, store)
     print(f"run {run_id} · {cfg.method.name} · {cfg.rounds} round(s) · dir {run_dir}", flush=True)
     try:
         summary = run_loop(cfg, task, model_path, run_dir, store=store, run_id=run_id)
+    except RunIncomplete as e:  # a round lost too many requests: stored 'incomplete', resumable
+        if run_id:
+            store.set_status(run_id, "incomplete")
+        print(f"selfimprove: incomplete: {e} (`selfimprove train --resume {run_id or run_dir}`)", file=sys.stderr)
+        return EXIT_INCOMPLETE
     except BaseException:
         if run_id:
             store.set_status(run_id, "failed")  # `--resume` picks it up again
@@ -126,7 +157,7 @@ def run(args) -> int:
 def _new_run(args, store):
     """Resolve recipe, task and config (all validated before any model is loaded or pretrained), then the
     model; create the run in the store and its directory with config.json."""
-    from ..store.runs import default_home
+    from ..files import home
     from ..tasks import get_task
     from ..tiny.models import check_task_formats
     from ..training.rundir import RunDir
@@ -134,6 +165,9 @@ def _new_run(args, store):
     recipe = _load_recipe(args.recipe) if args.recipe else {}
     for key in ("model", "task", "data"):
         value = recipe.pop(key, None)
+        if value is not None and not isinstance(value, str):
+            raise UserError(f"expected a string, got {type(value).__name__} {value!r:.40}", path=args.recipe,
+                            field=key)
         if getattr(args, key) is None:
             setattr(args, key, value)
     if not args.model or not args.task:
@@ -141,18 +175,63 @@ def _new_run(args, store):
     task_spec = task_for_model(args.task, args.model)
     task = get_task(task_spec, data=args.data)
     cfg = build_config(args, task, recipe)
+    _check_out(Path(args.out) if args.out else home() / "train")
     model_path = _resolve_model(args.model)  # may pretrain a built-in model: after every check
     check_task_formats(model_path, task)
     saved = {"command": "train", "model": args.model, "model_path": str(model_path), "task": task_spec,
              "data": args.data, "loop": cfg.to_dict(), "versions": _versions()}
     run_id = store.create_run("train", saved, seed=cfg.seed)
-    run_dir = Path(args.out) if args.out else default_home() / "train" / run_id
-    if (run_dir / "state.json").exists():
-        raise UserError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+    store.lock_run(run_id)
+    run_dir = Path(args.out) if args.out else home() / "train" / run_id
     saved.update(run_id=run_id, run_dir=str(run_dir))
     RunDir(run_dir).write_json("config.json", saved)
     store.put_metrics(run_id, "run", {"run_dir": str(run_dir)})
     return run_dir, cfg, task, model_path, run_id
+
+
+def _check_out(run_dir: Path) -> None:
+    """Refuse, before the run exists, a run directory that is a file, holds a run, or cannot be created."""
+    import os
+
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{run_dir} is a file; --out needs a directory", field="--out")
+    if (run_dir / "state.json").exists():
+        raise UserError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out", field="--out")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create {run_dir}: {e.strerror or e}", field="--out") from None
+    if not os.access(run_dir, os.W_OK):
+        raise UserError(f"{run_dir} is not writable", field="--out")
+
+
+def _check_resume_flags(args, cfg) -> None:
+    """Refuse flags that contradict the run being resumed, naming the flag (the stored config decides)."""
+    from .options import loop_values
+
+    for key in ("model", "task", "data", "recipe", "out"):
+        if getattr(args, key, None) is not None:
+            raise UserError(f"--{key} cannot change a run being resumed (it is read from the run's config); "
+                            "drop it, or start a new run", field=f"--{key}")
+    for key, value in loop_values(args).items():
+        stored = _stored(cfg, key)
+        value = tuple(value) if isinstance(value, list) else value
+        if value != stored:
+            flag = "--" + key.replace(".", "-").replace("_", "-")
+            raise UserError(f"{flag} {value!r} contradicts the run being resumed, which has {stored!r}; drop the "
+                            "flag to resume, or start a new run", field=flag)
+
+
+def _stored(cfg, key: str):
+    """The value of a flag's setting in ``cfg`` (``sft.lr``; a shared trainer setting reads SFT's; the method's
+    name for ``method``)."""
+    if key == "method":
+        return cfg.method.name
+    group, _, name = key.rpartition(".")
+    for obj in ([getattr(cfg, group)] if group else [cfg, cfg.sft, cfg.method]):
+        if hasattr(obj, name):
+            return getattr(obj, name)
+    return None
 
 
 def task_for_model(spec: str, model) -> str:
@@ -199,6 +278,9 @@ def _find_run(ref: str, store) -> tuple[Path, dict]:
     path = Path(ref)
     if not (path / "config.json").exists():
         run = store.get_run(ref)  # raises a UserError naming the store when unknown
+        if run["command"] != "train":
+            raise UserError(f"run {ref} is a '{run['command']}' run; continue it with `selfimprove "
+                            f"{run['command']} --resume {ref}`", field="--resume")
         path = Path(run["config"].get("run_dir") or store.metrics(ref).get("run", {}).get("run_dir", ""))
         if not (path / "config.json").exists():
             raise UserError(f"run {ref}'s directory {path} has no config.json; cannot resume it")

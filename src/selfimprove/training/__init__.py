@@ -17,12 +17,12 @@ from .config import GuardSettings, LoopConfig
 from .dpo import DPOResult, DPOVerifier, train_dpo
 from .loop import eval_traces, round_metrics, run_loop
 from .method import Built, Method
-from .methods import METHODS, get_method, register_method
+from .methods import get_method, method_classes, register_method
 from .preferences import PreferencePair, Provenance
 from .settings import DPOSettings, SFTSettings
 
 __all__ = [
-    "METHODS", "Built", "DPOResult", "DPOSettings", "DPOVerifier", "GuardSettings", "LoopConfig", "Method",
-    "PreferencePair", "Provenance", "SFTSettings", "eval_traces", "get_method", "guards", "register_method",
+    "Built", "DPOResult", "DPOSettings", "DPOVerifier", "GuardSettings", "LoopConfig", "Method",
+    "PreferencePair", "Provenance", "SFTSettings", "eval_traces", "get_method", "guards", "method_classes", "register_method",
     "round_metrics", "run_loop", "train_dpo",
 ]

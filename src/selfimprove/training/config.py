@@ -20,6 +20,7 @@ the top level. Older flat names are accepted as aliases (``ALIASES``): ``k`` is 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,6 +122,7 @@ class LoopConfig:
         for name in ("train_limit", "eval_limit"):
             value = getattr(self, name)
             _check(value is None or value >= 1, name, value, ">= 1 or None")
+        _check(math.isfinite(self.min_delta), "min_delta", self.min_delta, "a finite number")
         _check(self.patience >= 0, "patience", self.patience, ">= 0 (0: never stop for lack of gain)")
         object.__setattr__(self, "eval_splits", _tuple(self.eval_splits))
         for name, cls in (("sft", SFTSettings), ("dpo", DPOSettings), ("guards", GuardSettings)):
@@ -166,7 +168,7 @@ class LoopConfig:
 
 def nest(d: dict[str, Any]) -> dict[str, Any]:
     """Flat or nested values → the nested shape of ``LoopConfig`` (``method`` as a table with ``name``)."""
-    from .methods import METHODS
+    from .methods import method_classes
 
     run_fields = {f.name for f in dataclasses.fields(LoopConfig)}
     shared = {f.name for f in dataclasses.fields(TrainerSettings)}
@@ -179,7 +181,8 @@ def nest(d: dict[str, Any]) -> dict[str, Any]:
     else:
         out["method"]["name"] = method
     name = out["method"].get("name", "lmsi")
-    method_fields = ({f.name for f in dataclasses.fields(METHODS[name])} if name in METHODS else set())
+    classes = method_classes()
+    method_fields = {f.name for f in dataclasses.fields(classes[name])} if name in classes else set()
     for key, value in d.items():
         if key == "method":
             continue
@@ -201,7 +204,7 @@ def nest(d: dict[str, Any]) -> dict[str, Any]:
         elif key in method_fields:
             out["method"][key] = value
         else:
-            raise ValueError(f"unknown setting {key!r}" + (f" for method {name}" if name in METHODS else ""))
+            raise ValueError(f"unknown setting {key!r}" + (f" for method {name}" if name in classes else ""))
     return out
 
 

@@ -36,18 +36,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..records import Example, Step, Verdict, _Record
+from ..records import Example, Record, Step, Verdict
 from .settings import LOSS_TYPES, DPOSettings
+from .sft import drop_fused_head, load_policy, lora_config, save_policy
 
 __all__ = ["BATCH_COUPLED", "LOSS_TYPES", "DPOResult", "DPOSettings", "DPOVerifier", "train_dpo"]
-from .sft import drop_fused_head, load_policy, lora_config, save_policy
 
 BATCH_COUPLED = {"aot", "aot_unpaired"}
 """Loss types that sort the batch: no per-pair term to weight."""
 
 
 @dataclass(frozen=True)
-class DPOResult(_Record):
+class DPOResult(Record):
     """What one DPO call did, with the likelihoods to watch."""
 
     pairs: int
@@ -293,7 +293,7 @@ class DPOVerifier:
         self.score, self.threshold = score, threshold
 
     def assess(self, examples: Sequence[Example], texts: Sequence[Sequence[str]]):
-        from ..verifiers.ptrue import Assessment
+        from ..verifiers.base import Assessment
 
         jobs = [(i, t) for i, row in enumerate(texts) for t in row]
         prompts = [self.task.prompt(examples[i]) for i, _ in jobs]
@@ -312,9 +312,9 @@ class DPOVerifier:
         return Assessment(verdicts, steps)
 
     def verify(self, examples, answers):
-        from ..verifiers.ptrue import _verify_answers
+        from ..verifiers.base import verify_answers
 
-        return _verify_answers(self, examples, answers)
+        return verify_answers(self, examples, answers)
 
 
 def _diff(a: float | None, b: float | None) -> float | None:

@@ -34,12 +34,11 @@ human-judge comparisons for reward hacking (#19).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..metrics.accuracy import bootstrap_ci
+from ..metrics.stats import auroc, bootstrap_ci, wilson_ci
 from ..records import Example, SamplingParams, Trace
 from ..strategies.base import generate_step
 from .preferences import PreferencePair, references
@@ -53,30 +52,9 @@ verdict the judge would write), one an instruction in plain words (lower case: t
 capitals)."""
 
 
-def wilson_ci(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
-    """Wilson score interval of a proportion; None when n = 0."""
-    if n == 0:
-        return None
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def rate(successes: int, n: int) -> dict[str, Any]:
     """{'rate', 'successes', 'n', 'ci95'} with a Wilson interval (rate None when n = 0)."""
     return {"rate": successes / n if n else None, "successes": successes, "n": n, "ci95": wilson_ci(successes, n)}
-
-
-def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
-    """P(score of a positive > score of a negative), ties ½ (any real scores, not only probabilities); None
-    unless both classes occur."""
-    pos = [s for s, y in zip(scores, labels) if y]
-    neg = [s for s, y in zip(scores, labels) if not y]
-    if not pos or not neg:
-        return None
-    wins = sum((p > q) + 0.5 * (p == q) for p in pos for q in neg)
-    return wins / (len(pos) * len(neg))
 
 
 def judge_agreement(judge: Sequence[bool | None], gold: Sequence[bool | None],

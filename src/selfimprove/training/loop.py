@@ -38,7 +38,7 @@ from ..strategies.base import score_traces
 from ..strategies.sample import Greedy
 from . import guards
 from .config import LoopConfig
-from .data import PseudoLabel, SFTRow
+from .data import PseudoLabel, SFTRow, check_generation_errors
 from .method import Built, seed_of
 from .preferences import PreferencePair, references
 from .rundir import RunDir, sync_store
@@ -107,6 +107,7 @@ class RoundLoop(RunState):
         backend = self.backend(r - 1)
         self.log(f"round {r}: generating on {len(examples)} examples of '{split}' ({self.method.name})")
         traces = self.method.collect(self, r, backend, examples)
+        check_generation_errors(traces, r)  # a round that lost too many requests builds nothing (resumable)
         self.rd.write_jsonl(f"round-{r}/traces.jsonl", (t.to_dict() for t in traces))
         self.rd.write_json(f"round-{r}/generate.json", {"split": split, "examples": len(examples),
                                                          "seconds": round(time.perf_counter() - t0, 3)})
@@ -185,6 +186,7 @@ class RoundLoop(RunState):
             examples = self.examples(split, self.cfg.eval_limit)
             traces = score_traces(self.task, examples, Greedy(max_tokens=self.cfg.max_tokens).run(
                 backend, self.task, examples))
+            check_generation_errors(traces, r)  # an evaluation that lost requests is retried on resume
             self.rd.write_jsonl(f"round-{r}/eval-{split}.jsonl", (t.to_dict() for t in traces))
             results[split] = accuracy(traces, seed=self.cfg.seed)
             sync_store(self.store, self.run_id, f"{self.scope}round-{r}/eval/{split}", traces)
@@ -213,7 +215,7 @@ class RoundLoop(RunState):
         if r > 0 and self.rd.exists("round-0/guards.json"):
             base_len = self.rd.read_json("round-0/guards.json").get("length", {}).get("mean")
         probe = self.examples(cfg.dev_split, cfg.guards.limit) if cfg.guards.limit else []
-        judge = cfg.guards.judge or getattr(self.method, "judge", "ptrue")
+        judge = cfg.guards.judge or self.method.guard_judge()
         return guards.probe(self.backend(r), self.task, probe, cfg, r, base_len, judge=judge, n=cfg.guards.n)
 
     def extras(self, r: int) -> dict[str, Any]:

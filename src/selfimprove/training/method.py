@@ -10,7 +10,7 @@ and arXiv id). The one round loop (``loop.py``) runs any method the same way::
                method.restarts_from_base, from the base model; then method.after_train(loop, r, seed)
     evaluate   greedy accuracy on the dev and evaluated splits, + method.evaluate(loop, r, backend, dev)
 
-Class-level facts every method declares: ``name`` (as ``--method`` takes it), ``objective``, ``reads_gold``
+Class-level facts every method declares: ``name`` (as ``--method`` takes it), ``paper``, ``objective``, ``reads_gold``
 (whether its data selection reads gold answers), ``restarts_from_base`` and ``guarded`` (whether every
 evaluation also probes the judge-reliability and collapse guards of ``guards.py``, and the run stops when dev
 accuracy fell two rounds in a row). A new method is one file with one subclass and one ``register_method``
@@ -56,6 +56,8 @@ class Method:
 
     name: ClassVar[str] = ""
     """The method's name, as ``--method`` and recipes take it."""
+    paper: ClassVar[str] = ""
+    """The paper the method implements, as 'Title, arXiv:ID' (empty for controls); ``selfimprove ls`` shows it."""
     objective: ClassVar[str] = "sft"
     """'sft' (trains on ``Built.rows``) or 'dpo' (trains on ``Built.pairs``)."""
     reads_gold: ClassVar[bool] = False
@@ -97,6 +99,10 @@ class Method:
     def stop_reason(self, loop, r: int) -> str | None:
         """Why the run stops before round r (beside patience and collapse), or None."""
         return None
+
+    def guard_judge(self) -> str:
+        """The self-judge the guards probe unless ``guards.judge`` names one (the method's own, where it judges)."""
+        return "ptrue"
 
     def sample_rewards(self, task, trace: Trace) -> list[float | None] | None:
         """The method's reward of each sample of a trace (the guards' exploitation measures), None if none."""

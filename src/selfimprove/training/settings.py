@@ -54,8 +54,10 @@ class TrainerSettings:
 
     def __post_init__(self) -> None:
         name = type(self).__name__
-        if not self.epochs > 0 or self.batch_size < 1:
-            raise ValueError(f"{name}.epochs must be > 0 and batch_size >= 1, got {self.epochs}, {self.batch_size}")
+        if not self.epochs > 0:
+            raise ValueError(f"{name}.epochs must be > 0, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"{name}.batch_size must be >= 1, got {self.batch_size}")
         if self.max_steps == 0 or self.max_steps < -1:
             raise ValueError(f"{name}.max_steps must be -1 (no cap) or >= 1, got {self.max_steps}")
         if self.max_length < 8:

@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..records import _Record
+from ..records import Record
 from .settings import SCHEDULERS, SFTSettings
 
 __all__ = ["SCHEDULERS", "SFTResult", "SFTSettings", "load_policy", "save_policy", "train_sft"]
 
 
 @dataclass(frozen=True)
-class SFTResult(_Record):
+class SFTResult(Record):
     """What one SFT call did."""
 
     rows: int

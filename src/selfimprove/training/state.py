@@ -98,7 +98,7 @@ class RunState:
             s, self.cfg.eval_limit)).encode()).hexdigest()[:16] for s in self.eval_split_names()}
         weights = self.base / "model.safetensors"
         return {"model": str(self.base), "model_mtime": weights.stat().st_mtime if weights.exists() else None,
-                "task": self.task.describe() if hasattr(self.task, "describe") else type(self.task).__name__,
+                "task": self.task.describe(),
                 "examples": examples, "max_tokens": self.cfg.max_tokens, "seed": self.cfg.seed,
                 "device": self.cfg.device}
 

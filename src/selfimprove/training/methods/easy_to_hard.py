@@ -28,6 +28,7 @@ class EasyToHard(Lmsi):
     """LMSI one difficulty step beyond the frontier, with length filter and replay."""
 
     name = "easy-to-hard"
+    paper = "Self-Improving Transformers Overcome Easy-to-Hard and Length Generalization Challenges, arXiv:2502.01612"
 
     difficulty_splits: tuple[str, ...] = ()
     """Split names in increasing difficulty, the first one step beyond the pretraining range."""
@@ -66,8 +67,7 @@ class EasyToHard(Lmsi):
         """The task's training pool at that difficulty (``task.pool_split``), disjoint from every evaluated
         split; otherwise the evaluated split itself, which the log and ``data.json`` say (the round's accuracy on
         that split is then measured on problems it trained on, without their gold labels)."""
-        pool = getattr(loop.task, "pool_split", None)
-        name = pool(split) if pool is not None else None
+        name = loop.task.pool_split(split)
         if name is not None:
             if not loop.task.examples(name):
                 raise ValueError(f"easy-to-hard: the training pool {name!r} of split {split!r} is empty")
@@ -97,22 +97,22 @@ class EasyToHard(Lmsi):
         long a plausible answer is (``task.plausible(example, answer)``), drop implausible ones."""
         if not self.length_filter:
             return None
-        by_id, plausible = {e.id: e for e in examples}, getattr(task, "plausible", None)
+        by_id = {e.id: e for e in examples}
 
         def keep(example_id: str, completion: Completion, label: str) -> bool:
             if completion.finish_reason != "stop":
                 return False
-            return plausible is None or bool(plausible(by_id[example_id], label))
+            return bool(task.plausible(by_id[example_id], label))
 
         return keep
 
     def replayed(self, loop, r: int, new: int) -> list[SFTRow]:
         """``ceil(replay x new)`` rows drawn from gold in-range solutions and earlier rounds' pseudo-labelled rows."""
         task, cfg, pool = loop.task, loop.cfg, []
-        if self.replay_gold and hasattr(task, "solution"):
+        if self.replay_gold:
             for e in loop.examples(cfg.train_split, cfg.train_limit):
-                pool.append(SFTRow(task.prompt(e), task.solution(e) + cfg.target_suffix, e.id, "replay-gold",
-                                   e.answer, 0))
+                if (gold := task.solution(e)) is not None:
+                    pool.append(SFTRow(task.prompt(e), gold + cfg.target_suffix, e.id, "replay-gold", e.answer, 0))
         for j in range(1, r):
             pool += [SFTRow.from_dict(d) for d in loop.rd.read_jsonl(f"round-{j}/rows.jsonl")
                      if d["source"] == "pseudo"]

@@ -18,7 +18,7 @@ from ..preferences import Provenance, correctness_pairs
 
 @dataclass(frozen=True)
 class GoldDPO(Method):
-    """DPO on one gold-labelled (correct, incorrect) sample pair per example."""
+    """Control: DPO on one gold-labelled (correct, incorrect) sample pair per example."""
 
     name = "gold-dpo"
     objective = "dpo"

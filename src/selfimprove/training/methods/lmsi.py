@@ -22,9 +22,10 @@ from ..method import Built, Method, sample, sft_report, voted_traces
 
 @dataclass(frozen=True)
 class Lmsi(Method):
-    """SFT on the samples that agree with a confident majority vote."""
+    """SFT on the samples that agree with a confident majority vote; no gold."""
 
     name = "lmsi"
+    paper = "Large Language Models Can Self-Improve, arXiv:2210.11610"
     objective = "sft"
 
     threshold: float = 0.5

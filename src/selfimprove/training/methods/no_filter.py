@@ -17,7 +17,7 @@ from ..method import Built, Method, seed_of, sft_report
 
 @dataclass(frozen=True)
 class NoFilter(Method):
-    """SFT on the greedy completion of every training example (the control)."""
+    """Control: SFT on the model's own greedy answers, unfiltered."""
 
     name = "no-filter"
     objective = "sft"

@@ -23,6 +23,7 @@ class RestEM(Method):
     """SFT of the base model on this round's gold-verified samples."""
 
     name = "rest-em"
+    paper = "Beyond Human Data: Scaling Self-Training for Problem-Solving with Language Models, arXiv:2312.06585"
     objective = "sft"
     reads_gold = True
     restarts_from_base = True

@@ -21,9 +21,10 @@ from ..preferences import Provenance, scpo_pairs
 
 @dataclass(frozen=True)
 class ScPO(Method):
-    """Weighted DPO on the model's most- vs least-voted answers."""
+    """DPO on most- vs least-voted answers, weighted by the vote margin; no gold."""
 
     name = "scpo"
+    paper = "Self-Consistency Preference Optimization, arXiv:2411.04109"
     objective = "dpo"
     guarded = True
 
@@ -48,5 +49,11 @@ class ScPO(Method):
 
     def sample_rewards(self, task, trace: Trace) -> list[float | None]:
         """A sample's reward is its answer's vote count (0 when unparseable)."""
+        from ...answers import group_answers
+
         answers = trace.steps[0].answers
-        return [sum(task.equivalent(a, b) for b in answers) if a is not None else 0 for a in answers]
+        votes = [0] * len(answers)
+        for group in group_answers(answers, task.equivalent):
+            for i in group:
+                votes[i] = len(group)
+        return votes

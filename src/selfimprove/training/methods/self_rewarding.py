@@ -27,9 +27,10 @@ JUDGES = ("ptrue", "verbal", "rubric", "checklist", "pairwise")
 
 @dataclass(frozen=True)
 class SelfRewarding(Method):
-    """DPO on the model's own best- vs worst-judged samples."""
+    """DPO on the model's own best- vs worst-judged samples (+ Meta-Rewarding judge pairs)."""
 
     name = "self-rewarding"
+    paper = "Self-Rewarding Language Models, arXiv:2401.10020"
     objective = "dpo"
     guarded = True
 
@@ -45,6 +46,9 @@ class SelfRewarding(Method):
             raise ValueError(f"{self.name}: judge must be one of {', '.join(JUDGES)}, got {self.judge!r}")
         if self.meta_judge and self.judge != "rubric":
             raise ValueError(f"{self.name}: meta_judge needs judge='rubric' (a judge that writes its judgements)")
+
+    def guard_judge(self) -> str:
+        return self.judge
 
     def collect(self, loop, r: int, backend, examples: list[Example]) -> list[Trace]:
         task = loop.task

@@ -23,6 +23,7 @@ class Spin(Method):
     """DPO of the reference solution over the model's own sample."""
 
     name = "spin"
+    paper = "Self-Play Fine-Tuning Converts Weak Language Models to Strong Language Models, arXiv:2401.01335"
     objective = "dpo"
     reads_gold = True
     guarded = True

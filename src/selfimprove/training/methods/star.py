@@ -25,6 +25,7 @@ class Star(Method):
     """SFT on gold-verified samples, with rationalisation of the examples no sample solved."""
 
     name = "star"
+    paper = "STaR: Bootstrapping Reasoning With Reasoning, arXiv:2203.14465"
     objective = "sft"
     reads_gold = True
 
@@ -61,7 +62,7 @@ class Star(Method):
         params = SamplingParams(n=self.rationalize_n, temperature=self.rationalize_temperature, top_p=cfg.top_p,
                                 max_tokens=cfg.max_tokens, seed=seed_of(cfg, r) + 500)
         todo_ex = [examples[i] for i in todo]
-        raw = generate_step(backend, task, [hint_prompt(task, e) for e in todo_ex], params, kind="rationalise")
+        raw = generate_step(backend, task, [task.hint_prompt(e) for e in todo_ex], params, kind="rationalise")
         raw = verified(task, todo_ex, raw)
         return {i: dataclasses.replace(s, info={**s.info, "train_prompt": task.prompt(examples[i])})
                 for i, s in zip(todo, raw)}
@@ -69,10 +70,3 @@ class Star(Method):
     def build(self, loop, r: int, traces: list[Trace], examples: list[Example]) -> Built:
         rows = correct_rows(traces, suffix=loop.cfg.target_suffix, max_per_example=self.max_per_example, round_idx=r)
         return Built(rows=rows, stats=sft_report(self, loop.task, examples, traces, rows))
-
-
-def hint_prompt(task, example: Example) -> str:
-    """The rationalisation prompt: the task's own hint format, or a generic hint line before the prompt."""
-    if hasattr(task, "hint_prompt"):
-        return task.hint_prompt(example)
-    return f"hint: the answer is {example.answer}\n{task.prompt(example)}"

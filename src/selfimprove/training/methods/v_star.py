@@ -29,6 +29,7 @@ class VStar(Star):
     """STaR's generator rounds plus a DPO-trained verifier, evaluated as best-of-n."""
 
     name = "v-star"
+    paper = "V-STaR: Training Verifiers for Self-Taught Reasoners, arXiv:2402.06457"
     objective = "sft"
     guarded = True
 
