@@ -3,10 +3,13 @@
 - ``scripted[:error_rate=0.3,seed=0,delay=0]``: a noisy calculator (no model): it evaluates the last
   arithmetic expression in the prompt and gets it wrong at ``error_rate``, deterministically per prompt,
   seed and sample. For fast demos and tests of the machinery, never for claims about models.
-- ``openai:URL[,URL...]`` or ``openai:URL@MODEL``: an OpenAI-compatible server (vLLM, SGLang, llama.cpp, ...).
+- ``openai:URL[,URL...][,chat=true]`` or ``openai:URL@MODEL``: an OpenAI-compatible server (vLLM, SGLang,
+  llama.cpp, ...); ``chat=true`` sends messages to ``/v1/chat/completions`` (the server applies the template).
 - ``vllm:PATH_OR_ID``: the in-process vLLM engine (GPU, ``[vllm]`` extra).
-- ``tiny`` / ``micro``: the built-in model (pretrained on first use); anything else: a local Hugging Face
-  model directory or a hub id, through the ``hf`` backend.
+- ``tiny`` / ``tiny-verify`` / ``micro``: the built-in character model (pretrained on first use); ``smollm2``:
+  the built-in real chat model (converted on first use); anything else: a local Hugging Face model directory or
+  a hub id, through the ``hf`` backend. These take ``:key=value`` options of the hf backend, e.g.
+  ``smollm2:chat=false`` (plain text instead of the chat template), ``dtype=bfloat16``, ``device=cuda``.
 """
 
 from __future__ import annotations
@@ -64,11 +67,32 @@ def get_backend(spec: str, **kwargs):
         return VLLMBackend(spec[len("vllm:"):], **kwargs)
     from .hf import HFBackend
 
-    path = spec
+    path, options = _hf_options(spec)
     try:
         from ..tiny import resolve_model
     except ImportError:
         pass
     else:
-        path = resolve_model(spec)
-    return HFBackend(path, **kwargs)
+        path = resolve_model(path)
+    return HFBackend(path, **{**options, **kwargs})
+
+
+_HF_OPTIONS = {"chat": bool, "dtype": str, "device": str, "max_batch_tokens": int}
+
+
+def _hf_options(spec: str) -> tuple[str, dict]:
+    """``'smollm2:chat=false'`` → ``('smollm2', {'chat': False})``; a spec whose tail is not hf options (a path
+    with a colon) is all path."""
+    from ..specs import _convert
+
+    name, sep, rest = spec.partition(":")
+    if not sep:
+        return spec, {}
+    pairs = [p.partition("=") for p in rest.split(",") if p]
+    if not pairs or any(not eq or key.strip() not in _HF_OPTIONS for key, eq, _ in pairs):
+        if all(eq for _, eq, _ in pairs) and pairs and "/" not in rest:
+            raise UserError(f"unknown model option(s) in {spec!r}; known: {', '.join(_HF_OPTIONS)}",
+                            field="model")
+        return spec, {}
+    return name, {k.strip(): _convert(v.strip(), _HF_OPTIONS[k.strip()], f"model option '{k.strip()}'")
+                  for k, _, v in pairs}

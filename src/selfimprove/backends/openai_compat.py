@@ -36,6 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from ..chat import messages, plain
 from ..errors import CapabilityError, UserError
 from ..records import Completion, SamplingParams
 from .base import Capabilities, apply_stop
@@ -151,9 +152,19 @@ class OpenAICompatBackend:
 
     @classmethod
     def from_spec(cls, spec: str, model_name: str | None = None, **kwargs: Any) -> OpenAICompatBackend:
-        """Build from ``openai:URL[,URL2,...][@MODEL]``, each URL up to and including ``/v1``. MODEL is what
-        follows the first '@' after the last URL's host, so 'org/name@rev' keeps its revision."""
-        rest = spec.removeprefix("openai:")
+        """Build from ``openai:URL[,URL2,...][,chat=true][@MODEL]``, each URL up to and including ``/v1``. MODEL is
+        what follows the first '@' after the last URL's host, so 'org/name@rev' keeps its revision. ``chat=true``
+        uses ``/v1/chat/completions`` (the server applies the chat template to the prompt's messages)."""
+        parts = spec.removeprefix("openai:").split(",")
+        for part in [p for p in parts if "=" in p and "://" not in p]:
+            key, _, value = part.partition("=")
+            if key.strip() != "chat" or value.strip().lower() not in ("true", "false", "1", "0"):
+                raise UserError(f"unknown option {part!r} in model spec {spec!r}; known: chat=true|false",
+                                field="model")
+            if value.strip().lower() in ("true", "1"):
+                kwargs["endpoint"] = "chat"
+            parts.remove(part)
+        rest = ",".join(parts)
         slash = rest.find("/", rest.find("://", rest.rfind(",") + 1) + 3)
         if (at := rest.find("@", slash) if slash > 0 else -1) > 0:
             rest, model_name = rest[:at], model_name or rest[at + 1:]
@@ -278,7 +289,7 @@ class OpenAICompatBackend:
     def _body(self, prompt: str, params: SamplingParams, n: int, seed_offset: int) -> dict:
         chat, p = self.endpoint == "chat", params
         body = {"model": self.model, "max_tokens": p.max_tokens, "n": n, "temperature": p.temperature,
-                **({"messages": [{"role": "user", "content": prompt}]} if chat else {"prompt": prompt}),
+                **({"messages": messages(prompt)} if chat else {"prompt": plain(prompt)}),
                 "top_p": p.top_p if p.top_p != 1.0 else None, "stop": list(p.stop) or None,
                 # top_k is a vLLM/SGLang extension; transformers serve rejects it (422)
                 "top_k": p.top_k if p.top_k != -1 and self.send_top_k else None,
@@ -322,6 +333,7 @@ class OpenAICompatBackend:
         return out
 
     async def _score(self, s: _Session, prompt: str, continuation: str) -> float:
+        prompt = plain(prompt)  # scoring runs on /v1/completions: the conversation as plain text
         body = {**self._body(prompt + continuation, SamplingParams(max_tokens=1), 1, 0), "echo": True, "logprobs": 1}
         lo, hi = len(prompt), len(prompt) + len(continuation)
 

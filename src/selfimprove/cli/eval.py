@@ -19,7 +19,8 @@ EPILOG = """examples:
 def register(sub) -> None:
     p = sub.add_parser("eval", help="evaluate strategies on a task", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="tiny | tiny-verify | micro | scripted | PATH | hub id | openai:URL | vllm:PATH")
+    p.add_argument("--model", help="tiny | tiny-verify | micro | smollm2 | scripted | PATH | hub id | openai:URL | "
+                   "vllm:PATH; hf models take options, e.g. smollm2:chat=false")
     p.add_argument("--task", help="arithmetic | gsm8k | multiple-choice | boolq | jsonl, with :key=value options")
     p.add_argument("--data", help="data file or folder for file-backed tasks")
     p.add_argument("--split", default="test", help="split name (default: test)")
@@ -30,6 +31,9 @@ def register(sub) -> None:
     p.add_argument("--store", help="run store SQLite file (default: $SELFIMPROVE_HOME/runs.db)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run with its stored config")
     p.add_argument("--report", metavar="FILE.html", help="also write an HTML report")
+    p.add_argument("--show-prompt", action="store_true",
+                   help="print the exact text the model receives for the first example (chat template applied) "
+                        "and exit; with --limit N, for the first N")
     p.set_defaults(func=run)
 
 
@@ -70,9 +74,12 @@ def run(args) -> int:
         examples = examples[: config["limit"]]
     if not examples:
         raise UserError(f"task '{config['task']}' split '{config['split']}' has no examples")
+    if getattr(args, "show_prompt", False):
+        return show_prompts(get_backend(config["model"]), task, examples[:args.limit or 1])
     backend = CachedBackend(get_backend(config["model"]), store)
     if not args.resume:
         config["model_fingerprint"] = backend.fingerprint()
+        config["chat_template"] = backend.capabilities.chat_template
         run_id = store.create_run("eval", config, seed=config["seed"])
     console = Console(stderr=True)
     console.print(f"run {run_id} · {len(examples)} examples · store {store.path}")
@@ -92,4 +99,25 @@ def run(args) -> int:
         write_report(args.report, store, run_id)
         console.print(f"report: {args.report}")
     console.print(f"stored as run {run_id} in {store.path}")
+    return 0
+
+
+def show_prompts(backend, task, examples) -> int:
+    """Print what the model receives for each example's task prompt: the template's text for a chat model, the
+    messages sent to a chat server, else the plain text."""
+    import json
+
+    from ..chat import messages, plain
+
+    for example in examples:
+        prompt = task.prompt(example)
+        if hasattr(backend, "render_prompt"):
+            text = backend.render_prompt(prompt)
+        elif backend.capabilities.chat_template:
+            text = json.dumps(messages(prompt), indent=1, ensure_ascii=False)
+        else:
+            text = plain(prompt)
+        print(f"--- example {example.id} · {backend.name} · chat template "
+              f"{'applied' if backend.capabilities.chat_template else 'not applied'} ---")
+        print(text)
     return 0

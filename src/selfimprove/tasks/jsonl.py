@@ -3,6 +3,9 @@
 ``--task jsonl:question=prompt,answer=target,kind=number`` reads ``prompt`` as the question and ``target`` as
 the gold answer. ``kind`` picks the answer layer: ``number`` (numeric extraction and normalisation),
 ``letter``, ``yesno``, or ``text`` (the first line, stripped and lower-cased, compared exactly).
+
+Prompt (a conversation, ``selfimprove.chat``): an optional ``system`` message, then one user message,
+``template`` filled with the question (default ``Question: {question}``). Stop: ``"\nQuestion:"``.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..answers import extract_letter, extract_number, extract_yes_no, normalize_number
+from ..chat import few_shot
 from ..errors import UserError
 from ..files import read_jsonl, require_field
 from ..records import Example
@@ -29,21 +33,21 @@ _GOLD = {"number": normalize_number, "letter": extract_letter, "yesno": extract_
 
 class JsonlTask(TaskBase):
     name = "jsonl"
-    stop = ("\n\n",)
+    stop = ("\nQuestion:",)
 
     def __init__(self, data: str | None, question: str = "question", answer: str = "answer",
-                 kind: str = "number", id_field: str = "id", template: str = "Question: {question}\nAnswer:"
-                 ) -> None:
+                 kind: str = "number", id_field: str = "id", template: str = "Question: {question}",
+                 system: str = "") -> None:
         if kind not in _KINDS:
             raise UserError(f"unknown jsonl kind '{kind}'; choose one of {sorted(_KINDS)}")
         if data is None:
             raise UserError("task 'jsonl' needs --data PATH")
         self.data, self.question_field, self.answer_field = data, question, answer
-        self.kind, self.id_field, self.template = kind, id_field, template
+        self.kind, self.id_field, self.template, self.system = kind, id_field, template, system
 
     @classmethod
     def from_options(cls, options: dict[str, str], data: str | None = None) -> JsonlTask:
-        known = {"question", "answer", "kind", "id_field", "template"}
+        known = {"question", "answer", "kind", "id_field", "template", "system"}
         if unknown := set(options) - known:
             raise UserError(f"unknown jsonl option(s) {sorted(unknown)}; known: {sorted(known)}")
         return cls(data=data, **options)
@@ -64,7 +68,7 @@ class JsonlTask(TaskBase):
         return out
 
     def prompt(self, example: Example) -> str:
-        return self.template.format(question=example.question)
+        return few_shot(self.system, [], self.template.format(question=example.question))
 
     def extract(self, text: str) -> str | None:
         return _KINDS[self.kind](text)
