@@ -1,13 +1,26 @@
-"""Reading user files with errors that name the file, the line and the field."""
+"""Where selfimprove keeps its files (``home``), and reading user files with errors that name the file, the
+line and the field."""
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+
+HOME_ENV = "SELFIMPROVE_HOME"
+"""Environment variable naming the selfimprove home (models, runs.db, demo and train run directories)."""
+
+
+def home(override: str | Path | None = None) -> Path:
+    """The selfimprove home: ``override``, else ``$SELFIMPROVE_HOME``, else ``~/.cache/selfimprove``. An empty
+    ``SELFIMPROVE_HOME`` counts as unset (it never means the current directory)."""
+    if override is not None and str(override) != "":
+        return Path(override).expanduser()
+    return Path(os.environ.get(HOME_ENV) or "~/.cache/selfimprove").expanduser()
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:

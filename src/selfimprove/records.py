@@ -24,7 +24,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class _Record:
+class Record:
     """Mixin: JSON round-trip for frozen dataclasses."""
 
     def to_dict(self) -> dict[str, Any]:
@@ -39,7 +39,7 @@ class _Record:
 
 
 @dataclass(frozen=True)
-class SamplingParams(_Record):
+class SamplingParams(Record):
     """How to sample, with vLLM's names and meanings."""
 
     n: int = 1
@@ -90,7 +90,7 @@ class SamplingParams(_Record):
 
 
 @dataclass(frozen=True)
-class Completion(_Record):
+class Completion(Record):
     """One sampled text with its token log-probabilities and finish reason."""
 
     text: str
@@ -132,7 +132,7 @@ class Completion(_Record):
 
 
 @dataclass(frozen=True)
-class Example(_Record):
+class Example(Record):
     """One task item."""
 
     id: str
@@ -153,7 +153,7 @@ class Example(_Record):
 
 
 @dataclass(frozen=True)
-class Verdict(_Record):
+class Verdict(Record):
     """A verifier's judgement of one answer."""
 
     score: float | None
@@ -169,7 +169,7 @@ class Verdict(_Record):
 
 
 @dataclass(frozen=True)
-class Step(_Record):
+class Step(Record):
     """One thing a strategy did: a call to the model, a vote, a verification."""
 
     kind: str
@@ -195,7 +195,7 @@ class Step(_Record):
 
 
 @dataclass(frozen=True)
-class Trace(_Record):
+class Trace(Record):
     """Everything a strategy did for one example."""
 
     example_id: str
@@ -231,6 +231,10 @@ class Trace(_Record):
 
     def replace(self, **changes: Any) -> Trace:
         return dataclasses.replace(self, **changes)
+
+    def first(self, kind: str = "generate") -> Step:
+        """The first step of ``kind`` (an empty one when there is none)."""
+        return next((s for s in self.steps if s.kind == kind), Step(kind=kind))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Trace:

@@ -55,6 +55,11 @@ def strategy_metrics(task, examples: Sequence[Example], traces: Sequence[Trace],
     pools = [next((s for s in t.steps if s.kind == "generate"), None) for t in traces]
     if traces and all(p is not None and len(p.completions) > 1 for p in pools):
         m.update(pool_metrics(task, examples, traces))
+    if traces and all("feedback" in t.info for t in traces):  # a correction loop: what it fixed and broke
+        from .metrics.correction import correction_from_traces
+
+        m["correction"] = correction_from_traces(traces, unparsed_as_wrong=True)
+        m["feedback"] = traces[0].info["feedback"] + (" (ORACLE)" if traces[0].info.get("oracle") else "")
     if any("scores" in t.info for t in traces):  # a pool ranked by self-verification (best-of-n)
         m["verification"] = gap_from_traces(task, examples, traces)
     return m

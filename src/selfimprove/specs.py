@@ -1,8 +1,8 @@
-"""``name:key=value,key=value`` specs, as the CLI takes them for tasks and strategies."""
+"""``name:key=value,key=value`` specs, as the CLI takes them for tasks, strategies and verifiers."""
 
 from __future__ import annotations
 
-import dataclasses
+import types
 import typing
 
 from .errors import UserError
@@ -20,24 +20,12 @@ def parse_spec(spec: str, what: str) -> tuple[str, dict[str, str]]:
     return name.strip(), options
 
 
-def build_dataclass(cls, options: dict[str, str], what: str):
-    """Instantiate dataclass ``cls`` from string options, converting each to its field's type."""
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for key, raw in options.items():
-        if key not in fields:
-            raise UserError(f"unknown {what} option '{key}'; known: {', '.join(sorted(fields))}")
-        kwargs[key] = _convert(raw, hints[key], f"{what} option '{key}'")
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as e:
-        raise UserError(f"{what}: {e}") from None
-
-
-def _convert(raw: str, hint, where: str):
+def convert_option(raw: str, hint, where: str):
+    """``raw`` read as type ``hint`` (bool, int, float, str, ``X | None``, a tuple as ``a|b``); a UserError
+    naming ``where`` when it cannot be."""
     args = [a for a in typing.get_args(hint) if a is not type(None)]
-    target = args[0] if args and typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None)) else hint
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    target = args[0] if args and union else hint
     if raw.lower() in ("none", "null") and type(None) in typing.get_args(hint):
         return None
     try:

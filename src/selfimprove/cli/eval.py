@@ -34,6 +34,9 @@ def register(sub) -> None:
     p.add_argument("--show-prompt", action="store_true",
                    help="print the exact text the model receives for the first example (chat template applied) "
                         "and exit; with --limit N, for the first N")
+    p.add_argument("--unsafe-exec", action="store_true",
+                   help="code tasks: run candidate programs WITHOUT the sandbox's isolation where it is "
+                        "unavailable (every report then says so)")
     p.set_defaults(func=run)
 
 
@@ -44,7 +47,7 @@ def _config(args) -> dict:
         raise UserError("eval needs --model and --task (or --resume RUN_ID)")
     return {"model": args.model, "task": args.task, "data": args.data, "split": args.split,
             "limit": args.limit, "strategies": args.strategy or ["greedy"], "seed": args.seed,
-            "chunk": args.chunk}
+            "chunk": args.chunk, "unsafe_exec": bool(args.unsafe_exec)}
 
 
 def run(args) -> int:
@@ -58,7 +61,7 @@ def run(args) -> int:
     from ..strategies.base import describe
     from ..tasks import get_task
     from ..tiny.models import check_task_formats
-    from .tables import print_strategy_table
+    from .tables import print_correction_table, print_strategy_table
 
     store = RunStore(args.store)
     if args.resume:
@@ -67,6 +70,8 @@ def run(args) -> int:
     else:
         config = _config(args)
     task = get_task(config["task"], data=config["data"])
+    if config.get("unsafe_exec") and task.code:
+        task.unsafe_exec = True
     check_task_formats(config["model"], task)
     strategies = [get_strategy(s) for s in config["strategies"]]
     examples = task.examples(config["split"])
@@ -93,6 +98,9 @@ def run(args) -> int:
             store.put_metrics(run_id, describe(strategy), m)
     store.set_status(run_id, "done")
     print_strategy_table(rows, title=f"{config['task']} · {config['model']} · n={len(examples)}")
+    print_correction_table(rows)
+    if task.unsafe_exec:
+        console.print("[bold red]UNSANDBOXED: candidate code ran without isolation (--unsafe-exec)[/]")
     if args.report:
         from ..report.html import write_report
 

@@ -114,12 +114,12 @@ def build_config(args, task, recipe: dict | None = None) -> LoopConfig:
     e2h = values.get("method") == "easy-to-hard"
     if args.difficulty_splits:
         values["difficulty_splits"] = tuple(args.difficulty_splits)
-    elif e2h and hasattr(task, "terms"):  # arithmetic: one more term per round beyond the range
-        values["difficulty_splits"] = tuple(f"terms={task.terms[1] + i}" for i in range(1, rounds + 1))
+    elif e2h and task.harder_splits(rounds):  # arithmetic: one more term per round beyond the range
+        values["difficulty_splits"] = task.harder_splits(rounds)
     if args.eval_splits:
         values["eval_splits"] = tuple(args.eval_splits)
-    elif "eval_splits" not in values and hasattr(task, "terms") and not e2h:  # e2h evaluates its own splits
-        values["eval_splits"] = ("test-hard",)
+    elif "eval_splits" not in values and task.extra_eval_splits() and not e2h:  # e2h evaluates its own splits
+        values["eval_splits"] = task.extra_eval_splits()
     try:
         return PrefConfig(**values) if pref else LoopConfig(**values)
     except ValueError as e:
@@ -166,7 +166,7 @@ def run(args) -> int:
 
 def _new_run(args, store):
     """Resolve recipe, model and task; create the run in the store and its directory with config.json."""
-    from ..store.runs import default_home
+    from ..files import home
     from ..tasks import get_task
     from ..tiny.models import check_task_formats
     from ..training.rundir import RunDir
@@ -186,7 +186,7 @@ def _new_run(args, store):
     saved = {"command": "train", "model": args.model, "model_path": str(model_path), "task": task_spec,
              "data": args.data, "loop": cfg.to_dict(), "versions": _versions()}
     run_id = store.create_run("train", saved, seed=cfg.seed)
-    run_dir = Path(args.out) if args.out else default_home() / "train" / run_id
+    run_dir = Path(args.out) if args.out else home() / "train" / run_id
     if (run_dir / "state.json").exists():
         raise UserError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
     saved.update(run_id=run_id, run_dir=str(run_dir))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import secrets
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -23,6 +22,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import UserError
+from ..files import home
 from ..records import Completion, SamplingParams, Trace
 
 SCHEMA = """
@@ -39,12 +39,8 @@ CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, data TEXT NOT NULL);
 """
 
 
-def default_home() -> Path:
-    return Path(os.environ.get("SELFIMPROVE_HOME", Path.home() / ".cache" / "selfimprove"))
-
-
 def default_store_path() -> Path:
-    return default_home() / "runs.db"
+    return home() / "runs.db"
 
 
 def _now() -> str:

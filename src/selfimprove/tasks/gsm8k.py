@@ -27,14 +27,16 @@ from ..chat import few_shot
 from ..errors import UserError
 from ..files import read_jsonl, require_field
 from ..records import Example
-from .base import TaskBase, pick_shots
+from .base import Task, pick_shots
 
 SYSTEM = ("Solve the math word problem. Think step by step, then give the final answer on its own line as "
           "'#### <number>'.")
 _CALC = re.compile(r"<<[^<>]*>>")
 
 
-class GSM8KTask(TaskBase):
+class GSM8KTask(Task):
+    """GSM8K grade-school math word problems, numeric answers (Cobbe et al. 2021, arXiv:2110.14168)."""
+
     name = "gsm8k"
     stop = ("\n\nQuestion:",)
 
@@ -45,17 +47,6 @@ class GSM8KTask(TaskBase):
         self.hub_id = hub_id
         self.shots = shots
         self._shots: list[tuple[str, str]] | None = None
-
-    @classmethod
-    def from_options(cls, options: dict[str, str], data: str | None = None) -> GSM8KTask:
-        unknown = set(options) - {"hub_id", "shots"}
-        if unknown:
-            raise UserError(f"unknown gsm8k option(s) {sorted(unknown)}; known: hub_id, shots")
-        try:
-            shots = int(options.get("shots", 0))
-        except ValueError:
-            raise UserError(f"gsm8k option shots must be an integer, got {options['shots']!r}") from None
-        return cls(data=data, hub_id=options.get("hub_id", "openai/gsm8k"), shots=shots)
 
     def examples(self, split: str = "test") -> list[Example]:
         if self.data is None:
@@ -99,4 +90,4 @@ class GSM8KTask(TaskBase):
         return few_shot(SYSTEM, self._shots, f"Question: {example.question}")
 
     def extract(self, text: str) -> str | None:
-        return extract_number(text)
+        return extract_number(text, fractions=False)  # GSM8K answers are whole numbers

@@ -26,7 +26,7 @@ from ..chat import few_shot
 from ..errors import UserError
 from ..files import read_jsonl, require_field
 from ..records import Example
-from .base import TaskBase, pick_shots
+from .base import Task, pick_shots
 
 
 def _load(data: str | None, split: str, task: str) -> tuple[Path, list[tuple[int, dict]]]:
@@ -38,7 +38,7 @@ def _load(data: str | None, split: str, task: str) -> tuple[Path, list[tuple[int
     return path, list(read_jsonl(path))
 
 
-class _FileTask(TaskBase):
+class _FileTask(Task):
     """A task read from a JSONL file or a folder of ``<split>.jsonl``; option ``shots=K`` (worked examples)."""
 
     system = ""
@@ -50,15 +50,6 @@ class _FileTask(TaskBase):
         self.data, self.shots = data, shots
         self._shots: list[tuple[str, str]] | None = None
 
-    @classmethod
-    def from_options(cls, options: dict[str, str], data: str | None = None):
-        if unknown := set(options) - {"shots"}:
-            raise UserError(f"unknown {cls.name} option(s) {sorted(unknown)}; known: shots")
-        try:
-            return cls(data=data, shots=int(options.get("shots", 0)))
-        except ValueError:
-            raise UserError(f"{cls.name} option shots must be an integer, got {options['shots']!r}") from None
-
     def question(self, example: Example) -> str:
         raise NotImplementedError
 
@@ -69,6 +60,8 @@ class _FileTask(TaskBase):
 
 
 class MultipleChoiceTask(_FileTask):
+    """Multiple-choice questions (question, choices, answer index); the model answers with a letter."""
+
     name = "multiple-choice"
     system = "Answer the multiple-choice question with the letter of the best choice."
 
@@ -98,6 +91,8 @@ class MultipleChoiceTask(_FileTask):
 
 
 class BoolQTask(_FileTask):
+    """Yes/no questions with an optional passage, in the BoolQ layout."""
+
     name = "boolq"
     system = "Answer the question with yes or no."
 

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..answers import majority
-from ..records import Completion, Step, Trace, _Record
+from ..records import Completion, Record, Trace
 
 
 @dataclass(frozen=True)
-class SFTRow(_Record):
+class SFTRow(Record):
     """One prompt-completion training row and where it came from."""
 
     prompt: str
@@ -56,7 +56,7 @@ class SFTRow(_Record):
 
 
 @dataclass(frozen=True)
-class PseudoLabel(_Record):
+class PseudoLabel(Record):
     """The majority-vote label of one example's sample pool."""
 
     example_id: str
@@ -123,7 +123,7 @@ def majority_rows(traces: Sequence[Trace], equivalent: Callable[[str | None, str
     """
     rows, labels = [], []
     for t in traces:
-        step = _generate_step(t)
+        step = t.first("generate")
         label, votes, parsed = majority(step.answers, equivalent)
         n = len(step.completions)
         accepted = label is not None and n > 0 and votes / n >= threshold
@@ -146,7 +146,7 @@ def greedy_rows(traces: Sequence[Trace], *, suffix: str = "", round_idx: int = 0
     is no target in them)."""
     rows = []
     for t in traces:
-        step = _generate_step(t)
+        step = t.first("generate")
         if step.completions and step.completions[0].ok and step.completions[0].text:
             rows.append(SFTRow(step.prompt, target_text(step.completions[0], suffix), t.example_id,
                                "greedy", step.answers[0], round_idx))
@@ -190,13 +190,6 @@ def label_precision(labels: Iterable[PseudoLabel], gold: Callable[[str, str | No
         "majority_accuracy": sum(all_decided) / len(all_decided) if all_decided else None,
         "mean_share": sum(lb.share for lb in labels) / len(labels) if labels else None,
     }
-
-
-def _generate_step(trace: Trace) -> Step:
-    for s in trace.steps:
-        if s.kind == "generate":
-            return s
-    return Step(kind="generate")
 
 
 def _limit(rows: list[SFTRow], dedupe: bool, cap: int | None) -> list[SFTRow]:

@@ -216,7 +216,7 @@ class _Loop:
             s, self.cfg.eval_limit)).encode()).hexdigest()[:16] for s in self._eval_splits()}
         weights = self.base / "model.safetensors"
         return {"model": str(self.base), "model_mtime": weights.stat().st_mtime if weights.exists() else None,
-                "task": self.task.describe() if hasattr(self.task, "describe") else type(self.task).__name__,
+                "task": self.task.describe(),
                 "examples": examples, "max_tokens": self.cfg.max_tokens, "seed": self.cfg.seed,
                 "device": self.cfg.device}
 
@@ -266,8 +266,7 @@ class _Loop:
         from every evaluated split — where the task has one; otherwise the evaluated split itself, which the log
         and ``data.json`` say (the round's accuracy on that split is then measured on problems it trained on,
         without their gold labels)."""
-        pool = getattr(self.task, "pool_split", None)
-        name = pool(split) if pool is not None else None
+        name = self.task.pool_split(split)
         if name is not None:
             if not self.task.examples(name):
                 raise ValueError(f"easy-to-hard: the training pool {name!r} of split {split!r} is empty")
@@ -283,10 +282,11 @@ class _Loop:
 
     def _replay(self, r: int, new: int) -> list[SFTRow]:
         pool: list[SFTRow] = []
-        if self.cfg.replay_gold and hasattr(self.task, "solution"):
+        if self.cfg.replay_gold:
             for e in self._examples(self.cfg.train_split, self.cfg.train_limit):
-                pool.append(SFTRow(self.task.prompt(e), self.task.solution(e) + methods.target_suffix(
-                    self.task, self.cfg), e.id, "replay-gold", e.answer, 0))
+                if (gold := self.task.solution(e)) is not None:
+                    pool.append(SFTRow(self.task.prompt(e), gold + methods.target_suffix(self.task, self.cfg),
+                                       e.id, "replay-gold", e.answer, 0))
         for j in range(1, r):
             pool += [SFTRow.from_dict(d) for d in self.rd.read_jsonl(f"round-{j}/rows.jsonl")
                      if d["source"] == "pseudo"]
