@@ -39,7 +39,9 @@ import httpx
 from ..chat import messages, plain
 from ..errors import CapabilityError, UserError
 from ..records import Completion, SamplingParams
+from ..specs import convert_option
 from .base import Capabilities, apply_stop
+from .deadlines import spec_deadlines
 
 log = logging.getLogger(__name__)
 
@@ -152,19 +154,15 @@ class OpenAICompatBackend:
 
     @classmethod
     def from_spec(cls, spec: str, model_name: str | None = None, **kwargs: Any) -> OpenAICompatBackend:
-        """Build from ``openai:URL[,URL2,...][,chat=true][@MODEL]``, each URL up to and including ``/v1``. MODEL is
-        what follows the first '@' after the last URL's host, so 'org/name@rev' keeps its revision. ``chat=true``
-        uses ``/v1/chat/completions`` (the server applies the chat template to the prompt's messages)."""
+        """Build from ``openai:URL[,URL2,...][@MODEL][,key=value...]``: URLs up to ``/v1``; MODEL after the first
+        '@' past the last host ('org/name@rev' keeps its revision); key=value: ``chat=true`` (messages to
+        ``/v1/chat/completions``, templated by the server) and the deadlines of ``backends.deadlines``."""
         parts = spec.removeprefix("openai:").split(",")
-        for part in [p for p in parts if "=" in p and "://" not in p]:
-            key, _, value = part.partition("=")
-            if key.strip() != "chat" or value.strip().lower() not in ("true", "false", "1", "0"):
-                raise UserError(f"unknown option {part!r} in model spec {spec!r}; known: chat=true|false",
-                                field="model")
-            if value.strip().lower() in ("true", "1"):
-                kwargs["endpoint"] = "chat"
-            parts.remove(part)
-        rest = ",".join(parts)
+        if chat := [p for p in parts if "://" not in p and p.strip().lower().startswith("chat=")]:
+            on = convert_option(chat[-1].partition("=")[2].strip(), bool, "model spec option 'chat'")
+            kwargs["endpoint"] = "chat" if on else "completions"
+        rest, kwargs["retry"] = spec_deadlines(",".join(p for p in parts if p not in chat),
+                                               kwargs.get("retry", RetryPolicy()))
         slash = rest.find("/", rest.find("://", rest.rfind(",") + 1) + 3)
         if (at := rest.find("@", slash) if slash > 0 else -1) > 0:
             rest, model_name = rest[:at], model_name or rest[at + 1:]
