@@ -13,7 +13,7 @@ import sys
 
 from ..errors import UserError
 
-SUBCOMMANDS = ["eval", "score", "runs", "analyze", "pretrain", "train", "demo"]
+SUBCOMMANDS = ["eval", "score", "runs", "analyze", "pretrain", "train", "demo", "view"]
 """Module names under selfimprove.cli, in the order --help lists them."""
 
 
