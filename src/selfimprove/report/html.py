@@ -43,7 +43,9 @@ def eval_report_html(run: Mapping[str, Any], scopes: Mapping[str, Sequence[Any]]
 def write_report(path: str | Path, store, run_id: str) -> Path:
     run = store.get_run(run_id)
     metrics = store.metrics(run_id)
-    scopes = {s: store.traces(run_id, s) for s in metrics if store.done_ids(run_id, s)}
+    # failed requests are no answers: the analyses read the answered traces; the table counts the rest
+    scopes = {s: [t for t in store.traces(run_id, s) if t.status == "ok"] for s in metrics
+              if store.done_ids(run_id, s)}
     path = Path(path)
     path.write_text(eval_report_html(run, scopes, {s: metrics[s] for s in scopes}), encoding="utf-8")
     return path

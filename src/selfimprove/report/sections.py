@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..metrics.accuracy import failure_cells
 from ..metrics.calibration import calibration_from_traces
 from ..metrics.correction import correction_from_traces
 from ..metrics.stats import mcnemar_exact, paired_bootstrap
@@ -32,28 +33,20 @@ def label(scope: str, traces: Sequence[Any]) -> str:
 
 
 def strategy_table(metrics: Mapping[str, Mapping[str, Any]], labels: Mapping[str, str]) -> dict[str, Any]:
-    """The comparison table: one row per strategy. Optional columns (truncated, errors, unscored, pass@k)
-    appear only when some strategy's metrics hold them (older runs did not record them)."""
+    """The comparison table: one row per strategy. Failure counts as ``failure_cells`` writes them ('—' where a
+    count does not apply or an older run did not record it); the pass@k column only when a strategy kept a
+    pool."""
     rows = list(metrics.items())
-    has = {key: any(key in m for _, m in rows) for key in ("truncated", "errors", "verdicts", "n_samples")}
-    head = ["strategy", "accuracy %", "95% CI", "unparsed"]
-    head += ["truncated"] * has["truncated"] + ["errors"] * has["errors"] + ["unscored"] * has["verdicts"]
-    head += ["tokens/example", "calls", "wall s"] + ["pass@k · maj@k"] * has["n_samples"]
+    pools = any("n_samples" in m for _, m in rows)
+    head = ["strategy", "accuracy %", "95% CI", "unparsed", "errors", "truncated", "unscored", "tokens/example",
+            "calls", "wall s"] + ["pass@k · maj@k"] * pools
     out = []
     for scope, m in rows:
-        n = m.get("n", 0)
         ci = m.get("ci95")
         cells = [labels.get(scope, scope), pct(m.get("accuracy")), f"{pct(ci[0])}–{pct(ci[1])}" if ci else "—",
-                 f"{m.get('unparsed', 0)}/{n}"]
-        if has["truncated"]:
-            cells.append(f"{m['truncated']}/{n}" if "truncated" in m else "—")
-        if has["errors"]:
-            cells.append(f"{m['errors']}/{n}" if "errors" in m else "—")
-        if has["verdicts"]:
-            unscored = f"{m['unscored']}/{m['verdicts']}" if "verdicts" in m else "—"
-            cells.append(unscored + (f" · {m['all_unscored']} none" if m.get("all_unscored") else ""))
-        cells += [num(m.get("tokens_per_example"), 0), m.get("calls", "—"), num(m.get("wall_s"), 1)]
-        if has["n_samples"]:
+                 *failure_cells({"n": 0, "unparsed": 0, **m}, errors=True), num(m.get("tokens_per_example"), 0),
+                 m.get("calls", "—"), num(m.get("wall_s"), 1)]
+        if pools:
             k = m.get("n_samples")
             cells.append(f"pass@{k} {pct(m.get(f'pass@{k}'))} · maj@{k} {pct(m.get(f'maj@{k}'))}" if k else "—")
         out.append({"scope": scope, "cells": cells})
@@ -61,8 +54,10 @@ def strategy_table(metrics: Mapping[str, Mapping[str, Any]], labels: Mapping[str
 
 
 def calibration_table(scopes: Mapping[str, Sequence[Any]], labels: Mapping[str, str]) -> dict[str, Any]:
-    """ECE, Brier and AUROC of each strategy whose traces carry a confidence (answered traces only)."""
-    calib = {s: calibration_from_traces([t for t in ts if t.status == "ok"]) for s, ts in scopes.items()
+    """ECE, Brier and AUROC of each strategy whose traces carry a confidence (answered traces only; an
+    unparseable answer is wrong, as in accuracy)."""
+    calib = {s: calibration_from_traces([t for t in ts if t.status == "ok"], unparsed_as_wrong=True)
+             for s, ts in scopes.items()
              if any(t.confidence is not None for t in ts)}
     rows = [{"scope": s, "cells": [labels[s], c["n"], c["n_missing"], num(c["ece"]), num(c["brier"]),
                                    num(c["auroc"])]} for s, c in calib.items()]
