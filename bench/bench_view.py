@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-STRATEGIES = ("greedy", "self-consistency:n=4", "self-correct", "best-of-n:n=4")
+STRATEGIES = ("greedy", "self-consistency:n=4", "self-correct", "sample")
 
 
 def build(path: Path, n_examples: int, seed: int = 0) -> str:

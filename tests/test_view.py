@@ -111,22 +111,34 @@ def test_model_text_is_escaped_and_credentials_are_not_shown(runs, client, tmp_p
 
 
 def test_correction_cells_and_light_traces_agree_with_the_metrics(runs):
-    from selfimprove.view.store import ViewStore
+    from collections import Counter
+
+    from selfimprove.metrics.analysis import analysis
+    from selfimprove.view.store import _SUMMARY, ViewStore, cell_of
 
     store, view = RunStore(runs["store"]), ViewStore(runs["store"])
     e = runs["eval"]
+    assert view.indexed
+    plan = view.db.execute(f"EXPLAIN QUERY PLAN SELECT example_id, {_SUMMARY} FROM traces WHERE run_id = ? AND "
+                           f"scope = ? ORDER BY position", (e, "greedy")).fetchall()
+    assert "traces_summary" in str(plan)  # read from the summary index, not by parsing every trace
+    stored = store.metrics(e)
     for scope in ("greedy", "self-consistency:n=4,seed=1", "self-correct"):
         full = store.traces(e, scope)
-        assert view.transitions(e, scope) == correction_from_traces(full, unparsed_as_wrong=True)["transitions"]
         light = view.light(e, scope)
         assert [(t.example_id, t.correct, t.initial_answer, t.final_answer, t.confidence, t.status)
                 for t in light.values()] == [(t.example_id, t.correct, t.initial_answer, t.final_answer,
                                               t.confidence, t.status) for t in full]
+        assert stored[scope]["analysis"] == analysis(full) == analysis(list(light.values()))
+        cells = Counter(cell_of(t) for t in light.values())
+        assert {k: cells[k] for k in ("cc", "cw", "wc", "ww")} == correction_from_traces(
+            full, unparsed_as_wrong=True)["transitions"]
         for cell, (before, after) in {"cw": (True, False), "wc": (False, True)}.items():
             ids, total = view.example_ids(e, scope, cell=cell)
             assert ids == [t.example_id for t in full if t.initial_correct is before and t.correct is after]
             assert total == len(ids)
-    assert view.transitions(e, "self-correct")["cw"] > 0 and view.transitions(e, "self-correct")["wc"] > 0
+    transitions = stored["self-correct"]["analysis"]["correction"]["transitions"]
+    assert transitions["cw"] > 0 and transitions["wc"] > 0
 
 
 def test_a_missing_store_is_a_user_error(tmp_path):

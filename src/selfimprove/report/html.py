@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..metrics.analysis import analysis
 from . import plots as P
 from . import sections as S
 from .plots import majority_curve
@@ -28,8 +29,9 @@ def eval_report_html(run: Mapping[str, Any], scopes: Mapping[str, Sequence[Any]]
                      metrics: Mapping[str, Mapping[str, Any]], seed: int = 0) -> str:
     """The report page of one eval run: ``scopes`` maps each strategy to its traces, ``metrics`` to its
     stored metrics row."""
-    labels = {s: S.label(s, ts) for s, ts in scopes.items()}
-    calibration, correction = S.calibration_table(scopes, labels), S.correction_table(scopes, labels)
+    analyses = {s: analysis(ts) for s, ts in scopes.items()}
+    labels = {s: S.label(s, a["oracle"]) for s, a in analyses.items()}
+    calibration, correction = S.calibration_table(analyses, labels), S.correction_table(analyses, labels)
     figures = {"accuracy-tokens": P.accuracy_vs_tokens(metrics, labels), "cost": P.cost(metrics, labels),
                "calibration": P.reliability(calibration["data"], labels),
                "correction": P.transitions(correction["data"], labels)}

@@ -1,8 +1,8 @@
 """The numbers of an eval run's report, as plain rows: one copy for ``eval --report``, the demo page and the
 viewer (``selfimprove view``), which render them with the same templates (``report/templates``).
 
-Every function reads traces' scalar fields only (correctness, answers, confidence, tokens), so the viewer can
-pass step-less traces read cheaply from the store. Strategies that read the gold answer
+The tables read stored metrics rows and their ``analysis`` (``metrics.analysis``); paired tests read traces'
+scalar fields only (correctness, status), so the viewer can pass step-less traces read from the store's index. Strategies that read the gold answer
 (``trace.info['oracle']``) are labelled "oracle" everywhere. Unparseable answers count as wrong in accuracy,
 correction cells and paired tests, as in the table of ``selfimprove eval``; a failed request (status not 'ok')
 is no answer: it is counted under errors and left out of the paired tests, never scored.
@@ -14,8 +14,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..metrics.accuracy import failure_cells
-from ..metrics.calibration import calibration_from_traces
-from ..metrics.correction import correction_from_traces
 from ..metrics.stats import mcnemar_exact, paired_bootstrap
 
 
@@ -27,8 +25,7 @@ def num(x, digits: int = 3) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
 
-def label(scope: str, traces: Sequence[Any]) -> str:
-    oracle = any(t.info.get("oracle") for t in traces)
+def label(scope: str, oracle: bool) -> str:
     return f"{scope} (oracle)" if oracle and "oracle" not in scope else scope
 
 
@@ -53,22 +50,19 @@ def strategy_table(metrics: Mapping[str, Mapping[str, Any]], labels: Mapping[str
     return {"head": head, "rows": out}
 
 
-def calibration_table(scopes: Mapping[str, Sequence[Any]], labels: Mapping[str, str]) -> dict[str, Any]:
-    """ECE, Brier and AUROC of each strategy whose traces carry a confidence (answered traces only; an
-    unparseable answer is wrong, as in accuracy)."""
-    calib = {s: calibration_from_traces([t for t in ts if t.status == "ok"], unparsed_as_wrong=True)
-             for s, ts in scopes.items()
-             if any(t.confidence is not None for t in ts)}
+def calibration_table(analyses: Mapping[str, Mapping[str, Any]], labels: Mapping[str, str]) -> dict[str, Any]:
+    """ECE, Brier and AUROC of each strategy with a confidence (``metrics.analysis``: answered traces only, an
+    unparseable answer wrong, as in accuracy)."""
+    calib = {s: a["calibration"] for s, a in analyses.items() if a.get("calibration")}
     rows = [{"scope": s, "cells": [labels[s], c["n"], c["n_missing"], num(c["ece"]), num(c["brier"]),
                                    num(c["auroc"])]} for s, c in calib.items()]
     return {"head": ["strategy", "n", "missing", "ECE", "Brier", "AUROC"], "rows": rows, "data": calib}
 
 
-def correction_table(scopes: Mapping[str, Sequence[Any]], labels: Mapping[str, str]) -> dict[str, Any]:
+def correction_table(analyses: Mapping[str, Mapping[str, Any]], labels: Mapping[str, str]) -> dict[str, Any]:
     """First versus final answer of each strategy that ever changed its answer: accuracies, CL/CS/RSS and
     the four transition cells (the viewer links each cell to its examples)."""
-    corr = {s: correction_from_traces([t for t in ts if t.status == "ok"], unparsed_as_wrong=True)
-            for s, ts in scopes.items() if any(t.initial_answer != t.final_answer for t in ts)}
+    corr = {s: a["correction"] for s, a in analyses.items() if a.get("correction")}
     rows = [{"scope": s, "label": labels[s], "transitions": c["transitions"],
              "cells": [pct(c["acc1"]), pct(c["acc2"]), pct(c["delta"]), num(c["cl"]), num(c["cs"]), num(c["rss"])],
              "unparsed": f"{c['unparsed_initial']}/{c['unparsed_final']}"} for s, c in corr.items()]

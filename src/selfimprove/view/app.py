@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ..errors import UserError
+from ..metrics.analysis import analysis
 from ..report import plots as P
 from ..report import sections as S
 from ..report.render import environment
@@ -31,6 +32,7 @@ class Viewer:
         self.env = environment()
         self._examples: dict[tuple, dict[str, Any]] = {}
         self._plots: dict[tuple, bytes | None] = {}
+        self._summaries: dict[tuple, tuple[dict, dict]] = {}
 
     # ---- helpers -----------------------------------------------------------------------------------
     def page(self, template: str, status: int = 200, **context: Any):
@@ -71,14 +73,14 @@ class Viewer:
 
     def eval_page(self, request, run: dict[str, Any], base: str = ""):
         """The strategy table, figures, correction cells, paired test and one page of examples; ``base`` is
-        the page's own path (the run page, or a training run's traces page)."""
+        the page's own path (the run page, or a training run's traces page). Tables come from the stored
+        metrics and their ``analysis``; only a scope stored without them is read trace by trace (once per
+        run version: the result is cached)."""
         rid, q = run["id"], request.query_params
-        metrics = self.store.metrics(rid)
         counts = self.store.scopes(rid)
         scope_names = list(counts)
-        light = {s: list(self.store.light(rid, s).values()) for s in scope_names}
-        labels = {s: S.label(s, light[s]) for s in scope_names}
-        table_metrics = {s: metrics.get(s) or _light_metrics(light[s]) for s in scope_names}
+        rows_m, analyses = self.summaries(run)
+        labels = {s: S.label(s, analyses[s]["oracle"]) for s in scope_names}
         cell, list_scope = q.get("cell", ""), q.get("scope", "")
         if (cell and cell not in CELLS) or (list_scope and list_scope not in scope_names):
             return self.not_found("no such strategy or correction cell")
@@ -89,21 +91,39 @@ class Viewer:
         pair_a, pair_b = q.get("a", scope_names[0] if scope_names else ""), q.get("b", "")
         pair = pair_error = None
         if pair_b:
-            if pair_a not in light or pair_b not in light:
+            if pair_a not in counts or pair_b not in counts:
                 pair_error = "choose two strategies of this run"
             else:
-                pair = S.paired(light[pair_a], light[pair_b])
+                pair = S.paired(list(self.store.light(rid, pair_a).values()),
+                                list(self.store.light(rid, pair_b).values()))
                 pair_error = None if pair else "these two strategies share no example"
-        links = _Links(rid, cell, list_scope, base or f"/run/{rid}")
         return self.page(
             "view_eval.html", run=run, n_examples=max(counts.values(), default=0),
-            strategy=S.strategy_table(table_metrics, labels), calibration=S.calibration_table(light, labels),
-            correction=S.correction_table(light, labels), gap=S.gap_table(table_metrics, labels), paired=None,
+            strategy=S.strategy_table(rows_m, labels), calibration=S.calibration_table(analyses, labels),
+            correction=S.correction_table(analyses, labels), gap=S.gap_table(rows_m, labels), paired=None,
             plots={name: f"/run/{rid}/plot/{name}.png?" + urlencode({"v": run["updated"]})
                    for name in P.EVAL_PLOTS},
-            links=links, scope_names=scope_names, pair_a=pair_a, pair_b=pair_b, pair=pair, pair_error=pair_error,
-            paired_head=S.PAIRED_HEAD, example_ids=ids, rows=rows, page=page, total=total, per_page=PAGE,
-            cell=cell, cell_scope=list_scope, cell_label=CELL_LABELS.get(cell, ""))
+            links=_Links(rid, cell, list_scope, base or f"/run/{rid}"), scope_names=scope_names, pair_a=pair_a,
+            pair_b=pair_b, pair=pair, pair_error=pair_error, paired_head=S.PAIRED_HEAD, example_ids=ids,
+            rows=rows, page=page, total=total, per_page=PAGE, cell=cell, cell_scope=list_scope,
+            cell_label=CELL_LABELS.get(cell, ""), indexed=self.store.indexed)
+
+    def summaries(self, run: dict[str, Any]) -> tuple[dict[str, dict], dict[str, dict]]:
+        """Per scope: the metrics row and its analysis, as stored; computed from the traces (and cached for
+        this version of the run) where the store holds none (a training round's evaluation, an older run)."""
+        key = (run["id"], run["updated"])
+        if key not in self._summaries:
+            metrics = self.store.metrics(run["id"])
+            rows, analyses = {}, {}
+            for s in self.store.scopes(run["id"]):
+                m = metrics.get(s) or {}
+                traces = None
+                if "accuracy" not in m or "analysis" not in m:
+                    traces = list(self.store.light(run["id"], s).values())
+                rows[s] = m if "accuracy" in m else _light_metrics(traces)
+                analyses[s] = m["analysis"] if "analysis" in m else analysis(traces)
+            self._summaries = {key: (rows, analyses)}  # one run at a time: a small, bounded cache
+        return self._summaries[key]
 
     def example(self, request):
         run = self._run(request)
@@ -126,20 +146,21 @@ class Viewer:
             return self.not_found("no such figure")
         key = (run["id"], run["updated"], name)
         if key not in self._plots:
-            self._plots[key] = self.eval_figure(run["id"], name)
+            if len(self._plots) > 64:  # bounded: figures of runs looked at long ago are drawn again
+                self._plots.clear()
+            self._plots[key] = self.eval_figure(run, name)
         return _png(self._plots[key])
 
-    def eval_figure(self, rid: str, name: str) -> bytes | None:
-        metrics = self.store.metrics(rid)
-        scopes = [s for s in self.store.scopes(rid) if s in metrics]
-        if name in ("accuracy-tokens", "cost"):
-            m = {s: metrics[s] for s in scopes}
-            return (P.accuracy_vs_tokens if name == "accuracy-tokens" else P.cost)(m, {s: s for s in scopes})
-        light = {s: list(self.store.light(rid, s).values()) for s in scopes}
-        labels = {s: S.label(s, ts) for s, ts in light.items()}
+    def eval_figure(self, run: dict[str, Any], name: str) -> bytes | None:
+        rows, analyses = self.summaries(run)
+        labels = {s: S.label(s, a["oracle"]) for s, a in analyses.items()}
+        if name == "accuracy-tokens":
+            return P.accuracy_vs_tokens(rows, labels)
+        if name == "cost":
+            return P.cost(rows, labels)
         if name == "calibration":
-            return P.reliability(S.calibration_table(light, labels)["data"], labels)
-        return P.transitions(S.correction_table(light, labels)["data"], labels)
+            return P.reliability(S.calibration_table(analyses, labels)["data"], labels)
+        return P.transitions(S.correction_table(analyses, labels)["data"], labels)
 
     # ---- gold answers ------------------------------------------------------------------------------
     def gold(self, run: dict[str, Any], scope: str, example_id: str) -> tuple[str | None, str | None, str]:

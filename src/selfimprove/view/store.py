@@ -19,17 +19,20 @@ import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from ..errors import UserError
 from ..records import Trace
+from ..store import migrations
+from ..store.runs import open_readonly
 
 PAGE = 50
 """Rows per page of every paginated list."""
 
-LIGHT = ("correct", "initial_correct", "initial_answer", "final_answer", "confidence", "status",
-         "info.oracle", "prompt_tokens", "completion_tokens", "calls")
-"""The scalar trace fields lists and statistics read (one json_extract per row)."""
+LIGHT = migrations.TRACE_SUMMARY
+"""The scalar trace fields lists and statistics read, in the order of the store's summary index."""
+
+_SUMMARY = "json_extract(data, " + ", ".join(f"'$.{f}'" for f in LIGHT) + ")"
+"""The indexed expression (migration 3): selected exactly like this, SQLite reads it from the index."""
 
 CELLS = {"cc": (True, True), "cw": (True, False), "wc": (False, True), "ww": (False, False)}
 """Correction transitions: (initially right, finally right)."""
@@ -43,11 +46,6 @@ _SECRET_TEXT = [(re.compile(r"(?i)(\w+://)[^/@\s:]+:[^/@\s]+@"), r"\1•••@"
 _ROUND = re.compile(r"^(.*/)?round-(\d+)$")
 """A training round's metrics scope: an optional arm prefix and the round index."""
 
-_VERDICT = ("CASE WHEN json_extract(data, '$.{a}') IS NULL THEN 0 "
-            "WHEN json_extract(data, '$.{c}') IS NULL THEN NULL ELSE json_extract(data, '$.{c}') END")
-"""SQL for a trace's verdict as the correction metric counts it: an unparseable answer is wrong, an
-undecided one is NULL (left out), else the stored correctness."""
-
 
 class ViewStore:
     """A read-only view of one run store file."""
@@ -57,11 +55,20 @@ class ViewStore:
         if not self.path.is_file():
             raise UserError("no run store here (run `selfimprove eval` first, or pass --store)",
                             path=str(self.path))
-        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
-        self.db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
+        try:
+            self.db = open_readonly(self.path, check_same_thread=False)
+            migrations.check(self.db)
+        except migrations.ForeignStore as e:
+            raise UserError(f"not a selfimprove run store: it {e}", path=str(self.path)) from None
+        except sqlite3.DatabaseError as e:
+            raise UserError(f"cannot read the run store ({e})", path=str(self.path)) from None
         self.db.execute("PRAGMA query_only = ON")
         self.lock = threading.Lock()  # one connection, used by the server's worker threads in turn
         self.run_columns = {r[1] for r in self._all("PRAGMA table_info(runs)")}
+        self.indexed = bool(self._one("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = "
+                                      "'traces_summary'"))
+        """Whether the store has the summary index (a store last written by an older selfimprove has not:
+        lists and cells then parse every trace, and any command that opens the store adds it)."""
 
     def close(self) -> None:
         self.db.close()
@@ -162,21 +169,18 @@ class ViewStore:
     # traces -----------------------------------------------------------------------------------------
     def example_ids(self, run_id: str, scope: str, page: int = 1, cell: str = "") -> tuple[list[str], int]:
         """One page of a scope's example ids in run order, optionally only those in a correction cell."""
-        where, args = "run_id = ? AND scope = ?", [run_id, scope]
         if cell:
-            before, after = CELLS[cell]
-            where += (f" AND ({_VERDICT.format(a='initial_answer', c='initial_correct')}) = ? "
-                      f"AND ({_VERDICT.format(a='final_answer', c='correct')}) = ?")
-            args += [int(before), int(after)]
-        total = self._one(f"SELECT COUNT(*) FROM traces WHERE {where}", args)[0]
-        rows = self._all(f"SELECT example_id FROM traces WHERE {where} ORDER BY position LIMIT ? OFFSET ?",
-                         [*args, PAGE, (page - 1) * PAGE])
+            ids = [eid for eid, t in self.light(run_id, scope).items() if cell_of(t) == cell]
+            return ids[(page - 1) * PAGE: page * PAGE], len(ids)
+        total = self._one("SELECT COUNT(*) FROM traces WHERE run_id = ? AND scope = ?", (run_id, scope))[0]
+        rows = self._all("SELECT example_id FROM traces WHERE run_id = ? AND scope = ? ORDER BY position "
+                         "LIMIT ? OFFSET ?", (run_id, scope, PAGE, (page - 1) * PAGE))
         return [r[0] for r in rows], total
 
     def light(self, run_id: str, scope: str, ids: list[str] | None = None) -> dict[str, Trace]:
-        """Scalar fields of a scope's traces (all of them, or the given ids) as step-less Traces, by id."""
-        paths = ", ".join(f"'$.{f}'" for f in LIGHT)
-        sql = f"SELECT example_id, json_extract(data, {paths}) FROM traces WHERE run_id = ? AND scope = ?"
+        """Scalar fields of a scope's traces (all of them in run order, or the given ids) as step-less Traces,
+        by example id, read from the summary index."""
+        sql = f"SELECT example_id, {_SUMMARY} FROM traces WHERE run_id = ? AND scope = ?"
         args: list[Any] = [run_id, scope]
         if ids is not None:
             out = {}
@@ -192,18 +196,6 @@ class ViewStore:
                         (run_id, scope, example_id))
         return Trace.from_json(row[0]) if row else None
 
-    def transitions(self, run_id: str, scope: str) -> dict[str, int]:
-        """Counts of the correction cells (c→c, c→w, w→c, w→w) of one scope, unparseable as wrong."""
-        rows = self._all(f"SELECT {_VERDICT.format(a='initial_answer', c='initial_correct')}, "
-                         f"{_VERDICT.format(a='final_answer', c='correct')}, COUNT(*) FROM traces "
-                         f"WHERE run_id = ? AND scope = ? GROUP BY 1, 2", (run_id, scope))
-        out = dict.fromkeys(CELLS, 0)
-        for before, after, count in rows:
-            if before is None or after is None:
-                continue
-            out[("c" if before else "w") + ("c" if after else "w")] += count
-        return {k: out[k] for k in CELLS}
-
     def neighbours(self, run_id: str, scope: str, example_id: str) -> tuple[str | None, str | None]:
         """The example ids before and after this one in the scope's run order."""
         row = self._one("SELECT position FROM traces WHERE run_id = ? AND scope = ? AND example_id = ?",
@@ -215,6 +207,18 @@ class ViewStore:
         nxt = self._one("SELECT example_id FROM traces WHERE run_id = ? AND scope = ? AND position > ? "
                         "ORDER BY position LIMIT 1", (run_id, scope, row[0]))
         return (prev[0] if prev else None), (nxt[0] if nxt else None)
+
+
+def cell_of(t: Trace) -> str | None:
+    """The correction cell ('cc', 'cw', 'wc', 'ww') of an answered trace, as ``metrics.correction`` counts it
+    (an unparseable answer is wrong); None for a failed request or an undecided verdict."""
+    if t.status != "ok":
+        return None
+    before = False if t.initial_answer is None else t.initial_correct
+    after = False if t.final_answer is None else t.correct
+    if before is None or after is None:
+        return None
+    return ("c" if before else "w") + ("c" if after else "w")
 
 
 def redact(value: Any) -> Any:
