@@ -57,6 +57,10 @@ After examining the user's question and the response:
 - Briefly justify your total score, up to 100 words.
 - Conclude with the score using the format: "Score: <total points>"
 """
+RUBRIC_SCORE = RUBRIC.split("After examining")[0] + """\
+After examining the user's question and the response, reply with the total points only: a single digit from 0 \
+to 5.
+Score:"""
 PAIRWISE = """Which response answers the user's question better? Judge correctness first, then helpfulness.
 
 User: {question}
@@ -109,8 +113,8 @@ class TaskFormats:
     """A verdict text → True (yes), False (no) or None (unparseable)."""
     no_issues: Callable[[str], bool]
     """A feedback text → True when it says there is nothing to fix (Self-Refine's stop signal)."""
-    yes_no: tuple[str, str]
-    """The two verdict continuations scored for P(True), 'yes' first."""
+    yes_no: tuple[tuple[str, ...], tuple[str, ...]]
+    """The verdict continuations scored for P(True): the forms of 'yes', then those of 'no'."""
     feedback_tokens: int
     """Token budget for a feedback step (a verdict needs few tokens, prose feedback many)."""
     feedback_stop: tuple[str, ...]
@@ -160,7 +164,7 @@ def task_formats(task, *, verify=None, correct=None, feedback=None, refine=None,
         pik=pik or (lambda ex: PIK.format(question=ex.question)),
         confidence=confidence or generic(CONFIDENCE),
         parse_verdict=parse, no_issues=no_issues,
-        yes_no=tuple(verdict_continuations or (" yes", " no")),
+        yes_no=_verdict_forms(verdict_continuations),
         feedback_tokens=(8 + THINK_TOKENS * bool(think)) if verdict_feedback else 256,
         feedback_stop=("\n",) if verdict_feedback else ("\n\n",),
         own=tuple(k for k, v in own.items() if v is not None), verify_think=think)
@@ -168,6 +172,15 @@ def task_formats(task, *, verify=None, correct=None, feedback=None, refine=None,
 
 THINK_TOKENS = 256
 """Token budget of a verify rationale (``TaskFormats.verify_think``)."""
+
+
+def _verdict_forms(own: tuple[str, str] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A task's own two trained continuations as they are; otherwise every surface form of Yes and No."""
+    from .verifiers.choice import surface_forms
+
+    if own:
+        return (own[0],), (own[1],)
+    return surface_forms("Yes"), surface_forms("No")
 
 
 def _parse_yes_no(text: str) -> bool | None:

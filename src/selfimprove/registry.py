@@ -87,6 +87,8 @@ class Entry:
     """Explicit options; read from the target's fields or signature when None."""
     aliases_of: str | None = None
     """The name this entry is another name for."""
+    paper: str = ""
+    """The method's paper as 'Title, arXiv:ID' (empty for baselines and controls)."""
 
     def load(self) -> Any:
         if isinstance(self.target, str) and ":" in self.target:
@@ -102,6 +104,13 @@ class Entry:
         doc = inspect.cleandoc(own or "")  # a class's own docstring, never one inherited from its base
         return " ".join(doc.split("\n\n")[0].split()) if doc else ""
 
+    @property
+    def builtin(self) -> bool:
+        """Whether the entry comes with selfimprove (not a plugin or a registration made at run time)."""
+        if isinstance(self.target, str):  # 'module:attr', or a bare name registered by selfimprove itself
+            return ":" not in self.target or self.target.startswith("selfimprove.")
+        return (getattr(self.target, "__module__", None) or "").startswith("selfimprove.")
+
     def settings(self) -> tuple[Option, ...]:
         return self.options if self.options is not None else options_of(self.load())
 
@@ -111,10 +120,11 @@ _LOADED: set[str] = set()
 
 
 def register(kind: str, name: str, target: Any = None, *, description: str = "",
-             options: typing.Sequence[Option] | None = None, alias_of: str | None = None, replace: bool = True):
+             options: typing.Sequence[Option] | None = None, alias_of: str | None = None, paper: str = "",
+             replace: bool = True):
     """Register ``target`` as ``name`` of ``kind``; without ``target``, a decorator that registers what it
-    decorates and returns it unchanged. A later registration of the same name replaces the earlier one
-    (``replace=False`` refuses instead)."""
+    decorates and returns it unchanged. ``paper`` cites the method ('Title, arXiv:ID'). A later registration
+    of the same name replaces the earlier one (``replace=False`` refuses instead)."""
     if kind not in KINDS:
         raise ValueError(f"unknown registry kind {kind!r}; known: {', '.join(KINDS)}")
 
@@ -122,7 +132,7 @@ def register(kind: str, name: str, target: Any = None, *, description: str = "",
         if not replace and name in _REGISTRY[kind]:
             raise ValueError(f"{SINGULAR[kind]} {name!r} is already registered")
         _REGISTRY[kind][name] = Entry(kind, name, obj, description,
-                                      None if options is None else tuple(options), alias_of)
+                                      None if options is None else tuple(options), alias_of, paper)
         return obj
 
     return add if target is None else add(target)

@@ -21,7 +21,7 @@ get_backend = build_backend
 
 
 def _scripted(arg: str, **kwargs):
-    """A noisy calculator, no model: right answers with deterministic errors (for tests and demos)."""
+    """No model: a noisy calculator that speaks the arithmetic task's formats (for tests and trying things)."""
     from ..registry import build
 
     _, options = parse_spec(f"scripted:{arg}", "scripted model")

@@ -79,4 +79,4 @@ class GSM8KTask(Task):
         return PROMPT.format(question=example.question)
 
     def extract(self, text: str) -> str | None:
-        return extract_number(text)
+        return extract_number(text, fractions=False)  # GSM8K answers are whole numbers

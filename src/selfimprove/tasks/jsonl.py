@@ -2,29 +2,31 @@
 
 ``--task jsonl:question=prompt,answer=target,kind=number`` reads ``prompt`` as the question and ``target`` as
 the gold answer. ``kind`` picks the answer layer: ``number`` (numeric extraction and normalisation),
-``letter``, ``yesno``, or ``text`` (the first line, stripped and lower-cased, compared exactly).
+``letter``, ``yesno``, or ``text`` (a short answer compared exactly after ``answers.normalize_text``: the
+gold field as it is, the output through ``answers.extract_text``, which reads the words after the last "the
+answer is" so that a chain-of-thought output is not compared as a whole sentence). ``fractions=false`` (for
+``kind=number``) rejects an unevaluated non-whole division such as ``16/36`` in an output.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..answers import extract_letter, extract_number, extract_yes_no, normalize_number
+from ..answers import (
+    extract_letter,
+    extract_number,
+    extract_text,
+    extract_yes_no,
+    normalize_number,
+    normalize_text,
+)
 from ..errors import UserError
 from ..files import read_jsonl, require_field
 from ..records import Example
 from .base import Task
 
-
-def _text(t: str | None) -> str | None:
-    if t is None:
-        return None
-    line = t.strip().splitlines()[0].strip().lower() if t.strip() else ""
-    return line or None
-
-
-_KINDS = {"number": extract_number, "letter": extract_letter, "yesno": extract_yes_no, "text": _text}
-_GOLD = {"number": normalize_number, "letter": extract_letter, "yesno": extract_yes_no, "text": _text}
+_KINDS = {"number": extract_number, "letter": extract_letter, "yesno": extract_yes_no, "text": extract_text}
+_GOLD = {"number": normalize_number, "letter": extract_letter, "yesno": extract_yes_no, "text": normalize_text}
 
 
 class JsonlTask(Task):
@@ -34,20 +36,26 @@ class JsonlTask(Task):
     stop = ("\n\n",)
 
     def __init__(self, data: str | None, question: str = "question", answer: str = "answer",
-                 kind: str = "number", id_field: str = "id", template: str = "Question: {question}\nAnswer:"
-                 ) -> None:
+                 kind: str = "number", id_field: str = "id", template: str = "Question: {question}\nAnswer:",
+                 fractions: bool = True) -> None:
         if kind not in _KINDS:
             raise UserError(f"unknown jsonl kind '{kind}'; choose one of {sorted(_KINDS)}")
         if data is None:
             raise UserError("task 'jsonl' needs --data PATH")
         self.data, self.question_field, self.answer_field = data, question, answer
-        self.kind, self.id_field, self.template = kind, id_field, template
+        self.kind, self.id_field, self.template, self.fractions = kind, id_field, template, fractions
 
     @classmethod
     def from_options(cls, options: dict[str, str], data: str | None = None) -> JsonlTask:
-        known = {"question", "answer", "kind", "id_field", "template"}
+        known = {"question", "answer", "kind", "id_field", "template", "fractions"}
         if unknown := set(options) - known:
             raise UserError(f"unknown jsonl option(s) {sorted(unknown)}; known: {sorted(known)}")
+        options = dict(options)
+        if "fractions" in options:
+            flag = options["fractions"].lower()
+            if flag not in ("true", "false"):
+                raise UserError(f"jsonl option fractions must be true or false, got {options['fractions']!r}")
+            options["fractions"] = flag == "true"
         return cls(data=data, **options)
 
     def examples(self, split: str = "test") -> list[Example]:
@@ -72,4 +80,6 @@ class JsonlTask(Task):
         return self.template.format(question=example.question)
 
     def extract(self, text: str) -> str | None:
+        if self.kind == "number":
+            return extract_number(text, fractions=self.fractions)
         return _KINDS[self.kind](text)

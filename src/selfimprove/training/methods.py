@@ -165,27 +165,32 @@ def round_report(method: str, task, examples: Sequence[Example], traces: Sequenc
 def _register() -> None:
     from ..registry import register_method
 
-    for name, line in {
-        "star": "STaR: keep gold-verified samples, rationalise unsolved problems with the answer as a hint "
-                "(Zelikman et al. 2022, arXiv:2203.14465).",
-        "rest-em": "ReST-EM: keep gold-verified samples; every round fine-tunes the base model (Singh et al. "
-                   "2023, arXiv:2312.06585).",
-        "lmsi": "LMSI: majority-vote pseudo-labels, no gold (Huang et al. 2022, arXiv:2210.11610).",
-        "easy-to-hard": "Majority-vote pseudo-labels one difficulty step beyond the frontier, with a length "
-                        "filter (Lee et al. 2025, arXiv:2502.01612).",
-        "no-filter": "Control: train on the model's own greedy answers, unfiltered.",
-        "self-rewarding": "DPO on pairs ranked by the model's own judge (Yuan et al. 2024, arXiv:2401.10020).",
-        "scpo": "Self-Consistency Preference Optimization: DPO on most- vs least-voted answers, no gold (Prasad "
-                "et al. 2024, arXiv:2411.04109).",
-        "spin": "SPIN: DPO with the reference solution chosen over the model's own sample (Chen et al. 2024, "
-                "arXiv:2401.01335).",
-        "gold-dpo": "Control: DPO on gold-labelled (correct, incorrect) sample pairs.",
-        "v-star": "V-STaR: STaR rounds plus a DPO-trained verifier for best-of-n (Hosseini et al. 2024, "
-                  "arXiv:2402.06457).",
-        "cct": "Correction training on confidence and critique rows ('Confidence v.s. "
-               "Critique', arXiv:2412.19513).",
+    for name, (line, paper) in {
+        "star": ("Keep gold-verified samples; rationalise unsolved problems with the answer as a hint.",
+                 "STaR: Bootstrapping Reasoning With Reasoning, arXiv:2203.14465"),
+        "rest-em": ("Keep gold-verified samples; every round fine-tunes the base model.",
+                    ("Beyond Human Data: Scaling Self-Training for Problem-Solving with Language Models, "
+                    "arXiv:2312.06585")),
+        "lmsi": ("Majority-vote pseudo-labels, no gold.", "Large Language Models Can Self-Improve, arXiv:2210.11610"),
+        "easy-to-hard": ("Majority-vote pseudo-labels one difficulty step beyond the frontier, length filter.",
+                         ("Self-Improving Transformers Overcome Easy-to-Hard and Length Generalization "
+                         "Challenges, arXiv:2502.01612")),
+        "no-filter": ("Control: train on the model's own greedy answers, unfiltered.", ""),
+        "self-rewarding": ("DPO on pairs ranked by the model's own judge (+ Meta-Rewarding judge pairs).",
+                           "Self-Rewarding Language Models, arXiv:2401.10020"),
+        "scpo": ("DPO on most- vs least-voted answers, weighted by the vote margin; no gold.",
+                 "Self-Consistency Preference Optimization, arXiv:2411.04109"),
+        "spin": ("DPO with the reference solution chosen over the model's own sample.",
+                 ("Self-Play Fine-Tuning Converts Weak Language Models to Strong Language Models, "
+                 "arXiv:2401.01335")),
+        "gold-dpo": ("Control: DPO on gold-labelled (correct, incorrect) sample pairs.", ""),
+        "v-star": ("STaR rounds plus a DPO-trained verifier for best-of-n.",
+                   "V-STaR: Training Verifiers for Self-Taught Reasoners, arXiv:2402.06457"),
+        "cct": ("SFT on confidence and critique rows of the correction format.",
+                ("Confidence v.s. Critique: A Decomposition of Self-Correction Capability for LLMs, "
+                "arXiv:2412.19513")),
     }.items():
-        register_method(name, name, description=line, options=())
+        register_method(name, name, description=line, options=(), paper=paper)
 
 
 _register()
