@@ -41,7 +41,7 @@ from ..errors import CapabilityError, UserError
 from ..records import Completion, SamplingParams
 from ..specs import convert_option
 from .base import Capabilities, apply_stop
-from .deadlines import spec_deadlines
+from .deadlines import spec_deadlines, strip_credentials
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class OpenAICompatBackend:
         """``model=None``: the first of ``/v1/models``, else the server's default. ``logprobs_source``: 'raw' or
         'processed', when known. ``revision`` enters the fingerprint: set it when new weights keep an old name."""
         urls = [base_urls] if isinstance(base_urls, str) else base_urls
-        self.base_urls = [u.strip().rstrip("/") for u in urls if u.strip()]
+        self.base_urls, self._auth = strip_credentials([u.strip().rstrip("/") for u in urls if u.strip()])
         bad = [redact_url(u) for u in self.base_urls if urlsplit(u).scheme not in ("http", "https")]
         checks = [(bool(self.base_urls) and not bad, "base_urls", bad, "http(s)://HOST:PORT/v1 URLs"),
                   (endpoint in ("completions", "chat"), "endpoint", endpoint, "'completions' or 'chat'"),
@@ -247,7 +247,7 @@ class OpenAICompatBackend:
                     s.in_flight[url] += 1
                     try:
                         async with asyncio.timeout(max(deadline - now, 0.001)):
-                            resp = await s.client.request(method, url + path, json=body)
+                            resp = await s.client.request(method, url + path, json=body, auth=self._auth.get(url))
                     finally:
                         s.in_flight[url] -= 1
                 try:

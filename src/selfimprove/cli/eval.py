@@ -93,11 +93,19 @@ def _resumed_config(args, store) -> tuple[dict, str]:
 
 def run(args) -> int:
     from ..store.runs import RunStore
-    from .validate import check_examples, redact_spec
 
     if args.report:
         check_output_file(args.report, "--report")
     store = RunStore(args.store)
+    try:
+        return _run(args, store)
+    finally:
+        store.close()  # releases the run's lock
+
+
+def _run(args, store) -> int:
+    from .validate import check_examples, redact_spec
+
     if args.resume:
         config, model = _resumed_config(args, store)
         run_id = args.resume
@@ -142,7 +150,9 @@ def _backend(model: str, store, task):
     from ..backends import get_backend
     from ..store.runs import CachedBackend
     from ..tiny.models import check_task_formats
+    from .validate import check_model_dir
 
+    check_model_dir(model)
     check_task_formats(model, task)
     return CachedBackend(get_backend(model), store)
 
