@@ -40,11 +40,11 @@ def test_an_old_store_upgrades_in_place_and_keeps_its_runs(tmp_path):
     db.executescript(OLD_SCHEMA)
     db.close()
     store = RunStore(path)
-    assert migrations.version(store.db) == migrations.LATEST == len(migrations.MIGRATIONS) >= 3
+    assert migrations.version(store.db) == migrations.LATEST == len(migrations.MIGRATIONS) >= 4
     assert store.get_run("old-run")["config"] == {"model": "scripted"}
     indexes = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "runs_by_status" in indexes  # migration 2 ran
-    assert store.get_run("old-url")["config"]["model"] == "openai:http://***@h:8000/v1@m"  # and 3
+    assert store.get_run("old-url")["config"]["model"] == "openai:http://***@h:8000/v1@m"  # and 4
     store.close()
     assert migrations.version(sqlite3.connect(path)) == migrations.LATEST  # and stays upgraded
     fresh = RunStore(tmp_path / "new.db")

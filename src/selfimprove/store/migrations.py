@@ -28,6 +28,11 @@ CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, data TEXT NOT NULL);
     ("an index of runs by status (runs list, finding incomplete runs)", """
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created);
 """),
+    ("an index of trace summaries in run order (the viewer's example lists, cells and paired tests)", """
+CREATE INDEX IF NOT EXISTS traces_summary ON traces (run_id, scope, position, example_id, json_extract(data,
+    '$.correct', '$.initial_correct', '$.initial_answer', '$.final_answer', '$.confidence', '$.status',
+    '$.info.oracle', '$.prompt_tokens', '$.completion_tokens', '$.calls'));
+"""),
     ("credentials that older versions stored in model URLs (user:password@) replaced by ***",
      lambda db: _scrub_credentials(db)),
 ]
@@ -43,7 +48,14 @@ def _scrub_credentials(db: sqlite3.Connection) -> None:
         if clean != config:
             db.execute("UPDATE runs SET config = ? WHERE id = ?", (clean, run_id))
 
+
 LATEST = len(MIGRATIONS)
+
+TRACE_SUMMARY = ("correct", "initial_correct", "initial_answer", "final_answer", "confidence", "status",
+                 "info.oracle", "prompt_tokens", "completion_tokens", "calls")
+"""The trace fields migration 3 indexes, in its order: a query that selects
+``json_extract(data, '$.correct', ..., '$.calls')`` with exactly these paths reads them from the index instead
+of parsing every trace (``selfimprove.view`` does)."""
 
 _OURS = {"runs", "traces", "metrics", "cache"}
 
