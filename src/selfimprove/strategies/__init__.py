@@ -23,6 +23,9 @@ STRATEGIES = {
     "self-correct": ("selfimprove.strategies.self_correct", "SelfCorrect"),
     "gated-correct": ("selfimprove.strategies.self_correct", "GatedCorrect"),
     "oracle-correct": ("selfimprove.strategies.self_correct", "OracleCorrect"),
+    "beam": ("selfimprove.strategies.beam", "Beam"),
+    "mcts": ("selfimprove.strategies.mcts", "MCTS"),
+    "dvts": ("selfimprove.strategies.dvts", "DVTS"),
 }
 
 

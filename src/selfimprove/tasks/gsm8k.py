@@ -76,5 +76,11 @@ class GSM8KTask(TaskBase):
     def prompt(self, example: Example) -> str:
         return PROMPT.format(question=example.question)
 
+    def step_format(self):
+        """Search steps: one line per step; the path is finished once it writes its ``#### <n>`` line."""
+        from .steps import StepFormat
+
+        return StepFormat(delimiter="\n", final=r"####\s*\S")
+
     def extract(self, text: str) -> str | None:
         return extract_number(text)
