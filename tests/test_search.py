@@ -293,3 +293,41 @@ def test_settings_validate_and_refuse_chat():
     chat.capabilities = Capabilities(chat_template=True, logprobs=True, loglikelihood=True)
     with pytest.raises(CapabilityError, match="chat template"):
         Beam().run(chat, LineTask(), [Example(id="1", question="")])
+
+
+def test_search_on_a_real_model_stops_steps_at_the_delimiter(micro_model_dir):
+    """The micro model through the hf backend: each step is one scratchpad entry (the stop string works), every
+    prefix is its parent's plus its step, tokens add up, one generate call per expansion layer."""
+    from selfimprove.backends.hf import HFBackend
+
+    class CountingHF(HFBackend):
+        generate_calls = 0
+
+        def generate(self, prompts, params):
+            if params.stop and " " in params.stop:
+                CountingHF.generate_calls += 1
+            return super().generate(prompts, params)
+
+    task = ArithmeticTask(terms=(2, 3))
+    examples = task.examples("dev")[:2]
+    backend = CountingHF(str(micro_model_dir))
+    small = dict(max_steps=5, step_tokens=16, max_tokens=48)
+    for strategy in (Beam(beams=2, samples=2, value="xie", **small), MCTS(iterations=2, k=2, **small),
+                     DVTS(subtrees=2, width=2, value="likelihood", **small)):
+        CountingHF.generate_calls = 0
+        traces = score_traces(task, examples, strategy.run(backend, task, examples))
+        depth = 0
+        for t in traces:
+            nodes = {d["id"]: d for d in t.steps[-1].info["nodes"]}
+            for n in nodes.values():
+                if n["parent"] is not None:
+                    assert n["prefix"] == nodes[n["parent"]]["prefix"] + n["step"]
+                    assert n["step"] == "" or (n["step"].startswith(" ") and " " not in n["step"][1:])
+            assert t.completion_tokens == sum(c.completion_tokens for s in t.steps for c in s.completions)
+            assert t.final_answer is None or t.final_answer == task.extract(nodes[t.steps[-1].info["chosen"]][
+                "prefix"]) or strategy.name == "mcts"
+            depth = max([depth] + [nodes[s.info["node"]]["depth"] for s in t.steps if s.kind == "expand"])
+        if strategy.name == "mcts":  # one expansion call per iteration at most
+            assert 1 <= CountingHF.generate_calls <= strategy.iterations
+        else:  # one call per layer: the deepest expanded node's depth + 1
+            assert CountingHF.generate_calls == depth + 1
