@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Elsewhere: make TORCH_SPEC='torch' (or any pip requirement) to choose your own build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test install lint clean
+.PHONY: demo test install lint readme clean
 
 $(BIN)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: install
 
 lint: install
 	$(BIN)/ruff check src tests bench
+
+# Regenerate the README's tables of models, tasks, strategies, verifiers and methods from the registry.
+readme: install
+	$(BIN)/python -c 'import pathlib; from selfimprove.cli.ls import update_readme; p = pathlib.Path("README.md"); p.write_text(update_readme(p.read_text()))'
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -2,7 +2,8 @@ import math
 
 import pytest
 
-from selfimprove.metrics.accuracy import accuracy, bootstrap_ci, maj_at_k, pass_at_k
+from selfimprove.metrics.accuracy import accuracy, maj_at_k, pass_at_k
+from selfimprove.metrics.stats import bootstrap_ci
 from selfimprove.records import Trace
 
 

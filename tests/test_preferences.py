@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from selfimprove.metrics import stats
 from selfimprove.records import Completion, Step, Trace, Verdict
 from selfimprove.training import guards
 from selfimprove.training.preferences import (
@@ -140,9 +141,9 @@ def test_meta_judge_pairs():
 
 
 def test_wilson_and_rates():
-    lo, hi = guards.wilson_ci(5, 10)
+    lo, hi = stats.wilson_ci(5, 10)
     assert (lo, hi) == (pytest.approx(0.2366, abs=1e-4), pytest.approx(0.7634, abs=1e-4))
-    assert guards.wilson_ci(0, 0) is None and guards.wilson_ci(0, 4)[0] == 0.0
+    assert stats.wilson_ci(0, 0) is None and stats.wilson_ci(0, 4)[0] == 0.0
     assert guards.rate(3, 4)["rate"] == 0.75
 
 
@@ -157,9 +158,9 @@ def test_judge_agreement_and_parse_failures():
 
 
 def test_auroc_hand_computed():
-    assert guards.auroc([0.9, 0.2, 0.1], [True, True, False]) == 1.0
-    assert guards.auroc([3, 1, 2, 2], [True, False, True, False]) == (1 + 1 + 1 + 0.5) / 4
-    assert guards.auroc([1, 2], [True, True]) is None
+    assert stats.auroc([0.9, 0.2, 0.1], [True, True, False]) == 1.0
+    assert stats.auroc([3, 1, 2, 2], [True, False, True, False]) == (1 + 1 + 1 + 0.5) / 4
+    assert stats.auroc([1, 2], [True, True]) is None
 
 
 def test_position_consistency_and_self_preference():

@@ -88,7 +88,7 @@ def test_resolve_model_uses_the_cache(micro, monkeypatch):
 
     monkeypatch.setattr(pretrain_module, "pretrain", no_training)
     assert models.resolve_model("micro", home_dir=home) == str(path)
-    monkeypatch.setenv(models.HOME_ENV, str(home))
+    monkeypatch.setenv("SELFIMPROVE_HOME", str(home))
     assert models.resolve_model("micro") == str(path)
 
 

@@ -1,12 +1,12 @@
 """Prompt formats for the model's second look: verify, feedback, refine, correct, P(IK), verbalised confidence,
 judges and Universal Self-Consistency.
 
-A task that has its own format for a step (the built-in arithmetic task's trained ``verify_prompt`` and
-``correct_prompt``, its ``parse_verdict`` and ``verdict_continuations``) is used as is; the generic English
-templates below fill in the rest. ``formats(task)`` is the one place that looks a task's formats up, so every
-strategy and verifier agrees on which prompt a step sends.
+A task that has its own format for a step (the built-in arithmetic task's trained verify and correct prompts,
+its verdict parser and verdict continuations) passes it to ``task_formats`` from its ``formats()`` hook; the
+generic English templates below fill in the rest. ``formats(task)`` is what every strategy and verifier calls,
+so they all agree on which prompt a step sends.
 
-Fairness (METHODS #4, #9): the generic verify, feedback and correct prompts never presuppose that the answer
+Fairness: the generic verify, feedback and correct prompts never presuppose that the answer
 is wrong; only ``oracle_correct`` says so, and only the oracle strategy uses it. No template reads
 ``Example.answer`` or ``Example.meta``: the gold answer never reaches a prompt from here.
 
@@ -57,6 +57,10 @@ After examining the user's question and the response:
 - Briefly justify your total score, up to 100 words.
 - Conclude with the score using the format: "Score: <total points>"
 """
+RUBRIC_SCORE = RUBRIC.split("After examining")[0] + """\
+After examining the user's question and the response, reply with the total points only: a single digit from 0 \
+to 5.
+Score:"""
 PAIRWISE = """Which response answers the user's question better? Judge correctness first, then helpfulness.
 
 User: {question}
@@ -109,8 +113,8 @@ class TaskFormats:
     """A verdict text → True (yes), False (no) or None (unparseable)."""
     no_issues: Callable[[str], bool]
     """A feedback text → True when it says there is nothing to fix (Self-Refine's stop signal)."""
-    yes_no: tuple[str, str]
-    """The two verdict continuations scored for P(True), 'yes' first."""
+    yes_no: tuple[tuple[str, ...], tuple[str, ...]]
+    """The verdict continuations scored for P(True): the forms of 'yes', then those of 'no'."""
     feedback_tokens: int
     """Token budget for a feedback step (a verdict needs few tokens, prose feedback many)."""
     feedback_stop: tuple[str, ...]
@@ -123,38 +127,44 @@ class TaskFormats:
 
 
 def formats(task) -> TaskFormats:
-    """The task's own formats where it defines them (``verify_prompt``, ``correct_prompt``, ``feedback_prompt``,
-    ``refine_prompt``, ``pik_prompt``, ``confidence_prompt``, ``parse_verdict``, ``verdict_continuations``),
-    the generic templates otherwise. When a task can verify and correct but has no feedback format, its verdict
-    is the feedback: 'yes' means no issues, and refining is its correct format."""
-    own = {k: getattr(task, k, None) for k in ("verify_prompt", "correct_prompt", "feedback_prompt",
-                                                "refine_prompt", "pik_prompt", "confidence_prompt",
-                                                "parse_verdict", "verdict_continuations")}
-    think = getattr(task, "verify_think", None) if own["verify_prompt"] else None
+    """The formats every strategy and verifier uses for ``task``: ``task.formats()``."""
+    return task.formats()
+
+
+def task_formats(task, *, verify=None, correct=None, feedback=None, refine=None, pik=None, confidence=None,
+                 parse_verdict=None, verdict_continuations=None, verify_think: str | None = None) -> TaskFormats:
+    """A task's formats: the ones it passes (``verify``, ``correct``, ... as in ``TaskFormats``), the generic
+    templates otherwise. When a task can verify and correct but has no feedback format, its verdict is the
+    feedback: 'yes' means no issues, and refining is its correct format. ``verify_think`` counts only with the
+    task's own ``verify``."""
+    own = {"verify_prompt": verify, "correct_prompt": correct, "feedback_prompt": feedback,
+           "refine_prompt": refine, "pik_prompt": pik, "confidence_prompt": confidence,
+           "parse_verdict": parse_verdict, "verdict_continuations": verdict_continuations}
+    think = verify_think if verify else None
 
     def generic(template: str) -> Callable[[Example, str], str]:
         return lambda ex, text: template.format(prompt=task.prompt(ex), candidate=text.strip())
 
-    verify = own["verify_prompt"] or generic(VERIFY)
-    correct = own["correct_prompt"] or generic(CORRECT)
-    parse = own["parse_verdict"] or _parse_yes_no
-    verdict_feedback = own["feedback_prompt"] is None and bool(own["verify_prompt"] and own["correct_prompt"])
+    verify = verify or generic(VERIFY)
+    correct_fn = correct or generic(CORRECT)
+    parse = parse_verdict or _parse_yes_no
+    verdict_feedback = feedback is None and bool(own["verify_prompt"] and own["correct_prompt"])
     if verdict_feedback:
         feedback, no_issues = verify, (lambda text: parse(text) is True)
-        refine = own["refine_prompt"] or (lambda ex, text, fb: correct(ex, text))
+        refine = refine or (lambda ex, text, fb: correct_fn(ex, text))
     else:
-        feedback = own["feedback_prompt"] or generic(FEEDBACK)
+        feedback = feedback or generic(FEEDBACK)
         no_issues = lambda text: bool(NO_ISSUES.search(text or ""))
-        refine = own["refine_prompt"] or (lambda ex, text, fb: REFINE.format(
+        refine = refine or (lambda ex, text, fb: REFINE.format(
             prompt=task.prompt(ex), candidate=text.strip(), feedback=(fb or "").strip()))
     return TaskFormats(
-        verify=verify, correct=correct,
-        oracle_correct=own["correct_prompt"] or generic(ORACLE_CORRECT),
+        verify=verify, correct=correct_fn,
+        oracle_correct=correct or generic(ORACLE_CORRECT),
         feedback=feedback, refine=refine,
-        pik=own["pik_prompt"] or (lambda ex: PIK.format(question=ex.question)),
-        confidence=own["confidence_prompt"] or generic(CONFIDENCE),
+        pik=pik or (lambda ex: PIK.format(question=ex.question)),
+        confidence=confidence or generic(CONFIDENCE),
         parse_verdict=parse, no_issues=no_issues,
-        yes_no=tuple(own["verdict_continuations"] or (" yes", " no")),
+        yes_no=_verdict_forms(verdict_continuations),
         feedback_tokens=(8 + THINK_TOKENS * bool(think)) if verdict_feedback else 256,
         feedback_stop=("\n",) if verdict_feedback else ("\n\n",),
         own=tuple(k for k, v in own.items() if v is not None), verify_think=think)
@@ -162,6 +172,15 @@ def formats(task) -> TaskFormats:
 
 THINK_TOKENS = 256
 """Token budget of a verify rationale (``TaskFormats.verify_think``)."""
+
+
+def _verdict_forms(own: tuple[str, str] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A task's own two trained continuations as they are; otherwise every surface form of Yes and No."""
+    from .verifiers.choice import surface_forms
+
+    if own:
+        return (own[0],), (own[1],)
+    return surface_forms("Yes"), surface_forms("No")
 
 
 def _parse_yes_no(text: str) -> bool | None:

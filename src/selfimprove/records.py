@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class _Record:
+class Record:
     """Mixin: JSON round-trip for frozen dataclasses."""
 
     def to_dict(self) -> dict[str, Any]:
@@ -39,7 +40,7 @@ class _Record:
 
 
 @dataclass(frozen=True)
-class SamplingParams(_Record):
+class SamplingParams(Record):
     """How to sample, with vLLM's names and meanings."""
 
     n: int = 1
@@ -60,6 +61,13 @@ class SamplingParams(_Record):
     """Return per-token log-probabilities of the sampled tokens."""
 
     def __post_init__(self) -> None:
+        for name, kind in (("n", int), ("top_k", int), ("max_tokens", int), ("temperature", (int, float)),
+                           ("top_p", (int, float))):
+            value = getattr(self, name)
+            if not isinstance(value, kind) or isinstance(value, bool) or not math.isfinite(value):
+                raise ValueError(f"SamplingParams.{name} must be a finite number, got {value!r}")
+        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
+            raise ValueError(f"SamplingParams.seed must be an integer or None, got {self.seed!r}")
         if self.n < 1:
             raise ValueError(f"SamplingParams.n must be >= 1, got {self.n}")
         if self.temperature < 0:
@@ -90,7 +98,7 @@ class SamplingParams(_Record):
 
 
 @dataclass(frozen=True)
-class Completion(_Record):
+class Completion(Record):
     """One sampled text with its token log-probabilities and finish reason."""
 
     text: str
@@ -114,7 +122,14 @@ class Completion(_Record):
 
     @property
     def ok(self) -> bool:
+        """False for a request that failed past its retries: it is no answer and is never extracted."""
         return self.finish_reason != "error"
+
+    @property
+    def empty(self) -> bool:
+        """A request that succeeded but returned no text (or only whitespace): the model's answer, unparseable,
+        and counted apart (``metrics.accuracy``'s ``empty``)."""
+        return self.ok and not self.text.strip()
 
     @property
     def sum_logprob(self) -> float | None:
@@ -132,7 +147,7 @@ class Completion(_Record):
 
 
 @dataclass(frozen=True)
-class Example(_Record):
+class Example(Record):
     """One task item."""
 
     id: str
@@ -153,7 +168,7 @@ class Example(_Record):
 
 
 @dataclass(frozen=True)
-class Verdict(_Record):
+class Verdict(Record):
     """A verifier's judgement of one answer."""
 
     score: float | None
@@ -169,7 +184,7 @@ class Verdict(_Record):
 
 
 @dataclass(frozen=True)
-class Step(_Record):
+class Step(Record):
     """One thing a strategy did: a call to the model, a vote, a verification."""
 
     kind: str
@@ -195,7 +210,7 @@ class Step(_Record):
 
 
 @dataclass(frozen=True)
-class Trace(_Record):
+class Trace(Record):
     """Everything a strategy did for one example."""
 
     example_id: str
@@ -221,7 +236,8 @@ class Trace(_Record):
     calls: int = 0
     """Model calls (prompts sent) over all steps."""
     status: str = "ok"
-    """'ok', or 'error' when a request failed past its retries."""
+    """'ok', or 'error' when a request failed past its retries: such a trace is never scored (``correct`` is
+    None), is counted under ``errors`` apart from ``unparsed``, and ``--resume`` runs it again."""
     info: dict[str, Any] = field(default_factory=dict)
     """Strategy-specific details (samples used, labels like 'oracle')."""
 
@@ -231,6 +247,10 @@ class Trace(_Record):
 
     def replace(self, **changes: Any) -> Trace:
         return dataclasses.replace(self, **changes)
+
+    def first(self, kind: str = "generate") -> Step:
+        """The first step of ``kind`` (an empty one when there is none)."""
+        return next((s for s in self.steps if s.kind == kind), Step(kind=kind))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Trace:

@@ -1,74 +1,77 @@
-"""Backends by model spec, as ``--model`` takes them.
+"""Backends by model spec, as ``--model`` takes them (``selfimprove ls models`` lists them):
 
 - ``scripted[:error_rate=0.3,seed=0,delay=0]``: a noisy calculator (no model): it evaluates the last
   arithmetic expression in the prompt and gets it wrong at ``error_rate``, deterministically per prompt,
   seed and sample. For fast demos and tests of the machinery, never for claims about models.
 - ``openai:URL[,URL...]`` or ``openai:URL@MODEL``: an OpenAI-compatible server (vLLM, SGLang, llama.cpp, ...).
 - ``vllm:PATH_OR_ID``: the in-process vLLM engine (GPU, ``[vllm]`` extra).
-- ``tiny`` / ``micro``: the built-in model (pretrained on first use); anything else: a local Hugging Face
-  model directory or a hub id, through the ``hf`` backend.
+- ``tiny`` / ``tiny-verify`` / ``micro``: the built-in models (pretrained on first use); anything else: a local
+  Hugging Face model directory or a hub id, through the ``hf`` backend.
+
+Each is one ``register_model`` line; a factory takes the text after ``NAME:`` and the backend's keyword options.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-import time
-
-from ..errors import UserError
+from ..registry import Option, build_backend, register_model
 from ..specs import parse_spec
-from .scripted import ScriptedBackend
+from .scripted import scripted_calculator
 
-_EXPR = re.compile(r"\d+(?:\s*[-+*]\s*\d+)+")
-
-
-def scripted_calculator(error_rate: float = 0.3, seed: int = 0, delay: float = 0.0) -> ScriptedBackend:
-    """The ``scripted`` model: right answers with deterministic noise (see module docstring)."""
-    if not 0 <= error_rate <= 1:
-        raise UserError(f"scripted option error_rate must be in [0, 1], got {error_rate}")
-
-    def reply(prompt: str, i: int):
-        if delay:
-            time.sleep(delay)
-        exprs = _EXPR.findall(prompt)
-        if not exprs:
-            return ("I do not know.", -2.0)
-        value = eval(exprs[-1], {"__builtins__": {}})  # digits and + - * only (the regex guarantees it)
-        h = int(hashlib.sha256(f"{seed}|{prompt}|{i}".encode()).hexdigest(), 16)
-        wrong = (h % 10_000) / 10_000 < error_rate
-        if wrong:
-            value += 1 + (h >> 20) % 9 if (h >> 16) % 2 else -(1 + (h >> 20) % 9)
-        return (f"{value}", -1.5 if wrong else -0.2)
-
-    return ScriptedBackend(rules=[(r"", reply)])
+get_backend = build_backend
 
 
-def get_backend(spec: str, **kwargs):
-    """A backend from a ``--model`` spec (see module docstring)."""
-    if spec == "scripted" or spec.startswith("scripted:"):
-        _, options = parse_spec(spec, "scripted model")
-        known = {"error_rate": float, "seed": int, "delay": float}
-        if unknown := set(options) - set(known):
-            raise UserError(f"unknown scripted option(s) {sorted(unknown)}; known: {sorted(known)}")
-        try:
-            return scripted_calculator(**{k: known[k](v) for k, v in options.items()})
-        except ValueError as e:
-            raise UserError(f"scripted model: {e}") from None
-    if spec.startswith("openai:"):
-        from .openai_compat import OpenAICompatBackend
+def _scripted(arg: str, **kwargs):
+    """No model: a noisy calculator that speaks the arithmetic task's formats (for tests and trying things)."""
+    from ..registry import build
 
-        return OpenAICompatBackend.from_spec(spec, **kwargs)
-    if spec.startswith("vllm:"):
-        from .vllm_engine import VLLMBackend
+    _, options = parse_spec(f"scripted:{arg}", "scripted model")
+    return build(scripted_calculator, options, "scripted model")
 
-        return VLLMBackend(spec[len("vllm:"):], **kwargs)
+
+def _openai(arg: str, **kwargs):
+    """An OpenAI-compatible server: openai:URL[,URL...][@MODEL] (vLLM, SGLang, llama.cpp, ...)."""
+    from .openai_compat import OpenAICompatBackend
+
+    return OpenAICompatBackend.from_spec(f"openai:{arg}", **kwargs)
+
+
+def _vllm(arg: str, **kwargs):
+    """The in-process vLLM engine: vllm:PATH_OR_HUB_ID (GPU, the [vllm] extra)."""
+    from .vllm_engine import VLLMBackend
+
+    return VLLMBackend(arg, **kwargs)
+
+
+def _hf(arg: str, **kwargs):
+    """A local Hugging Face model directory or hub id (transformers; trainable)."""
     from .hf import HFBackend
 
-    path = spec
-    try:
+    return HFBackend(arg, **kwargs)
+
+
+def _builtin(name: str):
+    def factory(arg: str, **kwargs):
         from ..tiny import resolve_model
-    except ImportError:
-        pass
-    else:
-        path = resolve_model(spec)
-    return HFBackend(path, **kwargs)
+        from .hf import HFBackend
+
+        return HFBackend(resolve_model(name), **kwargs)
+
+    return factory
+
+
+register_model("scripted", _scripted, options=(
+    Option("error_rate", float, 0.3, "Share of wrong answers, in [0, 1]."),
+    Option("seed", int, 0, "Seed of the deterministic errors."),
+    Option("delay", float, 0.0, "Seconds to sleep per completion (to test interruption)."),
+))
+register_model("openai", _openai, options=())
+register_model("vllm", _vllm, options=())
+register_model("hf", _hf, options=())
+register_model("tiny", _builtin("tiny"), options=(), description=(
+    "Built-in 0.5M-parameter Llama pretrained here on the arithmetic task (~80 s on first use); the demo's model."))
+register_model("tiny-verify", _builtin("tiny-verify"), options=(), description=(
+    "Built-in tiny model that also learned to verify (verify format 2; ~2 min on first use)."))
+register_model("micro", _builtin("micro"), options=(), description=(
+    "Built-in micro model (seconds to pretrain; for tests: it learns the format, little arithmetic)."))
+
+__all__ = ["get_backend"]

@@ -59,3 +59,12 @@ def apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     """Cut ``text`` before the first stop string; return (text, stopped)."""
     cut = min((i for s in stop if s and (i := text.find(s)) >= 0), default=-1)
     return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+def greedy(backend: Backend, prompts: Sequence[str], max_tokens: int, stop: tuple[str, ...] = ()
+           ) -> list[Completion]:
+    """One batched greedy call, one completion per prompt."""
+    if not prompts:
+        return []
+    params = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens, stop=tuple(stop))
+    return [row[0] for row in backend.generate(list(prompts), params)]

@@ -129,7 +129,8 @@ class HFBackend:
                              getattr(self.tokenizer, "chat_template", None), self._use_chat]).encode())
         for pname, p in self.model.named_parameters():
             flat = p.detach().reshape(-1)
-            idx = torch.linspace(0, flat.numel() - 1, min(flat.numel(), 64), device=flat.device).long()
+            idx = torch.linspace(0, flat.numel() - 1, min(flat.numel(), 64), device=flat.device,
+                                 dtype=torch.float64).long()  # float32 rounds indices past 2**24 out of range
             norm = torch.linalg.vector_norm(flat, dtype=torch.float64).item()
             h.update(f"{pname}{tuple(p.shape)}{p.dtype}{norm:.12e}".encode())
             h.update(flat[idx].float().cpu().numpy().tobytes())

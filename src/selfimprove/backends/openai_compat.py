@@ -39,6 +39,7 @@ import httpx
 from ..errors import CapabilityError, UserError
 from ..records import Completion, SamplingParams
 from .base import Capabilities, apply_stop
+from .deadlines import spec_deadlines, strip_credentials
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class OpenAICompatBackend:
         """``model=None``: the first of ``/v1/models``, else the server's default. ``logprobs_source``: 'raw' or
         'processed', when known. ``revision`` enters the fingerprint: set it when new weights keep an old name."""
         urls = [base_urls] if isinstance(base_urls, str) else base_urls
-        self.base_urls = [u.strip().rstrip("/") for u in urls if u.strip()]
+        self.base_urls, self._auth = strip_credentials([u.strip().rstrip("/") for u in urls if u.strip()])
         bad = [redact_url(u) for u in self.base_urls if urlsplit(u).scheme not in ("http", "https")]
         checks = [(bool(self.base_urls) and not bad, "base_urls", bad, "http(s)://HOST:PORT/v1 URLs"),
                   (endpoint in ("completions", "chat"), "endpoint", endpoint, "'completions' or 'chat'"),
@@ -151,9 +152,9 @@ class OpenAICompatBackend:
 
     @classmethod
     def from_spec(cls, spec: str, model_name: str | None = None, **kwargs: Any) -> OpenAICompatBackend:
-        """Build from ``openai:URL[,URL2,...][@MODEL]``, each URL up to and including ``/v1``. MODEL is what
-        follows the first '@' after the last URL's host, so 'org/name@rev' keeps its revision."""
-        rest = spec.removeprefix("openai:")
+        """Build from ``openai:URL[,URL2,...][@MODEL][,key=value...]``: URLs up to ``/v1``; MODEL after the
+        first '@' past the last host ('org/name@rev' keeps its revision); key=value: ``backends.deadlines``."""
+        rest, kwargs["retry"] = spec_deadlines(spec.removeprefix("openai:"), kwargs.get("retry", RetryPolicy()))
         slash = rest.find("/", rest.find("://", rest.rfind(",") + 1) + 3)
         if (at := rest.find("@", slash) if slash > 0 else -1) > 0:
             rest, model_name = rest[:at], model_name or rest[at + 1:]
@@ -238,7 +239,7 @@ class OpenAICompatBackend:
                     s.in_flight[url] += 1
                     try:
                         async with asyncio.timeout(max(deadline - now, 0.001)):
-                            resp = await s.client.request(method, url + path, json=body)
+                            resp = await s.client.request(method, url + path, json=body, auth=self._auth.get(url))
                     finally:
                         s.in_flight[url] -= 1
                 try:

@@ -67,8 +67,9 @@ def run(args) -> int:
     from rich.progress import Progress
 
     from ..backends.hf import HFBackend
+    from ..files import home
     from ..runner import run_strategy, strategy_metrics
-    from ..store.runs import RunStore, default_home
+    from ..store.runs import RunStore
     from ..strategies.sample import Greedy
     from ..strategies.self_consistency import SelfConsistency
     from ..tasks.arithmetic import ArithmeticTask
@@ -97,7 +98,7 @@ def run(args) -> int:
     store = RunStore(args.store)
     run_id = store.create_run("demo", {"recipe": recipe, "model": str(model_path), "task": task.describe()},
                               seed=recipe["seed"])
-    out = Path(args.out) if args.out else default_home() / "demo" / run_id
+    out = Path(args.out) if args.out else home() / "demo" / run_id
     console.print(f"run {run_id} · task {task.describe()} · run dir {out}")
 
     console.rule("2 · inference: greedy versus self-consistency (dev split)")

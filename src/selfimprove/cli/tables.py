@@ -19,9 +19,13 @@ def _pct(x) -> str:
 def print_strategy_table(rows: dict[str, dict], title: str = "") -> None:
     from rich.table import Table
 
+    from ..metrics.accuracy import failure_cells
+
     table = Table(title=title)
-    for col in ("strategy", "accuracy %", "95% CI", "unparsed", "tokens/ex", "calls", "wall s", "pass@k / maj@k"):
-        table.add_column(col, justify="left" if col == "strategy" else "right")
+    for col in ("strategy", "acc %", "95% CI", "unparsed", "errors", "truncated", "unscored", "tok/ex", "calls", "wall s",
+                "pass@k / maj@k"):
+        # the row label is what a reader looks for: never cut it; the pool column may wrap
+        table.add_column(col, justify="left" if col == "strategy" else "right", no_wrap=col != "pass@k / maj@k")
     for name, m in rows.items():
         ci = m.get("ci95")
         pool = ""
@@ -29,6 +33,26 @@ def print_strategy_table(rows: dict[str, dict], title: str = "") -> None:
             k = m["n_samples"]
             pool = f"pass@{k} {_pct(m[f'pass@{k}'])} · maj@{k} {_pct(m[f'maj@{k}'])}"
         table.add_row(name, _pct(m["accuracy"]), f"{_pct(ci[0])}–{_pct(ci[1])}" if ci else "—",
-                      f"{m['unparsed']}/{m['n']}", f"{m['tokens_per_example']:.0f}", str(m["calls"]),
+                      *failure_cells(m, errors=True), f"{m['tokens_per_example']:.0f}", str(m["calls"]),
                       f"{m['wall_s']:.1f}", pool)
+    console().print(table)
+
+
+def print_correction_table(rows: dict[str, dict]) -> None:
+    """Transitions of the correction strategies (self-debug, progco, ...), one row per strategy and feedback
+    source: oracle feedback and self-written feedback are separate rows, never pooled."""
+    from rich.table import Table
+
+    rows = {k: m for k, m in rows.items() if "correction" in m}
+    if not rows:
+        return
+    table = Table(title="correction transitions (unparseable counted as wrong)")
+    for col in ("strategy", "feedback", "acc1 %", "acc2 %", "Δ", "c→c", "c→w", "w→c", "w→w"):
+        table.add_column(col, justify="left" if col in ("strategy", "feedback") else "right")
+    for name, m in rows.items():
+        c = m["correction"]
+        t = c["transitions"]
+        delta = None if c["delta"] is None else f"{100 * c['delta']:+.1f}"
+        table.add_row(name, m.get("feedback", ""), _pct(c["acc1"]), _pct(c["acc2"]), delta or "—",
+                      *(str(t[k]) for k in ("cc", "cw", "wc", "ww")))
     console().print(table)

@@ -31,6 +31,8 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from . import stats
+
 DEFAULT_COVERAGES = (0.2, 0.4, 0.6, 0.8, 1.0)
 """Coverage levels at which ``calibration`` reports selective accuracy."""
 
@@ -60,10 +62,16 @@ def calibration(confidences: Sequence[float | None], correct: Sequence[bool | No
     }
 
 
-def calibration_from_traces(traces: Iterable[Any], **kwargs: Any) -> dict[str, Any]:
-    """``calibration`` of ``Trace.confidence`` against ``Trace.correct`` (None in either → ``n_missing``)."""
+def calibration_from_traces(traces: Iterable[Any], *, unparsed_as_wrong: bool = False, **kwargs: Any
+                            ) -> dict[str, Any]:
+    """``calibration`` of ``Trace.confidence`` against ``Trace.correct`` (None in either → ``n_missing``).
+
+    ``unparsed_as_wrong=True`` counts a trace whose final answer is unparseable as wrong, as accuracy does (the
+    eval report and ``analyze`` use it), instead of leaving it out: a confident unreadable answer is a
+    calibration failure. A parseable answer without a gold verdict stays missing."""
     traces = list(traces)
-    return calibration([t.confidence for t in traces], [t.correct for t in traces], **kwargs)
+    correct = [False if unparsed_as_wrong and t.final_answer is None else t.correct for t in traces]
+    return calibration([t.confidence for t in traces], correct, **kwargs)
 
 
 def reliability_diagram(confidences: Sequence[float], correct: Sequence[bool], *,
@@ -105,15 +113,10 @@ def brier_score(confidences: Sequence[float], correct: Sequence[bool]) -> float 
 
 
 def auroc(confidences: Sequence[float], correct: Sequence[bool]) -> float | None:
-    """P(confidence of a correct sample > that of a wrong one), ties ½; None unless both classes occur."""
+    """P(confidence of a correct sample > that of a wrong one), ties ½; None unless both classes occur
+    (``stats.auroc`` on validated probabilities)."""
     conf, corr = _strict(confidences, correct)
-    n_pos = sum(corr)
-    n_neg = len(corr) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return None
-    ranks = _average_ranks(conf)
-    rank_sum_pos = math.fsum(r for r, y in zip(ranks, corr) if y)
-    return (rank_sum_pos - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return stats.auroc(conf, corr)
 
 
 def selective_accuracy(confidences: Sequence[float], correct: Sequence[bool], *,
@@ -160,21 +163,6 @@ def _accuracy_at_every_k(conf: Sequence[float], corr: Sequence[bool]) -> list[fl
         kept += size
         kept_correct += right
     return curve
-
-
-def _average_ranks(values: Sequence[float]) -> list[float]:
-    """1-based ranks, tied values sharing the mean of the ranks they span."""
-    order = sorted(range(len(values)), key=values.__getitem__)
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for t in range(i, j + 1):
-            ranks[order[t]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
 
 
 def _bin_index(c: float, bins: int) -> int:

@@ -1,8 +1,10 @@
-"""Paired statistics: is strategy B's accuracy really different from strategy A's on the same examples?
+"""The statistics every report shares (one copy each): paired tests of two strategies on the same examples,
+confidence intervals of a mean and of a proportion, and AUROC.
+
+Paired statistics: is strategy B's accuracy really different from strategy A's on the same examples?
 
 Two strategies run on the same examples give paired outcomes, and the pairing is where the power is: the
-examples both get right or both get wrong say nothing about the difference. DESIGN §1 asks for "is the gain
-statistically real"; issue 5 names the two tests here.
+examples both get right or both get wrong say nothing about the difference.
 
 - ``mcnemar_exact(a, b)``: the exact McNemar test. Under H0 (equal accuracy) each discordant pair is
   equally likely to favour A or B, so with a_only = #(A right, B wrong), b_only = #(A wrong, B right) and
@@ -20,6 +22,9 @@ Inputs are mappings ``example id -> correct`` (``correct_by_id`` builds one from
 same ids — otherwise ValueError naming the ids missing on each side — and a pair where either side is None is
 counted in ``n_undecided`` and left out. Differences are always B minus A.
 
+Also: ``bootstrap_ci`` (percentile bootstrap of a mean), ``wilson_ci`` (Wilson score interval of a proportion)
+and ``auroc`` (rank-based, ties ½, any real scores).
+
 Not covered: more than two strategies (Cochran's Q) or multiple-comparison correction, the mid-p or
 asymptotic χ² McNemar variants, BCa bootstrap intervals, and unpaired comparisons on different examples.
 """
@@ -27,7 +32,7 @@ asymptotic χ² McNemar variants, BCa bootstrap intervals, and unpaired comparis
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -122,3 +127,58 @@ def _align(a: Mapping[Hashable, bool | None], b: Mapping[Hashable, bool | None])
 def _show(ids: list[Hashable], limit: int = 10) -> str:
     shown = ", ".join(repr(k) for k in ids[:limit])
     return shown + (f", ... ({len(ids) - limit} more)" if len(ids) > limit else "")
+
+
+# ---- intervals and ranking ------------------------------------------------------------------------------
+
+
+def bootstrap_ci(values: Sequence[float], resamples: int = 2000, level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float] | None:
+    """Percentile bootstrap CI of the mean of ``values``; None for an empty list."""
+    if len(values) == 0:
+        return None
+    x = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, len(x), size=(resamples, len(x)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def wilson_ci(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """Wilson score interval of a proportion; None when n = 0."""
+    if n == 0:
+        return None
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """P(score of a positive > score of a negative), ties counted ½ (any real scores, not only
+    probabilities), from average ranks (Mann–Whitney U); None unless both classes occur."""
+    if len(scores) != len(labels):
+        raise ValueError(f"auroc: {len(scores)} scores but {len(labels)} labels")
+    labels = [bool(y) for y in labels]
+    n_pos = sum(labels)
+    n_neg = len(labels) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = average_ranks([float(s) for s in scores])
+    rank_sum_pos = math.fsum(r for r, y in zip(ranks, labels) if y)
+    return (rank_sum_pos - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def average_ranks(values: Sequence[float]) -> list[float]:
+    """1-based ranks, tied values sharing the mean of the ranks they span."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for t in range(i, j + 1):
+            ranks[order[t]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks

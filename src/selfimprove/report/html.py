@@ -14,6 +14,7 @@ import html
 import io
 from pathlib import Path
 
+from ..metrics.accuracy import failure_cells
 from ..metrics.calibration import calibration_from_traces
 from ..metrics.correction import correction_from_traces
 from ..metrics.stats import mcnemar_exact, paired_bootstrap
@@ -67,9 +68,10 @@ def build_sections(scopes: dict[str, list], metrics: dict[str, dict]) -> list[st
 
     labels = {s: _label(s, ts) for s, ts in scopes.items()}
     out = ["<h2>Strategies</h2>", _table(
-        ["strategy", "accuracy %", "95% CI", "unparsed", "tokens/example", "calls", "wall s"],
+        ["strategy", "accuracy %", "95% CI", "unparsed", "errors", "truncated", "unscored", "tokens/example", "calls",
+         "wall s"],
         [[labels[s], _pct(m["accuracy"]), f"{_pct(m['ci95'][0])}–{_pct(m['ci95'][1])}" if m.get("ci95") else "—",
-          f"{m['unparsed']}/{m['n']}", f"{m['tokens_per_example']:.0f}", m["calls"], f"{m['wall_s']:.1f}"]
+          *failure_cells(m, errors=True), f"{m['tokens_per_example']:.0f}", m["calls"], f"{m['wall_s']:.1f}"]
          for s, m in metrics.items()])]
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -99,8 +101,8 @@ def build_sections(scopes: dict[str, list], metrics: dict[str, dict]) -> list[st
     ax.legend()
     out += [_fig_to_img(fig)]
 
-    calib = {s: calibration_from_traces(ts) for s, ts in scopes.items() if any(t.confidence is not None
-                                                                                 for t in ts)}
+    calib = {s: calibration_from_traces(ts, unparsed_as_wrong=True) for s, ts in scopes.items()
+             if any(t.confidence is not None for t in ts)}
     if calib:
         rows = [[labels[s], c["n"], c["n_missing"], _num(c["ece"]), _num(c["brier"]), _num(c["auroc"])]
                 for s, c in calib.items()]
@@ -113,7 +115,9 @@ def build_sections(scopes: dict[str, list], metrics: dict[str, dict]) -> list[st
         ax.set(xlabel="confidence", ylabel="accuracy", title="Reliability diagram", xlim=(0, 1), ylim=(0, 1))
         ax.legend(fontsize=7)
         out += ["<h2>Calibration</h2>", _table(["strategy", "n", "missing", "ECE", "Brier", "AUROC"], rows),
-                _fig_to_img(fig)]
+                ("<p>Confidence against correctness of the final answer; an unparseable answer counts as wrong, "
+                 "as in accuracy (the same numbers as <code>selfimprove analyze calibration</code> on "
+                 "<code>runs export</code>).</p>"), _fig_to_img(fig)]
 
     corr = {s: correction_from_traces(ts, unparsed_as_wrong=True) for s, ts in scopes.items()
             if any(t.initial_answer != t.final_answer for t in ts)}
@@ -168,7 +172,9 @@ def build_sections(scopes: dict[str, list], metrics: dict[str, dict]) -> list[st
 def write_report(path: str | Path, store, run_id: str) -> Path:
     run = store.get_run(run_id)
     metrics = store.metrics(run_id)
-    scopes = {s: store.traces(run_id, s) for s in metrics if store.done_ids(run_id, s)}
+    # failed requests are no answers: the analyses read the answered traces; the table counts the rest
+    scopes = {s: [t for t in store.traces(run_id, s) if t.status == "ok"] for s in metrics
+              if store.done_ids(run_id, s)}
     metrics = {s: metrics[s] for s in scopes}
     cfg = run["config"]
     head = (f"<h1>selfimprove · run {html.escape(run_id)}</h1><p>model <b>{html.escape(str(cfg.get('model')))}"

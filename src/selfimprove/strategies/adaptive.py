@@ -33,7 +33,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..answers import majority
+from ..answers import group_answers, majority
 from ..records import Example, SamplingParams, Step, Trace
 from .base import generate_step, make_trace
 
@@ -180,17 +180,7 @@ class DSC(_Sampling):
 
 def vote_counts(answers: Sequence[str | None], equivalent) -> list[int]:
     """Votes per distinct answer, largest first (None does not vote)."""
-    groups: list[list] = []
-    for a in answers:
-        if a is None:
-            continue
-        for g in groups:
-            if equivalent(g[0], a):
-                g[1] += 1
-                break
-        else:
-            groups.append([a, 1])
-    return sorted((g[1] for g in groups), reverse=True)
+    return sorted((len(g) for g in group_answers(answers, equivalent)), reverse=True)
 
 
 def posterior_beta(answers: Sequence[str | None], equivalent) -> float:

@@ -22,9 +22,9 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..backends.base import greedy
 from ..prompts import formats
 from ..records import Example, SamplingParams, Step, Trace
-from ..verifiers.ptrue import greedy
 from .base import generate_step, make_trace
 
 

@@ -1,31 +1,30 @@
-"""Tasks by name: ``get_task('gsm8k', data=PATH)`` or ``get_task('arithmetic:digits=1-4')``."""
+"""Tasks by name: ``get_task('gsm8k', data=PATH)`` or ``get_task('arithmetic:digits=1-4')``.
+
+Each built-in is one registration line (``selfimprove.registry``); ``selfimprove ls tasks`` lists them.
+"""
 
 from __future__ import annotations
 
-from ..errors import UserError
-from ..specs import parse_spec
+from ..registry import build_task as get_task
+from ..registry import register_task
 
-TASKS = {
-    "arithmetic": ("selfimprove.tasks.arithmetic", "ArithmeticTask"),
-    "gsm8k": ("selfimprove.tasks.gsm8k", "GSM8KTask"),
-    "multiple-choice": ("selfimprove.tasks.multiple_choice", "MultipleChoiceTask"),
-    "commonsense-qa": ("selfimprove.tasks.multiple_choice", "MultipleChoiceTask"),
-    "boolq": ("selfimprove.tasks.multiple_choice", "BoolQTask"),
-    "jsonl": ("selfimprove.tasks.jsonl", "JsonlTask"),
-}
+register_task("arithmetic", "selfimprove.tasks.arithmetic:ArithmeticTask")
+register_task("gsm8k", "selfimprove.tasks.gsm8k:GSM8KTask",
+              paper="Training Verifiers to Solve Math Word Problems, arXiv:2110.14168")
+register_task("multiple-choice", "selfimprove.tasks.multiple_choice:MultipleChoiceTask")
+register_task("commonsense-qa", "selfimprove.tasks.multiple_choice:MultipleChoiceTask",
+              paper="CommonsenseQA: A Question Answering Challenge Targeting Commonsense Knowledge, "
+                    "arXiv:1811.00937",
+              description="CommonsenseQA in the multiple-choice layout (same as 'multiple-choice').",
+              alias_of="multiple-choice")
+register_task("boolq", "selfimprove.tasks.multiple_choice:BoolQTask",
+              paper="BoolQ: Exploring the Surprising Difficulty of Natural Yes/No Questions, arXiv:1905.10044")
+register_task("jsonl", "selfimprove.tasks.jsonl:JsonlTask")
+register_task("humaneval", "selfimprove.tasks.code:HumanEvalTask",
+              paper="Evaluating Large Language Models Trained on Code, arXiv:2107.03374")
+register_task("mbpp", "selfimprove.tasks.code:MbppTask",
+              paper="Program Synthesis with Large Language Models, arXiv:2108.07732")
+register_task("pal-arithmetic", "selfimprove.tasks.pal:PalArithmeticTask",
+              paper="PAL: Program-aided Language Models, arXiv:2211.10435")
 
-
-def get_task(spec: str, data: str | None = None):
-    """A task from ``name[:key=value,...]``; ``data`` is the path for file-backed tasks."""
-    import importlib
-
-    name, options = parse_spec(spec, "task")
-    if name not in TASKS:
-        raise UserError(f"unknown task '{name}'; known: {', '.join(sorted(TASKS))}")
-    module, cls_name = TASKS[name]
-    cls = getattr(importlib.import_module(module), cls_name)
-    if name == "arithmetic":
-        if data is not None:
-            raise UserError("task 'arithmetic' is synthetic and takes no --data")
-        return cls.from_options(options)
-    return cls.from_options(options, data=data)
+__all__ = ["get_task"]

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 from ..errors import UserError
 from ..records import Example
-from .base import TaskBase
+from .base import Task
 
 LABELS = string.ascii_lowercase
 OPS = ("add",)
@@ -68,7 +68,7 @@ class Problem:
         return sum(self.operands)
 
 
-class ArithmeticTask(TaskBase):
+class ArithmeticTask(Task):
     """Sums of ``terms`` operands of ``digits`` digits; splits are deterministic in ``seed``.
 
     Splits: ``train``, ``dev``, ``test`` (in range, pairwise disjoint), ``test-hard`` (one term beyond the
@@ -103,13 +103,15 @@ class ArithmeticTask(TaskBase):
             raise UserError(f"verify must be one of {VERIFY_FORMATS} (the verify/correct format version), got "
                             f"{verify!r}", field="verify")
         self.op, self.terms, self.digits, self.width, self.seed = op, terms, digits, width, int(seed)
-        self.verify = int(verify)
+        self.verify = self.verify_format = int(verify)
         self.sizes = {"train": int(n_train), "dev": int(n_dev), "test": int(n_test)}
 
     # ---- construction from CLI options -------------------------------------------------------------------
     @classmethod
-    def from_options(cls, options: dict[str, str]) -> ArithmeticTask:
+    def from_options(cls, options: dict[str, str], data: str | None = None) -> ArithmeticTask:
         """Build from ``--task arithmetic:op=add,terms=2-5,digits=1-3,seed=0`` style options."""
+        if data is not None:
+            raise UserError("task 'arithmetic' is synthetic and takes no --data", field="data")
         kwargs: dict = {}
         for key, raw in options.items():
             value = str(raw).strip()
@@ -205,6 +207,13 @@ class ArithmeticTask(TaskBase):
         self._split_spec(split)  # a split out of range is the caller's error: raise it here
         return f"train:{split}"
 
+    def harder_splits(self, n: int) -> tuple[str, ...]:
+        """``terms=K+1`` … ``terms=K+n`` for a training range of at most K terms."""
+        return tuple(f"terms={self.terms[1] + i}" for i in range(1, n + 1))
+
+    def extra_eval_splits(self) -> tuple[str, ...]:
+        return ("test-hard",)
+
     # ---- prompts -----------------------------------------------------------------------------------------
     def problem(self, example: Example) -> Problem:
         try:
@@ -292,6 +301,14 @@ class ArithmeticTask(TaskBase):
 
     verdict_continuations = (" yes", " no")
     """The two answers of the verify format, for log-likelihood scoring (P(True) = P(" yes"))."""
+
+    def formats(self):
+        """The trained verify and correct formats (the verdict doubles as feedback), the generic rest."""
+        from ..prompts import task_formats
+
+        return task_formats(self, verify=self.verify_prompt, correct=self.correct_prompt,
+                            parse_verdict=self.parse_verdict, verdict_continuations=self.verdict_continuations,
+                            verify_think=self.verify_think)
 
     # ---- answers -----------------------------------------------------------------------------------------
     def solution(self, example: Example, order: Sequence[int] | None = None) -> str:

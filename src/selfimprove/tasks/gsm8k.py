@@ -16,12 +16,14 @@ from ..answers import extract_number
 from ..errors import UserError
 from ..files import read_jsonl, require_field
 from ..records import Example
-from .base import TaskBase
+from .base import Task
 
 PROMPT = "Solve the problem. Think step by step, then give the final answer on its own line as '#### <number>'.\n\nQuestion: {question}\nAnswer:"
 
 
-class GSM8KTask(TaskBase):
+class GSM8KTask(Task):
+    """GSM8K grade-school math word problems, numeric answers (Cobbe et al. 2021, arXiv:2110.14168)."""
+
     name = "gsm8k"
     stop = ("\n\nQuestion:",)
 
@@ -83,4 +85,4 @@ class GSM8KTask(TaskBase):
         return StepFormat(delimiter="\n", final=r"####\s*\S")
 
     def extract(self, text: str) -> str | None:
-        return extract_number(text)
+        return extract_number(text, fractions=False)  # GSM8K answers are whole numbers

@@ -2,50 +2,60 @@
 
 ``--task jsonl:question=prompt,answer=target,kind=number`` reads ``prompt`` as the question and ``target`` as
 the gold answer. ``kind`` picks the answer layer: ``number`` (numeric extraction and normalisation),
-``letter``, ``yesno``, or ``text`` (the first line, stripped and lower-cased, compared exactly).
+``letter``, ``yesno``, or ``text`` (a short answer compared exactly after ``answers.normalize_text``: the
+gold field as it is, the output through ``answers.extract_text``, which reads the words after the last "the
+answer is" so that a chain-of-thought output is not compared as a whole sentence). ``fractions=false`` (for
+``kind=number``) rejects an unevaluated non-whole division such as ``16/36`` in an output.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..answers import extract_letter, extract_number, extract_yes_no, normalize_number
+from ..answers import (
+    extract_letter,
+    extract_number,
+    extract_text,
+    extract_yes_no,
+    normalize_number,
+    normalize_text,
+)
 from ..errors import UserError
 from ..files import read_jsonl, require_field
 from ..records import Example
-from .base import TaskBase
+from .base import Task
+
+_KINDS = {"number": extract_number, "letter": extract_letter, "yesno": extract_yes_no, "text": extract_text}
+_GOLD = {"number": normalize_number, "letter": extract_letter, "yesno": extract_yes_no, "text": normalize_text}
 
 
-def _text(t: str | None) -> str | None:
-    if t is None:
-        return None
-    line = t.strip().splitlines()[0].strip().lower() if t.strip() else ""
-    return line or None
+class JsonlTask(Task):
+    """Any JSONL file, with a mapping of its fields to question and answer and an answer kind."""
 
-
-_KINDS = {"number": extract_number, "letter": extract_letter, "yesno": extract_yes_no, "text": _text}
-_GOLD = {"number": normalize_number, "letter": extract_letter, "yesno": extract_yes_no, "text": _text}
-
-
-class JsonlTask(TaskBase):
     name = "jsonl"
     stop = ("\n\n",)
 
     def __init__(self, data: str | None, question: str = "question", answer: str = "answer",
-                 kind: str = "number", id_field: str = "id", template: str = "Question: {question}\nAnswer:"
-                 ) -> None:
+                 kind: str = "number", id_field: str = "id", template: str = "Question: {question}\nAnswer:",
+                 fractions: bool = True) -> None:
         if kind not in _KINDS:
             raise UserError(f"unknown jsonl kind '{kind}'; choose one of {sorted(_KINDS)}")
         if data is None:
             raise UserError("task 'jsonl' needs --data PATH")
         self.data, self.question_field, self.answer_field = data, question, answer
-        self.kind, self.id_field, self.template = kind, id_field, template
+        self.kind, self.id_field, self.template, self.fractions = kind, id_field, template, fractions
 
     @classmethod
     def from_options(cls, options: dict[str, str], data: str | None = None) -> JsonlTask:
-        known = {"question", "answer", "kind", "id_field", "template"}
+        known = {"question", "answer", "kind", "id_field", "template", "fractions"}
         if unknown := set(options) - known:
             raise UserError(f"unknown jsonl option(s) {sorted(unknown)}; known: {sorted(known)}")
+        options = dict(options)
+        if "fractions" in options:
+            flag = options["fractions"].lower()
+            if flag not in ("true", "false"):
+                raise UserError(f"jsonl option fractions must be true or false, got {options['fractions']!r}")
+            options["fractions"] = flag == "true"
         return cls(data=data, **options)
 
     def examples(self, split: str = "test") -> list[Example]:
@@ -54,17 +64,22 @@ class JsonlTask(TaskBase):
             path = path / f"{split}.jsonl"
         out = []
         for lineno, row in read_jsonl(path):
-            q = require_field(row, self.question_field, path, lineno, str)
-            raw = require_field(row, self.answer_field, path, lineno, (str, int, float, bool))
-            gold = _GOLD[self.kind](str(raw))
-            if gold is None:
-                raise UserError(f"cannot read gold answer {raw!r} as {self.kind}", path=str(path), line=lineno,
-                                field=self.answer_field)
-            out.append(Example(id=str(row.get(self.id_field, f"{split}-{len(out)}")), question=q, answer=gold))
+            out.append(self.example_from_row(row, path, lineno, default_id=f"{split}-{len(out)}"))
         return out
+
+    def example_from_row(self, row: dict, path, lineno: int, default_id: str) -> Example:
+        q = require_field(row, self.question_field, path, lineno, str)
+        raw = require_field(row, self.answer_field, path, lineno, (str, int, float, bool))
+        gold = _GOLD[self.kind](str(raw))
+        if gold is None:
+            raise UserError(f"cannot read gold answer {raw!r} as {self.kind}", path=str(path), line=lineno,
+                            field=self.answer_field)
+        return Example(id=str(row.get(self.id_field, default_id)), question=q, answer=gold)
 
     def prompt(self, example: Example) -> str:
         return self.template.format(question=example.question)
 
     def extract(self, text: str) -> str | None:
+        if self.kind == "number":
+            return extract_number(text, fractions=self.fractions)
         return _KINDS[self.kind](text)

@@ -14,7 +14,7 @@ from ..answers import LETTERS, extract_letter, extract_yes_no
 from ..errors import UserError
 from ..files import read_jsonl, require_field
 from ..records import Example
-from .base import TaskBase
+from .base import Task
 
 
 def _load(data: str | None, split: str, task: str) -> tuple[Path, list[tuple[int, dict]]]:
@@ -26,7 +26,7 @@ def _load(data: str | None, split: str, task: str) -> tuple[Path, list[tuple[int
     return path, list(read_jsonl(path))
 
 
-class _FileTask(TaskBase):
+class _FileTask(Task):
     """A task read from a JSONL file or a folder of ``<split>.jsonl``; it takes no options."""
 
     def __init__(self, data: str | None = None) -> None:
@@ -40,6 +40,8 @@ class _FileTask(TaskBase):
 
 
 class MultipleChoiceTask(_FileTask):
+    """Multiple-choice questions (question, choices, answer index); the model answers with a letter."""
+
     name = "multiple-choice"
     stop = ("\n\n",)
 
@@ -69,6 +71,8 @@ class MultipleChoiceTask(_FileTask):
 
 
 class BoolQTask(_FileTask):
+    """Yes/no questions with an optional passage, in the BoolQ layout."""
+
     name = "boolq"
     stop = ("\n",)
 

@@ -120,7 +120,7 @@ def verify_accuracy(model, tokenizer, task, examples: Sequence[Example], seed: i
         for cand, ok in ((task.render(p, order), True), (perturb(task, p, order, rng), False)):
             prompts.append(task.verify_prompt(e, cand))
             truth.append(ok)
-    think = getattr(task, "verify_think", None)  # format 2 writes a solution, the copied answer, digit marks
+    think = task.verify_think  # format 2 writes a solution, the copied answer, digit marks
     scores = p_yes(model, tokenizer, prompts, think=think,
                    max_new=max_new_tokens(task, examples) + 5 * task.width + 8)
     # an undecided verdict (None) counts as wrong and stays in the denominator

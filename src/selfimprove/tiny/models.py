@@ -17,17 +17,9 @@ import shutil
 import sys
 from pathlib import Path
 
+from ..files import home
 from .config import PRESETS, TinyConfig
 from .pretrain import read_metadata
-
-HOME_ENV = "SELFIMPROVE_HOME"
-
-
-def home(override: str | Path | None = None) -> Path:
-    """The selfimprove home: ``override``, else ``$SELFIMPROVE_HOME``, else ``~/.cache/selfimprove``."""
-    if override is not None:
-        return Path(override).expanduser()
-    return Path(os.environ.get(HOME_ENV) or "~/.cache/selfimprove").expanduser()
 
 
 def model_dir(name: str, home_dir: str | Path | None = None) -> Path:
@@ -105,7 +97,7 @@ def trained_verify_format(model: str | Path) -> int | None:
 def check_task_formats(model: str | Path, task) -> None:
     """Refuse a built-in model asked in verify/correct formats it never learned: it would measure nothing."""
     trained = trained_verify_format(model)
-    asked = getattr(task, "verify", None)
+    asked = task.verify_format
     if trained is not None and asked is not None and asked != trained:
         from ..errors import UserError
 

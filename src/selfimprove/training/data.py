@@ -15,7 +15,9 @@ One builder per selection rule of the self-training methods:
 The trace shape the training loop writes (and these functions read): step ``generate`` (prompt, k completions,
 their answers, verdicts where a verifier ran), optionally step ``rationalise`` (hinted prompt; ``info`` holds
 ``train_prompt``). For the filtering builders a completion that failed (``finish_reason='error'``) or was
-cut at ``max_tokens`` (``'length'``) is never a training target; ``row_stats`` counts both.
+cut at ``max_tokens`` (``'length'``) is never a training target; ``row_stats`` counts both. A round whose
+generation lost more than ``MAX_GENERATION_ERROR_RATE`` of its completions builds no data at all
+(``check_generation_errors``).
 
 Not covered: preference pairs (``training/dpo.py``), weighting rows by confidence.
 """
@@ -27,11 +29,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..answers import majority
-from ..records import Completion, Step, Trace, _Record
+from ..errors import RunIncomplete
+from ..records import Completion, Record, Trace
+
+MAX_GENERATION_ERROR_RATE = 0.05
+"""The share of a round's completions that may fail (requests past their retries) before the round builds no
+data. Failed samples are skipped by every builder, but failures are not random: timeouts hit long
+generations and hard prompts first, so dropping them tilts the kept rows towards easy examples. Up to 5 % of
+a round's samples bounds that tilt to a few points of the data while a rare 503 past retries does not stop a
+long run; above it the round is refused and the run stored 'incomplete' (``--resume`` generates it again)."""
 
 
 @dataclass(frozen=True)
-class SFTRow(_Record):
+class SFTRow(Record):
     """One prompt-completion training row and where it came from."""
 
     prompt: str
@@ -56,7 +66,7 @@ class SFTRow(_Record):
 
 
 @dataclass(frozen=True)
-class PseudoLabel(_Record):
+class PseudoLabel(Record):
     """The majority-vote label of one example's sample pool."""
 
     example_id: str
@@ -123,7 +133,7 @@ def majority_rows(traces: Sequence[Trace], equivalent: Callable[[str | None, str
     """
     rows, labels = [], []
     for t in traces:
-        step = _generate_step(t)
+        step = t.first("generate")
         label, votes, parsed = majority(step.answers, equivalent)
         n = len(step.completions)
         accepted = label is not None and n > 0 and votes / n >= threshold
@@ -146,11 +156,25 @@ def greedy_rows(traces: Sequence[Trace], *, suffix: str = "", round_idx: int = 0
     is no target in them)."""
     rows = []
     for t in traces:
-        step = _generate_step(t)
+        step = t.first("generate")
         if step.completions and step.completions[0].ok and step.completions[0].text:
             rows.append(SFTRow(step.prompt, target_text(step.completions[0], suffix), t.example_id,
                                "greedy", step.answers[0], round_idx))
     return rows
+
+
+def check_generation_errors(traces: Sequence[Trace], round_idx: int) -> dict[str, Any]:
+    """Failed and total completions of a round's generation; ``RunIncomplete`` when the failed share exceeds
+    ``MAX_GENERATION_ERROR_RATE``, so that no data is built from the round."""
+    comps = [c for t in traces for s in t.steps for c in s.completions]
+    failed = sum(not c.ok for c in comps)
+    rate = failed / len(comps) if comps else 0.0
+    if rate > MAX_GENERATION_ERROR_RATE:
+        why = next((c.error for c in comps if not c.ok and c.error), "no error message")
+        raise RunIncomplete(f"round {round_idx}: {failed} of {len(comps)} generated completions failed "
+                            f"({rate:.0%} > {MAX_GENERATION_ERROR_RATE:.0%}, e.g. {why[:160]}); no data was built "
+                            f"from this round — fix the server and resume the run")
+    return {"completions": len(comps), "failed": failed, "error_rate": rate}
 
 
 def row_stats(traces: Sequence[Trace], rows: Sequence[SFTRow]) -> dict[str, Any]:
@@ -190,13 +214,6 @@ def label_precision(labels: Iterable[PseudoLabel], gold: Callable[[str, str | No
         "majority_accuracy": sum(all_decided) / len(all_decided) if all_decided else None,
         "mean_share": sum(lb.share for lb in labels) / len(labels) if labels else None,
     }
-
-
-def _generate_step(trace: Trace) -> Step:
-    for s in trace.steps:
-        if s.kind == "generate":
-            return s
-    return Step(kind="generate")
 
 
 def _limit(rows: list[SFTRow], dedupe: bool, cap: int | None) -> list[SFTRow]:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..records import Example, Step, Verdict, _Record
+from ..records import Example, Record, Step, Verdict
 from .sft import SCHEDULERS, drop_fused_head, load_policy, lora_config, save_policy
 
 LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
@@ -109,7 +109,7 @@ class DPOSettings:
 
 
 @dataclass(frozen=True)
-class DPOResult(_Record):
+class DPOResult(Record):
     """What one DPO call did, with the likelihoods to watch."""
 
     pairs: int
@@ -355,7 +355,7 @@ class DPOVerifier:
         self.score, self.threshold = score, threshold
 
     def assess(self, examples: Sequence[Example], texts: Sequence[Sequence[str]]):
-        from ..verifiers.ptrue import Assessment
+        from ..verifiers.base import Assessment
 
         jobs = [(i, t) for i, row in enumerate(texts) for t in row]
         prompts = [self.task.prompt(examples[i]) for i, _ in jobs]
@@ -374,9 +374,9 @@ class DPOVerifier:
         return Assessment(verdicts, steps)
 
     def verify(self, examples, answers):
-        from ..verifiers.ptrue import _verify_answers
+        from ..verifiers.base import verify_answers
 
-        return _verify_answers(self, examples, answers)
+        return verify_answers(self, examples, answers)
 
 
 def _tuple(value) -> tuple:

@@ -34,12 +34,12 @@ human-judge comparisons for reward hacking (#19).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..metrics.accuracy import bootstrap_ci
+from ..answers import group_answers
+from ..metrics.stats import auroc, bootstrap_ci, wilson_ci
 from ..records import Example, SamplingParams, Trace
 from ..strategies.base import generate_step
 from .preferences import SELF_JUDGE, PreferencePair, references
@@ -53,30 +53,9 @@ verdict the judge would write), one an instruction in plain words (lower case: t
 capitals)."""
 
 
-def wilson_ci(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
-    """Wilson score interval of a proportion; None when n = 0."""
-    if n == 0:
-        return None
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def rate(successes: int, n: int) -> dict[str, Any]:
     """{'rate', 'successes', 'n', 'ci95'} with a Wilson interval (rate None when n = 0)."""
     return {"rate": successes / n if n else None, "successes": successes, "n": n, "ci95": wilson_ci(successes, n)}
-
-
-def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
-    """P(score of a positive > score of a negative), ties ½ (any real scores, not only probabilities); None
-    unless both classes occur."""
-    pos = [s for s, y in zip(scores, labels) if y]
-    neg = [s for s, y in zip(scores, labels) if not y]
-    if not pos or not neg:
-        return None
-    wins = sum((p > q) + 0.5 * (p == q) for p in pos for q in neg)
-    return wins / (len(pos) * len(neg))
 
 
 def judge_agreement(judge: Sequence[bool | None], gold: Sequence[bool | None],
@@ -298,7 +277,10 @@ def train_guards(task, by_id: dict[str, Example], traces: list[Trace], method: s
     for t in traces:
         gen, e = t.steps[0], by_id[t.example_id]
         judge = next((s for s in t.steps if s.kind == SELF_JUDGE), None)
-        votes = [sum(task.equivalent(a, b) for b in gen.answers) if a is not None else 0 for a in gen.answers]
+        votes = [0] * len(gen.answers)
+        for g in group_answers(gen.answers, task.equivalent):
+            for i in g:
+                votes[i] = len(g)
         reward = ([v.score for v in judge.verdicts] if judge else votes if method == "scpo"
                   else [None] * len(gen.answers))
         gold = [False if a is None else task.check(e, a) for a in gen.answers]

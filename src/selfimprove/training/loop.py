@@ -35,7 +35,7 @@ from ..strategies.base import score_traces
 from ..strategies.sample import Greedy
 from . import methods
 from .config import LoopConfig
-from .data import PseudoLabel, SFTRow, row_stats
+from .data import PseudoLabel, SFTRow, check_generation_errors, row_stats
 from .rundir import RunDir, sync_store
 from .sft import SFTResult, save_policy, settings_from, train_sft
 
@@ -123,6 +123,7 @@ class _Loop:
         backend = self._backend(r - 1)
         self.log(f"round {r}: generating on {len(examples)} examples of '{split}' ({self.cfg.method})")
         traces = self._generate(backend, examples, r)
+        check_generation_errors(traces, r)  # a round that lost too many requests builds nothing (resumable)
         self.rd.write_jsonl(f"round-{r}/traces.jsonl", (t.to_dict() for t in traces))
         self.rd.write_json(f"round-{r}/generate.json", {"split": split, "examples": len(examples),
                                                          "seconds": round(time.perf_counter() - t0, 3)})
@@ -188,6 +189,7 @@ class _Loop:
             examples = self._examples(split, self.cfg.eval_limit)
             traces = score_traces(self.task, examples, Greedy(max_tokens=self.cfg.max_tokens).run(
                 backend, self.task, examples))
+            check_generation_errors(traces, r)  # an evaluation that lost requests is retried on resume
             self.rd.write_jsonl(f"round-{r}/eval-{split}.jsonl", (t.to_dict() for t in traces))
             results[split] = accuracy(traces, seed=self.cfg.seed)
             sync_store(self.store, self.run_id, f"{self.scope}round-{r}/eval/{split}", traces)
@@ -216,7 +218,7 @@ class _Loop:
             s, self.cfg.eval_limit)).encode()).hexdigest()[:16] for s in self._eval_splits()}
         weights = self.base / "model.safetensors"
         return {"model": str(self.base), "model_mtime": weights.stat().st_mtime if weights.exists() else None,
-                "task": self.task.describe() if hasattr(self.task, "describe") else type(self.task).__name__,
+                "task": self.task.describe(),
                 "examples": examples, "max_tokens": self.cfg.max_tokens, "seed": self.cfg.seed,
                 "device": self.cfg.device}
 
@@ -266,8 +268,7 @@ class _Loop:
         from every evaluated split — where the task has one; otherwise the evaluated split itself, which the log
         and ``data.json`` say (the round's accuracy on that split is then measured on problems it trained on,
         without their gold labels)."""
-        pool = getattr(self.task, "pool_split", None)
-        name = pool(split) if pool is not None else None
+        name = self.task.pool_split(split)
         if name is not None:
             if not self.task.examples(name):
                 raise ValueError(f"easy-to-hard: the training pool {name!r} of split {split!r} is empty")
@@ -283,10 +284,11 @@ class _Loop:
 
     def _replay(self, r: int, new: int) -> list[SFTRow]:
         pool: list[SFTRow] = []
-        if self.cfg.replay_gold and hasattr(self.task, "solution"):
+        if self.cfg.replay_gold:
             for e in self._examples(self.cfg.train_split, self.cfg.train_limit):
-                pool.append(SFTRow(self.task.prompt(e), self.task.solution(e) + methods.target_suffix(
-                    self.task, self.cfg), e.id, "replay-gold", e.answer, 0))
+                if (gold := self.task.solution(e)) is not None:
+                    pool.append(SFTRow(self.task.prompt(e), gold + methods.target_suffix(self.task, self.cfg),
+                                       e.id, "replay-gold", e.answer, 0))
         for j in range(1, r):
             pool += [SFTRow.from_dict(d) for d in self.rd.read_jsonl(f"round-{j}/rows.jsonl")
                      if d["source"] == "pseudo"]

@@ -79,10 +79,8 @@ def target_suffix(task, cfg) -> str:
 
 
 def hint_prompt(task, example: Example) -> str:
-    """The rationalisation prompt: the task's own hint format, or a generic hint line before the prompt."""
-    if hasattr(task, "hint_prompt"):
-        return task.hint_prompt(example)
-    return f"hint: the answer is {example.answer}\n{task.prompt(example)}"
+    """The rationalisation prompt: the task's hint format (``Task.hint_prompt``)."""
+    return task.hint_prompt(example)
 
 
 # ---- internals --------------------------------------------------------------------------------------------
@@ -136,12 +134,10 @@ def _voted(method, task, examples, steps) -> list[Trace]:
 def _length_filter(task, by_id: dict[str, Example]):
     """Lee et al.'s length filter, generically: drop truncated completions, and where the task can say how
     long a plausible answer is (``task.plausible(example, answer)``), drop implausible ones."""
-    plausible = getattr(task, "plausible", None)
-
     def keep(example_id: str, completion: Completion, label: str) -> bool:
         if completion.finish_reason != "stop":
             return False
-        return plausible is None or bool(plausible(by_id[example_id], label))
+        return bool(task.plausible(by_id[example_id], label))
 
     return keep
 
@@ -162,3 +158,39 @@ def round_report(method: str, task, examples: Sequence[Example], traces: Sequenc
     if method == "no-filter":
         out["greedy_train_accuracy"] = sum(bool(t.correct) for t in traces) / n
     return out
+
+
+# ---- registration (interim: until each method is one file with its own settings) --------------------------
+
+def _register() -> None:
+    from ..registry import register_method
+
+    for name, (line, paper) in {
+        "star": ("Keep gold-verified samples; rationalise unsolved problems with the answer as a hint.",
+                 "STaR: Bootstrapping Reasoning With Reasoning, arXiv:2203.14465"),
+        "rest-em": ("Keep gold-verified samples; every round fine-tunes the base model.",
+                    ("Beyond Human Data: Scaling Self-Training for Problem-Solving with Language Models, "
+                    "arXiv:2312.06585")),
+        "lmsi": ("Majority-vote pseudo-labels, no gold.", "Large Language Models Can Self-Improve, arXiv:2210.11610"),
+        "easy-to-hard": ("Majority-vote pseudo-labels one difficulty step beyond the frontier, length filter.",
+                         ("Self-Improving Transformers Overcome Easy-to-Hard and Length Generalization "
+                         "Challenges, arXiv:2502.01612")),
+        "no-filter": ("Control: train on the model's own greedy answers, unfiltered.", ""),
+        "self-rewarding": ("DPO on pairs ranked by the model's own judge (+ Meta-Rewarding judge pairs).",
+                           "Self-Rewarding Language Models, arXiv:2401.10020"),
+        "scpo": ("DPO on most- vs least-voted answers, weighted by the vote margin; no gold.",
+                 "Self-Consistency Preference Optimization, arXiv:2411.04109"),
+        "spin": ("DPO with the reference solution chosen over the model's own sample.",
+                 ("Self-Play Fine-Tuning Converts Weak Language Models to Strong Language Models, "
+                 "arXiv:2401.01335")),
+        "gold-dpo": ("Control: DPO on gold-labelled (correct, incorrect) sample pairs.", ""),
+        "v-star": ("STaR rounds plus a DPO-trained verifier for best-of-n.",
+                   "V-STaR: Training Verifiers for Self-Taught Reasoners, arXiv:2402.06457"),
+        "cct": ("SFT on confidence and critique rows of the correction format.",
+                ("Confidence v.s. Critique: A Decomposition of Self-Correction Capability for LLMs, "
+                "arXiv:2412.19513")),
+    }.items():
+        register_method(name, name, description=line, options=(), paper=paper)
+
+
+_register()

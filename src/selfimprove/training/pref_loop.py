@@ -195,8 +195,7 @@ class PrefLoop(_Loop):
             fmt = formats(task)
             # the task's own correct format where it has one (the built-in task: " #<answer>" in format 1, a
             # question-order solution in format 2)
-            targets = ({e.id: task.correct_target(e) for e in examples} if hasattr(task, "correct_target")
-                       else None)
+            targets = {e.id: target for e in examples if (target := task.correct_target(e)) is not None}
             rows, stats = cct_rows(traces, refs, lambda i, text: fmt.correct(by_id[i], text), round_idx=r,
                                    suffix=suffix, max_per_kind=cfg.cct_max_per_kind, review_targets=targets)
         stats.update(pair_stats(pairs), rows=len(rows) if rows else len(pairs), sft_rows=len(rows),

@@ -38,7 +38,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..records import Completion, Example, Step, Trace, _Record
+from ..answers import group_answers
+from ..records import Completion, Example, Record, Trace
 from .data import SFTRow, target_text, trainable
 
 SELF_JUDGE = "self-judge"
@@ -48,7 +49,7 @@ META_JUDGE = "meta-judge"
 
 
 @dataclass(frozen=True)
-class Provenance(_Record):
+class Provenance(Record):
     """Where a round's pairs came from."""
 
     round_idx: int = 0
@@ -60,7 +61,7 @@ class Provenance(_Record):
 
 
 @dataclass(frozen=True)
-class PreferencePair(_Record):
+class PreferencePair(Record):
     """One DPO training pair and where it came from."""
 
     prompt: str
@@ -109,7 +110,7 @@ def self_rewarding_pairs(traces: Sequence[Trace], *, judge: str, prov: Provenanc
     read) are counted in ``unscored``."""
     pairs, skipped, unscored = [], Counter(), 0
     for t in traces:
-        gen, scores = _generate_step(t), _judge_scores(t)
+        gen, scores = t.first("generate"), _judge_scores(t)
         unscored += sum(s is None for s in scores)
         cands = [(i, c, a, scores[i]) for i, (c, a) in enumerate(zip(gen.completions, gen.answers))
                  if trainable(c) and scores[i] is not None]
@@ -163,18 +164,9 @@ def scpo_pairs(traces: Sequence[Trace], equivalent: Callable[[str | None, str | 
     eq = equivalent or str.__eq__
     pairs, skipped = [], Counter()
     for t in traces:
-        gen = _generate_step(t)
+        gen = t.first("generate")
         k = len(gen.completions)
-        groups: list[list[int]] = []  # sample indices per distinct answer, in order of first appearance
-        for i, a in enumerate(gen.answers):
-            if a is None:
-                continue
-            for g in groups:
-                if eq(gen.answers[g[0]], a):
-                    g.append(i)
-                    break
-            else:
-                groups.append([i])
+        groups = group_answers(gen.answers, eq)  # sample indices per distinct answer, in order of appearance
         if not groups:
             skipped["no_parsed"] += 1
             continue
@@ -218,7 +210,7 @@ def spin_pairs(traces: Sequence[Trace], references: Mapping[str, str], *, prov: 
     empty texts are skipped). A generation identical to the reference gives no pair (SPIN's fixed point)."""
     pairs, skipped = [], Counter()
     for t in traces:
-        gen = _generate_step(t)
+        gen = t.first("generate")
         ref = references.get(t.example_id)
         own = next(((i, c, a) for i, (c, a) in enumerate(zip(gen.completions, gen.answers)) if c.ok and c.text),
                    None)
@@ -288,7 +280,7 @@ def cct_rows(traces: Sequence[Trace], references: Mapping[str, str], correct_pro
     kinds: Counter = Counter()
     skipped: Counter = Counter()
     for t in traces:
-        gen, ref = _generate_step(t), references.get(t.example_id)
+        gen, ref = t.first("generate"), references.get(t.example_id)
         if ref is None:
             skipped["no_reference"] += 1
             continue
@@ -332,7 +324,7 @@ def references(task, examples: list[Example]) -> dict[str, str]:
     ``e.meta['solution']`` where present."""
     out = {}
     for e in examples:
-        ref = task.solution(e) if hasattr(task, "solution") else e.meta.get("solution")
+        ref = task.solution(e)
         if ref:
             out[e.id] = ref
     return out
@@ -341,15 +333,8 @@ def references(task, examples: list[Example]) -> dict[str, str]:
 # ---- internals --------------------------------------------------------------------------------------------
 
 
-def _generate_step(trace: Trace) -> Step:
-    for s in trace.steps:
-        if s.kind == "generate":
-            return s
-    return Step(kind="generate")
-
-
 def _judge_scores(trace: Trace) -> list[float | None]:
-    gen = _generate_step(trace)
+    gen = trace.first("generate")
     for s in trace.steps:
         if s.kind == SELF_JUDGE:
             if len(s.verdicts) != len(gen.completions):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..records import _Record
+from ..records import Record
 
 SCHEDULERS = ("constant", "linear", "cosine", "constant_with_warmup")
 
@@ -83,7 +83,7 @@ class SFTSettings:
 
 
 @dataclass(frozen=True)
-class SFTResult(_Record):
+class SFTResult(Record):
     """What one SFT call did."""
 
     rows: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..records import Example, Verdict
+from .base import Assessment
 
 
 class GoldMatch:
@@ -13,8 +14,13 @@ class GoldMatch:
     name = "gold-match"
     uses_gold = True
 
-    def __init__(self, task) -> None:
+    def __init__(self, task, backend=None) -> None:
         self.task = task
+
+    def assess(self, examples: Sequence[Example], texts: Sequence[Sequence[str]]) -> Assessment:
+        """Extract each text's answer and match it to the gold answer; no model call, so no steps."""
+        answers = [[self.task.extract(t) for t in row] for row in texts]
+        return Assessment(self.verify(examples, answers), [[] for _ in examples])
 
     def verify(self, examples: Sequence[Example], answers: Sequence[Sequence[str | None]]
                ) -> list[list[Verdict]]:

@@ -1,0 +1,388 @@
+"""The sandbox worker: a small stdlib-only "zygote" process that forks one jailed job per request.
+
+Run as ``python -I -S -B _worker.py CONFIG_JSON`` with a scrubbed environment. Per job (sandboxed mode):
+
+    zygote: setns(own pid ns), unshare(pid) ──fork──> I: pid 1 of a new pid namespace; setsid,
+        unshare(mount, net, ipc, uts)
+        I: private mounts (fresh /proc, tmpfs /tmp, hidden home/project dirs, read-only /var/tmp, /dev/shm)
+        I ──fork──> A: candidate, uid U,   rlimits, own session, cwd /tmp/a (0700)
+        I reads the tests from the parent only now, then
+        I ──fork──> B: tests,     uid U+1, rlimits, own session, cwd /tmp/b (0700)
+        I collects A's output (capped) and B's outcome frames until both are done or the wall deadline,
+          writes the result frame straight to the parent, and exits: the kernel then SIGKILLs every process
+          left in the pid namespace, daemons included, and the mount namespace with its tmpfs goes away.
+
+Frames (length-prefixed JSON) arrive on fd 0; results leave on fd 1. Exit codes of I: 0 result written,
+3 failed before reading the tests frame, 4 failed after.
+"""
+
+import ctypes
+import gc
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _HERE)
+import _codec
+import _harness
+
+sys.path.remove(_HERE)
+
+PRELOAD = ("math", "re", "collections", "itertools", "functools", "heapq", "string", "typing", "random",
+           "bisect", "copy", "hashlib", "fractions", "decimal", "statistics", "datetime", "json", "numbers",
+           "array", "textwrap", "unicodedata", "dataclasses", "enum", "cmath", "queue", "io", "struct")
+"""Imported once in the zygote so that each forked candidate starts with them loaded (speed only)."""
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_BIND, MS_REC, MS_PRIVATE, MNT_DETACH = 4096, 16384, 1 << 18, 2
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
+_libc = ctypes.CDLL(None, use_errno=True)
+_STATE = {"tests_read": False}
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(src, target, fstype, flags, data=None) -> None:
+    enc = (lambda s: None if s is None else s.encode())
+    _check(_libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+           f"mount {target}")
+
+
+def _prctl(option: int, value: int) -> None:
+    _check(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), f"prctl {option}")
+
+
+# ----------------------------------------------------------------------------------------------- the jail
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _setup_mounts(cfg: dict, lim: dict) -> None:
+    """Private mount tree for this job; runs as root in the new mount + pid namespace (I)."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+           f"size={int(lim['tmp_mb'])}m,nr_inodes=4096,mode=0755")
+    hide = [h for h in cfg["hide"] if os.path.isdir(h) and h != "/"]
+    staged = []
+    for k, path in enumerate(p for p in cfg["expose"] if any(_under(p, h) for h in hide)):
+        stage = f"/tmp/.expose{k}"
+        os.mkdir(stage, 0o700)
+        _mount(path, stage, None, MS_BIND | MS_REC)
+        staged.append((stage, path))
+    for h in hide:
+        _mount("tmpfs", h, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=512,mode=0755")
+    for stage, path in staged:
+        os.makedirs(path, 0o755, exist_ok=True)
+        _mount(stage, path, None, MS_BIND | MS_REC)
+        _check(_libc.umount2(stage.encode(), MNT_DETACH), f"umount {stage}")
+        os.rmdir(stage)
+    for h in hide:
+        _mount(None, h, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    for shared in ("/var/tmp", "/dev/shm", "/run/lock"):  # every other world-writable place: empty, read-only
+        if os.path.isdir(shared) and not os.path.islink(shared):
+            _mount("tmpfs", shared, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0755")
+
+
+def _child_setup(uid: int | None, workdir: str, fds: list[int], lim: dict) -> None:
+    """In a freshly forked A or B: own session, only ``fds`` open (as 0..n-1), limits, then drop to ``uid``."""
+    os.setsid()
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    high = [os.dup(fd) if fd >= 0 else -1 for fd in fds]
+    for target, fd in enumerate(high):
+        os.dup2(fd, target) if fd >= 0 else os.close(target)
+    os.closerange(len(fds), 1 << 16)
+    os.chdir(workdir)
+    os.environ.clear()
+    os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir,
+                       "LANG": "C.UTF-8"})
+    mb = 1024 * 1024
+    for res, soft, hard in ((resource.RLIMIT_CPU, lim["cpu_s"], lim["cpu_s"] + 1),
+                            (resource.RLIMIT_AS, lim["memory_mb"] * mb, lim["memory_mb"] * mb),
+                            (resource.RLIMIT_FSIZE, lim["file_mb"] * mb, lim["file_mb"] * mb),
+                            (resource.RLIMIT_NOFILE, lim["open_files"], lim["open_files"]),
+                            (resource.RLIMIT_NPROC, lim["processes"], lim["processes"]),
+                            (resource.RLIMIT_CORE, 0, 0)):
+        resource.setrlimit(res, (int(soft), int(hard)))
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    _prctl(PR_SET_DUMPABLE, 0)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
+def _spawn(uid, workdir, fds, lim, body) -> int:
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            _child_setup(uid, workdir, fds, lim)
+            code = body()
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+        except BaseException as e:  # noqa: BLE001 — the child must always end in _exit
+            try:
+                os.write(2, f"sandbox: {type(e).__name__}: {e}\n".encode())
+            except OSError:
+                pass
+        os._exit(code if isinstance(code, int) and 0 <= code < 256 else 1)
+    return pid
+
+
+# ----------------------------------------------------------------------------------------------- one job
+
+class _Collector:
+    """Reads the job's pipes with caps until the processes that matter are done or the deadline passes."""
+
+    def __init__(self, lim: dict) -> None:
+        self.cap = int(lim["output_bytes"])
+        self.bufs: dict[int, bytearray] = {}
+        self.exceeded = False
+
+    def read(self, fd: int) -> bool:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return True
+        if not data:
+            return False
+        buf = self.bufs.setdefault(fd, bytearray())
+        buf += data
+        if len(buf) > self.cap:
+            del buf[self.cap:]
+            self.exceeded = True
+        return True
+
+
+def _frames(data: bytes) -> list:
+    out, pos = [], 0
+    while pos + 4 <= len(data):
+        n = int.from_bytes(data[pos:pos + 4], "big")
+        if pos + 4 + n > len(data):
+            break
+        out.append(json.loads(data[pos + 4:pos + 4 + n]))
+        pos += 4 + n
+    return out
+
+
+def _run_job(cfg: dict, job: dict) -> int:
+    lim, sandboxed = job["limits"], cfg["sandboxed"]
+    if sandboxed:
+        _setup_mounts(cfg, lim)
+        base = "/tmp"
+    else:
+        base = tempfile.mkdtemp(prefix="selfimprove-sbx-")
+    uid_a, uid_b = (cfg["uid_base"], cfg["uid_base"] + 1) if sandboxed else (None, None)
+    adir, bdir = os.path.join(base, "a"), os.path.join(base, "b")
+    for d, uid in ((adir, uid_a), (bdir, uid_b)):
+        os.mkdir(d, 0o700)
+        if uid is not None:
+            os.chown(d, uid, uid)
+    stdin_path = os.path.join(base, "stdin")
+    with open(stdin_path, "w", encoding="utf-8") as f:
+        f.write(job.get("stdin", ""))
+    os.chmod(stdin_path, 0o644)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_w)
+    a_out, a_err = os.pipe(), os.pipe()
+    has_tests = job["has_tests"]
+    call, ret = (os.pipe(), os.pipe()) if has_tests else ((-1, -1), (-1, -1))
+    stdin_fd = os.open(stdin_path, os.O_RDONLY)
+    t0 = time.monotonic()
+    path = os.path.join(adir, "solution.py")
+    pa = _spawn(uid_a, adir, [stdin_fd, a_out[1], a_err[1], call[0], ret[1]], lim,
+                lambda: _harness.candidate_main(job["code"], path, 3 if has_tests else None,
+                                                4 if has_tests else None))
+    for fd in (stdin_fd, a_out[1], a_err[1], call[0], ret[1]):
+        if fd >= 0:
+            os.close(fd)
+    pb, res, b_err, n_tests = None, (-1, -1), (-1, -1), 0
+    if has_tests:
+        spec = _codec.read_frame(0)  # read only now: A's memory never held the tests
+        _STATE["tests_read"] = True
+        tests = [str(t) for t in spec["tests"]]
+        n_tests = len(tests)
+        res, b_err = os.pipe(), os.pipe()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        pb = _spawn(uid_b, bdir, [devnull, devnull, b_err[1], call[1], ret[0], res[1]], lim,
+                    lambda: _harness.tests_main(str(spec.get("setup", "")), tests, 3, 4, 5))
+        del spec, tests
+        for fd in (devnull, b_err[1], call[1], ret[0], res[1]):
+            os.close(fd)
+    col = _Collector(lim)
+    results = _Collector({"output_bytes": 8 * 1024 * 1024})
+    open_fds = {a_out[0], a_err[0]} | ({res[0], b_err[0]} if has_tests else set())
+    for fd in open_fds:
+        os.set_blocking(fd, False)
+    exits: dict[int, int] = {}
+    deadline = t0 + float(lim["wall_s"])
+    timed_out = False
+
+    def done() -> bool:
+        return (pb in exits) if has_tests else (pa in exits)
+
+    while not done() or open_fds & {res[0]}:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            timed_out = True
+            break
+        ready, _, _ = select.select(list(open_fds) + [wake_r], [], [], left)
+        for fd in ready:
+            if fd == wake_r:
+                os.read(wake_r, 4096)
+                continue
+            alive = (results if fd == res[0] else col).read(fd)
+            if not alive:
+                open_fds.discard(fd)
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            exits[pid] = os.waitstatus_to_exitcode(status)
+        if col.exceeded and pa not in exits:
+            os.kill(pa, signal.SIGKILL)
+        if done() and not (open_fds & {res[0]}):
+            break
+    for fd in list(open_fds):  # whatever is already buffered, without waiting for lingering writers
+        while fd in open_fds:
+            r, _, _ = select.select([fd], [], [], 0)
+            if not r or not (results if fd == res[0] else col).read(fd):
+                break
+    wall = time.monotonic() - t0
+    if not sandboxed:
+        for pid in (pa, pb):
+            if pid is not None:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        shutil.rmtree(base, ignore_errors=True)
+    try:
+        outcomes = _frames(bytes(results.bufs.get(res[0], b"")))
+    except ValueError:
+        outcomes = []
+    text = (lambda fd: bytes(col.bufs.get(fd, b"")).decode("utf-8", "replace"))
+    _codec.write_frame(1, {
+        "exit_code": exits.get(pa), "timed_out": timed_out, "output_exceeded": col.exceeded,
+        "stdout": text(a_out[0]), "stderr": text(a_err[0]), "n_tests": n_tests, "tests": outcomes,
+        "test_stderr": text(b_err[0])[-4000:] if has_tests else "", "wall_s": round(wall, 4)})
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- zygote
+
+def _job_process(cfg: dict, job: dict) -> None:
+    """I: pid 1 of the job's fresh pid namespace (sandboxed) or just the job's leader (unsafe). Never returns."""
+    code = 3
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        os.setsid()
+        if cfg["sandboxed"]:
+            _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+        code = _run_job(cfg, job)
+    except BaseException as e:  # noqa: BLE001 — this process must always end in _exit
+        code = 4 if _STATE["tests_read"] else 3
+        try:
+            os.write(2, f"sandbox worker: {type(e).__name__}: {e}\n".encode())
+        except OSError:
+            pass
+    os._exit(code)
+
+
+def _fork_job(cfg: dict, pid_ns_fd: int | None) -> int:
+    """Fork the job's init. Sandboxed, its child is pid 1 of a new pid namespace: returning to our own
+    namespace first (setns) lets one zygote start a fresh pid namespace per job without an extra fork."""
+    if cfg["sandboxed"]:
+        _check(_libc.setns(pid_ns_fd, CLONE_NEWPID), "setns")
+        _check(_libc.unshare(CLONE_NEWPID), "unshare pid")
+    return os.fork()
+
+
+def _probe(cfg: dict) -> str | None:
+    """Why jailed jobs cannot run here, or None when they can."""
+    if not cfg["sandboxed"]:
+        return None
+    if os.geteuid() != 0:
+        return "it must run as root to enter namespaces and drop to an unprivileged uid"
+    pid_ns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY)
+    try:
+        pid = _fork_job(cfg, pid_ns_fd)
+    except OSError as e:
+        return f"unshare of a pid namespace failed: {e.strerror}"
+    finally:
+        os.close(pid_ns_fd)
+    if pid == 0:
+        try:
+            _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+            _mount(None, "/", None, MS_REC | MS_PRIVATE)
+            _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
+        except OSError as e:
+            os.write(2, f"{e.strerror}\n".encode())
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return None if os.waitstatus_to_exitcode(status) == 0 else "unshare/mount of new namespaces failed"
+
+
+def main() -> None:
+    cfg = json.loads(sys.argv[1])
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != cfg["parent_pid"]:
+        os._exit(1)
+    for name in PRELOAD:
+        __import__(name)
+    gc.freeze()  # forked jobs then do not dirty (copy) the zygote's pages when their collector runs
+    why = _probe(cfg)
+    _codec.write_frame(1, {"ready": why is None, "error": why})
+    if why is not None:
+        return
+    pid_ns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY) if cfg["sandboxed"] else None
+    while True:
+        try:
+            job = _codec.read_frame(0)
+        except EOFError:
+            return
+        _STATE["tests_read"] = False
+        try:
+            pid = _fork_job(cfg, pid_ns_fd)
+        except OSError as e:
+            if job["has_tests"]:
+                _codec.read_frame(0)
+            _codec.write_frame(1, {"error": f"sandbox: {e.strerror}"})
+            continue
+        if pid == 0:
+            if pid_ns_fd is not None:
+                os.close(pid_ns_fd)
+            _job_process(cfg, job)
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            if code == 3 and job["has_tests"]:
+                _codec.read_frame(0)  # the tests frame nobody read
+            _codec.write_frame(1, {"error": f"sandbox job process failed (exit status {code})"})
+
+
+if __name__ == "__main__":
+    main()
