@@ -110,7 +110,7 @@ def test_beam_self_evaluation_steers_the_choice():
 
     def ll(prompt, cont):  # P(True) high for anything on the B path, low otherwise
         good = "step B" in prompt or ("ANSWER 7" in prompt and "step A" not in prompt)
-        return math.log(0.9 if (cont == " yes") == good else 0.1)
+        return math.log(0.45 if (cont.strip().lower() == "yes") == good else 0.05)
 
     backend = Counting([(r"", lines_reply)], ll=ll)
     beam = Beam(beams=1, samples=2, tau=0.0, value="xie", lam=1.0, max_steps=4)
@@ -245,7 +245,8 @@ def test_step_values():
     with pytest.raises(UserError, match="rollout-gold"):
         get_strategy("beam:value=rollout-gold")
     # xie: likelihood^(1-lam) * P(True)^lam
-    xb = ScriptedBackend([(r"", lines_reply)], ll=lambda p, c: math.log(0.8 if c == " yes" else 0.2))
+    xb = ScriptedBackend([(r"", lines_reply)],
+                         ll=lambda p, c: math.log(0.4 if c.strip().lower() == "yes" else 0.1))  # P(True) 0.8
     x = XieCombined(xb, task, task.step_format(), lam=0.5).evaluate([p_open])
     assert x.values[0] == pytest.approx(math.exp(-0.1) ** 0.5 * 0.8 ** 0.5)
     assert x.parts[0]["self_eval"] == pytest.approx(0.8) and len(x.steps[0]) == 1
@@ -311,7 +312,7 @@ def test_search_on_a_real_model_stops_steps_at_the_delimiter(micro_model_dir):
     task = ArithmeticTask(terms=(2, 3))
     examples = task.examples("dev")[:2]
     backend = CountingHF(str(micro_model_dir))
-    small = dict(max_steps=5, step_tokens=16, max_tokens=48)
+    small = {"max_steps": 5, "step_tokens": 16, "max_tokens": 48}
     for strategy in (Beam(beams=2, samples=2, value="xie", **small), MCTS(iterations=2, k=2, **small),
                      DVTS(subtrees=2, width=2, value="likelihood", **small)):
         CountingHF.generate_calls = 0

@@ -260,7 +260,7 @@ class Trace(Record):
 
 
 @dataclass(frozen=True)
-class Node(_Record):
+class Node(Record):
     """One node of a search tree over reasoning steps (beam, MCTS, DVTS): a partial solution and its value.
 
     The root (``parent`` None, ``step`` '') is the bare prompt. A node's partial solution is its ``prefix``, the

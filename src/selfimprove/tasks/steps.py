@@ -1,8 +1,8 @@
 """Steps of a completion: how a task's solution splits into reasoning steps, for search over partial solutions.
 
-A task declares its ``StepFormat`` through a ``step_format()`` hook (the built-in arithmetic task: one scratchpad
-entry `` a2100=2100`` per step, each opened by a space; GSM8K: one line per step); a task without the hook gets
-``LINES`` (one line per step). A user can override the delimiter (``beam:delimiter=...``). A partial solution is
+A task declares its ``StepFormat`` through its ``step_format()`` hook (the built-in arithmetic task: one scratchpad
+entry `` a2100=2100`` per step, each opened by a space; GSM8K: one line per step); the default is ``LINES`` (one
+line per step). A user can override the delimiter (``beam:delimiter=...``). A partial solution is
 a prefix of steps, and ``"".join(split(text)) == text`` always holds, so nothing is lost by splitting.
 
 Next-step generation stops at the delimiter (a stop string): for a *closing* delimiter (lines) the prompt is
@@ -88,7 +88,7 @@ LINES = StepFormat()
 def step_format(task, delimiter: str | None = None) -> StepFormat:
     """The task's step format (``task.step_format()`` where it has one, else ``LINES``), with ``delimiter``
     replacing the task's own when given (a user-set delimiter for free text)."""
-    hook = getattr(task, "step_format", None)
+    hook = getattr(task, "step_format", None)  # every ``tasks.base.Task`` has it; a duck-typed task may not
     fmt = hook() if hook is not None else LINES
     if delimiter:
         from dataclasses import replace
