@@ -3,6 +3,7 @@ backend; MCTS back-propagation and selection on a hand-built tree."""
 
 import math
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -238,6 +239,9 @@ def test_step_values():
     ro = Rollout(backend, task, m=2).evaluate([p_open, p_done], seed=1)
     # pool: A's rollouts 5, 7 and the finished path's 7 -> majority 7
     assert ro.parts[0]["rollout_answers"] == ["5", "7"] and ro.values == [0.5, 1.0]
+    # the majority is over every answer the search reached for the example: an earlier pool of 5s outvotes
+    pooled = Rollout(backend, task, m=2).evaluate([replace(p_open, pool=("5", "5", "5"))])
+    assert pooled.values == [0.5] and pooled.parts[0]["reference"] == "5"
     gold = Rollout(backend, task, m=2, gold=True).evaluate([p_open, p_done])
     assert gold.values == [0.5, 0.0] and gold.parts[0]["reference"] == "gold"
     with pytest.raises(ValueError, match="training"):
@@ -281,6 +285,15 @@ def test_search_on_the_arithmetic_scratchpad():
     assert [n["step"] for n in nodes[1:]] == steps and nodes[-1]["terminal"] and nodes[-1]["info"]["ended"] == \
         "answered"
     assert all(c[0].endswith(" ") for c in backend.calls)
+
+
+def test_registered_with_their_settings():
+    from selfimprove.strategies.base import describe
+
+    m = get_strategy("mcts:iterations=2,k=2,selection=puct,final=majority")
+    assert isinstance(m, MCTS) and describe(m) == "mcts:iterations=2,k=2,selection=puct,final=majority"
+    assert get_strategy("beam:delimiter=\\n\\n").step_format(LineTask()).delimiter == "\n\n"
+    assert isinstance(get_strategy("dvts"), DVTS)
 
 
 def test_settings_validate_and_refuse_chat():
