@@ -8,7 +8,9 @@ prints the tokens each actually spent, so the match is visible rather than assum
 the first n samples of one n = 6 pool (the hf backend seeds sample i by (seed, prompt, i), so a run at the smaller n
 would draw exactly those samples); their token counts are those of the first n samples and their verifications.
 
-Paired tests per budget (pairs = (seed, example); an unparseable answer counts as wrong): each search strategy
+Each search run is scored under every final rule it records (``finals``: beam and DVTS by best value, majority
+and value-weighted vote; MCTS by most visits, best value and majority), rows ``name:final=...`` of the same trees
+and tokens. Paired tests per budget (pairs = (seed, example); an unparseable answer counts as wrong): each search strategy
 against self-consistency and against best-of-n at the same budget — exact McNemar p and the paired-bootstrap 95 % CI
 of the difference in points.
 
@@ -94,7 +96,10 @@ def run_seed(backend, task, examples, seed: int, args) -> dict:
         for name in SEARCH:
             spec = f"{cfg[name]},temperature={T},seed={seed}"
             traces = timed(backend, task, examples, get_strategy(spec), args.chunk)
-            out[(budget, name)] = tally(traces, cfg[name], lambda t: t.final_answer, lambda t: tokens(t.steps))
+            for how in traces["traces"][0].steps[-1].info["finals"]:  # every final rule on the same trees
+                out[(budget, f"{name}:final={how}")] = tally(traces, f"{cfg[name]},final={how}",
+                                                             lambda t, h=how: t.steps[-1].info["finals"][h],
+                                                             lambda t: tokens(t.steps))
     return out
 
 
@@ -167,7 +172,7 @@ def summarise(rows: dict) -> list[dict]:
         entry = {"budget": budget, "strategy": name, "spec": row["spec"], "n": n, "accuracy": acc,
                  "ci": wilson_ci(sum(row["correct"].values()), n), "completion_per_ex": row["completion"] / n,
                  "prompt_per_ex": row["prompt"] / n, "wall_s": row["wall_s"], "unparseable": row["unparseable"]}
-        if name in SEARCH:
+        if name.split(":")[0] in SEARCH:
             for ref in ("self-consistency", "best-of-n"):
                 other = rows[(budget, ref)]["correct"]
                 m = mcnemar_exact(other, row["correct"])

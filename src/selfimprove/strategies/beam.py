@@ -94,7 +94,8 @@ class Beam(SearchSettings):
 
     def _trace(self, task, tree: Tree, done: list[TreeNode]) -> Trace:
         chosen, answer, conf, info = choose(task, done, self.final)
-        steps = [*tree.steps, tree_step(tree, chosen, self.final, **info)]
+        finals = {how: choose(task, done, how)[1] for how in FINALS}  # every rule, for comparison
+        steps = [*tree.steps, tree_step(tree, chosen, self.final, finals=finals, **info)]
         return make_trace(tree.example, self.name, steps, initial_answer=first_answer(tree), final_answer=answer,
                           confidence=conf, nodes=len(tree.nodes), value=self.value, **info)
 

@@ -79,7 +79,9 @@ class DVTS(SearchSettings):
     def _trace(self, task, tree: Tree, heads: list[TreeNode]) -> Trace:
         done = [h for h in heads if h.terminal]
         chosen, answer, conf, info = choose(task, done, self.final)
-        steps = [*tree.steps, tree_step(tree, chosen, self.final, subtrees=[h.id for h in heads], **info)]
+        finals = {how: choose(task, done, how)[1] for how in FINALS}  # every rule, for comparison
+        steps = [*tree.steps, tree_step(tree, chosen, self.final, subtrees=[h.id for h in heads], finals=finals,
+                                        **info)]
         return make_trace(tree.example, self.name, steps, initial_answer=first_answer(tree), final_answer=answer,
                           confidence=conf, nodes=len(tree.nodes), value=self.value, **info)
 

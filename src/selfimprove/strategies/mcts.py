@@ -113,7 +113,8 @@ class MCTS(SearchSettings):
 
     def _trace(self, task, tree: Tree) -> Trace:
         chosen, answer, conf, info = final_answer(task, tree, self.final)
-        steps = [*tree.steps, tree_step(tree, chosen, self.final, **info)]
+        finals = {how: final_answer(task, tree, how)[1] for how in MCTS_FINALS}  # every rule, for comparison
+        steps = [*tree.steps, tree_step(tree, chosen, self.final, finals=finals, **info)]
         return make_trace(tree.example, self.name, steps, initial_answer=first_answer(tree), final_answer=answer,
                           confidence=conf, nodes=len(tree.nodes), value=self.value, **info)
 

@@ -251,7 +251,8 @@ def choose(task, leaves: Sequence[TreeNode], how: str) -> tuple[TreeNode | None,
 
 
 def tree_step(tree: Tree, chosen: TreeNode | None, how: str, **info) -> Step:
-    """The final step of a search trace: every node as a JSON-ready ``records.Node`` and the choice made."""
+    """The final step of a search trace: every node as a JSON-ready ``records.Node``, the choice made and (in
+    ``finals``) the answer every other final rule would have given on the same tree."""
     return Step(kind="tree", info={"nodes": [n.record().to_dict() for n in tree.nodes],
                                    "chosen": None if chosen is None else chosen.id, "final": how, **info})
 
