@@ -33,8 +33,14 @@ def env(tmp_path, monkeypatch):
                                               "split": "test", "limit": None, "strategies": ["greedy"],
                                               "seed": 0, "chunk": 16})
     store.set_status(d["eval_run"], "done")
-    d["train_run"] = store.create_run("train", {"model": "tiny", "task": "arithmetic"})
+    run_dir = tmp_path / "train-run"
+    d["train_run"] = store.create_run("train", {"model": "tiny", "task": "arithmetic", "run_dir": str(run_dir)})
     store.set_status(d["train_run"], "done")
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({
+        "command": "train", "model": "tiny", "model_path": str(run_dir / "none"), "task": "arithmetic",
+        "data": None, "run_id": d["train_run"], "run_dir": str(run_dir),
+        "loop": {"method": "lmsi", "rounds": 2, "k": 8, "temperature": 0.8, "lr": 3e-5}}))
     store.close()
     files = {
         "nonutf8": b'{"id": "a", "question": "1+1", "answer": "2"}\n{"id": "b", "question": "\xff\xfe", '
@@ -209,6 +215,11 @@ CASES = [
     ("resume-other-seed", "eval --resume {eval_run} --store {store} --seed 3", "--seed"),
     ("resume-other-chunk", "eval --resume {eval_run} --store {store} --chunk 3", "--chunk"),
     ("train-resume-eval-run", "train --resume {eval_run} --store {store}", "eval"),
+    ("train-resume-other-rounds", "train --resume {train_run} --store {store} --rounds 5", "--rounds"),
+    ("train-resume-other-method", "train --resume {train_run} --store {store} --method star", "--method"),
+    ("train-resume-other-k", "train --resume {train_run} --store {store} --k 4", "--k"),
+    ("train-resume-other-lr", "train --resume {train_run} --store {store} --lr 0.1", "--lr"),
+    ("train-resume-model", "train --resume {train_run} --store {store} --model tiny", "--model"),
     ("train-resume-unknown", "train --resume nope --store {store}", "nope"),
     # score and analyze
     ("score-dir", "score --task gsm8k --completions {adir}", "adir"),
@@ -296,6 +307,15 @@ def test_bad_input_exits_2_with_one_line_and_no_run(case, env, capsys):
 
 def test_the_matrix_is_broad():
     assert len(CASES) >= 100
+
+
+@pytest.mark.parametrize("command", ["eval --model scripted --task arithmetic", "runs list",
+                                     "train --model /m --task arithmetic"])
+def test_a_home_that_is_a_file_exits_2(command, tmp_path, monkeypatch, capsys):
+    (tmp_path / "home").write_text("not a folder")
+    monkeypatch.setenv("SELFIMPROVE_HOME", str(tmp_path / "home"))
+    rc, _out, err = run_cli(command.split(), capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "home" in err, err
 
 
 def test_debug_shows_the_traceback(env, capsys):

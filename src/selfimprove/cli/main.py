@@ -14,7 +14,7 @@ import sys
 
 from ..errors import EXIT_INCOMPLETE, EXIT_USER_ERROR, RunIncomplete, UserError
 
-SUBCOMMANDS = ["eval", "score", "runs", "analyze", "pretrain", "train", "demo", "ls"]
+SUBCOMMANDS = ["eval", "score", "runs", "analyze", "pretrain", "train", "demo", "ls", "view"]
 """Module names under selfimprove.cli, in the order --help lists them."""
 
 

@@ -91,7 +91,8 @@ def register(sub) -> None:
     r.add_argument("--min-delta", type=float, help="dev gain that counts as improvement (default: 0)")
     r.add_argument("--out", metavar="DIR", help="run directory (default: $SELFIMPROVE_HOME/train/<run id>)")
     r.add_argument("--store", help="run store SQLite file (default: $SELFIMPROVE_HOME/runs.db)")
-    r.add_argument("--resume", metavar="RUN_DIR_OR_ID", help="continue a run from its directory or store id")
+    r.add_argument("--resume", metavar="RUN_DIR_OR_ID", help="continue a run from its directory or store id "
+                   "(its stored config decides: a flag that contradicts it is refused)")
     p.set_defaults(func=run)
 
 
