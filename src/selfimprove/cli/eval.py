@@ -25,7 +25,9 @@ def register(sub) -> None:
 
     p = sub.add_parser("eval", help="evaluate strategies on a task", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="tiny | tiny-verify | micro | scripted | PATH | hub id | openai:URL | vllm:PATH")
+    p.add_argument("--model", help="tiny | tiny-verify | micro | scripted | PATH | hub id | vllm:PATH | "
+                   "openai:URL[@MODEL][,timeout=S,retries=N,connect_timeout=S,read_timeout=S,total_timeout=S] "
+                   "(or SELFIMPROVE_TIMEOUT, SELFIMPROVE_RETRIES, ... in the environment)")
     p.add_argument("--task", help="arithmetic | gsm8k | multiple-choice | boolq | jsonl, with :key=value options")
     p.add_argument("--data", help="data file or folder for file-backed tasks")
     p.add_argument("--split", help="split name (default: test)")
