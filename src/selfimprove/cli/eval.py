@@ -102,7 +102,7 @@ def run(args) -> int:
 
 
 def _run(args, store) -> int:
-    from .validate import check_examples, redact_spec
+    from .validate import check_examples, dry_run, redact_spec
 
     if args.resume:
         config, model = _resumed_config(args, store)
@@ -115,11 +115,20 @@ def _run(args, store) -> int:
     task, strategies, examples = _prepare(config)
     check_examples(examples, where=config.get("data") or config["task"])
     backend = _backend(model, store, task)
-    if run_id is None:
+    dry_run(strategies, config["strategies"], backend, task)
+    created, before = run_id is None, None if run_id is None else store.get_run(run_id)["status"]
+    if created:
         config["model_fingerprint"] = backend.fingerprint()
         run_id = store.create_run("eval", config, seed=config["seed"])
         store.lock_run(run_id)
-    return _execute(args, store, run_id, config, task, strategies, examples, backend)
+    try:
+        return _execute(args, store, run_id, config, task, strategies, examples, backend)
+    except UserError:  # refused once running (a strategy that needs a capability or a task it lacks)
+        if created and not store.scopes(run_id):
+            store.delete_run(run_id)  # nothing was done: leave no run behind
+        elif before is not None:
+            store.set_status(run_id, before)
+        raise
 
 
 def _prepare(config: dict):
