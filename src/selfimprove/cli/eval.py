@@ -25,9 +25,10 @@ def register(sub) -> None:
 
     p = sub.add_parser("eval", help="evaluate strategies on a task", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="tiny | tiny-verify | micro | scripted | PATH | hub id | vllm:PATH | "
+    p.add_argument("--model", help="tiny | tiny-verify | micro | smollm2 | scripted | PATH | hub id | vllm:PATH | "
                    "openai:URL[@MODEL][,timeout=S,retries=N,connect_timeout=S,read_timeout=S,total_timeout=S] "
-                   "(or SELFIMPROVE_TIMEOUT, SELFIMPROVE_RETRIES, ... in the environment)")
+                   "(or SELFIMPROVE_TIMEOUT, SELFIMPROVE_RETRIES, ... in the environment); hf models take "
+                   "options, e.g. smollm2:chat=false")
     p.add_argument("--task", help="arithmetic | gsm8k | multiple-choice | boolq | jsonl, with :key=value options")
     p.add_argument("--data", help="data file or folder for file-backed tasks")
     p.add_argument("--split", help="split name (default: test)")
@@ -40,6 +41,9 @@ def register(sub) -> None:
                    "config; other flags must agree with it, except --model may differ in credentials and "
                    "deadline options (timeout=, retries=, ...), which are never part of a run's identity")
     p.add_argument("--report", metavar="FILE.html", help="also write an HTML report")
+    p.add_argument("--show-prompt", action="store_true",
+                   help="print the exact text the model receives for the first example (chat template applied) "
+                        "and exit; with --limit N, for the first N")
     p.add_argument("--unsafe-exec", action="store_true",
                    help="code tasks: run candidate programs WITHOUT the sandbox's isolation where it is "
                         "unavailable (every report then says so)")
@@ -114,11 +118,16 @@ def _run(args, store) -> int:
         run_id = None
     task, strategies, examples = _prepare(config)
     check_examples(examples, where=config.get("data") or config["task"])
+    if getattr(args, "show_prompt", False):
+        from ..backends import get_backend
+
+        return show_prompts(get_backend(model), task, examples[:config.get("limit") or 1])
     backend = _backend(model, store, task)
     dry_run(strategies, config["strategies"], backend, task)
     created, before = run_id is None, None if run_id is None else store.get_run(run_id)["status"]
     if created:
         config["model_fingerprint"] = backend.fingerprint()
+        config["chat_template"] = backend.capabilities.chat_template  # chat=false in --model turns it off
         run_id = store.create_run("eval", config, seed=config["seed"])
         store.lock_run(run_id)
     try:
@@ -194,4 +203,25 @@ def _execute(args, store, run_id, config, task, strategies, examples, backend) -
                       f"under 'errors', not scored); retry them with `selfimprove eval --resume {run_id}`",
                       soft_wrap=True)
         return EXIT_INCOMPLETE
+    return 0
+
+
+def show_prompts(backend, task, examples) -> int:
+    """Print what the model receives for each example's task prompt: the template's text for a chat model, the
+    messages sent to a chat server, else the plain text."""
+    import json
+
+    from ..chat import messages, plain
+
+    for example in examples:
+        prompt = task.prompt(example)
+        if hasattr(backend, "render_prompt"):
+            text = backend.render_prompt(prompt)
+        elif backend.capabilities.chat_template:
+            text = json.dumps(messages(prompt), indent=1, ensure_ascii=False)
+        else:
+            text = plain(prompt)
+        print(f"--- example {example.id} · {backend.name} · chat template "
+              f"{'applied' if backend.capabilities.chat_template else 'not applied'} ---")
+        print(text)
     return 0

@@ -158,5 +158,24 @@ TaskBase = Task
 """The former name of ``Task``."""
 
 
+def pick_shots(task, k: int, split: str = "train") -> list:
+    """The first ``k`` examples of ``split`` (worked examples for a few-shot prompt); ``[]`` when ``k`` is 0.
+    Shots never come from the evaluated split, so an example never sees its own answer."""
+    if k <= 0:
+        return []
+    from ..errors import UserError
+
+    try:
+        shots = task.examples(split)[:k]
+    except (UserError, OSError) as e:
+        raise UserError(f"task '{task.name}': shots={k} takes worked examples from the '{split}' split, which "
+                        f"could not be read ({e}); give a data folder with {split}.jsonl or use shots=0",
+                        field="shots") from None
+    if len(shots) < k:
+        raise UserError(f"task '{task.name}': shots={k} but the '{split}' split has {len(shots)} examples",
+                        field="shots")
+    return shots
+
+
 def limit_examples(examples: Sequence[Example], limit: int | None) -> list[Example]:
     return list(examples if limit is None else examples[:limit])
