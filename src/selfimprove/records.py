@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,13 @@ class SamplingParams(Record):
     """Return per-token log-probabilities of the sampled tokens."""
 
     def __post_init__(self) -> None:
+        for name, kind in (("n", int), ("top_k", int), ("max_tokens", int), ("temperature", (int, float)),
+                           ("top_p", (int, float))):
+            value = getattr(self, name)
+            if not isinstance(value, kind) or isinstance(value, bool) or not math.isfinite(value):
+                raise ValueError(f"SamplingParams.{name} must be a finite number, got {value!r}")
+        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
+            raise ValueError(f"SamplingParams.seed must be an integer or None, got {self.seed!r}")
         if self.n < 1:
             raise ValueError(f"SamplingParams.n must be >= 1, got {self.n}")
         if self.temperature < 0:
@@ -114,7 +122,14 @@ class Completion(Record):
 
     @property
     def ok(self) -> bool:
+        """False for a request that failed past its retries: it is no answer and is never extracted."""
         return self.finish_reason != "error"
+
+    @property
+    def empty(self) -> bool:
+        """A request that succeeded but returned no text (or only whitespace): the model's answer, unparseable,
+        and counted apart (``metrics.accuracy``'s ``empty``)."""
+        return self.ok and not self.text.strip()
 
     @property
     def sum_logprob(self) -> float | None:
@@ -221,7 +236,8 @@ class Trace(Record):
     calls: int = 0
     """Model calls (prompts sent) over all steps."""
     status: str = "ok"
-    """'ok', or 'error' when a request failed past its retries."""
+    """'ok', or 'error' when a request failed past its retries: such a trace is never scored (``correct`` is
+    None), is counted under ``errors`` apart from ``unparsed``, and ``--resume`` runs it again."""
     info: dict[str, Any] = field(default_factory=dict)
     """Strategy-specific details (samples used, labels like 'oracle')."""
 

@@ -39,6 +39,7 @@ import httpx
 from ..errors import CapabilityError, UserError
 from ..records import Completion, SamplingParams
 from .base import Capabilities, apply_stop
+from .deadlines import spec_deadlines
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +152,9 @@ class OpenAICompatBackend:
 
     @classmethod
     def from_spec(cls, spec: str, model_name: str | None = None, **kwargs: Any) -> OpenAICompatBackend:
-        """Build from ``openai:URL[,URL2,...][@MODEL]``, each URL up to and including ``/v1``. MODEL is what
-        follows the first '@' after the last URL's host, so 'org/name@rev' keeps its revision."""
-        rest = spec.removeprefix("openai:")
+        """Build from ``openai:URL[,URL2,...][@MODEL][,key=value...]``: URLs up to ``/v1``; MODEL after the
+        first '@' past the last host ('org/name@rev' keeps its revision); key=value: ``backends.deadlines``."""
+        rest, kwargs["retry"] = spec_deadlines(spec.removeprefix("openai:"), kwargs.get("retry", RetryPolicy()))
         slash = rest.find("/", rest.find("://", rest.rfind(",") + 1) + 3)
         if (at := rest.find("@", slash) if slash > 0 else -1) > 0:
             rest, model_name = rest[:at], model_name or rest[at + 1:]

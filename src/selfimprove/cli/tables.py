@@ -22,7 +22,7 @@ def print_strategy_table(rows: dict[str, dict], title: str = "") -> None:
     from ..metrics.accuracy import failure_cells
 
     table = Table(title=title)
-    for col in ("strategy", "acc %", "95% CI", "unparsed", "truncated", "unscored", "tok/ex", "calls", "wall s",
+    for col in ("strategy", "acc %", "95% CI", "unparsed", "errors", "truncated", "unscored", "tok/ex", "calls", "wall s",
                 "pass@k / maj@k"):
         # the row label is what a reader looks for: never cut it; the pool column may wrap
         table.add_column(col, justify="left" if col == "strategy" else "right", no_wrap=col != "pass@k / maj@k")
@@ -33,7 +33,7 @@ def print_strategy_table(rows: dict[str, dict], title: str = "") -> None:
             k = m["n_samples"]
             pool = f"pass@{k} {_pct(m[f'pass@{k}'])} · maj@{k} {_pct(m[f'maj@{k}'])}"
         table.add_row(name, _pct(m["accuracy"]), f"{_pct(ci[0])}–{_pct(ci[1])}" if ci else "—",
-                      *failure_cells(m), f"{m['tokens_per_example']:.0f}", str(m["calls"]),
+                      *failure_cells(m, errors=True), f"{m['tokens_per_example']:.0f}", str(m["calls"]),
                       f"{m['wall_s']:.1f}", pool)
     console().print(table)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import UserError
+from ..errors import EXIT_INCOMPLETE, RunIncomplete, UserError
+from ..specs import check_types
 
 if TYPE_CHECKING:
     from ..training.config import LoopConfig
@@ -25,6 +27,9 @@ EPILOG = """examples:
   selfimprove train --resume RUN_DIR_OR_ID     # continue after a crash: no round's data lost or repeated
 
 Each round r is saved as RUN_DIR/round-<r>/, a Hugging Face model dir you can pass back to --model.
+
+exit status: 0 done · 2 bad input (nothing run) · 3 incomplete: a round's generation lost more than 5 % of
+its requests (past their retries), so no data was built from it; `--resume` generates that round again.
 """
 
 # CLI flag -> LoopConfig field, for the flags that map one to one.
@@ -97,13 +102,18 @@ def build_config(args, task, recipe: dict | None = None) -> LoopConfig:
     from ..training.pref_loop import PREF_FIELDS, PREF_METHODS, PrefConfig
 
     values = dict(recipe or {})
-    values.update({f: getattr(args, f) for f in _FIELDS if getattr(args, f, None) is not None})
+    flags = {f: getattr(args, f) for f in _FIELDS if getattr(args, f, None) is not None}
+    values.update(flags)
     pref = values.get("method") in PREF_METHODS
-    values.update({f: getattr(args, f) for f in PREF_FIELDS if pref and getattr(args, f, None) is not None})
+    flags.update({f: getattr(args, f) for f in PREF_FIELDS if pref and getattr(args, f, None) is not None})
+    values.update(flags)
+    check_types(PrefConfig if pref else LoopConfig, flags, prefix="--")
     known = {f.name for f in dataclasses.fields(PrefConfig if pref else LoopConfig)}
     if unknown := sorted(set(values) - known):
         raise UserError(f"unknown setting(s) {', '.join(unknown)} for --method {values.get('method', 'lmsi')}",
                         path=getattr(args, "recipe", None))
+    check_types(PrefConfig if pref else LoopConfig, {k: v for k, v in (recipe or {}).items() if k not in flags},
+                where=getattr(args, "recipe", None))
     if values.get("patience") == 0:
         values["patience"] = None
     if args.no_rationalize:
@@ -122,7 +132,7 @@ def build_config(args, task, recipe: dict | None = None) -> LoopConfig:
         values["eval_splits"] = task.extra_eval_splits()
     try:
         return PrefConfig(**values) if pref else LoopConfig(**values)
-    except ValueError as e:
+    except (TypeError, ValueError) as e:
         msg = str(e).replace("LoopConfig.", "--").replace("PrefConfig.", "--")
         raise UserError(msg.replace("_", "-")) from None
 
@@ -139,11 +149,13 @@ def run(args) -> int:
     if args.resume:
         run_dir, saved = _find_run(args.resume, store)
         cls = PrefConfig if saved["loop"].get("method") in PREF_METHODS else LoopConfig
+        _check_resume_flags(args, saved)
         cfg = cls.from_dict(saved["loop"])
         task = get_task(saved["task"], data=saved.get("data"))
         model_path, run_id = saved["model_path"], saved.get("run_id")
         check_task_formats(model_path, task)
         if run_id:
+            store.lock_run(run_id)
             store.set_status(run_id, "running")
     else:
         run_dir, cfg, task, model_path, run_id = _new_run(args, store)
@@ -151,6 +163,11 @@ def run(args) -> int:
     try:
         runner = run_pref_loop if isinstance(cfg, PrefConfig) else run_loop
         summary = runner(cfg, task, model_path, run_dir, store=store, run_id=run_id)
+    except RunIncomplete as e:  # a round lost too many requests: stored 'incomplete', resumable
+        if run_id:
+            store.set_status(run_id, "incomplete")
+        print(f"selfimprove: incomplete: {e} (`selfimprove train --resume {run_id or run_dir}`)", file=sys.stderr)
+        return EXIT_INCOMPLETE
     except BaseException:
         if run_id:
             store.set_status(run_id, "failed")  # `--resume` picks it up again
@@ -174,10 +191,16 @@ def _new_run(args, store):
     recipe = _load_recipe(args.recipe) if args.recipe else {}
     for key in ("model", "task", "data"):
         value = recipe.pop(key, None)
+        if value is not None and not isinstance(value, str):
+            raise UserError(f"expected a string, got {type(value).__name__} {value!r:.40}", path=args.recipe,
+                            field=key)
         if getattr(args, key) is None:
             setattr(args, key, value)
     if not args.model or not args.task:
         raise UserError("train needs --model and --task (or --recipe FILE, or --resume RUN_DIR_OR_ID)")
+    # flags, recipe and --out are refused before the model resolves (a built-in model may pretrain first)
+    build_config(args, get_task(args.task, data=args.data), dict(recipe))
+    _check_out(Path(args.out) if args.out else home() / "train")
     model_path = _resolve_model(args.model)
     task_spec = task_for_model(args.task, model_path)
     task = get_task(task_spec, data=args.data)
@@ -186,13 +209,45 @@ def _new_run(args, store):
     saved = {"command": "train", "model": args.model, "model_path": str(model_path), "task": task_spec,
              "data": args.data, "loop": cfg.to_dict(), "versions": _versions()}
     run_id = store.create_run("train", saved, seed=cfg.seed)
+    store.lock_run(run_id)
     run_dir = Path(args.out) if args.out else home() / "train" / run_id
-    if (run_dir / "state.json").exists():
-        raise UserError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
     saved.update(run_id=run_id, run_dir=str(run_dir))
     RunDir(run_dir).write_json("config.json", saved)
     store.put_metrics(run_id, "run", {"run_dir": str(run_dir)})
     return run_dir, cfg, task, model_path, run_id
+
+
+def _check_out(run_dir: Path) -> None:
+    """Refuse, before the run exists, a run directory that is a file, holds a run, or cannot be created."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{run_dir} is a file; --out needs a directory", field="--out")
+    if (run_dir / "state.json").exists():
+        raise UserError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out", field="--out")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create {run_dir}: {e.strerror or e}", field="--out") from None
+    import os
+
+    if not os.access(run_dir, os.W_OK):
+        raise UserError(f"{run_dir} is not writable", field="--out")
+
+
+def _check_resume_flags(args, saved: dict) -> None:
+    """Refuse flags that contradict the run being resumed, naming the flag (the stored config decides)."""
+    given = {f: getattr(args, f) for f in _FIELDS if getattr(args, f, None) is not None}
+    for key in ("model", "task", "data", "recipe", "out"):
+        if getattr(args, key, None) is not None:
+            raise UserError(f"--{key} cannot change a run being resumed (it is read from the run's config); "
+                            "drop it, or start a new run", field=f"--{key}")
+    for key, value in given.items():
+        stored = saved["loop"].get(key)
+        if isinstance(stored, list):
+            stored = tuple(stored)
+        if value != stored and not (key == "patience" and value == 0 and stored is None):
+            flag = "--" + key.replace("_", "-")
+            raise UserError(f"{flag} {value!r} contradicts the run being resumed, which has {stored!r}; drop the "
+                            "flag to resume, or start a new run", field=flag)
 
 
 def task_for_model(spec: str, model_path) -> str:
@@ -233,6 +288,9 @@ def _find_run(ref: str, store) -> tuple[Path, dict]:
     path = Path(ref)
     if not (path / "config.json").exists():
         run = store.get_run(ref)  # raises a UserError naming the store when unknown
+        if run["command"] != "train":
+            raise UserError(f"run {ref} is a '{run['command']}' run; continue it with `selfimprove "
+                            f"{run['command']} --resume {ref}`", field="--resume")
         path = Path(run["config"].get("run_dir") or store.metrics(ref).get("run", {}).get("run_dir", ""))
         if not (path / "config.json").exists():
             raise UserError(f"run {ref}'s directory {path} has no config.json; cannot resume it")

@@ -68,10 +68,10 @@ def build_sections(scopes: dict[str, list], metrics: dict[str, dict]) -> list[st
 
     labels = {s: _label(s, ts) for s, ts in scopes.items()}
     out = ["<h2>Strategies</h2>", _table(
-        ["strategy", "accuracy %", "95% CI", "unparsed", "truncated", "unscored", "tokens/example", "calls",
+        ["strategy", "accuracy %", "95% CI", "unparsed", "errors", "truncated", "unscored", "tokens/example", "calls",
          "wall s"],
         [[labels[s], _pct(m["accuracy"]), f"{_pct(m['ci95'][0])}–{_pct(m['ci95'][1])}" if m.get("ci95") else "—",
-          *failure_cells(m), f"{m['tokens_per_example']:.0f}", m["calls"], f"{m['wall_s']:.1f}"]
+          *failure_cells(m, errors=True), f"{m['tokens_per_example']:.0f}", m["calls"], f"{m['wall_s']:.1f}"]
          for s, m in metrics.items()])]
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -172,7 +172,9 @@ def build_sections(scopes: dict[str, list], metrics: dict[str, dict]) -> list[st
 def write_report(path: str | Path, store, run_id: str) -> Path:
     run = store.get_run(run_id)
     metrics = store.metrics(run_id)
-    scopes = {s: store.traces(run_id, s) for s in metrics if store.done_ids(run_id, s)}
+    # failed requests are no answers: the analyses read the answered traces; the table counts the rest
+    scopes = {s: [t for t in store.traces(run_id, s) if t.status == "ok"] for s in metrics
+              if store.done_ids(run_id, s)}
     metrics = {s: metrics[s] for s in scopes}
     cfg = run["config"]
     head = (f"<h1>selfimprove · run {html.escape(run_id)}</h1><p>model <b>{html.escape(str(cfg.get('model')))}"

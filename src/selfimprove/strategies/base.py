@@ -79,7 +79,9 @@ def make_trace(example: Example, name: str, steps: Sequence[Step], *, initial_an
     extracted answers) cut at max_tokens, ``info['unscored']`` the verdicts left undecided (score None) in its
     verification steps, ``info['verdicts']`` all those verdicts (each only when there is one to count, and
     unless the strategy set it itself)."""
-    failed = any(c.finish_reason == "error" for s in steps for c in s.completions)
+    failed = any(not c.ok for s in steps for c in s.completions)
+    if failed:  # a failed request is no answer: nothing the strategy settled on stands
+        initial_answer = final_answer = confidence = None
     cut = sum(c.finish_reason == "length" for s in steps if s.answers for c in s.completions)
     if cut:
         info.setdefault("truncated", cut)
@@ -93,11 +95,14 @@ def make_trace(example: Example, name: str, steps: Sequence[Step], *, initial_an
 
 
 def score_traces(task, examples: Sequence[Example], traces: Sequence[Trace]) -> list[Trace]:
-    """Fill ``correct`` / ``initial_correct`` with the task's gold check (None where undecidable)."""
+    """Fill ``correct`` / ``initial_correct`` with the task's gold check (None where undecidable). A trace
+    whose requests failed (``status != 'ok'``) is not scored: a failure is not the model's answer."""
     by_id = {e.id: e for e in examples}
-    pairs = [(by_id[t.example_id], a) for t in traces for a in (t.final_answer, t.initial_answer)]
+    answered = [t for t in traces if t.status == "ok"]
+    pairs = [(by_id[t.example_id], a) for t in answered for a in (t.final_answer, t.initial_answer)]
     checks = iter(task.check_batch(pairs))
-    return [t.replace(correct=next(checks), initial_correct=next(checks)) for t in traces]
+    return [t.replace(correct=next(checks), initial_correct=next(checks)) if t.status == "ok" else t
+            for t in traces]
 
 
 def first_completion(steps: Sequence[Step]) -> Completion | None:

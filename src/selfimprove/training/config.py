@@ -7,6 +7,7 @@ model raise ``max_tokens``, lower ``lr`` (1e-5 full, 1e-4 with LoRA) and set the
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,10 +113,12 @@ class LoopConfig:
             _check(len(self.difficulty_splits) >= 1, "difficulty_splits", self.difficulty_splits,
                    "at least one split name beyond the pretraining range (e.g. terms=6)")
         _check(self.lr > 0, "lr", self.lr, "> 0 (3e-5 for the tiny model)")
-        _check(self.epochs > 0 and self.batch_size >= 1, "epochs", self.epochs, "> 0 with batch_size >= 1")
+        _check(self.epochs > 0, "epochs", self.epochs, "> 0")
+        _check(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")
         _check(self.max_steps == -1 or self.max_steps >= 1, "max_steps", self.max_steps, "-1 or >= 1")
         _check(self.scheduler in SCHEDULERS, "scheduler", self.scheduler, f"one of {SCHEDULERS}")
         _check(self.patience is None or self.patience >= 1, "patience", self.patience, ">= 1 or None")
+        _check(math.isfinite(self.min_delta), "min_delta", self.min_delta, "a finite number")
         for name in ("eval_splits", "difficulty_splits"):
             value = getattr(self, name)
             object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))

@@ -35,7 +35,7 @@ from ..strategies.base import score_traces
 from ..strategies.sample import Greedy
 from . import methods
 from .config import LoopConfig
-from .data import PseudoLabel, SFTRow, row_stats
+from .data import PseudoLabel, SFTRow, check_generation_errors, row_stats
 from .rundir import RunDir, sync_store
 from .sft import SFTResult, save_policy, settings_from, train_sft
 
@@ -123,6 +123,7 @@ class _Loop:
         backend = self._backend(r - 1)
         self.log(f"round {r}: generating on {len(examples)} examples of '{split}' ({self.cfg.method})")
         traces = self._generate(backend, examples, r)
+        check_generation_errors(traces, r)  # a round that lost too many requests builds nothing (resumable)
         self.rd.write_jsonl(f"round-{r}/traces.jsonl", (t.to_dict() for t in traces))
         self.rd.write_json(f"round-{r}/generate.json", {"split": split, "examples": len(examples),
                                                          "seconds": round(time.perf_counter() - t0, 3)})
@@ -188,6 +189,7 @@ class _Loop:
             examples = self._examples(split, self.cfg.eval_limit)
             traces = score_traces(self.task, examples, Greedy(max_tokens=self.cfg.max_tokens).run(
                 backend, self.task, examples))
+            check_generation_errors(traces, r)  # an evaluation that lost requests is retried on resume
             self.rd.write_jsonl(f"round-{r}/eval-{split}.jsonl", (t.to_dict() for t in traces))
             results[split] = accuracy(traces, seed=self.cfg.seed)
             sync_store(self.store, self.run_id, f"{self.scope}round-{r}/eval/{split}", traces)
