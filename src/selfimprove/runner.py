@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 
 from .metrics.accuracy import accuracy, pool_metrics
+from .metrics.analysis import analysis
 from .metrics.gap import gap_from_traces
 from .records import Example, Trace
 from .store.runs import RunStore
@@ -48,7 +49,7 @@ def run_strategy(backend, task, examples: Sequence[Example], strategy, store: Ru
 
 def strategy_metrics(task, examples: Sequence[Example], traces: Sequence[Trace], seed: int = 0) -> dict:
     """The table row of one strategy: accuracy with CI, unparseable and failed (``errors``) counts, tokens,
-    calls, wall time, pass@k / maj@k where the strategy kept a pool of several samples, and ``verification``
+    calls, wall time, ``analysis`` (calibration and correction cells, ``metrics.analysis``), pass@k / maj@k where the strategy kept a pool of several samples, and ``verification``
     (the generation–verification gap and the calibration of per-sample scores) where it scored its pool.
     Tokens and calls count every trace (failed requests were paid for); the pool and verification metrics
     read the answered traces only."""
@@ -70,4 +71,5 @@ def strategy_metrics(task, examples: Sequence[Example], traces: Sequence[Trace],
         m["feedback"] = traces[0].info["feedback"] + (" (ORACLE)" if traces[0].info.get("oracle") else "")
     if any("scores" in t.info for t in answered):  # a pool ranked by self-verification (best-of-n)
         m["verification"] = gap_from_traces(task, examples, answered)
+    m["analysis"] = analysis(traces)  # calibration and correction cells, for the report and the viewer
     return m

@@ -1,4 +1,6 @@
-"""Deadlines and retry counts the user sets for an OpenAI-compatible server, per model spec or by environment.
+"""Connection settings of an OpenAI-compatible server: deadlines, retry counts and URL credentials.
+
+The user sets deadlines and retry counts per model spec or by environment.
 
 A model spec takes them as trailing ``key=value`` parts: ``openai:http://host:8000/v1,timeout=30,retries=2``
 (``openai:URL[,URL2...][@MODEL][,key=value...]``). Where the spec is silent, environment variables apply;
@@ -14,6 +16,9 @@ where both are silent, ``RetryPolicy``'s defaults. Keys, with their environment 
 A stalled request therefore ends within about ``timeout x (retries + 1)`` plus the backoff sleeps, and never
 after ``total_timeout``; it is then a failed completion (``finish_reason='error'``), not an answer. The start-up
 capability probe runs under the same deadlines (with at most two attempts).
+
+Credentials in a URL (``http://user:secret@host/v1``) are taken out of it (``strip_credentials``) and sent as
+HTTP basic auth, so that no URL the client logs, records or shows carries them.
 """
 
 from __future__ import annotations
@@ -32,6 +37,24 @@ OPTIONS = {"timeout": "SELFIMPROVE_TIMEOUT", "connect_timeout": "SELFIMPROVE_CON
 """Spec key -> environment variable."""
 
 _OPTION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_-]*)\s*=(.*)$")
+
+
+def strip_credentials(urls: list[str]) -> tuple[list[str], dict]:
+    """The URLs without their ``user:password@``, and ``{url: httpx.BasicAuth}`` for those that had it."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    import httpx
+
+    clean, auth = [], {}
+    for url in urls:
+        parts = urlsplit(url)
+        if "@" in parts.netloc:
+            userinfo, _, host = parts.netloc.rpartition("@")
+            user, _, password = userinfo.partition(":")
+            url = urlunsplit(parts._replace(netloc=host))
+            auth[url] = httpx.BasicAuth(unquote(user), unquote(password))
+        clean.append(url)
+    return clean, auth
 
 
 def spec_deadlines(rest: str, base):

@@ -14,7 +14,7 @@ import sys
 
 from ..errors import EXIT_INCOMPLETE, EXIT_USER_ERROR, RunIncomplete, UserError
 
-SUBCOMMANDS = ["eval", "score", "runs", "analyze", "pretrain", "train", "demo", "ls"]
+SUBCOMMANDS = ["eval", "score", "runs", "analyze", "pretrain", "train", "demo", "ls", "view"]
 """Module names under selfimprove.cli, in the order --help lists them."""
 
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         if args.debug:
             raise
-        print(f"selfimprove: error: {e}", file=sys.stderr)
+        print("selfimprove: error: " + " ".join(str(e).split()), file=sys.stderr)  # one line, always
         return EXIT_USER_ERROR
     except RunIncomplete as e:
         if args.debug:

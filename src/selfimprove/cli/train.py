@@ -91,7 +91,8 @@ def register(sub) -> None:
     r.add_argument("--min-delta", type=float, help="dev gain that counts as improvement (default: 0)")
     r.add_argument("--out", metavar="DIR", help="run directory (default: $SELFIMPROVE_HOME/train/<run id>)")
     r.add_argument("--store", help="run store SQLite file (default: $SELFIMPROVE_HOME/runs.db)")
-    r.add_argument("--resume", metavar="RUN_DIR_OR_ID", help="continue a run from its directory or store id")
+    r.add_argument("--resume", metavar="RUN_DIR_OR_ID", help="continue a run from its directory or store id "
+                   "(its stored config decides: a flag that contradicts it is refused)")
     p.set_defaults(func=run)
 
 
@@ -139,13 +140,21 @@ def build_config(args, task, recipe: dict | None = None) -> LoopConfig:
 
 def run(args) -> int:
     from ..store.runs import RunStore
+
+    store = RunStore(args.store)
+    try:
+        return _run(args, store)
+    finally:
+        store.close()  # releases the run's lock
+
+
+def _run(args, store) -> int:
     from ..tasks import get_task
     from ..tiny.models import check_task_formats
     from ..training.config import LoopConfig
     from ..training.loop import run_loop
     from ..training.pref_loop import PREF_METHODS, PrefConfig, run_pref_loop
 
-    store = RunStore(args.store)
     if args.resume:
         run_dir, saved = _find_run(args.resume, store)
         cls = PrefConfig if saved["loop"].get("method") in PREF_METHODS else LoopConfig
@@ -168,6 +177,12 @@ def run(args) -> int:
             store.set_status(run_id, "incomplete")
         print(f"selfimprove: incomplete: {e} (`selfimprove train --resume {run_id or run_dir}`)", file=sys.stderr)
         return EXIT_INCOMPLETE
+    except UserError:
+        if run_id and not args.resume and not (Path(run_dir) / "state.json").exists():
+            _discard(store, run_id, Path(run_dir))  # refused before any work: leave no run behind
+        elif run_id:
+            store.set_status(run_id, "failed")
+        raise
     except BaseException:
         if run_id:
             store.set_status(run_id, "failed")  # `--resume` picks it up again
@@ -187,6 +202,7 @@ def _new_run(args, store):
     from ..tasks import get_task
     from ..tiny.models import check_task_formats
     from ..training.rundir import RunDir
+    from .validate import check_model_dir
 
     recipe = _load_recipe(args.recipe) if args.recipe else {}
     for key in ("model", "task", "data"):
@@ -202,6 +218,7 @@ def _new_run(args, store):
     build_config(args, get_task(args.task, data=args.data), dict(recipe))
     _check_out(Path(args.out) if args.out else home() / "train")
     model_path = _resolve_model(args.model)
+    check_model_dir(str(model_path))
     task_spec = task_for_model(args.task, model_path)
     task = get_task(task_spec, data=args.data)
     check_task_formats(model_path, task)
@@ -215,6 +232,16 @@ def _new_run(args, store):
     RunDir(run_dir).write_json("config.json", saved)
     store.put_metrics(run_id, "run", {"run_dir": str(run_dir)})
     return run_dir, cfg, task, model_path, run_id
+
+
+def _discard(store, run_id: str, run_dir: Path) -> None:
+    """Remove a run refused before its first phase: its store rows, its config.json, its empty directory."""
+    store.delete_run(run_id)
+    (run_dir / "config.json").unlink(missing_ok=True)
+    try:
+        run_dir.rmdir()
+    except OSError:
+        pass  # not empty (a user's --out folder): leave it
 
 
 def _check_out(run_dir: Path) -> None:
@@ -279,6 +306,8 @@ def _load_recipe(path: str) -> dict:
         raise UserError(f"cannot read the recipe: {e.strerror}", path=path) from None
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"not valid TOML: {e}", path=path) from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})", path=path) from None
 
 
 def _find_run(ref: str, store) -> tuple[Path, dict]:

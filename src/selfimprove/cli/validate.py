@@ -49,7 +49,8 @@ def model_identity(spec: str | None) -> str | None:
     spec = redact_spec(spec)
     if spec is None or not spec.startswith("openai:"):
         return spec
-    parts = [p for p in spec.removeprefix("openai:").split(",") if "://" in p or not _OPTION.match(p)]
+    parts = [p for p in spec.removeprefix("openai:").split(",")
+             if "://" in p or not _OPTION.match(p) or p.strip().lower().startswith("chat=")]  # chat: what is asked
     return "openai:" + ",".join(parts)
 
 
@@ -83,3 +84,29 @@ def check_strategy(strategy, spec: str):
         except (TypeError, ValueError) as e:
             raise UserError(f"strategy '{name}' option '{key}': {str(e).replace('SamplingParams.', '')}") from None
     return strategy
+
+
+def check_model_dir(spec: str) -> None:
+    """A ``--model`` naming a local path must be a Hugging Face model directory (a ``config.json`` holding a
+    JSON object); registered names (scripted, openai:..., tiny, ...) and hub ids pass through."""
+    import json
+    from pathlib import Path
+
+    from ..registry import find
+
+    if find("models", spec.partition(":")[0]) is not None:
+        return
+    path = Path(spec).expanduser()
+    if not path.exists():
+        if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+            raise UserError(f"no model directory at {spec} (nor a registered model name)", field="--model")
+        return  # a hub id: the backend says whether it can be loaded
+    config = path / "config.json"
+    if not path.is_dir() or not config.is_file():
+        raise UserError(f"{spec} is not a Hugging Face model directory (no config.json)", field="--model")
+    try:
+        ok = isinstance(json.loads(config.read_text(encoding="utf-8")), dict)
+    except (OSError, ValueError):
+        ok = False
+    if not ok:
+        raise UserError(f"{config} is not a JSON object; is {spec} a model directory?", field="--model")

@@ -52,7 +52,7 @@ class RunStore:
         self.readonly = readonly
         self._locks: dict[str, Any] = {}
         try:
-            self.db = _open_readonly(self.path) if readonly else _open_writable(self.path)
+            self.db = open_readonly(self.path) if readonly else _open_writable(self.path)
             migrations.check(self.db) if readonly else migrations.migrate(self.db)
         except migrations.ForeignStore as e:
             raise UserError(f"not a selfimprove run store: it {e}; pass another --store", path=str(self.path)
@@ -221,17 +221,20 @@ def _open_writable(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _open_readonly(path: Path) -> sqlite3.Connection:
+def open_readonly(path: Path, check_same_thread: bool = True) -> sqlite3.Connection:
+    """A connection that cannot write (``mode=ro``, or ``immutable`` where a read-only folder forbids even the
+    WAL index); ``check_same_thread=False`` for a server whose threads share it behind a lock."""
     if path.is_dir():
         raise UserError("is a directory, not a run store file; pass a file path to --store", path=str(path))
     if not path.exists():
         raise UserError("no run store here yet (nothing has been run with it)", path=str(path))
     uri = "file:" + urllib.parse.quote(str(path.resolve()))
     try:  # immutable: a WAL store in a read-only folder cannot create its -shm file for a normal read
-        db = sqlite3.connect(uri + "?mode=ro", uri=True, isolation_level=None)
+        db = sqlite3.connect(uri + "?mode=ro", uri=True, isolation_level=None, check_same_thread=check_same_thread)
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.OperationalError:
-        db = sqlite3.connect(uri + "?immutable=1", uri=True, isolation_level=None)
+        db = sqlite3.connect(uri + "?immutable=1", uri=True, isolation_level=None,
+                             check_same_thread=check_same_thread)
     return db
 
 
