@@ -1,6 +1,6 @@
 """The training methods' outputs pinned: every method's two rounds, on a scripted generator whose answers are
 a deterministic function of the prompt, the sample index and the round, must produce exactly what main at
-03d01f6 (the last commit before the training methods became one file each) produced — the same generation
+17e6422 (the last commit before the training methods became one file each) produced — the same generation
 and scoring calls (prompts, sampling parameters, seeds), the same traces, kept rows, pseudo-labels and
 preference pairs, the same TRL trainer settings, the same per-round evaluation, guards, extras and summary.
 
