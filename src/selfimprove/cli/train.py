@@ -132,7 +132,7 @@ def _run(args, store) -> int:
     if args.resume:
         run_dir, saved = _find_run(args.resume, store)
         try:
-            cfg = LoopConfig.from_dict(saved["loop"])
+            cfg = LoopConfig.from_dict(saved["loop"], strict=False)
         except (TypeError, ValueError) as e:
             raise UserError(f"cannot read the run's saved config: {e}",
                             path=str(run_dir / "config.json")) from None
