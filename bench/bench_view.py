@@ -27,14 +27,9 @@ def build(path: Path, n_examples: int, seed: int = 0) -> str:
     from selfimprove.records import Completion, Example, Step, Trace
     from selfimprove.runner import strategy_metrics
     from selfimprove.store.runs import RunStore
+    from selfimprove.tasks.arithmetic import ArithmeticTask
 
-    class Task:  # gold check only: strategy_metrics asks nothing else of the task
-        def check(self, example, answer):
-            return None if answer is None else answer == example.answer
-
-        def equivalent(self, a, b):
-            return a == b
-
+    task = ArithmeticTask()  # its gold check and answer equivalence score the synthetic examples
     rng = random.Random(seed)
     examples = [Example(id=f"arith-test-{i:06d}", question=f"{i}+{i}", answer=str(2 * i)) for i in range(n_examples)]
     store = RunStore(path)
@@ -65,7 +60,7 @@ def build(path: Path, n_examples: int, seed: int = 0) -> str:
                                     c.completion_tokens for s in steps for c in s.completions), calls=len(steps)))
         for i in range(0, len(traces), 5000):
             store.add_traces(run_id, scope, traces[i:i + 5000], start=i)
-        store.put_metrics(run_id, scope, strategy_metrics(Task(), examples, traces))
+        store.put_metrics(run_id, scope, strategy_metrics(task, examples, traces))
     store.set_status(run_id, "done")
     store.close()
     return run_id
