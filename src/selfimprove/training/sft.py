@@ -160,7 +160,10 @@ def train_sft(model, tokenizer, rows: Sequence[dict[str, str]], settings: SFTSet
     if isinstance(model, (str, Path)):
         model, loaded_tok = load_policy(model)
         tokenizer = tokenizer or loaded_tok
-    rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows]
+    from ..chat import model_text
+
+    # the prompt as the hf backend sends it (chat template applied when the tokenizer has one)
+    rows = [{"prompt": model_text(tokenizer, r["prompt"]), "completion": r["completion"]} for r in rows]
     if not rows:
         raise ValueError("train_sft needs at least one row; the caller should skip training on empty data")
     if any(not r["completion"] for r in rows):
