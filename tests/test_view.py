@@ -244,7 +244,7 @@ def browser(runs):
         with sync_playwright() as pw:
             chrome = pw.chromium.launch(executable_path=exe, args=["--no-sandbox"])
             page = chrome.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(15_000)
+            page.set_default_timeout(30_000)  # figures are drawn on request: slow on a loaded machine
             yield {"base": f"http://127.0.0.1:{port}", "page": page, "shots": shots, **runs}
             chrome.close()
     finally:
