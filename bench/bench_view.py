@@ -15,6 +15,7 @@ is reused). Figures are separate requests (images the page loads after it is sho
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import tempfile
 import time
@@ -108,7 +109,8 @@ def main() -> None:
         seconds, status = timed(client, url)
         print(f"{label:40s} {seconds * 1000:8.0f} ms  (HTTP {status})")
     goal = timed(TestClient(create_app(path)), f"/run/{run_id}")[0]
-    print(f"run page, cold, fresh app: {goal:.3f} s — goal < 1 s: {'met' if goal < 1 else 'NOT met'}")
+    print(f"run page, cold, fresh app: {goal:.3f} s — goal < 1 s: {'met' if goal < 1 else 'NOT met'} "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     if tmp and not args.keep:
         import shutil
 
