@@ -326,6 +326,7 @@ def test_browser_training_run_rounds_guards_and_kept_pairs(browser):
     rounds = page.locator("table.rounds tr")
     assert rounds.count() == 3  # header + round 0 + round 1
     assert "dev" in rounds.first.inner_text()
+    page.click("text=every guard value")
     assert page.locator("table.guards tr", has_text="judge_agreement.rate").count() == 1
     page.screenshot(path=browser["shots"] / "training.png", full_page=True)
     pairs = (browser["tmp"] / "train-run" / "round-1" / "pairs.jsonl").read_text().splitlines()

@@ -143,7 +143,8 @@ def series(values: Mapping[str, Sequence[tuple[int, float]]], title: str, ylabel
     for name, pts in values.items():
         ax.plot([r for r, _ in pts], [v for _, v in pts], "o-", ms=4, label=name)
     ax.set(xlabel="round", ylabel=ylabel, title=title)
-    ax.legend(fontsize=7)
+    ax.set_xticks(sorted({r for pts in values.values() for r, _ in pts}))
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))  # beside the axes: never over a line
     return png(fig)
 
 
