@@ -128,7 +128,7 @@ def rounds_accuracy(rounds: Sequence[Mapping[str, Any]], title: str = "") -> byt
         ax.errorbar(xs, accs, yerr=[[a - 100 * c[0] for a, c in zip(accs, cis)],
                                     [100 * c[1] - a for a, c in zip(accs, cis)]], fmt="o-", capsize=3, label=split)
     ax.set(xlabel="round (0 = starting model)", ylabel="greedy accuracy % (95% CI)",
-           title=title or "Accuracy per round")
+           title=title or "Accuracy per round", ylim=(-2, 102))
     ax.set_xticks(sorted({m["round"] for m in rounds}))
     ax.legend(fontsize=7)
     return png(fig)
@@ -167,7 +167,7 @@ def arms_by_split(rounds: Mapping[str, Sequence[Mapping[str, Any]]], splits: Seq
             ax.errorbar([r for r, _ in pts], ys, yerr=[[y - 100 * c[0] for y, c in zip(ys, cis)],
                                                        [100 * c[1] - y for y, c in zip(ys, cis)]],
                         marker="o", capsize=3, label=arm or "run")
-        ax.set(title=split, xlabel="round")
+        ax.set(title=split, xlabel="round", ylim=(-2, 102))
         ax.set_xticks(sorted({m["round"] for ms in rounds.values() for m in ms}))
     axes[0].set_ylabel("greedy accuracy % (95% CI)")
     axes[-1].legend(fontsize="small")

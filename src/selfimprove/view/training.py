@@ -97,8 +97,11 @@ def training_page(v, request, run: dict[str, Any]):
                              k: f"/run/{run['id']}/arm/{i}/plot/{k}.png?" + urlencode({"v": run["updated"]})
                              for k in TRAIN_PLOTS if k != "guards" or guards["rows"]}})
     arms_figure = (f"/run/{run['id']}/arms.png?" + urlencode({"v": run["updated"]})) if len(per_arm) > 1 else None
+    scopes = v.store.scopes(run["id"])
+    others = {s: n for s, n in scopes.items() if not re.match(r"^(?:[^/]+/)?round-\d+/", s)}
     return v.page("training.html", run=run, run_dir=str(path) if path else None, dir_found=bool(found),
-                  arms=arms_ctx, splits=splits, scopes=v.store.scopes(run["id"]), arms_figure=arms_figure)
+                  arms=arms_ctx, splits=splits, scopes=scopes, arms_figure=arms_figure, others=others,
+                  scope_link=lambda s: f"/run/{run['id']}/traces?" + urlencode({"scope": s}) + "#examples")
 
 
 def guard_rows(rs: list[dict[str, Any]]) -> dict[str, Any]:
