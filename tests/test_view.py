@@ -274,7 +274,7 @@ def test_browser_correction_cell_to_examples_to_one_example(browser):
     store = RunStore(browser["store"])
     traces = {t.example_id: t for t in store.traces(e, "self-correct")}
     page.goto(f"{base}/run/{e}")
-    assert page.locator("table").first.locator("tr").count() == 4  # header + three strategies
+    assert page.locator("table").first.locator("tr").count() == 5  # header + four strategies
     img = page.locator("img[alt='accuracy versus tokens']")
     img.scroll_into_view_if_needed()
     img.evaluate("img => img.decode()")
@@ -295,6 +295,10 @@ def test_browser_correction_cell_to_examples_to_one_example(browser):
     assert traces[want[0]].final_answer in cells[2] and "✗" in cells[3]
     assert page.locator(".completion span").count() > 10  # tokens, each coloured by its log-probability
     page.screenshot(path=browser["shots"] / "example.png", full_page=True)
+    nodes = next(s.info["nodes"] for s in store.traces(e, "beam")[0].steps if s.info.get("nodes"))
+    page.goto(f"{base}/run/{e}/example?id={store.traces(e, 'beam')[0].example_id}")
+    assert page.locator(".tree li.node").count() == len(nodes) > 1  # beam search's tree, every node
+    page.locator(".tree").first.screenshot(path=browser["shots"] / "search-tree.png")
 
 
 def test_browser_shows_a_script_in_a_completion_without_running_it(browser):
