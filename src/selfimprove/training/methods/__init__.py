@@ -53,12 +53,13 @@ def get_method(name: str, **options: Any) -> Method:
     """The method ``name`` with ``options`` as its settings."""
     classes = method_classes()
     if name not in classes:
-        raise ValueError(f"unknown method {name!r}; one of {', '.join(classes)} (see `selfimprove ls methods`)")
+        raise ValueError(f"unknown method {name!r}; one of {', '.join(classes)} "
+                         "(see `selfimprove ls methods`)")
     return classes[name](**options)
 
 
-for _cls in (Star, RestEM, Lmsi, EasyToHard, NoFilter, SelfRewarding, ScPO, Spin, GoldDPO, VStar, CCT, CodeStar,
-             SelfCodeAlign):
+for _cls in (Star, RestEM, Lmsi, EasyToHard, NoFilter, SelfRewarding, ScPO, Spin, GoldDPO, VStar, CCT,
+             CodeStar, SelfCodeAlign):
     registry.register_method(_cls.name, _cls, paper=_cls.paper)
 
 __all__ = ["CCT", "CodeStar", "EasyToHard", "GoldDPO", "Lmsi", "NoFilter", "RestEM", "ScPO", "SelfCodeAlign",
