@@ -109,6 +109,7 @@ def run(args) -> int:
     run_id = store.create_run("demo", {"recipe": recipe, "model": str(model_path), "task": task.describe()},
                               seed=recipe["seed"])
     out = Path(args.out) if args.out else home() / "demo" / run_id
+    store.put_metrics(run_id, "run", {"run_dir": str(out)})  # where `selfimprove view` finds the rounds
     console.print(f"run {run_id} · task {task.describe()} · run dir {out}")
 
     console.rule("2 · inference: greedy versus self-consistency (dev split)")
