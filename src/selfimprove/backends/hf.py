@@ -211,7 +211,7 @@ class HFBackend:
                 alive, chosen, mask, pos = alive[sel], chosen[sel], mask[sel], pos[sel]
             mask = torch.cat([mask, mask.new_ones(len(alive), 1)], dim=-1)
             out = self.model(input_ids=chosen[:, None], attention_mask=mask, position_ids=pos[:, None],
-                             past_key_values=cache, use_cache=True, logits_to_keep=1)
+                             cache=cache, use_cache=True, logits_to_keep=1)
             logits, pos = out.logits[:, -1, :], pos + 1
         out_rows = [self._completion(tokens[r], lps[r], finish[r] or "length", len(chunk[pi].ids), params.stop)
                     for r, (pi, _) in enumerate(rows)]
@@ -227,10 +227,10 @@ class HFBackend:
 
         ids, mask, pos = _left_pad(prompts, self._pad, self.model.device)
         cache = DynamicCache(config=self.model.config)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache,
                          use_cache=True, logits_to_keep=1)
         next_pos = torch.tensor([len(p) for p in prompts], device=ids.device)
-        return out.past_key_values, out.logits[:, -1, :], mask, next_pos
+        return out.cache, out.logits[:, -1, :], mask, next_pos
 
     def _step_row(self, tokens: list[int], lps: list[float], tok: int, lp: float, max_new: int,
                   stop: Sequence[str]) -> str | None:

@@ -31,7 +31,8 @@ def majority_curve(m: dict) -> list[tuple[float, float]]:
     return [(prompt + completion * k / top, m[f"maj@{k}"]) for k in ks]
 
 
-def _fig_to_img(fig) -> str:
+def fig_to_img(fig) -> str:
+    """A matplotlib figure as an embedded base64 PNG ``<img>`` (the figure is closed)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -53,7 +54,8 @@ def _label(scope: str, traces) -> str:
     return f"{scope} (oracle)" if oracle and "oracle" not in scope else scope
 
 
-def _table(headers, rows) -> str:
+def html_table(headers, rows) -> str:
+    """An HTML table; every cell is escaped."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -66,7 +68,7 @@ def build_sections(scopes: dict[str, list], metrics: dict[str, dict]) -> list[st
     import matplotlib.pyplot as plt
 
     labels = {s: _label(s, ts) for s, ts in scopes.items()}
-    out = ["<h2>Strategies</h2>", _table(
+    out = ["<h2>Strategies</h2>", html_table(
         ["strategy", "accuracy %", "95% CI", "unparsed", "tokens/example", "calls", "wall s"],
         [[labels[s], _pct(m["accuracy"]), f"{_pct(m['ci95'][0])}–{_pct(m['ci95'][1])}" if m.get("ci95") else "—",
           f"{m['unparsed']}/{m['n']}", f"{m['tokens_per_example']:.0f}", m["calls"], f"{m['wall_s']:.1f}"]
@@ -88,7 +90,7 @@ def build_sections(scopes: dict[str, list], metrics: dict[str, dict]) -> list[st
     ax.set_xscale("log")
     ax.set(xlabel="tokens per example (prompt + completion, log scale)", ylabel="accuracy % (95% CI)",
            title="Accuracy versus tokens spent")
-    out += ["<h2>Accuracy versus cost</h2>", _fig_to_img(fig)]
+    out += ["<h2>Accuracy versus cost</h2>", fig_to_img(fig)]
 
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
     names = list(metrics)
@@ -97,7 +99,7 @@ def build_sections(scopes: dict[str, list], metrics: dict[str, dict]) -> list[st
             left=[metrics[s]["prompt_tokens"] for s in names], label="completion")
     ax.set(xlabel="tokens (whole run)", title="Cost per strategy")
     ax.legend()
-    out += [_fig_to_img(fig)]
+    out += [fig_to_img(fig)]
 
     calib = {s: calibration_from_traces(ts) for s, ts in scopes.items() if any(t.confidence is not None
                                                                                  for t in ts)}
@@ -112,8 +114,8 @@ def build_sections(scopes: dict[str, list], metrics: dict[str, dict]) -> list[st
                 ax.plot(*zip(*pts), "o-", label=labels[s], ms=4)
         ax.set(xlabel="confidence", ylabel="accuracy", title="Reliability diagram", xlim=(0, 1), ylim=(0, 1))
         ax.legend(fontsize=7)
-        out += ["<h2>Calibration</h2>", _table(["strategy", "n", "missing", "ECE", "Brier", "AUROC"], rows),
-                _fig_to_img(fig)]
+        out += ["<h2>Calibration</h2>", html_table(["strategy", "n", "missing", "ECE", "Brier", "AUROC"], rows),
+                fig_to_img(fig)]
 
     corr = {s: correction_from_traces(ts, unparsed_as_wrong=True) for s, ts in scopes.items()
             if any(t.initial_answer != t.final_answer for t in ts)}
@@ -132,11 +134,11 @@ def build_sections(scopes: dict[str, list], metrics: dict[str, dict]) -> list[st
         ax.set(xlabel="examples", title="What a second look fixed and broke")
         ax.legend(fontsize=7)
         out += ["<h2>Correction</h2>",
-                _table(["strategy", "Acc₁ %", "Acc₂ %", "Δ", "CL", "CS", "RSS", "c→c", "c→w", "w→c", "w→w",
+                html_table(["strategy", "Acc₁ %", "Acc₂ %", "Δ", "CL", "CS", "RSS", "c→c", "c→w", "w→c", "w→w",
                         "unparsed before/after"], rows),
                 ("<p>Before = the strategy's first answer, after = its final answer. Unparseable answers count "
                  "as wrong here, as in accuracy.</p>"),
-                _fig_to_img(fig)]
+                fig_to_img(fig)]
 
     gaps = {s: m["verification"] for s, m in metrics.items() if m.get("verification")}
     if gaps:
@@ -144,7 +146,7 @@ def build_sections(scopes: dict[str, list], metrics: dict[str, dict]) -> list[st
                  _num(g["relative_gap"]), g["n_questions"], _num(g["sample_calibration"]["ece"]),
                  _num(g["sample_calibration"]["auroc"]), g["n_unscored"]] for s, g in gaps.items()]
         out += ["<h2>Generation–verification gap</h2>",
-                _table(["strategy", "mean sample acc %", "self-selected acc %", "gap (points)", "relative gap",
+                html_table(["strategy", "mean sample acc %", "self-selected acc %", "gap (points)", "relative gap",
                         "questions", "score ECE", "score AUROC", "unscored samples"], rows),
                 ("<p>Self-selected = the sample the model's own verifier scores highest (ties: expected "
                  "accuracy). ECE and AUROC are of the verifier's per-sample scores against the samples' "
@@ -160,7 +162,7 @@ def build_sections(scopes: dict[str, list], metrics: dict[str, dict]) -> list[st
             rows.append([labels[s], _pct(mc["diff"]), f"{_pct(bs['ci_low'])} … {_pct(bs['ci_high'])}",
                          f"{mc['b_only']}/{mc['a_only']}", f"{mc['p_value']:.4f}"])
         out += [f"<h2>Paired tests against {html.escape(labels[base])}</h2>",
-                _table(["strategy", "Δ accuracy (points)", "paired bootstrap 95% CI", "only this / only base right",
+                html_table(["strategy", "Δ accuracy (points)", "paired bootstrap 95% CI", "only this / only base right",
                         "exact McNemar p"], rows)]
     return out
 
@@ -174,11 +176,18 @@ def write_report(path: str | Path, store, run_id: str) -> Path:
     head = (f"<h1>selfimprove · run {html.escape(run_id)}</h1><p>model <b>{html.escape(str(cfg.get('model')))}"
             f"</b> · task <b>{html.escape(str(cfg.get('task')))}</b> · split {html.escape(str(cfg.get('split')))}"
             f" · {len(next(iter(scopes.values()), []))} examples · selfimprove {html.escape(run['version'])}</p>")
-    style = ("<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse;"
-             "margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}"
-             "td:first-child,th:first-child{text-align:left}img{max-width:100%}</style>")
-    doc = f"<!doctype html><html><head><meta charset='utf-8'><title>selfimprove {run_id}</title>{style}</head>" \
-          f"<body>{head}{''.join(build_sections(scopes, metrics))}</body></html>"
     path = Path(path)
-    path.write_text(doc, encoding="utf-8")
+    path.write_text(page(f"selfimprove {run_id}", head + "".join(build_sections(scopes, metrics))),
+                    encoding="utf-8")
     return path
+
+
+STYLE = ("<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse;"
+         "margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}"
+         "td:first-child,th:first-child{text-align:left}img{max-width:100%}</style>")
+
+
+def page(title: str, body: str) -> str:
+    """A self-contained HTML document."""
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{STYLE}"
+            f"</head><body>{body}</body></html>")

@@ -1,8 +1,9 @@
 """Best-of-n selection by the model's own verifier, and weighted best-of-n.
 
-Sample n answers, score each with a self-verifier, keep the best (Kadavath et al. 2022 P(True) selection,
-METHODS #38; judge-based best-of-N as in TICK/STICK #124 and Self-Rewarding #76; the selection side of the
-generation–verification gap, #34 / §3.3, and of sharpening, #36):
+Sample n answers, score each with a self-verifier, keep the best (P(True) selection of "Language Models
+(Mostly) Know What They Know", arXiv:2207.05221; judge-based best-of-N as in TICK/STICK, arXiv:2410.03608, and
+"Self-Rewarding Language Models", arXiv:2401.10020; the selection side of the generation–verification gap,
+arXiv:2412.02674, and of sharpening, arXiv:2412.01951):
 
 - ``best-of-n``: the sample with the highest verifier score wins (ties → the earlier sample). Confidence = that
   score.
@@ -16,7 +17,7 @@ parseable samples are sent to the verifier; the verifier's steps and tokens are 
 sample's index. When no sample could be scored, the first sample's answer is kept with confidence None and
 ``info['selected']`` None (counted in ``info['unscored']``, never a silent pick).
 
-Not covered: verifiers trained on the model's own samples (V-STaR #108, see training), process-level scoring,
+Not covered: verifiers trained on the model's own samples (V-STaR, arXiv:2402.06457; see training), process-level scoring,
 gold-answer verifiers (only the oracle strategy may read gold answers).
 """
 
