@@ -4,7 +4,8 @@ The examples are read from the parsers themselves, so a new example is tested th
 in-process in a scratch directory holding the files the examples name, with a selfimprove home where the
 ``micro`` model is already pretrained. To keep the suite fast, three substitutions are made and written in each
 test's id: the built-in ``tiny`` model becomes ``micro`` (the same code path, pretrained in seconds), placeholder
-run ids become a real run's id, and a ``train`` example gets a small budget (``TRAIN_BUDGET``). Examples that
+run ids become a real run's id, and a ``train`` or model ``eval`` example gets a small budget (``TRAIN_BUDGET``,
+``EVAL_BUDGET``; a recipe's model becomes micro too). Examples that
 need a network download or minutes of work are listed in ``EXEMPT`` with the reason and where they are covered.
 """
 
@@ -23,6 +24,8 @@ from selfimprove.cli.main import build_parser, main
 
 TRAIN_BUDGET = ["--rounds", "1", "--train-limit", "6", "--eval-limit", "6", "--max-steps", "1"]
 """Appended to every ``train`` example (later flags win in argparse)."""
+EVAL_BUDGET = ["--limit", "12"]
+"""Appended to an ``eval`` example on a real model (the scripted model's examples run as printed)."""
 EXEMPT = {
     "selfimprove demo": "the full demo takes minutes; `make demo` runs it, and the --recipe example below runs "
                         "the same code on the micro model",
@@ -149,7 +152,9 @@ def test_help_example_runs(command, workdir, monkeypatch, capsys):
     adapted = _adapted(command, run_id)
     argv = shlex.split(adapted)[1:]
     if argv[0] == "train":
-        argv += TRAIN_BUDGET
+        argv += TRAIN_BUDGET + ([] if "--model" in argv else ["--model", "micro"])  # a recipe's tiny, too
+    if argv[0] == "eval" and "--model" in argv and argv[argv.index("--model") + 1] != "scripted":
+        argv += EVAL_BUDGET
     code, out = _run(argv, capsys)
     assert code == 0, f"{adapted} exited {code}:\n{out}"
     _check(adapted, out)
