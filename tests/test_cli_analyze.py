@@ -127,3 +127,43 @@ def test_help_shows_an_example(capsys):
         main(["analyze", "correction", "--help"])
     assert exc.value.code == 0
     assert "selfimprove analyze correction --input" in capsys.readouterr().out
+
+
+def test_analyze_reads_runs_export_and_agrees_with_the_report(tmp_path, capsys):
+    """One run, two readers: `analyze` on the `runs export` file gives the numbers the HTML report shows, with
+    unparseable answers (here: solutions cut at max_tokens=36) counted wrong in both."""
+    import re
+
+    store, report, export = tmp_path / "runs.db", tmp_path / "r.html", tmp_path / "run.jsonl"
+    assert main(["eval", "--model", "scripted:error_rate=0.4", "--task", "arithmetic", "--limit", "40",
+                 "--strategy", "self-correct:max_tokens=36", "--strategy", "self-consistency:n=4,max_tokens=36",
+                 "--store", str(store), "--report", str(report)]) == 0
+    run_id = re.search(r"stored as run (\S+)", capsys.readouterr().err).group(1)
+    assert main(["runs", "--store", str(store), "export", run_id, "--out", str(export)]) == 0
+    capsys.readouterr()
+
+    rc, out, err = _run(capsys, "correction", "--input", export)
+    assert rc == 2 and "choose one with --strategy" in err  # two strategies in the export: never pooled
+    rc, out, _ = _run(capsys, "correction", "--input", export, "--strategy", "self-correct")
+    assert rc == 0
+    corr = json.loads(out)
+    assert corr["unparsed_as_wrong"] and corr["unparsed_initial"] + corr["unparsed_final"] > 0
+    rc, out, _ = _run(capsys, "calibration", "--input", export, "--strategy", "self-consistency:n=4,max_tokens=36")
+    calib = json.loads(out)
+
+    doc = report.read_text()
+
+    def row(section: str, label: str) -> list[str]:
+        part = doc.split(f"<h2>{section}</h2>")[1].split("<h2>")[0]
+        cells = next(r for r in re.findall(r"<tr>(.*?)</tr>", part) if r.startswith(f"<td>{label}</td>"))
+        return re.findall(r"<td>(.*?)</td>", cells)
+
+    pct = lambda x: f"{100 * x:.1f}"  # the report's formatting
+    got = row("Correction", "self-correct:max_tokens=36")
+    t = corr["transitions"]
+    assert got[1:4] == [pct(corr["acc1"]), pct(corr["acc2"]), pct(corr["delta"])]
+    assert got[7:11] == [str(t[k]) for k in ("cc", "cw", "wc", "ww")]
+    assert got[11] == f"{corr['unparsed_initial']}/{corr['unparsed_final']}"
+    got = row("Calibration", "self-consistency:n=4,max_tokens=36")
+    assert got[1:3] == [str(calib["n"]), str(calib["n_missing"])] and calib["n_missing"] == 0
+    assert got[3] == f"{calib['ece']:.3f}"

@@ -95,8 +95,8 @@ def workdir(tmp_path_factory, micro_model_dir):
     (work / "outputs.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     (work / "recipes").symlink_to(REPO / "recipes")
     (work / "my-demo.toml").write_text(
-        'model = "micro"\nseed = 0\neval_limit = 12\nsc_samples = 4\narms = ["lmsi", "no-filter"]\n'
-        "[loop]\nrounds = 1\nk = 2\ntrain_limit = 8\nmax_steps = 1\n")
+        'model = "micro"\nseed = 0\neval_limit = 12\nsc_n = 4\narms = ["lmsi", "no-filter"]\n'
+        "[loop]\nrounds = 1\nn = 2\ntrain_limit = 8\n[loop.sft]\nmax_steps = 1\n")
     return work, home
 
 
@@ -128,6 +128,9 @@ def _check(command: str, out: str) -> None:
         assert out.strip(), out
     elif words[1] in ("train", "demo"):
         assert re.search(r"\d+\.\d", out), out  # accuracies were printed
+    if words[1] == "demo":  # it ends with the path of its HTML page: the plot and the paired tests
+        page = Path(re.findall(r"report: (\S+\.html)", out)[-1]).read_text(encoding="utf-8")
+        assert "data:image/png;base64," in page and "Paired tests" in page and "exact McNemar" in page
 
 
 def test_every_help_lists_examples():

@@ -220,7 +220,7 @@ def test_canary_key_never_recorded(server, tmp_path, monkeypatch, caplog, capsys
                             for i in range(3)))
     rc = main(["eval", "--model", f"openai:{server.url}@fake-model", "--task", "jsonl", "--data", str(data),
                "--strategy", "greedy", "--store", str(store), "--report", str(tmp_path / "report.html")])
-    assert rc == 0 and store.exists()
+    assert rc == 3 and store.exists()  # some requests failed past their retries: incomplete
     captured = capsys.readouterr()
     seen += [captured.out, captured.err, caplog.text]
     for path in tmp_path.rglob("*"):

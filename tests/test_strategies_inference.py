@@ -10,7 +10,7 @@ from selfimprove.answers import extract_number
 from selfimprove.backends.base import Capabilities
 from selfimprove.backends.scripted import ScriptedBackend
 from selfimprove.errors import UserError
-from selfimprove.prompts import CORRECT, FEEDBACK, ORACLE_CORRECT, REFINE, VERIFY
+from selfimprove.prompts import CORRECT, FEEDBACK, ORACLE_CORRECT, REFINE, VERIFY, follow_up, formats
 from selfimprove.records import Example, Trace
 from selfimprove.registry import names
 from selfimprove.strategies import get_strategy
@@ -33,6 +33,21 @@ class NumTask(TaskBase):
 
     def extract(self, text):
         return extract_number(text)
+
+
+def said(prompt: str, text: str) -> bool:
+    """The candidate ``text`` is the assistant's turn in a follow-up prompt (``prompts.follow_up``)."""
+    return f"<<assistant>>\n{text}\n" in prompt
+
+
+def review(prompt, candidate):
+    """The generic correct prompt for ``candidate``."""
+    return follow_up(prompt, candidate, CORRECT)
+
+
+def oracle_review(prompt, candidate):
+    """The oracle correct prompt for ``candidate``."""
+    return follow_up(prompt, candidate, ORACLE_CORRECT)
 
 
 class Recorder(ScriptedBackend):
@@ -99,13 +114,26 @@ def test_soft_sc_aggregates():
 def test_universal_sc_selection_and_fallback():
     b = Recorder([(r"Response$", lambda p, i: " 2" if "Question: one" in p else " none"), (r"one", ["5", "1", "1"]),
                   (r"two", ["2"])])
-    t1, t2 = UniversalSC(n=3).run(b, T, EX)
+    t1, t2 = UniversalSC(n=3, select="generate").run(b, T, EX)
     assert t1.final_answer == "1" and t1.steps[1].info["selected"] == 1 and t1.info["usc_parsed"] is True
     assert t1.confidence == pytest.approx(2 / 3)
     assert "Response 1: 5\nResponse 2: 1\nResponse 3: 1" in t1.steps[1].prompt
     assert t2.final_answer == "2" and t2.info["usc_parsed"] is False  # unparseable selection → majority
     assert [n for n, _ in b.batches] == [2, 2]  # one pool call, one selection call, both batched
     assert b.batches[1][1].temperature == 0.0 and t1.calls == 2
+    assert (t2.info["unscored"], t2.info["all_unscored"], t1.info["unscored"]) == (1, True, 0)
+
+
+def test_universal_sc_by_response_number_probabilities_skips_unparseable_responses():
+    # the selector puts most mass on "3" (an unparseable response), then on "2"
+    mass = {"3": -0.1, "2": -1.0}
+    b = Recorder([(r"one", ["5", "1", "x"])], ll=lambda p, c: mass.get(c.strip(), -5.0))
+    t = UniversalSC(n=3).run(b, T, EX[:1])[0]
+    assert t.final_answer == "1" and t.steps[1].info["selected"] == 1 and t.info["unscored"] == 0
+    assert t.steps[1].info["method"] == "loglikelihood" and t.steps[1].prompt.endswith("Response")
+    assert [c.text for c in t.steps[1].completions] == ["1", " 1", "2", " 2", "3", " 3"]
+    with pytest.raises(ValueError):
+        UniversalSC(n=10, select="loglikelihood")
 
 
 # ---- adaptive SC -------------------------------------------------------------------------------------------
@@ -174,8 +202,8 @@ def test_dsc_spends_a_fixed_batch_budget_on_the_hardest():
 
 
 def _ptrue_ll(prompt, cont):
-    good = "Answer: 1\n" in prompt or "Answer: 2\n" in prompt
-    return (-0.1 if cont == " yes" else -2.0) if good else (-2.0 if cont == " yes" else -0.1)
+    good = said(prompt, "1") or said(prompt, "2")
+    return (-0.1 if cont.strip().lower() == "yes" else -2.0) if good else (-2.0 if cont.strip().lower() == "yes" else -0.1)
 
 
 def test_best_of_n_by_ptrue_golden():
@@ -184,12 +212,12 @@ def test_best_of_n_by_ptrue_golden():
     hi, lo = 1 / (1 + math.exp(-1.9)), 1 / (1 + math.exp(1.9))
     assert t.info["scores"] == [pytest.approx(lo), pytest.approx(hi), None, pytest.approx(lo)]
     assert t.final_answer == "1" and t.initial_answer == "5" and t.info["selected"] == 1
-    assert t.confidence == pytest.approx(hi) and t.info["unscored"] == 1
+    assert t.confidence == pytest.approx(hi) and (t.info["unscored"], t.info["verdicts"]) == (0, 3)
     assert [s.kind for s in t.steps] == ["generate", "verify", "verify", "verify", "select"]
-    verify_prompts = [VERIFY.format(prompt=P1, candidate=c) for c in ("5", "1", "5")]
+    verify_prompts = [follow_up(P1, c, VERIFY) for c in ("5", "1", "5")]
     assert [s.prompt for s in t.steps[1:4]] == verify_prompts
     assert t.calls == 4 and t.prompt_tokens == len(P1) + sum(map(len, verify_prompts))
-    assert t.completion_tokens == 4 + 3 * (len(" yes") + len(" no"))
+    assert t.completion_tokens == 4 + 3 * sum(map(len, formats(T).yes_no[0] + formats(T).yes_no[1]))
     assert len(b.batches) == 1  # the scores came from one batched log-likelihood call
     st = score_traces(T, EX[:1], [t])[0]
     assert st.correct is True and st.initial_correct is False
@@ -197,8 +225,8 @@ def test_best_of_n_by_ptrue_golden():
 
 def test_weighted_best_of_n_sums_scores_per_answer():
     # 5 scores 0.4 twice (0.8 in all), 1 scores 0.7 once: best-of-n picks 1, weighted picks 5
-    ll = lambda p, c: math.log(0.7 if "Answer: 1\n" in p else 0.4) if c == " yes" else math.log(
-        0.3 if "Answer: 1\n" in p else 0.6)
+    ll = lambda p, c: math.log(0.7 if said(p, "1") else 0.4) if c.strip().lower() == "yes" else math.log(
+        0.3 if said(p, "1") else 0.6)
     b = Recorder([(r"one", ["5", "1", "5"])], ll=ll)
     assert BestOfN(n=3).run(b, T, EX[:1])[0].final_answer == "1"
     t = WeightedBestOfN(n=3).run(b, T, EX[:1])[0]
@@ -211,20 +239,21 @@ def test_best_of_n_nothing_scored_keeps_first_and_says_so():
     b = Recorder([(r"one", ["x", "y"])])
     t = BestOfN(n=2, verifier="verbal").run(b, T, EX[:1])[0]
     assert t.final_answer is None and t.confidence is None and t.info["selected"] is None
-    assert t.steps[-1].info["fallback"] == "first" and t.info["unscored"] == 2
+    assert t.steps[-1].info["fallback"].startswith("first sample") and t.info["verdicts"] == 0
+    assert not t.info["all_unscored"]  # nothing was parseable, so nothing was sent to the verifier
 
 
 # ---- refine and correct ------------------------------------------------------------------------------------
 
 
 def test_self_refine_golden_generic_format():
-    b = Recorder([(r"Feedback:$", lambda p, i: "No issues." if "Answer: 1\n" in p or "Answer: 2\n" in p
-                   else "The sum is wrong."), (r"Rewrite", ["1"]), (r"one", ["5"]), (r"two", ["2"])])
+    b = Recorder([(r"say what the mistake is\.$", lambda p, i: "No issues." if said(p, "1") or said(p, "2")
+                   else "The sum is wrong."), (r"Write your answer again", ["1"]), (r"one", ["5"]), (r"two", ["2"])])
     t1, t2 = SelfRefine(max_rounds=3).run(b, T, EX)
     assert [s.kind for s in t1.steps] == ["generate", "feedback", "refine", "feedback"]
     assert (t1.initial_answer, t1.final_answer, t1.info["rounds"], t1.info["stopped"]) == ("5", "1", 1, "no-issues")
-    assert t1.steps[1].prompt == FEEDBACK.format(prompt=P1, candidate="5")
-    assert t1.steps[2].prompt == REFINE.format(prompt=P1, candidate="5", feedback="The sum is wrong.")
+    assert t1.steps[1].prompt == follow_up(P1, "5", FEEDBACK)
+    assert t1.steps[2].prompt == follow_up(P1, "5", REFINE.format(feedback="The sum is wrong."))
     assert [s.kind for s in t2.steps] == ["generate", "feedback"] and t2.info["rounds"] == 0
     assert all(p.temperature == 0.0 for _, p in b.batches)
     assert [n for n, _ in b.batches] == [2, 2, 1, 1]
@@ -249,11 +278,11 @@ def test_self_refine_uses_the_arithmetic_verdict_as_feedback():
 
 
 def test_self_correct_fair_protocol_golden():
-    b = Recorder([(r"Review the answer", lambda p, i: "3" if "Answer: 1\n" in p else "2"),
+    b = Recorder([(r"Review your answer", lambda p, i: "3" if said(p, "1") else "2"),
                   (r"one", ["1"]), (r"two", ["7"])])
     t1, t2 = score_traces(T, EX, SelfCorrect().run(b, T, EX))
-    assert t1.steps[1].prompt == CORRECT.format(prompt=P1, candidate="1")
-    assert t2.steps[1].prompt == CORRECT.format(prompt=P2, candidate="7")  # the same prompt for everyone
+    assert t1.steps[1].prompt == review(P1, "1")
+    assert t2.steps[1].prompt == review(P2, "7")  # the same prompt for everyone
     assert "incorrect" not in t1.steps[1].prompt and "wrong" not in t1.steps[1].prompt
     assert (t1.initial_correct, t1.correct) == (True, False)   # c → w: correction hurt
     assert (t2.initial_correct, t2.correct) == (False, True)   # w → c
@@ -267,11 +296,11 @@ def test_gated_correct_keep_replace_and_trust():
     p_of = {"1": 0.9, "2": 0.9, "4": 0.2}
 
     def ll(prompt, cont):
-        cand = prompt.split("Answer: ")[1].split("\n")[0]
+        cand = prompt.split("<<assistant>>\n")[1].split("\n")[0]
         p = p_of.get(cand, 0.3)
-        return math.log(p if cont == " yes" else 1 - p)
+        return math.log(p if cont.strip().lower() == "yes" else 1 - p)
     ex = EX + [Example("q3", "three", "3")]
-    b = Recorder([(r"Review the answer", lambda p, i: "2" if "two" in p else "4"),
+    b = Recorder([(r"Review your answer", lambda p, i: "2" if "two" in p else "4"),
                   (r"one", ["1"]), (r"two", ["5"]), (r"three", ["6"])], ll=ll)
     t1, t2, t3 = GatedCorrect(threshold=0.5).run(b, T, ex)
     assert (t1.info["gate"], t1.final_answer, t1.confidence) == ("kept", "1", pytest.approx(0.9))
@@ -290,7 +319,7 @@ def test_oracle_correct_revises_only_wrong_answers_and_is_labelled():
     assert OracleCorrect.uses_gold is True and "oracle" in OracleCorrect.name
     assert t1.info["oracle"] is True and t2.info["oracle"] is True
     assert len(t1.steps) == 1 and t1.final_answer == "1"          # right: left alone
-    assert t2.steps[1].prompt == ORACLE_CORRECT.format(prompt=P2, candidate="x")  # unparseable counts as wrong
+    assert t2.steps[1].prompt == oracle_review(P2, "x")  # unparseable counts as wrong
     assert (t2.initial_answer, t2.final_answer) == (None, "2")
     no_gold = OracleCorrect().run(b, T, [Example("q9", "two", None)])[0]
     assert no_gold.info["oracle_skipped"] is True and len(no_gold.steps) == 1
@@ -302,7 +331,7 @@ CANARY = "CANARY-7f3a9"
 STRATEGIES = [n for n in names("strategies") if not getattr(get_strategy(n), "requires_code", False)]
 """Every strategy that runs on any task (those that run programs need a code task: tests/test_code_strategies)."""
 SPECS = sorted(STRATEGIES) + [f"best-of-n:verifier={v}" for v in ("verbal", "rubric", "checklist", "pairwise")]
-RULES = [(r"correct\? Answer yes", [" no"]), (r"Feedback:$", ["Check step 2."]), (r"Response$", [" 1"]),
+RULES = [(r"correct\? Reply with Yes", [" no"]), (r"say what the mistake is\.$", ["Check step 2."]), (r"Response$", [" 1"]),
          (r"Score", ["Score: 3"]), (r"Better response", ["A"]), (r"Checklist:\n$", ["- Is it right?"]),
          (r"Answers:\n$", ["1. YES"]), (r"Confidence:$", ["70"]), (r"Answer:$", ["7", "8", "7"])]
 
@@ -377,3 +406,57 @@ def test_traces_round_trip():
     for s in (ESC(window=2, max_samples=4), BestOfN(n=2), GatedCorrect()):
         t = s.run(b, T, EX[:1])[0]
         assert Trace.from_json(t.to_json()) == t
+
+
+# ---- truncated completions and unscored verdicts ---------------------------------------------------------------
+
+
+def test_a_completion_cut_at_max_tokens_never_votes_and_is_counted_apart():
+    from selfimprove.metrics.accuracy import accuracy, failure_cells
+    from selfimprove.strategies.self_consistency import SelfConsistency
+
+    # sample 0 is cut at 12 tokens after "add 1 to": read as text it would say 1, the wrong answer
+    b = Recorder([(r"one", ["We can now add 1 to the total of", "1", "1"]), (r"two", ["and then 7 plus 3 is"])])
+    sc = SelfConsistency(n=3, max_tokens=12).run(b, T, EX[:1])[0]
+    assert sc.steps[0].answers == (None, "1", "1") and sc.steps[0].info["truncated"] == [0]
+    assert sc.final_answer == "1" and sc.info["truncated"] == 1
+    greedy = get_strategy("greedy:max_tokens=12").run(b, T, EX)
+    assert greedy[0].final_answer is None and greedy[0].info["truncated"] == 1  # "We can now a…" cut
+    assert greedy[1].final_answer is None and greedy[1].info["truncated"] == 1
+    m = accuracy(score_traces(T, EX, greedy) + [score_traces(T, EX[:1], [sc])[0]])
+    assert (m["n"], m["correct"], m["unparsed"], m["truncated"]) == (3, 1, 0, 2)  # both stay in the denominator
+    assert failure_cells(m) == ("0/3", "2/3", "—")
+
+
+def test_best_of_n_where_every_verdict_is_unscored_says_so():
+    from selfimprove.metrics.accuracy import accuracy, failure_cells
+
+    # the judge rambles without a score: every verdict is unscored, so there is no selection
+    b = Recorder([(r"Score", ["User: 3 + 6 = 9"]), (r"one", ["5", "1"])])
+    t = BestOfN(n=2, verifier="rubric", judge_method="generate").run(b, T, EX[:1])[0]
+    assert t.info["all_unscored"] and (t.info["unscored"], t.info["verdicts"]) == (2, 2)
+    assert t.info["selected"] is None and t.confidence is None and t.final_answer == "5"
+    m = accuracy([t])
+    assert (m["unscored"], m["verdicts"], m["all_unscored"]) == (2, 2, 1)
+    assert failure_cells(m)[2] == "2/2 · 1 none"
+
+
+def test_best_of_n_by_rubric_score_probabilities():
+    # the judge puts its mass on "4" for the response 1 and on "1" for the response 5 (any form, spaced or not)
+    def ll(prompt, cont):
+        best = "4" if "<response>1</response>" in prompt else "1"
+        return -0.1 if cont.strip() == best else -4.0
+    b = Recorder([(r"one", ["5", "1"])], ll=ll)
+    t = BestOfN(n=2, verifier="rubric").run(b, T, EX[:1])[0]  # judge_method auto: the backend scores text
+    assert t.final_answer == "1" and t.info["selected"] == 1 and (t.info["unscored"], t.info["verdicts"]) == (0, 2)
+    hi, lo = math.exp(-0.1), math.exp(-4.0)
+    expected = (4 * hi + lo * sum(k for k in range(6) if k != 4)) / (hi + 5 * lo)
+    assert t.confidence == pytest.approx(expected / 5)
+    judge = next(s for s in t.steps if s.kind == "judge")
+    assert judge.info["method"] == "loglikelihood" and judge.prompt.endswith("Score:")
+    assert [c.text for c in judge.completions] == [x for k in "012345" for x in (k, " " + k)]
+    # no probability on any score token: unscored, and the selection says it had nothing to go on
+    none = BestOfN(n=2, verifier="rubric").run(Recorder([(r"one", ["5", "1"])], ll=lambda p, c: -30.0), T,
+                                               EX[:1])[0]
+    assert none.info["all_unscored"] and none.info["selected"] is None
+    assert "of the probability on an allowed answer" in next(s for s in none.steps if s.kind == "judge").verdicts[0].reason

@@ -16,10 +16,14 @@ import re
 from fractions import Fraction
 
 _NUM = r"-?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?/\s?\d+)?%?|-?\$?\.\d+%?"
-_NUM_RE = re.compile(_NUM)
-_HASH_RE = re.compile(r"####\s*(" + _NUM + ")")
-_ANSWER_IS_RE = re.compile(r"answer\s*(?:is|:)?\s*:?\s*\**\s*(" + _NUM + ")", re.IGNORECASE)
+_HASH_RE = re.compile(r"####\s*([^\n]*)")
+_ANSWER_IS_RE = re.compile(r"answer\s*(?:is|:|=)\s*:?", re.IGNORECASE)
 _A_COLON_RE = re.compile(r"(?:^|\n)\s*A:\s*(" + _NUM + r")\s*\.?\s*$")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_TIMES = re.compile(r"(?<=[\d)])\s*[x×]\s*(?=[\d($])")
+_EXPR_RUN = re.compile(r"[-+*/÷()=$%.\d\s]*\d[-+*/÷()=$%.\d\s]*")
+_LEADING_ZEROS = re.compile(r"(?<![\d.])0+(?=\d)")
+_SENTENCE_END = re.compile(r"\.(?!\d)|[;!?]|\n")
 
 
 def normalize_number(text: str | None) -> str | None:
@@ -66,25 +70,93 @@ def _boxed(text: str) -> str | None:
     return None
 
 
-def extract_number(text: str | None) -> str | None:
+def extract_number(text: str | None, fractions: bool = True) -> str | None:
     """The final numeric answer of a free-text solution, normalised; None when there is none.
 
-    Order: ``#### n`` (GSM8K), ``\\boxed{n}``, "the answer is n", a final ``A: n`` line, then the last
-    number in the text.
+    Order: ``#### n`` (GSM8K), ``\\boxed{n}``, the last "the answer is …" / "answer: …", a final ``A: n``
+    line, then the last number in the text. What follows a marker is read as an arithmetic expression
+    (``evaluate_expression``): a chain ``200 / 2 = 100 / 2 = 50`` gives the value after its last ``=`` (50),
+    an expression without ``=`` is evaluated (``3 + 4`` → 7), and an expression that cannot be evaluated is
+    None — never a fraction read out of the middle of a calculation. With ``fractions=False`` (tasks whose
+    answers are never fractions, such as GSM8K) a value written as an unevaluated division that is not a
+    whole number (``16/36``) is None: the model stopped before the answer.
     """
     if not text:
         return None
     if m := _HASH_RE.findall(text):
-        return normalize_number(m[-1])
+        return _first_expression(m[-1], fractions)
     if (boxed := _boxed(text)) is not None:
         return normalize_number(boxed)
-    if m := _ANSWER_IS_RE.findall(text):
-        return normalize_number(m[-1])
+    if found := list(_ANSWER_IS_RE.finditer(text)):
+        return _first_expression(text[found[-1].end():], fractions)
     if m := _A_COLON_RE.search(text):
-        return normalize_number(m.group(1))
-    if m := _NUM_RE.findall(text):
-        return normalize_number(m[-1])
-    return None
+        return _first_expression(m.group(1), fractions)
+    runs = _expression_runs(text)
+    return _value(runs[-1], fractions) if runs else None
+
+
+def evaluate_expression(expr: str) -> Fraction | None:
+    """The exact value of an arithmetic expression of numbers, ``+ - * /``, unary minus and parentheses
+    (``$``, ``%``, thousands separators, ``x`` / ``×`` / ``÷`` accepted); None for anything else, a division by
+    zero or a malformed expression. Evaluated over the syntax tree, never by ``eval``."""
+    import ast
+
+    s = _TIMES.sub("*", _THOUSANDS.sub("", expr)).replace("÷", "/").replace("$", "").replace("%", "").strip()
+    s = _LEADING_ZEROS.sub("", s)
+    if not s or len(s) > 200:
+        return None
+    try:
+        tree = ast.parse(s, mode="eval")
+    except SyntaxError:
+        return None
+    ops = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+           ast.Div: lambda a, b: a / b}
+
+    def ev(node) -> Fraction:
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            return Fraction(ast.get_source_segment(s, node) or str(node.value))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            v = ev(node.operand)
+            return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.BinOp) and type(node.op) in ops:
+            return ops[type(node.op)](ev(node.left), ev(node.right))
+        raise ValueError(type(node).__name__)
+
+    try:
+        return ev(tree.body)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _expression_runs(text: str) -> list[str]:
+    """Maximal stretches of ``text`` made only of numbers, operators, ``=``, ``$``, ``%`` and parentheses."""
+    s = _TIMES.sub(" * ", _THOUSANDS.sub("", text.replace("**", " ")))
+    return [r for r in _EXPR_RUN.findall(s) if any(ch.isdigit() for ch in r)]
+
+
+def _first_expression(span: str, fractions: bool) -> str | None:
+    """The value of the first expression in the sentence that follows an answer marker."""
+    span = span.strip()
+    cut = _SENTENCE_END.search(span)
+    runs = _expression_runs(span[:cut.start()] if cut else span)
+    return _value(runs[0], fractions) if runs else None
+
+
+def _value(run: str, fractions: bool) -> str | None:
+    """Normalised value of one expression run: after its last ``=``, evaluated; None when it cannot be."""
+    last = [part for part in run.split("=") if any(ch.isdigit() for ch in part)]
+    if not last:
+        return None
+    expr = last[-1].strip().strip("+*/").rstrip("-").strip()
+    expr = expr.rstrip(".").strip()
+    if expr.count("(") != expr.count(")"):
+        expr = expr.strip("()").strip()
+    value = evaluate_expression(expr)
+    if value is None:
+        return None
+    if not fractions and "/" in expr.replace("÷", "/") and value.denominator != 1:
+        return None  # an unevaluated division such as 16/36: not a final answer in a whole-number task
+    return format_fraction(value)
 
 
 LETTERS = "ABCDEFGHIJ"
@@ -113,21 +185,52 @@ _NO = {"no", "false", "incorrect", "n"}
 
 
 def extract_yes_no(text: str | None) -> str | None:
-    """``"yes"`` / ``"no"`` from the first word of an answer (yes/true/correct, no/false/incorrect)."""
+    """``"yes"`` / ``"no"``: the first word after the last "the answer is" / "answer:" when there is one,
+    else the first word of the text (yes/true/correct, no/false/incorrect); anything else is None."""
     if not text:
         return None
-    m = re.search(r"(?:answer\s*(?:is|:)\s*)?\b([A-Za-z]+)\b", text.strip())
-    if m is None:
+    if found := list(_ANSWER_IS_RE.finditer(text)):
+        word = _yes_no_word(text[found[-1].end():])
+        if word is not None:
+            return word
+    return _yes_no_word(text)
+
+
+def _yes_no_word(text: str) -> str | None:
+    m = re.search(r"[A-Za-z]+", text)
+    word = m.group().lower() if m else ""
+    return "yes" if word in _YES else "no" if word in _NO else None
+
+
+_TEXT_EDGES = " \t\"'`*.,;:!?()[]{}"
+
+
+def normalize_text(text: str | None) -> str | None:
+    """A short text answer compared exactly: lower-cased, inner whitespace collapsed, quotes, markdown and
+    punctuation stripped from both ends; None when nothing is left."""
+    if text is None:
         return None
-    word = m.group(1).lower()
-    if word in ("answer",):
-        rest = text.strip()[m.end():]
-        return extract_yes_no(rest)
-    if word in _YES:
-        return "yes"
-    if word in _NO:
-        return "no"
+    s = " ".join(text.split()).lower().strip(_TEXT_EDGES)
+    return s or None
+
+
+def extract_text(text: str | None) -> str | None:
+    """A short free-text answer: the rest of the line after the last "the answer is" / "answer:"; without a
+    marker, a bare answer — an output that is one line of at most ``BARE_WORDS`` words (``"Paris"``) — and
+    otherwise None: a sentence or a chain of thought without a marked answer has no answer to compare (the
+    first line of a chain of thought is its first step). Normalised by ``normalize_text``."""
+    if not text or not text.strip():
+        return None
+    if found := list(_ANSWER_IS_RE.finditer(text)):
+        return normalize_text(text[found[-1].end():].strip().split("\n", 1)[0])
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) == 1 and len(lines[0].split()) <= BARE_WORDS:
+        return normalize_text(lines[0])
     return None
+
+
+BARE_WORDS = 5
+"""Longest output (in words) read as a bare text answer when it has no "the answer is" marker."""
 
 
 def group_answers(answers, equivalent=None) -> list[list[int]]:

@@ -23,13 +23,43 @@ def home(override: str | Path | None = None) -> Path:
     return Path(os.environ.get(HOME_ENV) or "~/.cache/selfimprove").expanduser()
 
 
-def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, object) for each non-blank line; a bad line raises UserError naming it."""
+def check_input_file(path: str | Path) -> Path:
+    """``path`` as a readable regular file, else a UserError naming it."""
     path = Path(path)
     if not path.exists():
         raise UserError("file not found", path=str(path))
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    if path.is_dir():
+        raise UserError("is a directory; expected a file", path=str(path))
+    if not os.access(path, os.R_OK):
+        raise UserError("file is not readable (permission denied)", path=str(path))
+    return path
+
+
+def check_output_file(path: str | Path, flag: str) -> Path:
+    """Refuse, before any work, an output path that cannot be written: a folder, a missing or unwritable
+    parent folder."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a directory; give a file path", field=flag)
+    if not parent.is_dir():
+        raise UserError(f"{flag} {path}: folder {parent} does not exist; create it first", field=flag)
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"{flag} {path} is not writable (permission denied)", field=flag)
+    return path
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for each non-blank line; a bad line (not UTF-8, not JSON, not an object)
+    raises UserError naming the file and line."""
+    path = check_input_file(path)
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise UserError(f"not UTF-8 text (byte {raw[e.start]:#04x} at column {e.start + 1})",
+                                path=str(path), line=lineno) from None
             if not line.strip():
                 continue
             try:
@@ -37,6 +67,8 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             except json.JSONDecodeError as e:
                 raise UserError(f"not valid JSON ({e.msg} at column {e.colno})", path=str(path),
                                 line=lineno) from None
+            except RecursionError:
+                raise UserError("JSON nested too deeply", path=str(path), line=lineno) from None
             if not isinstance(obj, dict):
                 raise UserError(f"expected a JSON object, got {type(obj).__name__}", path=str(path),
                                 line=lineno)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,13 @@ class SamplingParams(Record):
     """Return per-token log-probabilities of the sampled tokens."""
 
     def __post_init__(self) -> None:
+        for name, kind in (("n", int), ("top_k", int), ("max_tokens", int), ("temperature", (int, float)),
+                           ("top_p", (int, float))):
+            value = getattr(self, name)
+            if not isinstance(value, kind) or isinstance(value, bool) or not math.isfinite(value):
+                raise ValueError(f"SamplingParams.{name} must be a finite number, got {value!r}")
+        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
+            raise ValueError(f"SamplingParams.seed must be an integer or None, got {self.seed!r}")
         if self.n < 1:
             raise ValueError(f"SamplingParams.n must be >= 1, got {self.n}")
         if self.temperature < 0:
@@ -114,7 +122,14 @@ class Completion(Record):
 
     @property
     def ok(self) -> bool:
+        """False for a request that failed past its retries: it is no answer and is never extracted."""
         return self.finish_reason != "error"
+
+    @property
+    def empty(self) -> bool:
+        """A request that succeeded but returned no text (or only whitespace): the model's answer, unparseable,
+        and counted apart (``metrics.accuracy``'s ``empty``)."""
+        return self.ok and not self.text.strip()
 
     @property
     def sum_logprob(self) -> float | None:
@@ -221,7 +236,8 @@ class Trace(Record):
     calls: int = 0
     """Model calls (prompts sent) over all steps."""
     status: str = "ok"
-    """'ok', or 'error' when a request failed past its retries."""
+    """'ok', or 'error' when a request failed past its retries: such a trace is never scored (``correct`` is
+    None), is counted under ``errors`` apart from ``unparsed``, and ``--resume`` runs it again."""
     info: dict[str, Any] = field(default_factory=dict)
     """Strategy-specific details (samples used, labels like 'oracle')."""
 
@@ -240,4 +256,43 @@ class Trace(Record):
     def from_dict(cls, d: dict[str, Any]) -> Trace:
         d = dict(d)
         d["steps"] = tuple(Step.from_dict(s) for s in d.get("steps", ()))
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Node(Record):
+    """One node of a search tree over reasoning steps (beam, MCTS, DVTS): a partial solution and its value.
+
+    The root (``parent`` None, ``step`` '') is the bare prompt. A node's partial solution is its ``prefix``, the
+    concatenation of the steps on the path from the root, so ``prefix == parent.prefix + step``."""
+
+    id: int
+    """Index within its tree (the root is 0); children have larger ids than their parent."""
+    parent: int | None
+    """The parent's id, None for the root."""
+    depth: int
+    """Steps from the root (the root is 0)."""
+    step: str
+    """The text this node adds to its parent's partial solution (delimiter included)."""
+    prefix: str
+    """The partial solution: every step from the root to this node, concatenated."""
+    value: float | None = None
+    """The node's own step value when it was evaluated (None: not evaluated, or the value could not decide)."""
+    visits: int = 0
+    """Times a search counted the node (MCTS visit count; 1 for an evaluated beam/DVTS node, 0 if never)."""
+    value_sum: float = 0.0
+    """Sum of the values back-propagated through the node (MCTS: mean value Q = value_sum / visits)."""
+    tokens: int = 0
+    """Completion tokens generated for this node's step (its expansion share; rollouts are in ``info``)."""
+    logprob: float | None = None
+    """Sum of the raw token log-probabilities of ``step`` (None when the backend gave none)."""
+    terminal: bool = False
+    """True when the partial solution is finished: it wrote its final answer, stopped, or hit a limit."""
+    answer: str | None = None
+    """``task.extract(prefix)`` for a terminal node (None: unparseable or not terminal)."""
+    info: dict[str, Any] = field(default_factory=dict)
+    """Value parts (likelihood, self_eval, rollout answers), why a node ended, whether a search kept it."""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Node:
         return cls(**d)

@@ -42,3 +42,42 @@ def convert_option(raw: str, hint, where: str):
     except ValueError:
         raise UserError(f"{where}: cannot read {raw!r} as {getattr(target, '__name__', target)}") from None
     return raw
+
+
+def check_types(cls, values: dict, where: str | None = None, prefix: str = "") -> None:
+    """Refuse values whose type does not fit their dataclass field (a recipe's ``rounds = "two"``) and
+    non-finite floats, with a UserError naming the file (``where``) and the field."""
+    import math
+
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        if key not in hints:
+            continue
+        name = prefix + (key.replace("_", "-") if prefix == "--" else key)
+        if not _fits(value, hints[key]):
+            want = getattr(hints[key], "__name__", None) or str(hints[key]).replace("typing.", "")
+            raise UserError(f"expected {want}, got {type(value).__name__} {value!r:.40}", path=where, field=name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"must be a finite number, got {value}", path=where, field=name)
+
+
+def _fits(value, hint) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return any(_fits(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is typing.Any:
+        return True
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (tuple, list):
+        inner = [a for a in args if a is not Ellipsis]
+        return isinstance(value, (list, tuple, str)) and (not inner or isinstance(value, str) and
+                                                          inner[0] is str or
+                                                          all(_fits(v, inner[0]) for v in value))
+    if origin is dict:
+        return isinstance(value, dict)
+    return isinstance(value, hint) if isinstance(hint, type) else True

@@ -14,9 +14,11 @@ What it does:
   They cover exactly the tokens of the returned text: EOS and tokens cut off by a stop string are left out,
   and ``completion_tokens == len(token_logprobs)``, so ``sum(token_logprobs)`` equals
   ``loglikelihood(prompt, text)`` when the text re-encodes to the same tokens.
-- Prompts are encoded with the tokenizer's own default special tokens (BOS where its config adds one); with
-  ``chat=True`` and a chat template, a prompt becomes one user message (template text, no extra specials).
-  ``generate`` and ``loglikelihood`` share this encoding.
+- Chat: when the tokenizer has a chat template (and ``chat`` is not turned off), a prompt's messages
+  (``selfimprove.chat``: a plain prompt is one user message) go through the template, and the template's text
+  is encoded without extra special tokens; otherwise ``chat.plain(prompt)`` is encoded with the tokenizer's
+  default special tokens (BOS where its config adds one). ``generate``, ``loglikelihood`` and
+  ``render_prompt`` (the exact text the model receives) share this encoding.
 
 What it does not cover: beam search, repetition penalties and other logits processors, continuous batching,
 multi-GPU or tensor parallelism (use the vllm or openai_compat backends), prompt truncation (a prompt that
@@ -29,14 +31,16 @@ import contextlib
 import hashlib
 import json
 import secrets
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .. import chat
 from ..errors import UserError
 from ..records import Completion, SamplingParams
 from .base import Capabilities, apply_stop
+from .sampling import choose as _choose
+from .sampling import uniforms as _uniforms
 
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 
@@ -51,8 +55,8 @@ class HFConfig:
     """Torch device: 'cpu', 'cuda', 'cuda:1', 'mps'."""
     dtype: str = "float32"
     """Weight dtype: one of float32, bfloat16, float16, auto."""
-    chat: bool = False
-    """Wrap each prompt as one user message with the tokenizer's chat template (when it has one)."""
+    chat: bool = True
+    """Send prompts through the tokenizer's chat template when it has one; False sends plain text."""
     max_batch_tokens: int = 32768
     """Upper bound on rows x (padded prompt + new tokens) held in one decoding batch (KV-cache memory)."""
 
@@ -80,10 +84,11 @@ class _Piece:
 class HFBackend:
     """A trainable policy: generation, raw log-probabilities and log-likelihoods from local weights.
 
-    ``capabilities.chat_template`` is True only when ``chat=True`` and the tokenizer has a chat template.
+    ``capabilities.chat_template`` is True when the chat template is applied: ``chat`` is on and the tokenizer
+    has one.
     """
 
-    def __init__(self, model: str, device: str = "cpu", dtype: str = "float32", chat: bool = False,
+    def __init__(self, model: str, device: str = "cpu", dtype: str = "float32", chat: bool = True,
                  max_batch_tokens: int = 32768) -> None:
         self.config = HFConfig(model=model, device=device, dtype=dtype, chat=chat,
                                max_batch_tokens=max_batch_tokens)
@@ -91,7 +96,7 @@ class HFBackend:
         self._setup(hf_model, tokenizer, f"hf:{model}")
 
     @classmethod
-    def from_model(cls, model: Any, tokenizer: Any, name: str = "in-memory", chat: bool = False,
+    def from_model(cls, model: Any, tokenizer: Any, name: str = "in-memory", chat: bool = True,
                    max_batch_tokens: int = 32768) -> HFBackend:
         """Wrap an already-loaded model and tokenizer (weights stay shared with the caller)."""
         self = cls.__new__(cls)
@@ -103,10 +108,7 @@ class HFBackend:
 
     def _setup(self, model: Any, tokenizer: Any, name: str) -> None:
         self.model, self.tokenizer, self.name = model, tokenizer, name
-        has_template = bool(getattr(tokenizer, "chat_template", None))
-        if self.config.chat and not has_template:
-            warnings.warn(f"{name}: chat=True but the tokenizer has no chat template; prompts stay plain text")
-        self._use_chat = self.config.chat and has_template
+        self._use_chat = self.config.chat and bool(getattr(tokenizer, "chat_template", None))
         self.capabilities = Capabilities(seed=True, logprobs=True, loglikelihood=True,
                                          chat_template=self._use_chat, trainable=True)
         eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
@@ -131,7 +133,7 @@ class HFBackend:
                              getattr(self.tokenizer, "chat_template", None), self._use_chat]).encode())
         for pname, p in self.model.named_parameters():
             flat = p.detach().reshape(-1)
-            idx = torch.linspace(0, flat.numel() - 1, min(flat.numel(), 64), device=flat.device).long()
+            idx = _strided(flat.numel(), 64, flat.device)
             norm = torch.linalg.vector_norm(flat, dtype=torch.float64).item()
             h.update(f"{pname}{tuple(p.shape)}{p.dtype}{norm:.12e}".encode())
             h.update(flat[idx].float().cpu().numpy().tobytes())
@@ -141,14 +143,16 @@ class HFBackend:
         """Token ids of a prompt as the model sees it (chat template and special tokens applied)."""
         tok = self.tokenizer
         if self._use_chat:
-            text = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                           add_generation_prompt=True)
-            ids = list(tok(text, add_special_tokens=False)["input_ids"])
+            ids = list(tok(chat.render_with_template(tok, prompt), add_special_tokens=False)["input_ids"])
         else:
-            ids = list(tok(prompt)["input_ids"])
+            ids = list(tok(chat.plain(prompt))["input_ids"])
         if not ids and tok.bos_token_id is not None:
             ids = [tok.bos_token_id]  # an empty prompt still needs one position to predict from
         return ids
+
+    def render_prompt(self, prompt: str) -> str:
+        """The exact text the model receives for ``prompt`` (template and special tokens included)."""
+        return self.tokenizer.decode(self.encode_prompt(prompt), skip_special_tokens=False)
 
     def _decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
@@ -326,6 +330,15 @@ class HFBackend:
 
 
 
+def _strided(numel: int, k: int, device):
+    """``min(numel, k)`` evenly spaced indices into ``numel`` elements, first and last included, computed in
+    integers (a float32 ``linspace`` rounds the last index up to ``numel`` above 2**24 elements)."""
+    import torch
+
+    k = min(numel, k)
+    return torch.arange(k, dtype=torch.int64, device=device) * (numel - 1) // max(k - 1, 1)
+
+
 def _load(config: HFConfig):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -381,42 +394,3 @@ def _left_pad(seqs: Sequence[Sequence[int]], pad: int, device):
             mask[b, width - len(s):] = 1
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
     return ids.to(device), mask.to(device), pos.to(device)
-
-
-def _uniforms(rows: Sequence[tuple[str, int]], seed: int, steps: int):
-    """One uniform per decoding step per row, from a generator keyed by (seed, prompt, sample index)."""
-    import torch
-
-    out = torch.empty((len(rows), steps))
-    for r, (prompt, i) in enumerate(rows):
-        key = hashlib.sha256(f"{seed}\x00{i}\x00{prompt}".encode()).digest()
-        gen = torch.Generator().manual_seed(int.from_bytes(key[:8], "little") & (2**63 - 1))
-        out[r] = torch.rand(steps, generator=gen)
-    return out
-
-
-def _choose(logits, params: SamplingParams, u):
-    """Next token per row: argmax when greedy, else inverse-CDF sampling after temperature, top-k, top-p."""
-    import torch
-
-    if params.greedy:
-        return logits.argmax(dim=-1)
-    scaled = logits / params.temperature
-    if params.top_k == -1 and params.top_p >= 1.0:
-        return _inverse_cdf(torch.softmax(scaled, dim=-1), u)
-    k = scaled.shape[-1] if params.top_k == -1 else min(params.top_k, scaled.shape[-1])
-    values, index = scaled.topk(k, dim=-1)  # sorted, largest first
-    probs = torch.softmax(values, dim=-1)
-    if params.top_p < 1.0:
-        # keep the smallest prefix whose mass reaches top_p (the token that crosses it included)
-        probs = probs.masked_fill(probs.cumsum(-1) - probs >= params.top_p, 0.0)
-    return index.gather(-1, _inverse_cdf(probs, u)[:, None])[:, 0]
-
-
-def _inverse_cdf(probs, u):
-    """Index of the first token whose cumulative mass exceeds ``u`` times the row's total mass."""
-    import torch
-
-    cdf = probs.cumsum(-1)
-    target = (u.to(cdf.dtype) * cdf[:, -1])[:, None]
-    return torch.searchsorted(cdf, target, right=True)[:, 0].clamp(max=probs.shape[-1] - 1)

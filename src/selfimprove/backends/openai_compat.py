@@ -36,9 +36,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from ..chat import messages, plain
 from ..errors import CapabilityError, UserError
 from ..records import Completion, SamplingParams
+from ..specs import convert_option
 from .base import Capabilities, apply_stop
+from .deadlines import spec_deadlines, strip_credentials
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +131,7 @@ class OpenAICompatBackend:
         """``model=None``: the first of ``/v1/models``, else the server's default. ``logprobs_source``: 'raw' or
         'processed', when known. ``revision`` enters the fingerprint: set it when new weights keep an old name."""
         urls = [base_urls] if isinstance(base_urls, str) else base_urls
-        self.base_urls = [u.strip().rstrip("/") for u in urls if u.strip()]
+        self.base_urls, self._auth = strip_credentials([u.strip().rstrip("/") for u in urls if u.strip()])
         bad = [redact_url(u) for u in self.base_urls if urlsplit(u).scheme not in ("http", "https")]
         checks = [(bool(self.base_urls) and not bad, "base_urls", bad, "http(s)://HOST:PORT/v1 URLs"),
                   (endpoint in ("completions", "chat"), "endpoint", endpoint, "'completions' or 'chat'"),
@@ -151,9 +154,15 @@ class OpenAICompatBackend:
 
     @classmethod
     def from_spec(cls, spec: str, model_name: str | None = None, **kwargs: Any) -> OpenAICompatBackend:
-        """Build from ``openai:URL[,URL2,...][@MODEL]``, each URL up to and including ``/v1``. MODEL is what
-        follows the first '@' after the last URL's host, so 'org/name@rev' keeps its revision."""
-        rest = spec.removeprefix("openai:")
+        """Build from ``openai:URL[,URL2,...][@MODEL][,key=value...]``: URLs up to ``/v1``; MODEL after the first
+        '@' past the last host ('org/name@rev' keeps its revision); key=value: ``chat=true`` (messages to
+        ``/v1/chat/completions``, templated by the server) and the deadlines of ``backends.deadlines``."""
+        parts = spec.removeprefix("openai:").split(",")
+        if chat := [p for p in parts if "://" not in p and p.strip().lower().startswith("chat=")]:
+            on = convert_option(chat[-1].partition("=")[2].strip(), bool, "model spec option 'chat'")
+            kwargs["endpoint"] = "chat" if on else "completions"
+        rest, kwargs["retry"] = spec_deadlines(",".join(p for p in parts if p not in chat),
+                                               kwargs.get("retry", RetryPolicy()))
         slash = rest.find("/", rest.find("://", rest.rfind(",") + 1) + 3)
         if (at := rest.find("@", slash) if slash > 0 else -1) > 0:
             rest, model_name = rest[:at], model_name or rest[at + 1:]
@@ -238,7 +247,7 @@ class OpenAICompatBackend:
                     s.in_flight[url] += 1
                     try:
                         async with asyncio.timeout(max(deadline - now, 0.001)):
-                            resp = await s.client.request(method, url + path, json=body)
+                            resp = await s.client.request(method, url + path, json=body, auth=self._auth.get(url))
                     finally:
                         s.in_flight[url] -= 1
                 try:
@@ -278,7 +287,7 @@ class OpenAICompatBackend:
     def _body(self, prompt: str, params: SamplingParams, n: int, seed_offset: int) -> dict:
         chat, p = self.endpoint == "chat", params
         body = {"model": self.model, "max_tokens": p.max_tokens, "n": n, "temperature": p.temperature,
-                **({"messages": [{"role": "user", "content": prompt}]} if chat else {"prompt": prompt}),
+                **({"messages": messages(prompt)} if chat else {"prompt": plain(prompt)}),
                 "top_p": p.top_p if p.top_p != 1.0 else None, "stop": list(p.stop) or None,
                 # top_k is a vLLM/SGLang extension; transformers serve rejects it (422)
                 "top_k": p.top_k if p.top_k != -1 and self.send_top_k else None,
@@ -322,6 +331,7 @@ class OpenAICompatBackend:
         return out
 
     async def _score(self, s: _Session, prompt: str, continuation: str) -> float:
+        prompt = plain(prompt)  # scoring runs on /v1/completions: the conversation as plain text
         body = {**self._body(prompt + continuation, SamplingParams(max_tokens=1), 1, 0), "echo": True, "logprobs": 1}
         lo, hi = len(prompt), len(prompt) + len(continuation)
 

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import chat
 from ..errors import UserError
 from ..records import Completion, SamplingParams
 from .base import Capabilities
@@ -53,8 +54,8 @@ class VLLMConfig:
     """Engine seed (requests with their own seed use that)."""
     logprobs_mode: str | None = "raw_logprobs"
     """vLLM's logprobs_mode; None leaves the installed vLLM's default (then logprobs_source is unknown)."""
-    chat: bool = False
-    """Wrap each prompt as one user message with the tokenizer's chat template."""
+    chat: bool = True
+    """Send prompts through the tokenizer's chat template when it has one (``selfimprove.chat``)."""
     trust_remote_code: bool = False
     """Allow model code from the hub."""
     enforce_eager: bool = False
@@ -138,9 +139,8 @@ class VLLMBackend:
 
     def _prompt(self, prompt: str) -> str:
         if not self.capabilities.chat_template:
-            return prompt
-        return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                                  add_generation_prompt=True)
+            return chat.plain(prompt)
+        return chat.render_with_template(self.tokenizer, prompt)
 
     def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Completion]]:
         """One list of ``params.n`` completions per prompt; a prompt the engine rejects gets error completions."""

@@ -5,6 +5,11 @@
   changed-answer rate) → ``metrics.correction.correction``.
 - ``analyze calibration --input FILE.jsonl [--bins 10]``: rows ``{"confidence", "correct"}`` →
   ``metrics.calibration.calibration``.
+- Either command also reads what ``selfimprove runs export`` writes (one trace per line, with ``scope`` and
+  ``example_id``): ``--strategy LABEL`` picks one strategy of the run (required when it has several), and the
+  numbers are computed exactly as the HTML report computes them (``correction_from_traces`` /
+  ``calibration_from_traces`` with ``unparsed_as_wrong=True``: an unparseable answer counts as wrong and stays
+  in the denominator, as in accuracy).
 
 Each prints one JSON object on one line. ``null`` correctness or confidence is failure-as-data: counted
 (``undecided`` / ``n_missing``), never an error. A malformed row (bad JSON, not an object, missing field,
@@ -27,6 +32,9 @@ CORRECTION_EXAMPLE = """  selfimprove analyze correction --input corrections.jso
 CALIBRATION_EXAMPLE = """  selfimprove analyze calibration --input confidences.jsonl --bins 10
       rows: {"confidence": 0.83, "correct": true}
 """
+EXPORT_EXAMPLE = """  selfimprove runs export RUN_ID --out run.jsonl
+  selfimprove analyze correction --input run.jsonl --strategy self-correct
+"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "analyze", help="correction and calibration metrics for a JSONL file",
         description="Correction and calibration metrics for JSONL files produced anywhere; prints one JSON "
                     "object. Malformed rows exit 2 with file, line and field.",
-        epilog="examples:\n" + CORRECTION_EXAMPLE + CALIBRATION_EXAMPLE,
+        epilog="examples:\n" + CORRECTION_EXAMPLE + CALIBRATION_EXAMPLE + EXPORT_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True,
                                 parser_class=type(parser))
@@ -45,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="example:\n" + CORRECTION_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     corr.add_argument("--input", required=True, metavar="FILE.jsonl",
-                      help="rows with id, initial_correct, final_correct (true/false/null)")
+                      help="rows with id, initial_correct, final_correct (true/false/null), or a runs export")
     calib = sub.add_parser(
         "calibration", help="ECE, Brier, AUROC, selective accuracy, reliability diagram",
         description="ECE (equal-width bins), Brier, AUROC, AUACC, selective accuracy and reliability "
@@ -55,25 +63,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     calib.add_argument("--input", required=True, metavar="FILE.jsonl",
                        help="rows with confidence (0..1 or null) and correct (true/false/null)")
     calib.add_argument("--bins", type=int, default=10, help="equal-width ECE bins (default 10)")
+    for p in (corr, calib):
+        p.add_argument("--strategy", metavar="LABEL",
+                       help="with a runs export: the strategy to analyse (its table label, or its name when "
+                            "only one label has it)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.analysis == "correction":
-        result = analyze_correction(args.input)
+        result = analyze_correction(args.input, strategy=args.strategy)
     else:
         if args.bins < 1:
             raise UserError(f"--bins must be a positive integer, got {args.bins}", field="--bins")
-        result = analyze_calibration(args.input, bins=args.bins)
+        result = analyze_calibration(args.input, bins=args.bins, strategy=args.strategy)
     print(json.dumps(result))
     return 0
 
 
-def analyze_correction(path: str) -> dict[str, Any]:
-    """Read a correction JSONL file (validating every row) and return ``correction``'s dict."""
-    from ..metrics.correction import correction
+def analyze_correction(path: str, strategy: str | None = None) -> dict[str, Any]:
+    """Read a correction JSONL file or a runs export (validating every row) and return ``correction``'s dict."""
+    from ..metrics.correction import correction, correction_from_traces
 
     rows = list(_read_rows(path))
+    if _is_export(rows):
+        return correction_from_traces(_export_traces(rows, path, strategy), unparsed_as_wrong=True)
+    _no_strategy(strategy, path)
     ids, initial, final, answers = [], [], [], []
     for line, row in rows:
         ids.append(_field(row, "id", (str, int), path, line))
@@ -94,12 +109,17 @@ def analyze_correction(path: str) -> dict[str, Any]:
     return correction(ids, initial, final, **kwargs)
 
 
-def analyze_calibration(path: str, *, bins: int = 10) -> dict[str, Any]:
-    """Read a calibration JSONL file (validating every row) and return ``calibration``'s dict."""
-    from ..metrics.calibration import calibration
+def analyze_calibration(path: str, *, bins: int = 10, strategy: str | None = None) -> dict[str, Any]:
+    """Read a calibration JSONL file or a runs export (validating every row) and return ``calibration``'s
+    dict."""
+    from ..metrics.calibration import calibration, calibration_from_traces
 
+    rows = list(_read_rows(path))
+    if _is_export(rows):
+        return calibration_from_traces(_export_traces(rows, path, strategy), unparsed_as_wrong=True, bins=bins)
+    _no_strategy(strategy, path)
     confidences, correct = [], []
-    for line, row in _read_rows(path):
+    for line, row in rows:
         conf = _field(row, "confidence", (int, float), path, line, nullable=True)
         if conf is not None and not (math.isfinite(conf) and 0.0 <= conf <= 1.0):
             raise UserError(f"confidence must be a probability in [0, 1], got {conf!r}",
@@ -107,6 +127,48 @@ def analyze_calibration(path: str, *, bins: int = 10) -> dict[str, Any]:
         confidences.append(conf)
         correct.append(_field(row, "correct", (bool,), path, line, nullable=True))
     return calibration(confidences, correct, bins=bins)
+
+
+def _is_export(rows: list[tuple[int, dict]]) -> bool:
+    """A ``runs export`` file: its rows are traces labelled with their strategy's scope."""
+    return "scope" in rows[0][1] and "example_id" in rows[0][1]
+
+
+def _no_strategy(strategy: str | None, path: str) -> None:
+    if strategy is not None:
+        raise UserError("--strategy picks a strategy from a `selfimprove runs export` file; this file has "
+                        "plain rows", path=path, field="--strategy")
+
+
+def _export_traces(rows: list[tuple[int, dict]], path: str, strategy: str | None) -> list:
+    """The traces of one strategy of a runs export (``--strategy`` names its scope, or a strategy name that
+    only one scope has); a run with several strategies needs ``--strategy``."""
+    from ..records import Trace
+
+    scopes: dict[str, list[tuple[int, dict]]] = {}
+    for line, row in rows:
+        scope = _field(row, "scope", (str,), path, line)
+        scopes.setdefault(scope, []).append((line, row))
+    if strategy is None:
+        if len(scopes) > 1:
+            raise UserError(f"the export holds {len(scopes)} strategies ({', '.join(scopes)}); choose one with "
+                            "--strategy", path=path, field="--strategy")
+        chosen = next(iter(scopes))
+    elif strategy in scopes:
+        chosen = strategy
+    else:
+        named = [s for s in scopes if s.split(":", 1)[0] == strategy]
+        if len(named) != 1:
+            why = "several strategies are named" if named else "no strategy in the export is"
+            raise UserError(f"{why} {strategy!r}; labels: {', '.join(scopes)}", path=path, field="--strategy")
+        chosen = named[0]
+    traces = []
+    for line, row in scopes[chosen]:
+        try:
+            traces.append(Trace.from_dict({k: v for k, v in row.items() if k not in ("run_id", "scope")}))
+        except (TypeError, ValueError, KeyError) as e:
+            raise UserError(f"not a trace of `runs export`: {e}", path=path, line=line) from None
+    return traces
 
 
 _ABSENT = object()

@@ -76,52 +76,24 @@ def paired_tests(out: Path, summaries: dict, split: str, seed: int = 0) -> dict:
 
 def write_page(path: Path, out: Path, summaries: dict, splits: tuple[str, ...], tests: dict, *,
                title: str, inference: dict | None = None) -> Path:
-    """The demo's HTML page: accuracy per round for every arm and split (95 % CI bars), the per-round table,
-    the paired tests, and the inference comparison. Self-contained (figures embedded)."""
-    import html
+    """The demo's HTML page (``report/templates/demo.html``): accuracy per round for every arm and split (95 %
+    CI bars), the per-round table, the paired tests and the inference comparison. Self-contained: the figures
+    are embedded."""
+    import base64
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..report.html import fig_to_img, html_table, page
+    from ..report import plots
+    from ..report.render import render
     from ..training import round_metrics
 
-    rounds = {arm: list(round_metrics(out / arm)) for arm in summaries}
-    fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits), 3.4), squeeze=False)
-    for ax, split in zip(axes[0], splits):
-        for arm, ms in rounds.items():
-            pts = [(m["round"], m["eval"].get(split)) for m in ms if m["eval"].get(split)]
-            xs = [r for r, a in pts if a.get("accuracy") is not None]
-            ys = [100 * a["accuracy"] for _, a in pts if a.get("accuracy") is not None]
-            lo = [y - 100 * a["ci95"][0] for y, (_, a) in zip(ys, pts)]
-            hi = [100 * a["ci95"][1] - y for y, (_, a) in zip(ys, pts)]
-            ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=arm)
-        ax.set_title(split)
-        ax.set_xlabel("round")
-        ax.set_xticks(sorted({m["round"] for ms in rounds.values() for m in ms}))
-    axes[0][0].set_ylabel("greedy accuracy % (95% CI)")
-    axes[0][-1].legend(fontsize="small")
-    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Accuracy per round</h2>", fig_to_img(fig)]
-    rows = [[arm, m["round"], *(_cell(m["eval"].get(s)) for s in splits),
-             (m.get("data") or {}).get("rows", "—") if m["round"] else "—"]
-            for arm, ms in rounds.items() for m in ms]
-    body.append(html_table(["method", "round", *splits, "kept rows"], rows))
-    body.append("<h2>Paired tests (B − A)</h2>")
-    body.append(html_table(
-        ["B vs A", "A %", "B %", "Δ points", "bootstrap 95% CI", "B-only / A-only right", "exact McNemar p",
-         "verdict"],
-        [[label, f"{100 * r['mcnemar']['acc_a']:.1f}", f"{100 * r['mcnemar']['acc_b']:.1f}",
-          f"{100 * r['mcnemar']['diff']:+.1f}",
-          f"{100 * r['bootstrap']['ci_low']:+.1f} … {100 * r['bootstrap']['ci_high']:+.1f}",
-          f"{r['mcnemar']['b_only']} / {r['mcnemar']['a_only']}", f"{r['mcnemar']['p_value']:.4f}", r["verdict"]]
-         for label, r in tests.items()]))
-    if inference:
-        body.append("<h2>Inference on dev</h2>")
-        body.append(html_table(["strategy", "accuracy %", "unparsed", "tokens / example"],
-                               [[name, _cell(m), f"{m['unparsed']}/{m['n']}", f"{m['tokens_per_example']:.0f}"]
-                                for name, m in inference.items()]))
+    arms = []
+    for arm in summaries:
+        rounds = list(round_metrics(out / arm))
+        image = plots.rounds_accuracy(rounds, title=arm)
+        arms.append({"name": arm, "rounds": rounds, "plot": image and
+                     "data:image/png;base64," + base64.b64encode(image).decode()})
+    test_split = next((s for s in splits if s not in ("dev", "test-hard")), splits[-1])
+    html = render("demo.html", static=True, title=title, arms=arms, splits=splits, tests=tests,
+                  test_split=test_split, inference=inference or {})
     path = Path(path)
-    path.write_text(page(title, "".join(body)), encoding="utf-8")
+    path.write_text(html, encoding="utf-8")
     return path

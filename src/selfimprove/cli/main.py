@@ -1,8 +1,9 @@
 """The ``selfimprove`` command: one module per subcommand under ``selfimprove.cli``.
 
 Each subcommand module exposes ``register(subparsers)``, which adds its parser and sets ``func=run``;
-``run(args) -> int`` returns the exit status. A ``UserError`` becomes one line on stderr and exit status 2;
-``--debug`` shows the traceback instead.
+``run(args) -> int`` returns the exit status: 0 done, 2 bad input (a ``UserError``: one line on stderr, no
+run created or left half-written), 3 incomplete (requests failed past their retries; ``--resume`` retries
+them). ``--debug`` shows the traceback instead of the one line.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import importlib
 import os
 import sys
 
-from ..errors import UserError
+from ..errors import EXIT_INCOMPLETE, EXIT_USER_ERROR, RunIncomplete, UserError
 
-SUBCOMMANDS = ["eval", "score", "runs", "analyze", "pretrain", "train", "demo", "ls"]
+SUBCOMMANDS = ["eval", "score", "runs", "analyze", "pretrain", "train", "demo", "ls", "view"]
 """Module names under selfimprove.cli, in the order --help lists them."""
 
 
@@ -26,7 +27,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="selfimprove", description=__doc__.splitlines()[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                     epilog="example:\n  selfimprove eval --model scripted --task arithmetic --strategy greedy")
+                     epilog="example:\n  selfimprove eval --model scripted --task arithmetic --strategy greedy\n\n"
+                     "exit status: 0 done · 2 bad input (nothing run) · 3 incomplete (requests failed past "
+                     "their retries;\n  counted under 'errors', never as answers; --resume RUN_ID retries them)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in SUBCOMMANDS:
@@ -74,8 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         if args.debug:
             raise
-        print(f"selfimprove: error: {e}", file=sys.stderr)
-        return 2
+        print("selfimprove: error: " + " ".join(str(e).split()), file=sys.stderr)  # one line, always
+        return EXIT_USER_ERROR
+    except RunIncomplete as e:
+        if args.debug:
+            raise
+        print(f"selfimprove: incomplete: {e}", file=sys.stderr)
+        return EXIT_INCOMPLETE
     except KeyboardInterrupt:
         print("selfimprove: interrupted", file=sys.stderr)
         return 130

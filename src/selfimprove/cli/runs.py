@@ -31,9 +31,12 @@ def run(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from ..files import check_output_file
     from ..store.runs import RunStore
 
-    store = RunStore(args.store)
+    if args.op == "export" and args.out:
+        check_output_file(args.out, "--out")
+    store = RunStore(args.store, readonly=True)  # reading never writes: a read-only store can be listed
     if args.op == "list":
         table = Table(title=f"runs in {store.path}")
         for col in ("id", "command", "status", "traces", "created"):

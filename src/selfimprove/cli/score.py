@@ -32,9 +32,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..files import read_jsonl, require_field
+    from ..files import check_output_file, read_jsonl, require_field
     from ..tasks import get_task
 
+    if args.out:
+        check_output_file(args.out, "--out")
     task = get_task(args.task, data=None if args.task.split(":")[0] == "humaneval" else args.completions)
     if task.code == "program":
         return _score_code(task, args)

@@ -19,9 +19,13 @@ def _pct(x) -> str:
 def print_strategy_table(rows: dict[str, dict], title: str = "") -> None:
     from rich.table import Table
 
+    from ..metrics.accuracy import failure_cells
+
     table = Table(title=title)
-    for col in ("strategy", "accuracy %", "95% CI", "unparsed", "tokens/ex", "calls", "wall s", "pass@k / maj@k"):
-        table.add_column(col, justify="left" if col == "strategy" else "right")
+    for col in ("strategy", "acc %", "95% CI", "unparsed", "errors", "truncated", "unscored", "tok/ex", "calls", "wall s",
+                "pass@k / maj@k"):
+        # the row label is what a reader looks for: never cut it; the pool column may wrap
+        table.add_column(col, justify="left" if col == "strategy" else "right", no_wrap=col != "pass@k / maj@k")
     for name, m in rows.items():
         ci = m.get("ci95")
         pool = ""
@@ -29,7 +33,7 @@ def print_strategy_table(rows: dict[str, dict], title: str = "") -> None:
             k = m["n_samples"]
             pool = f"pass@{k} {_pct(m[f'pass@{k}'])} · maj@{k} {_pct(m[f'maj@{k}'])}"
         table.add_row(name, _pct(m["accuracy"]), f"{_pct(ci[0])}–{_pct(ci[1])}" if ci else "—",
-                      f"{m['unparsed']}/{m['n']}", f"{m['tokens_per_example']:.0f}", str(m["calls"]),
+                      *failure_cells(m, errors=True), f"{m['tokens_per_example']:.0f}", str(m["calls"]),
                       f"{m['wall_s']:.1f}", pool)
     console().print(table)
 
@@ -51,4 +55,25 @@ def print_correction_table(rows: dict[str, dict]) -> None:
         delta = None if c["delta"] is None else f"{100 * c['delta']:+.1f}"
         table.add_row(name, m.get("feedback", ""), _pct(c["acc1"]), _pct(c["acc2"]), delta or "—",
                       *(str(t[k]) for k in ("cc", "cw", "wc", "ww")))
+    console().print(table)
+
+
+def print_verification_table(rows: dict[str, dict]) -> None:
+    """The generation–verification gap of strategies that scored their own pool (best-of-n, codet): the mean
+    accuracy of the samples, the accuracy of the sample the self-verifier picked, their difference, and the
+    AUROC of the scores against correctness."""
+    from rich.table import Table
+
+    rows = {k: m["verification"] for k, m in rows.items() if m.get("verification")}
+    if not rows:
+        return
+    table = Table(title="self-verification of the sample pool (gold read only here, after the run)")
+    for col in ("strategy", "sample acc %", "selected acc %", "gap", "AUROC", "unscored"):
+        table.add_column(col, justify="left" if col == "strategy" else "right")
+    for name, v in rows.items():
+        gap = v.get("gap")
+        auroc = (v.get("sample_calibration") or {}).get("auroc")
+        table.add_row(name, _pct(v.get("mean_sample_accuracy")), _pct(v.get("selected_accuracy")),
+                      "—" if gap is None else f"{100 * gap:+.1f}", "—" if auroc is None else f"{auroc:.3f}",
+                      str(v.get("n_unscored", 0)))
     console().print(table)

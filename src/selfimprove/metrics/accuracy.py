@@ -1,7 +1,15 @@
 """Accuracy with its unparseable count, unbiased pass@k, maj@k from one pool, bootstrap CIs.
 
-- ``accuracy(traces)``: correct ÷ n over all traces; unparseable (final answer None) and undecided
-  (correct None) traces stay in the denominator as wrong and are counted beside it — never dropped silently.
+- ``accuracy(traces)``: correct ÷ scored, where scored = n − errors. A trace whose requests failed past their
+  retries (``status != 'ok'``) is no answer of the model: it is counted under ``errors`` and left out of the
+  denominator (the run is stored 'incomplete' and ``--resume`` retries it; accuracy is None when nothing was
+  scored). Unparseable (final answer None) and undecided (correct None) answered traces stay in the
+  denominator as wrong and are counted beside it — never dropped silently. ``empty`` counts answered traces
+  whose completions were all empty texts.
+  A trace without an answer is ``truncated`` when one of its answer-bearing completions was cut at max_tokens
+  (``Trace.info['truncated']``), ``unparsed`` otherwise: the two are disjoint and both count as wrong.
+  ``unscored`` / ``verdicts``: the self-verifier or judge verdicts a strategy asked for and the ones it could
+  not give; ``all_unscored``: traces whose selection had no scored verdict at all.
 - ``pass_at_k(n, c, k)``: Chen et al. 2021 (Codex), 1 − C(n−c, k)/C(n, k), unbiased for a pool of n samples
   with c correct.
 - ``maj_at_k``: accuracy of a majority vote over k of the n samples, averaged over random k-subsets of the pool
@@ -24,18 +32,48 @@ from .stats import bootstrap_ci
 
 def accuracy(traces: Sequence[Trace], ci: bool = True, seed: int = 0) -> dict:
     n = len(traces)
-    correct = [1.0 if t.correct else 0.0 for t in traces]
+    answered = [t for t in traces if t.status == "ok"]
+    correct = [1.0 if t.correct else 0.0 for t in answered]
     out = {
         "n": n,
+        "scored": len(answered),
         "correct": int(sum(correct)),
-        "accuracy": (sum(correct) / n) if n else None,
-        "unparsed": sum(t.final_answer is None for t in traces),
-        "undecided": sum(t.correct is None for t in traces),
-        "errors": sum(t.status != "ok" for t in traces),
+        "accuracy": (sum(correct) / len(answered)) if answered else None,
+        "unparsed": sum(t.final_answer is None and not t.info.get("truncated") for t in answered),
+        "truncated": sum(t.final_answer is None and bool(t.info.get("truncated")) for t in answered),
+        "undecided": sum(t.correct is None for t in answered),
+        "errors": n - len(answered),
+        "empty": sum(_all_empty(t) for t in answered),
     }
+    if any("verdicts" in t.info for t in traces):
+        out["verdicts"] = sum(t.info.get("verdicts", 0) for t in traces)
+        out["unscored"] = sum(t.info.get("unscored", 0) for t in traces)
+        out["all_unscored"] = sum(bool(t.info.get("all_unscored")) for t in traces)
     if ci:
         out["ci95"] = bootstrap_ci(correct, seed=seed)
     return out
+
+
+def _all_empty(trace: Trace) -> bool:
+    comps = [c for s in trace.steps for c in s.completions]
+    return bool(comps) and all(c.empty for c in comps)
+
+
+def failure_cells(m: dict, errors: bool = False) -> tuple[str, ...]:
+    """The table cells (unparsed, truncated, unscored) of one metrics row, shared by the eval table and the
+    HTML report: 'k/n' counts, '—' where a count does not apply (no verifier) or an older run did not record
+    it; unscored reads 'u/v' verdicts, with '· k none' for the examples where no verdict could be scored.
+    ``errors=True`` puts the failed-request count ('k/n': examples whose requests failed past their retries,
+    not scored) after unparsed."""
+    n = m["n"]
+    truncated = f"{m['truncated']}/{n}" if "truncated" in m else "—"
+    failed = (f"{m['errors']}/{n}" if "errors" in m else "—",) if errors else ()
+    if "verdicts" not in m:
+        return f"{m['unparsed']}/{n}", *failed, truncated, "—"
+    unscored = f"{m['unscored']}/{m['verdicts']}"
+    if m.get("all_unscored"):
+        unscored += f" · {m['all_unscored']} none"
+    return f"{m['unparsed']}/{n}", *failed, truncated, unscored
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

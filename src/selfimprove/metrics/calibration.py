@@ -62,10 +62,16 @@ def calibration(confidences: Sequence[float | None], correct: Sequence[bool | No
     }
 
 
-def calibration_from_traces(traces: Iterable[Any], **kwargs: Any) -> dict[str, Any]:
-    """``calibration`` of ``Trace.confidence`` against ``Trace.correct`` (None in either → ``n_missing``)."""
+def calibration_from_traces(traces: Iterable[Any], *, unparsed_as_wrong: bool = False, **kwargs: Any
+                            ) -> dict[str, Any]:
+    """``calibration`` of ``Trace.confidence`` against ``Trace.correct`` (None in either → ``n_missing``).
+
+    ``unparsed_as_wrong=True`` counts a trace whose final answer is unparseable as wrong, as accuracy does (the
+    eval report and ``analyze`` use it), instead of leaving it out: a confident unreadable answer is a
+    calibration failure. A parseable answer without a gold verdict stays missing."""
     traces = list(traces)
-    return calibration([t.confidence for t in traces], [t.correct for t in traces], **kwargs)
+    correct = [False if unparsed_as_wrong and t.final_answer is None else t.correct for t in traces]
+    return calibration([t.confidence for t in traces], correct, **kwargs)
 
 
 def reliability_diagram(confidences: Sequence[float], correct: Sequence[bool], *,

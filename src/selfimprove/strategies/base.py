@@ -36,16 +36,27 @@ def describe(strategy) -> str:
 
 def generate_step(backend: Backend, task, prompts: Sequence[str], params: SamplingParams,
                   kind: str = "generate") -> list[Step]:
-    """One batched generate call turned into one Step per prompt, with extracted answers."""
+    """One batched generate call turned into one Step per prompt, with extracted answers.
+
+    A completion cut at ``max_tokens`` (finish reason 'length') or a failed request has answer None: a
+    truncated text has not reached its answer, and a number read from it ("… we add 1 to" → 1) must neither
+    vote nor score. ``info['truncated']`` lists the indices of the truncated completions."""
     params = params if params.stop else params.replace(stop=tuple(task.stop))
     batches = backend.generate(list(prompts), params)
-    texts = [c.text for comps in batches for c in comps if c.ok]
+    texts = [c.text for comps in batches for c in comps if readable(c)]
     extracted = iter(task.extract_many(texts))
     steps = []
     for prompt, comps in zip(prompts, batches, strict=True):
-        answers = tuple(next(extracted) if c.ok else None for c in comps)
-        steps.append(Step(kind=kind, prompt=prompt, completions=tuple(comps), answers=answers))
+        answers = tuple(next(extracted) if readable(c) else None for c in comps)
+        cut = [j for j, c in enumerate(comps) if c.finish_reason == "length"]
+        steps.append(Step(kind=kind, prompt=prompt, completions=tuple(comps), answers=answers,
+                          info={"truncated": cut} if cut else {}))
     return steps
+
+
+def readable(completion: Completion) -> bool:
+    """A completion whose text can carry an answer: the request succeeded and was not cut at max_tokens."""
+    return completion.ok and completion.finish_reason != "length"
 
 
 def spent(steps: Sequence[Step]) -> dict[str, int]:
@@ -64,18 +75,34 @@ def spent(steps: Sequence[Step]) -> dict[str, int]:
 
 def make_trace(example: Example, name: str, steps: Sequence[Step], *, initial_answer: str | None,
                final_answer: str | None, confidence: float | None = None, **info) -> Trace:
-    failed = any(c.finish_reason == "error" for s in steps for c in s.completions)
+    """A trace over ``steps``; ``info['truncated']`` counts the answer-bearing completions (steps with
+    extracted answers) cut at max_tokens, ``info['unscored']`` the verdicts left undecided (score None) in its
+    verification steps, ``info['verdicts']`` all those verdicts (each only when there is one to count, and
+    unless the strategy set it itself)."""
+    failed = any(not c.ok for s in steps for c in s.completions)
+    if failed:  # a failed request is no answer: nothing the strategy settled on stands
+        initial_answer = final_answer = confidence = None
+    cut = sum(c.finish_reason == "length" for s in steps if s.answers for c in s.completions)
+    if cut:
+        info.setdefault("truncated", cut)
+    verdicts = [v for s in steps for v in s.verdicts]
+    if verdicts:
+        info.setdefault("verdicts", len(verdicts))
+        info.setdefault("unscored", sum(v.score is None for v in verdicts))
     return Trace(example_id=example.id, strategy=name, steps=tuple(steps), initial_answer=initial_answer,
                  final_answer=final_answer, confidence=confidence, status="error" if failed else "ok",
                  info=dict(info), **spent(steps))
 
 
 def score_traces(task, examples: Sequence[Example], traces: Sequence[Trace]) -> list[Trace]:
-    """Fill ``correct`` / ``initial_correct`` with the task's gold check (None where undecidable)."""
+    """Fill ``correct`` / ``initial_correct`` with the task's gold check (None where undecidable). A trace
+    whose requests failed (``status != 'ok'``) is not scored: a failure is not the model's answer."""
     by_id = {e.id: e for e in examples}
-    pairs = [(by_id[t.example_id], a) for t in traces for a in (t.final_answer, t.initial_answer)]
+    answered = [t for t in traces if t.status == "ok"]
+    pairs = [(by_id[t.example_id], a) for t in answered for a in (t.final_answer, t.initial_answer)]
     checks = iter(task.check_batch(pairs))
-    return [t.replace(correct=next(checks), initial_correct=next(checks)) for t in traces]
+    return [t.replace(correct=next(checks), initial_correct=next(checks)) if t.status == "ok" else t
+            for t in traces]
 
 
 def first_completion(steps: Sequence[Step]) -> Completion | None:

@@ -13,9 +13,11 @@ arXiv:2412.02674, and of sharpening, arXiv:2412.01951):
 ``verifier`` names a self-verifier: ``ptrue`` (P(True)), ``verbal`` (verbalised confidence), ``rubric`` or
 ``judge`` (additive 5-point rubric), ``checklist`` (TICK), ``pairwise`` (round-robin in both orders). Only
 parseable samples are sent to the verifier; the verifier's steps and tokens are recorded in the trace.
-``info['scores']`` holds one score per sample (None: unparseable or unscored), ``info['selected']`` the chosen
-sample's index. When no sample could be scored, the first sample's answer is kept with confidence None and
-``info['selected']`` None (counted in ``info['unscored']``, never a silent pick).
+``info['scores']`` holds one score per sample (None: unparseable, truncated or unscored), ``info['selected']``
+the chosen sample's index, ``info['verdicts']`` / ``info['unscored']`` the verdicts asked for and those the
+verifier could not give (a judge output without a readable score). When every verdict is unscored, there is no
+selection: the first sample's answer is kept (what plain sampling returns) with confidence None,
+``info['selected']`` None and ``info['all_unscored']`` True, counted in the eval table — never a silent pick.
 
 Not covered: verifiers trained on the model's own samples (V-STaR, arXiv:2402.06457; see training), process-level scoring,
 gold-answer verifiers (only the oracle strategy may read gold answers).
@@ -31,12 +33,20 @@ from .base import generate_step, make_trace
 from .sample import Sample
 from .weighted import weighted_vote
 
+_NO_SELECTION = "first sample: no sample could be scored"
+JUDGES = ("rubric", "judge", "pairwise")
+"""The verifiers that can be read two ways (``verifiers.judge``: written judgement or score-token probabilities)."""
 
-def self_verifier(spec: str, backend, task):
+def self_verifier(spec: str, backend, task, judge_method: str | None = None):
     """Build the self-verifier ``spec`` (a registered verifier name with options) for ``backend`` and ``task``;
-    one that reads gold answers is refused (selection never reads gold)."""
+    one that reads gold answers is refused (selection never reads gold). ``judge_method`` sets how a rubric or
+    pairwise judge is read unless ``spec`` names a ``method`` itself."""
     from ..registry import build_verifier
+    from ..specs import parse_spec
 
+    name, options = parse_spec(spec, "verifier")
+    if judge_method is not None and name in JUDGES and "method" not in options:
+        spec = f"{spec}{',' if options else ':'}method={judge_method}"
     verifier = build_verifier(spec, backend, task)
     if verifier.uses_gold:
         raise ValueError(f"verifier '{spec}' reads gold answers; only the oracle strategy may do that")
@@ -51,6 +61,10 @@ class BestOfN(Sample):
     """Samples per example."""
     verifier: str = "ptrue"
     """Self-verifier (``selfimprove ls verifiers``): ptrue, verbal, rubric (= judge), checklist or pairwise."""
+    judge_method: str = "auto"
+    """How a rubric or pairwise judge is read: 'loglikelihood' (score-token probabilities), 'generate' (its
+    written judgement parsed) or 'auto' (log-likelihood where the backend offers it); a ``method`` option in
+    ``verifier`` wins."""
     name = "best-of-n"
 
     def __post_init__(self) -> None:
@@ -62,9 +76,11 @@ class BestOfN(Sample):
         if entry is None or entry.load().uses_gold:
             allowed = [e.name for e in entries("verifiers") if not e.load().uses_gold]
             raise ValueError(f"verifier must be one of {', '.join(allowed)}, got {self.verifier!r}")
+        if self.judge_method not in ("auto", "loglikelihood", "generate"):
+            raise ValueError(f"judge_method must be auto, loglikelihood or generate, got {self.judge_method!r}")
 
     def run(self, backend, task, examples: Sequence[Example]) -> list[Trace]:
-        verifier = self_verifier(self.verifier, backend, task)
+        verifier = self_verifier(self.verifier, backend, task, self.judge_method)
         pools = generate_step(backend, task, [task.prompt(e) for e in examples], self.params())
         keep = [[j for j, a in enumerate(s.answers) if a is not None] for s in pools]
         judged = verifier.assess(examples, [[s.completions[j].text for j in ks] for s, ks in zip(pools, keep)])
@@ -75,10 +91,12 @@ class BestOfN(Sample):
                 scores[j] = v.score
             winner, selected, confidence, extra = self.select(task, s.answers, scores)
             select = Step(kind="select", info={"selected": selected, "winner": winner, **extra})
+            unscored = sum(v.score is None for v in vs)
             traces.append(make_trace(e, self.name, [s, *vsteps, select], initial_answer=s.answers[0],
                                      final_answer=winner, confidence=confidence, samples=len(s.completions),
                                      verifier=self.verifier, scores=scores, selected=selected,
-                                     unscored=sum(x is None for x in scores)))
+                                     verdicts=len(vs), unscored=unscored, all_unscored=bool(vs) and
+                                     unscored == len(vs)))
         return traces
 
     def select(self, task, answers: Sequence[str | None], scores: Sequence[float | None]
@@ -86,7 +104,7 @@ class BestOfN(Sample):
         """(final answer, selected sample index, confidence, extra info) from per-sample scores."""
         ranked = [j for j, x in enumerate(scores) if x is not None]
         if not ranked:
-            return answers[0] if answers else None, None, None, {"fallback": "first"}
+            return answers[0] if answers else None, None, None, {"fallback": _NO_SELECTION}
         best = max(ranked, key=lambda j: scores[j])  # max keeps the first of equal scores
         return answers[best], best, scores[best], {}
 
@@ -100,7 +118,7 @@ class WeightedBestOfN(BestOfN):
     def select(self, task, answers, scores):
         ranked = [j for j, x in enumerate(scores) if x is not None]
         if not ranked:
-            return answers[0] if answers else None, None, None, {"fallback": "first"}
+            return answers[0] if answers else None, None, None, {"fallback": _NO_SELECTION}
         weights = [0.0 if x is None else x for x in scores]
         winner, w, groups = weighted_vote([a if x is not None else None for a, x in zip(answers, scores)],
                                           weights, task.equivalent)

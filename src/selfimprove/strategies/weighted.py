@@ -8,10 +8,15 @@
 - ``soft-sc``: Soft Self-Consistency (Wang et al. 2024, arXiv:2402.13212): every sample is scored by its token
   probabilities (``aggregate`` = mean, min or product of p(token)); the answer with the best-scoring sample
   wins. Confidence = that score.
-- ``usc``: Universal Self-Consistency (Chen et al. 2023, arXiv:2311.17311): the model is shown its own
-  responses and asked which is the most consistent; the answer of the response it names wins. When its reply
-  names no response, the plain majority answer is used and ``info['usc_parsed']`` is False. Confidence = the
-  chosen answer's vote share among the samples.
+- ``usc``: Universal Self-Consistency (Chen et al. 2023, "Universal Self-Consistency for Large Language Model
+  Generation", arXiv:2311.17311): the model is shown its own responses and asked which is the most
+  consistent; the answer of the response it names wins. ``select=loglikelihood`` reads the choice as the most
+  probable response number (each number scored in its forms, ``verifiers.choice``; at most 9 responses, so no
+  number is a prefix of another), ``select=generate`` parses the number from a greedy reply, ``auto`` (the
+  default) scores where the backend can. A small model's written reply often names no response or always the
+  last one; a response that was truncated or unparseable is never picked. When no response can be chosen, the
+  plain majority answer is used, ``info['usc_parsed']`` is False and the selection counts as unscored.
+  Confidence = the chosen answer's vote share among the samples.
 
 Answers are grouped through ``task.equivalent``, the layer that scores them. ``info['samples']`` holds the
 samples drawn. Not covered: Soft-SC's action-level aggregation for agents, Fine-grained SC (arXiv:2407.02056),
@@ -20,6 +25,7 @@ response synthesis (arXiv:2503.04104).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Sequence
@@ -29,6 +35,7 @@ from ..answers import group_answers, majority
 from ..backends.base import greedy, require
 from ..prompts import usc_prompt
 from ..records import Completion, Example, Step, Trace
+from ..verifiers.choice import choice_step, choose
 from .base import generate_step, make_trace
 from .sample import Sample
 
@@ -142,23 +149,53 @@ class UniversalSC(Sample):
     n: int = 8
     """Samples per example, all shown to the model in one selection prompt."""
     select_tokens: int = 8
-    """Token budget of the selection reply ('Response 3')."""
+    """Token budget of the selection reply ('Response 3') when it is generated."""
+    select: str = "auto"
+    """How the choice is read: 'loglikelihood' (the most probable response number), 'generate' (parsed from a
+    greedy reply) or 'auto' (log-likelihood where the backend offers it and n <= 9)."""
     name = "usc"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.select not in ("auto", "loglikelihood", "generate"):
+            raise ValueError(f"select must be auto, loglikelihood or generate, got {self.select!r}")
+        if self.select == "loglikelihood" and self.n > 9:
+            raise ValueError(f"select=loglikelihood reads one digit, so n must be <= 9, got {self.n}")
 
     def run(self, backend, task, examples: Sequence[Example]) -> list[Trace]:
         pools = generate_step(backend, task, [task.prompt(e) for e in examples], self.params())
         prompts = [usc_prompt(task.prompt(e), [c.text for c in s.completions]) for e, s in zip(examples, pools)]
-        picks = greedy(backend, prompts, self.select_tokens, ("\n",))
+        by_ll = self.select == "loglikelihood" or (self.select == "auto" and self.n <= 9
+                                                    and backend.capabilities.loglikelihood)
+        picks = self._by_probability(backend, prompts, pools) if by_ll else self._by_reply(backend, prompts)
         traces = []
-        for e, s, prompt, c in zip(examples, pools, prompts, picks):
-            m = _PICK.search(c.text) if c.ok else None
-            idx = int(m.group()) - 1 if m else -1
-            parsed = 0 <= idx < len(s.answers)
+        for e, s, (idx, select) in zip(examples, pools, picks):
+            parsed = idx is not None and 0 <= idx < len(s.answers) and s.answers[idx] is not None
             winner = s.answers[idx] if parsed else majority(s.answers, task.equivalent)[0]
             votes = sum(task.equivalent(a, winner) for a in s.answers)
-            select = Step(kind="select", prompt=prompt, completions=(c,),
-                          info={"selected": idx if parsed else None, "winner": winner, "parsed": parsed})
+            select = dataclasses.replace(select, info={**select.info, "selected": idx if parsed else None,
+                                                       "winner": winner, "parsed": parsed})
             traces.append(make_trace(e, self.name, [s, select], initial_answer=s.answers[0],
                                      final_answer=winner, confidence=votes / self.n,
-                                     samples=len(s.completions), usc_parsed=parsed))
+                                     samples=len(s.completions), usc_parsed=parsed, verdicts=1,
+                                     unscored=int(not parsed), all_unscored=not parsed))
         return traces
+
+    def _by_reply(self, backend, prompts: list[str]) -> list[tuple[int | None, Step]]:
+        out = []
+        for prompt, c in zip(prompts, greedy(backend, prompts, self.select_tokens, ("\n",))):
+            m = _PICK.search(c.text) if c.ok else None
+            out.append((int(m.group()) - 1 if m else None, Step(kind="select", prompt=prompt, completions=(c,))))
+        return out
+
+    def _by_probability(self, backend, prompts: list[str], pools: list[Step]) -> list[tuple[int | None, Step]]:
+        """The most probable response number among those with an answer (a truncated or unparseable response
+        cannot win); one batched scoring call."""
+        numbers = [str(k) for k in range(1, self.n + 1)]
+        choices, comps = choose(backend, prompts, [(k, (k, " " + k)) for k in numbers])
+        out = []
+        for prompt, ch, cs, pool in zip(prompts, choices, comps, pools):
+            ok = [j for j, a in enumerate(pool.answers) if a is not None]
+            idx = None if ch.probs is None or not ok else max(ok, key=lambda j: ch.probs[numbers[j]])
+            out.append((idx, choice_step("select", prompt, ch, cs, why=ch.why)))
+        return out

@@ -138,6 +138,15 @@ class Task:
         default), to train self-correction on; None when the task has no correct format of its own."""
         return None
 
+    # ---- steps, for search over partial solutions -----------------------------------------------------------
+    def step_format(self):
+        """How a completion splits into reasoning steps and where a step ends (``tasks.steps.StepFormat``): the
+        delimiter next-step generation stops at, and the pattern of a finished answer. Default: one line per
+        step, a path ends when the model stops (``tasks.steps.LINES``)."""
+        from .steps import LINES
+
+        return LINES
+
     # ---- difficulty -----------------------------------------------------------------------------------------
     def pool_split(self, split: str) -> str | None:
         """A training pool at the difficulty of held-out ``split``, disjoint from every held-out split (easy-to-
@@ -156,6 +165,25 @@ class Task:
 
 TaskBase = Task
 """The former name of ``Task``."""
+
+
+def pick_shots(task, k: int, split: str = "train") -> list:
+    """The first ``k`` examples of ``split`` (worked examples for a few-shot prompt); ``[]`` when ``k`` is 0.
+    Shots never come from the evaluated split, so an example never sees its own answer."""
+    if k <= 0:
+        return []
+    from ..errors import UserError
+
+    try:
+        shots = task.examples(split)[:k]
+    except (UserError, OSError) as e:
+        raise UserError(f"task '{task.name}': shots={k} takes worked examples from the '{split}' split, which "
+                        f"could not be read ({e}); give a data folder with {split}.jsonl or use shots=0",
+                        field="shots") from None
+    if len(shots) < k:
+        raise UserError(f"task '{task.name}': shots={k} but the '{split}' split has {len(shots)} examples",
+                        field="shots")
+    return shots
 
 
 def limit_examples(examples: Sequence[Example], limit: int | None) -> list[Example]:

@@ -1,24 +1,37 @@
-"""GSM8K (Cobbe et al. 2021): grade-school math word problems with a numeric final answer.
+"""GSM8K (Cobbe et al., "Training Verifiers to Solve Math Word Problems", arXiv:2110.14168): grade-school math
+word problems with a numeric final answer.
 
 Reads the official JSONL layout (``question``, ``answer`` whose last line is ``#### <n>``) from a path, or a
 hub dataset id (``openai/gsm8k``) through ``datasets`` when the machine is online. Answers are extracted and
 compared through ``selfimprove.answers`` (numbers normalised; LaTeX through math-verify).
 
-Not covered: the Socratic variant's sub-questions; few-shot prompts (the prompt is zero-shot and asks for a
-final ``#### n`` line, which the extractor reads first).
+Prompt (a conversation, ``selfimprove.chat``; a model without a chat template reads it as plain text):
+
+    system     Solve the math word problem. Think step by step, then give the final answer on its own line
+               as '#### <number>'.
+    user       Question: <question>                          } ``shots=K`` worked examples from the train
+    assistant  <its solution, ending '#### <n>'>              } split, calculator annotations removed
+    user       Question: <question>
+
+Stop: ``"\n\nQuestion:"`` (a plain-text model starting the next problem); it cannot cut a whole answer.
+Not covered: the Socratic variant's sub-questions.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..answers import extract_number
+from ..chat import few_shot
 from ..errors import UserError
 from ..files import read_jsonl, require_field
 from ..records import Example
-from .base import Task
+from .base import Task, pick_shots
 
-PROMPT = "Solve the problem. Think step by step, then give the final answer on its own line as '#### <number>'.\n\nQuestion: {question}\nAnswer:"
+SYSTEM = ("Solve the math word problem. Think step by step, then give the final answer on its own line as "
+          "'#### <number>'.")
+_CALC = re.compile(r"<<[^<>]*>>")
 
 
 class GSM8KTask(Task):
@@ -27,18 +40,13 @@ class GSM8KTask(Task):
     name = "gsm8k"
     stop = ("\n\nQuestion:",)
 
-    def __init__(self, data: str | None = None, hub_id: str = "openai/gsm8k", chat: bool = False) -> None:
+    def __init__(self, data: str | None = None, hub_id: str = "openai/gsm8k", shots: int = 0) -> None:
+        if shots < 0:
+            raise UserError(f"shots must be >= 0, got {shots}", field="shots")
         self.data = data
         self.hub_id = hub_id
-        self.chat = chat
-
-    @classmethod
-    def from_options(cls, options: dict[str, str], data: str | None = None) -> GSM8KTask:
-        unknown = set(options) - {"hub_id", "chat"}
-        if unknown:
-            raise UserError(f"unknown gsm8k option(s) {sorted(unknown)}; known: hub_id, chat")
-        return cls(data=data, hub_id=options.get("hub_id", "openai/gsm8k"),
-                   chat=options.get("chat", "false").lower() in ("1", "true", "yes"))
+        self.shots = shots
+        self._shots: list[tuple[str, str]] | None = None
 
     def examples(self, split: str = "test") -> list[Example]:
         if self.data is None:
@@ -76,7 +84,16 @@ class GSM8KTask(Task):
                 for i, row in enumerate(ds)]
 
     def prompt(self, example: Example) -> str:
-        return PROMPT.format(question=example.question)
+        if self._shots is None:
+            self._shots = [(f"Question: {e.question}", _CALC.sub("", str(e.meta["solution"])))
+                           for e in pick_shots(self, self.shots)]
+        return few_shot(SYSTEM, self._shots, f"Question: {example.question}")
+
+    def step_format(self):
+        """Search steps: one line per step; the path is finished once it writes its ``#### <n>`` line."""
+        from .steps import StepFormat
+
+        return StepFormat(delimiter="\n", final=r"####\s*\S")
 
     def extract(self, text: str) -> str | None:
-        return extract_number(text)
+        return extract_number(text, fractions=False)  # GSM8K answers are whole numbers

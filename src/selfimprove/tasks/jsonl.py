@@ -2,52 +2,66 @@
 
 ``--task jsonl:question=prompt,answer=target,kind=number`` reads ``prompt`` as the question and ``target`` as
 the gold answer. ``kind`` picks the answer layer: ``number`` (numeric extraction and normalisation),
-``letter``, ``yesno``, or ``text`` (the first line, stripped and lower-cased, compared exactly).
+``letter``, ``yesno``, or ``text`` (a short answer compared exactly after ``answers.normalize_text``: the
+gold field as it is, the output through ``answers.extract_text``: the words after the last "the answer is", or
+a bare one-line answer; a chain of thought without a marked answer is unparseable, never compared as a whole
+sentence). ``fractions=false`` (for
+``kind=number``) rejects an unevaluated non-whole division such as ``16/36`` in an output.
+
+Prompt (a conversation, ``selfimprove.chat``): an optional ``system`` message, then one user message,
+``template`` filled with the question (default ``Question: {question}\\nAnswer:``). Stop: ``"\nQuestion:"``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..answers import extract_letter, extract_number, extract_yes_no, normalize_number
+from ..answers import (
+    extract_letter,
+    extract_number,
+    extract_text,
+    extract_yes_no,
+    normalize_number,
+    normalize_text,
+)
+from ..chat import few_shot
 from ..errors import UserError
 from ..files import read_jsonl, require_field
 from ..records import Example
 from .base import Task
 
-
-def _text(t: str | None) -> str | None:
-    if t is None:
-        return None
-    line = t.strip().splitlines()[0].strip().lower() if t.strip() else ""
-    return line or None
-
-
-_KINDS = {"number": extract_number, "letter": extract_letter, "yesno": extract_yes_no, "text": _text}
-_GOLD = {"number": normalize_number, "letter": extract_letter, "yesno": extract_yes_no, "text": _text}
+_KINDS = {"number": extract_number, "letter": extract_letter, "yesno": extract_yes_no, "text": extract_text}
+_GOLD = {"number": normalize_number, "letter": extract_letter, "yesno": extract_yes_no, "text": normalize_text}
 
 
 class JsonlTask(Task):
     """Any JSONL file, with a mapping of its fields to question and answer and an answer kind."""
 
     name = "jsonl"
-    stop = ("\n\n",)
+    stop = ("\nQuestion:",)
 
     def __init__(self, data: str | None, question: str = "question", answer: str = "answer",
-                 kind: str = "number", id_field: str = "id", template: str = "Question: {question}\nAnswer:"
-                 ) -> None:
+                 kind: str = "number", id_field: str = "id", template: str = "Question: {question}\nAnswer:",
+                 fractions: bool = True, system: str = "") -> None:
         if kind not in _KINDS:
             raise UserError(f"unknown jsonl kind '{kind}'; choose one of {sorted(_KINDS)}")
         if data is None:
             raise UserError("task 'jsonl' needs --data PATH")
         self.data, self.question_field, self.answer_field = data, question, answer
-        self.kind, self.id_field, self.template = kind, id_field, template
+        self.kind, self.id_field, self.template, self.fractions = kind, id_field, template, fractions
+        self.system = system
 
     @classmethod
     def from_options(cls, options: dict[str, str], data: str | None = None) -> JsonlTask:
-        known = {"question", "answer", "kind", "id_field", "template"}
+        known = {"question", "answer", "kind", "id_field", "template", "fractions", "system"}
         if unknown := set(options) - known:
             raise UserError(f"unknown jsonl option(s) {sorted(unknown)}; known: {sorted(known)}")
+        options = dict(options)
+        if "fractions" in options:
+            flag = options["fractions"].lower()
+            if flag not in ("true", "false"):
+                raise UserError(f"jsonl option fractions must be true or false, got {options['fractions']!r}")
+            options["fractions"] = flag == "true"
         return cls(data=data, **options)
 
     def examples(self, split: str = "test") -> list[Example]:
@@ -69,7 +83,9 @@ class JsonlTask(Task):
         return Example(id=str(row.get(self.id_field, default_id)), question=q, answer=gold)
 
     def prompt(self, example: Example) -> str:
-        return self.template.format(question=example.question)
+        return few_shot(self.system, [], self.template.format(question=example.question))
 
     def extract(self, text: str) -> str | None:
+        if self.kind == "number":
+            return extract_number(text, fractions=self.fractions)
         return _KINDS[self.kind](text)

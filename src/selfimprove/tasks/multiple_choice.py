@@ -2,6 +2,17 @@
 BoolQ-style yes/no questions (``question``, ``answer`` true/false, optional ``passage``).
 
 Answers are letters (``"A"``…) or ``"yes"``/``"no"``; extraction through ``selfimprove.answers``.
+
+Prompts (conversations, ``selfimprove.chat``; a model without a chat template reads them as plain text), with
+``shots=K`` worked examples from the train split as user/assistant turns before the question:
+
+    multiple-choice   system  Answer the multiple-choice question with the letter of the best choice.
+                      user    Question: <question>\nA) <choice>\nB) <choice>...      assistant (shots)  <letter>
+    boolq             system  Answer the question with yes or no.
+                      user    <passage>\nQuestion: <question>?                       assistant (shots)  yes | no
+
+Stop: ``"\nQuestion:"`` (a plain-text model starting the next question). It cannot cut a whole answer to ""
+as a bare ``"\n"`` did when a chat model's reply began with a newline.
 Not covered: log-likelihood scoring of each choice (lm-eval's ``multiple_choice`` output type); here the model
 generates its answer and it is parsed.
 """
@@ -11,10 +22,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..answers import LETTERS, extract_letter, extract_yes_no
+from ..chat import few_shot
 from ..errors import UserError
 from ..files import read_jsonl, require_field
 from ..records import Example
-from .base import Task
+from .base import Task, pick_shots
 
 
 def _load(data: str | None, split: str, task: str) -> tuple[Path, list[tuple[int, dict]]]:
@@ -27,23 +39,31 @@ def _load(data: str | None, split: str, task: str) -> tuple[Path, list[tuple[int
 
 
 class _FileTask(Task):
-    """A task read from a JSONL file or a folder of ``<split>.jsonl``; it takes no options."""
+    """A task read from a JSONL file or a folder of ``<split>.jsonl``; option ``shots=K`` (worked examples)."""
 
-    def __init__(self, data: str | None = None) -> None:
-        self.data = data
+    system = ""
+    stop = ("\nQuestion:",)
 
-    @classmethod
-    def from_options(cls, options: dict[str, str], data: str | None = None):
-        if options:
-            raise UserError(f"unknown {cls.name} option(s) {sorted(options)}; this task takes none")
-        return cls(data=data)
+    def __init__(self, data: str | None = None, shots: int = 0) -> None:
+        if shots < 0:
+            raise UserError(f"shots must be >= 0, got {shots}", field="shots")
+        self.data, self.shots = data, shots
+        self._shots: list[tuple[str, str]] | None = None
+
+    def question(self, example: Example) -> str:
+        raise NotImplementedError
+
+    def prompt(self, example: Example) -> str:
+        if self._shots is None:
+            self._shots = [(self.question(e), e.answer) for e in pick_shots(self, self.shots)]
+        return few_shot(self.system, self._shots, self.question(example))
 
 
 class MultipleChoiceTask(_FileTask):
     """Multiple-choice questions (question, choices, answer index); the model answers with a letter."""
 
     name = "multiple-choice"
-    stop = ("\n\n",)
+    system = "Answer the multiple-choice question with the letter of the best choice."
 
     def examples(self, split: str = "test") -> list[Example]:
         path, rows = _load(self.data, split, self.name)
@@ -62,9 +82,9 @@ class MultipleChoiceTask(_FileTask):
                                answer=LETTERS[index], meta={"choices": [str(c) for c in choices]}))
         return out
 
-    def prompt(self, example: Example) -> str:
+    def question(self, example: Example) -> str:
         options = "\n".join(f"{LETTERS[i]}) {c}" for i, c in enumerate(example.meta["choices"]))
-        return f"Question: {example.question}\n{options}\nAnswer with the letter of the best choice.\nAnswer:"
+        return f"Question: {example.question}\n{options}"
 
     def extract(self, text: str) -> str | None:
         return extract_letter(text, n_choices=len(LETTERS))
@@ -74,7 +94,7 @@ class BoolQTask(_FileTask):
     """Yes/no questions with an optional passage, in the BoolQ layout."""
 
     name = "boolq"
-    stop = ("\n",)
+    system = "Answer the question with yes or no."
 
     def examples(self, split: str = "test") -> list[Example]:
         path, rows = _load(self.data, split, self.name)
@@ -91,11 +111,10 @@ class BoolQTask(_FileTask):
                                meta={"passage": row.get("passage")}))
         return out
 
-    def prompt(self, example: Example) -> str:
+    def question(self, example: Example) -> str:
         passage = example.meta.get("passage")
         head = f"{passage}\n" if passage else ""
-        q = example.question.rstrip("?")
-        return f"{head}Question: {q}?\nAnswer yes or no.\nAnswer:"
+        return f"{head}Question: {example.question.rstrip('?')}?"
 
     def extract(self, text: str) -> str | None:
         return extract_yes_no(text)

@@ -75,7 +75,13 @@ def ensure_model(name: str, config: TinyConfig | None = None, *, home_dir: str |
 
 
 def resolve_model(name_or_path: str, *, home_dir: str | Path | None = None, progress: bool = True) -> str:
-    """A built-in name → its cached directory (pretrained on first use); anything else unchanged."""
+    """A built-in name → its cached directory (pretrained or converted on first use); anything else unchanged."""
+    from ..models import BUILTIN
+
+    if name_or_path in BUILTIN and not Path(name_or_path).exists():
+        from ..models.smollm2 import ensure_smollm2
+
+        return str(ensure_smollm2(home_dir, progress=progress))
     if not is_builtin(name_or_path) or Path(name_or_path).exists():
         return name_or_path
     path, _ = ensure_model(name_or_path, home_dir=home_dir, progress=progress)

@@ -15,7 +15,9 @@ One builder per selection rule of the self-training methods:
 The trace shape the training loop writes (and these functions read): step ``generate`` (prompt, k completions,
 their answers, verdicts where a verifier ran), optionally step ``rationalise`` (hinted prompt; ``info`` holds
 ``train_prompt``). For the filtering builders a completion that failed (``finish_reason='error'``) or was
-cut at ``max_tokens`` (``'length'``) is never a training target; ``row_stats`` counts both.
+cut at ``max_tokens`` (``'length'``) is never a training target; ``row_stats`` counts both. A round whose
+generation lost more than ``MAX_GENERATION_ERROR_RATE`` of its completions builds no data at all
+(``check_generation_errors``).
 
 Not covered: preference pairs (``training/dpo.py``), weighting rows by confidence.
 """
@@ -27,7 +29,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..answers import majority
+from ..errors import RunIncomplete
 from ..records import Completion, Record, Trace
+
+MAX_GENERATION_ERROR_RATE = 0.05
+"""The share of a round's completions that may fail (requests past their retries) before the round builds no
+data. Failed samples are skipped by every builder, but failures are not random: timeouts hit long
+generations and hard prompts first, so dropping them tilts the kept rows towards easy examples. Up to 5 % of
+a round's samples bounds that tilt to a few points of the data while a rare 503 past retries does not stop a
+long run; above it the round is refused and the run stored 'incomplete' (``--resume`` generates it again)."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +161,20 @@ def greedy_rows(traces: Sequence[Trace], *, suffix: str = "", round_idx: int = 0
             rows.append(SFTRow(step.prompt, target_text(step.completions[0], suffix), t.example_id,
                                "greedy", step.answers[0], round_idx))
     return rows
+
+
+def check_generation_errors(traces: Sequence[Trace], round_idx: int) -> dict[str, Any]:
+    """Failed and total completions of a round's generation; ``RunIncomplete`` when the failed share exceeds
+    ``MAX_GENERATION_ERROR_RATE``, so that no data is built from the round."""
+    comps = [c for t in traces for s in t.steps for c in s.completions]
+    failed = sum(not c.ok for c in comps)
+    rate = failed / len(comps) if comps else 0.0
+    if rate > MAX_GENERATION_ERROR_RATE:
+        why = next((c.error for c in comps if not c.ok and c.error), "no error message")
+        raise RunIncomplete(f"round {round_idx}: {failed} of {len(comps)} generated completions failed "
+                            f"({rate:.0%} > {MAX_GENERATION_ERROR_RATE:.0%}, e.g. {why[:160]}); no data was built "
+                            f"from this round — fix the server and resume the run")
+    return {"completions": len(comps), "failed": failed, "error_rate": rate}
 
 
 def row_stats(traces: Sequence[Trace], rows: Sequence[SFTRow]) -> dict[str, Any]:

@@ -11,6 +11,15 @@
   of YES/NO questions, then answers it for each response; score = fraction of YES, ``correct`` = score ≥
   ``pass_fraction``.
 
+Two ways to read a judge (``method``): ``generate`` — the judge writes its judgement and the score, letter or
+answers are parsed from the text (the papers' form; the default, which the training loop's Self-Rewarding
+judge and Meta-Rewarding's written judgements use); ``loglikelihood`` — the rubric judge's score is the
+expected value of the distribution over the score tokens "0".."5" and the pairwise judge's preference is
+P("A") vs P("B"), each summed over surface forms and with no reading when the allowed answers get less than
+``min_mass`` of the probability (``verifiers.choice``; as G-Eval, Liu et al. 2023, arXiv 2303.16634). A small
+chat model rarely writes "Score: N" when asked (it continues the conversation instead), so best-of-n asks for
+``auto``: log-likelihood where the backend offers it. The checklist judge only generates.
+
 Failure is data: output without a readable score, letter or complete set of answers is a verdict with
 ``score=None, correct=None`` and the reason, counted by ``count_unparseable``. Judges never see gold answers.
 
@@ -20,15 +29,31 @@ checks (arXiv:2404.13076, arXiv:2502.04313), STICK refinement with the checklist
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
 from ..backends.base import greedy
-from ..prompts import CHECKLIST_ANSWER, CHECKLIST_MAKE, PAIRWISE, RUBRIC
+from ..prompts import (
+    CHECKLIST_ANSWER,
+    CHECKLIST_MAKE,
+    PAIRWISE,
+    PAIRWISE_PREFIX,
+    RUBRIC,
+    RUBRIC_PREFIX,
+    RUBRIC_SCORE,
+    ask_with_prefix,
+    question_text,
+)
 from ..records import Example, Step, Verdict
 from .base import Assessment, verify_answers
+from .choice import MIN_MASS, choice_step, choose
+
+JUDGE_METHODS = ("generate", "loglikelihood", "auto")
+POINTS = tuple(str(k) for k in range(6))
+"""The rubric's score tokens, 0..5: single characters, so no option's form is a prefix of another's."""
 
 _SCORE = re.compile(r"score\s*[:=]?\s*\**\s*([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
 _LETTER = re.compile(r"\b(?:response\s*)?([AB])\b")
@@ -47,12 +72,16 @@ class RubricJudge:
     name = "rubric"
     uses_gold = False
 
-    def __init__(self, backend, task, pass_points: int = 4, max_tokens: int = 256) -> None:
+    def __init__(self, backend, task, pass_points: int = 4, max_tokens: int = 256, method: str = "generate",
+                 min_mass: float = MIN_MASS) -> None:
         if not 0 <= pass_points <= 5:
             raise ValueError(f"pass_points must be in 0..5, got {pass_points}")
         self.backend, self.task, self.pass_points, self.max_tokens = backend, task, pass_points, max_tokens
+        self.method, self.min_mass = judge_method(method, backend), min_mass
 
     def assess(self, examples: Sequence[Example], texts: Sequence[Sequence[str]]) -> Assessment:
+        if self.method == "loglikelihood":
+            return self._assess_by_probability(examples, texts)
         pairs = [(i, t) for i, row in enumerate(texts) for t in row]
         prompts = [RUBRIC.format(question=examples[i].question, response=t.strip()) for i, t in pairs]
         verdicts: list[list[Verdict]] = [[] for _ in examples]
@@ -69,8 +98,39 @@ class RubricJudge:
                                  info={"judge": "rubric", "points": points}))
         return Assessment(verdicts, steps)
 
+    def _assess_by_probability(self, examples: Sequence[Example], texts: Sequence[Sequence[str]]) -> Assessment:
+        """Expected points under the distribution over the score tokens 0..5 (one batched scoring call)."""
+        pairs = [(i, t) for i, row in enumerate(texts) for t in row]
+        prompts = [ask_with_prefix(RUBRIC_SCORE.format(question=question_text(self.task, examples[i]),
+                                                       response=t.strip()), RUBRIC_PREFIX) for i, t in pairs]
+        choices, comps = choose(self.backend, prompts, [(k, (k, " " + k)) for k in POINTS], self.min_mass)
+        verdicts: list[list[Verdict]] = [[] for _ in examples]
+        steps: list[list[Step]] = [[] for _ in examples]
+        for (i, _), prompt, ch, cs in zip(pairs, prompts, choices, comps):
+            points = None if ch.probs is None else sum(int(k) * p for k, p in ch.probs.items())
+            v = (Verdict(score=None, correct=None, reason=ch.why) if points is None else
+                 Verdict(score=points / 5.0, correct=points >= self.pass_points, reason=f"expected score {points:.2f}"))
+            verdicts[i].append(v)
+            steps[i].append(dataclasses.replace(choice_step("judge", prompt, ch, cs, judge="rubric", points=points),
+                                                verdicts=(v,)))
+        return Assessment(verdicts, steps)
+
     def verify(self, examples, answers):
         return verify_answers(self, examples, answers)
+
+
+def judge_method(method: str, backend) -> str:
+    """'generate' or 'loglikelihood' from a judge's ``method``; 'auto' is log-likelihood where the backend
+    offers it."""
+    if method not in JUDGE_METHODS:
+        raise ValueError(f"method must be one of {', '.join(JUDGE_METHODS)}, got {method!r}")
+    if method == "auto":
+        return "loglikelihood" if backend.capabilities.loglikelihood else "generate"
+    if method == "loglikelihood":
+        from ..backends.base import require
+
+        require(backend, "loglikelihood")
+    return method
 
 
 def parse_score(text: str) -> float | None:
@@ -93,6 +153,9 @@ class PairResult:
     """Both orders prefer the same response; None when either order's output could not be read."""
     votes: tuple[int | None, int | None]
     """The response each order preferred (in the caller's numbering), None where unreadable."""
+    p_first: float | None = None
+    """By log-likelihood: the probability that the first response is better, averaged over both orders (so
+    a judge that always names the first position shown gets 0.5); None when generated or unreadable."""
 
 
 class PairwiseJudge:
@@ -101,16 +164,21 @@ class PairwiseJudge:
     name = "pairwise"
     uses_gold = False
 
-    def __init__(self, backend, task, max_tokens: int = 4) -> None:
+    def __init__(self, backend, task, max_tokens: int = 4, method: str = "generate",
+                 min_mass: float = MIN_MASS) -> None:
         self.backend, self.task, self.max_tokens = backend, task, max_tokens
+        self.method, self.min_mass = judge_method(method, backend), min_mass
 
     def compare(self, examples: Sequence[Example], first: Sequence[str], second: Sequence[str]
                 ) -> tuple[list[PairResult], list[list[Step]]]:
         """Judge ``first[i]`` against ``second[i]`` for ``examples[i]``: one batched call of 2 prompts each."""
         prompts = []
         for ex, a, b in zip(examples, first, second, strict=True):
-            prompts.append(PAIRWISE.format(question=ex.question, first=a.strip(), second=b.strip()))
-            prompts.append(PAIRWISE.format(question=ex.question, first=b.strip(), second=a.strip()))
+            for x, y in ((a, b), (b, a)):
+                prompts.append(ask_with_prefix(PAIRWISE.format(question=ex.question, first=x.strip(),
+                                                               second=y.strip()), PAIRWISE_PREFIX))
+        if self.method == "loglikelihood":
+            return self._compare_by_probability(prompts)
         comps = greedy(self.backend, prompts, self.max_tokens, ("\n",))
         results, steps = [], []
         for k in range(len(examples)):
@@ -125,15 +193,43 @@ class PairwiseJudge:
                           for o, p, c, v in (("ab", p1, c1, v1), ("ba", p2, c2, v2))])
         return results, steps
 
+    def _compare_by_probability(self, prompts: list[str]) -> tuple[list[PairResult], list[list[Step]]]:
+        """P(A) vs P(B) in both orders; the second order shows the responses swapped."""
+        choices, comps = choose(self.backend, prompts, [("A", ("A", " A")), ("B", ("B", " B"))], self.min_mass)
+        results, steps = [], []
+        for k in range(len(prompts) // 2):
+            c1, c2 = choices[2 * k], choices[2 * k + 1]
+            p1 = None if c1.probs is None else c1.probs["A"]  # first shown first
+            p2 = None if c2.probs is None else c2.probs["B"]  # first shown second
+            v1 = None if p1 is None or p1 == 0.5 else int(p1 < 0.5)
+            v2 = None if p2 is None or p2 == 0.5 else int(p2 < 0.5)
+            consistent = None if v1 is None or v2 is None else v1 == v2
+            p_first = None if p1 is None or p2 is None else (p1 + p2) / 2
+            results.append(PairResult(preferred=v1 if consistent else None, consistent=consistent, votes=(v1, v2),
+                                      p_first=p_first))
+            steps.append([choice_step("judge", prompts[2 * k + o], ch, comps[2 * k + o], judge="pairwise",
+                                      order=("ab", "ba")[o], preferred=v, why=ch.why)
+                          for o, ch, v in ((0, c1, v1), (1, c2, v2))])
+        return results, steps
+
     def assess(self, examples: Sequence[Example], texts: Sequence[Sequence[str]]) -> Assessment:
+        """Round-robin over each pool: a pair read by probability gives the first ``p_first`` points and the
+        second the rest; a generated pair gives a consistent winner 1 and an inconsistent pair ½ each."""
         jobs = [(i, a, b) for i, row in enumerate(texts) for a, b in combinations(range(len(row)), 2)]
-        results, pair_steps = self.compare([examples[i] for i, _, _ in jobs], [texts[i][a] for i, a, _ in jobs],
+        shown = [dataclasses.replace(e, question=question_text(self.task, e)) for e in examples]
+        results, pair_steps = self.compare([shown[i] for i, _, _ in jobs], [texts[i][a] for i, a, _ in jobs],
                                            [texts[i][b] for i, _, b in jobs])
         points = [[0.0] * len(row) for row in texts]
         decided = [[0] * len(row) for row in texts]
         steps: list[list[Step]] = [[] for _ in examples]
         for (i, a, b), r, s in zip(jobs, results, pair_steps):
             steps[i].extend(s)
+            if r.p_first is not None:
+                decided[i][a] += 1
+                decided[i][b] += 1
+                points[i][a] += r.p_first
+                points[i][b] += 1.0 - r.p_first
+                continue
             if r.consistent is None:
                 continue
             decided[i][a] += 1

@@ -3,8 +3,10 @@
 Kadavath et al. 2022, "Language Models (Mostly) Know What They Know" (arXiv:2207.05221):
 
 - **P(True)**: after the model proposes an answer, ask whether it is correct and read the probability of
-  "yes". With ``backend.loglikelihood`` the two verdict continuations are scored and
-  P(True) = p(yes) / (p(yes) + p(no)). Without it (an OpenAI-compatible server), one greedy generation of
+  "yes". With ``backend.loglikelihood`` the verdict continuations are scored in every surface form ("Yes",
+  " yes", "YES" …; a task's own trained format scores its own two) and P(True) = p(yes) / (p(yes) + p(no));
+  when yes and no together get less than ``min_mass`` of the probability, the verdict is unscored
+  (``verifiers.choice``). Without it (an OpenAI-compatible server), one greedy generation of
   ``max_tokens`` tokens (1 by default, enough for a BPE " Yes") is read: P(True) = exp(Σ logprob) when it says
   yes, 1 − exp(Σ logprob) when it says no (yes and no taken as the only answers); anything else is unparseable.
 - **P(IK)**: the same yes/no probability asked *before* answering ("do you know the answer?"), one per
@@ -33,6 +35,7 @@ from ..backends.base import greedy, require
 from ..prompts import formats
 from ..records import Completion, Example, Step, Verdict
 from .base import Assessment, verify_answers
+from .choice import MIN_MASS, choice_step, choose
 
 METHODS = ("auto", "loglikelihood", "generate")
 
@@ -43,7 +46,8 @@ class PTrue:
     name = "ptrue"
     uses_gold = False
 
-    def __init__(self, backend, task, threshold: float = 0.5, method: str = "auto", max_tokens: int = 1) -> None:
+    def __init__(self, backend, task, threshold: float = 0.5, method: str = "auto", max_tokens: int = 1,
+                 min_mass: float = MIN_MASS) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         if not 0.0 <= threshold <= 1.0:
@@ -52,12 +56,12 @@ class PTrue:
             method = "loglikelihood" if backend.capabilities.loglikelihood else "generate"
         require(backend, "loglikelihood" if method == "loglikelihood" else "logprobs")
         self.backend, self.task, self.fmt = backend, task, formats(task)
-        self.threshold, self.method, self.max_tokens = threshold, method, max_tokens
+        self.threshold, self.method, self.max_tokens, self.min_mass = threshold, method, max_tokens, min_mass
 
     def assess(self, examples: Sequence[Example], texts: Sequence[Sequence[str]]) -> Assessment:
         pairs = [(i, t) for i, row in enumerate(texts) for t in row]
         prompts = [self.fmt.verify(examples[i], t) for i, t in pairs]
-        results = yes_probability(self.backend, self.fmt, prompts, self.method, self.max_tokens)
+        results = yes_probability(self.backend, self.fmt, prompts, self.method, self.max_tokens, self.min_mass)
         verdicts: list[list[Verdict]] = [[] for _ in examples]
         steps: list[list[Step]] = [[] for _ in examples]
         for (i, _), (p, step) in zip(pairs, results):
@@ -85,7 +89,7 @@ class PIK(PTrue):
         """One verdict and one step per example."""
         fmt = dataclasses.replace(self.fmt, verify_think=None)  # asked before answering: no rationale
         results = yes_probability(self.backend, fmt, [self.fmt.pik(e) for e in examples], self.method,
-                                  self.max_tokens)
+                                  self.max_tokens, self.min_mass)
         verdicts = [self._verdict(p, s) for p, s in results]
         steps = [_with_verdict(s, v, kind="pik") for (_, s), v in zip(results, verdicts)]
         return verdicts, steps
@@ -146,26 +150,24 @@ def parse_confidence(text: str | None) -> float | None:
 # ---- shared machinery -------------------------------------------------------------------------------------
 
 
-def yes_probability(backend, fmt, prompts: Sequence[str], method: str, max_tokens: int
-                    ) -> list[tuple[float | None, Step]]:
-    """P(yes) after each prompt, with the step that measured it (``info['why']`` says why P is None)."""
+def yes_probability(backend, fmt, prompts: Sequence[str], method: str, max_tokens: int,
+                    min_mass: float = MIN_MASS) -> list[tuple[float | None, Step]]:
+    """P(yes) after each prompt, with the step that measured it (``info['why']`` says why P is None).
+
+    By log-likelihood, P(yes) = p(yes) / (p(yes) + p(no)), each summed over the format's forms
+    (``fmt.yes_no``: "Yes", " yes", "YES" … for the generic format), with no reading when their total is
+    below ``min_mass`` (``verifiers.choice``)."""
     if not prompts:
         return []
     if getattr(fmt, "verify_think", None):
-        return _after_rationale(backend, fmt, prompts, method, max_tokens)
-    yes, no = fmt.yes_no
+        return _after_rationale(backend, fmt, prompts, method, max_tokens, min_mass)
     if method == "loglikelihood":
-        k = len(prompts)
-        lls = backend.loglikelihood(list(prompts) * 2, [yes] * k + [no] * k)
-        out = []
-        for j, prompt in enumerate(prompts):
-            ly, ln = lls[j], lls[k + j]
-            p = None if ly == -math.inf and ln == -math.inf else 1.0 / (1.0 + math.exp(min(ln - ly, 700.0)))
-            comps = (scored(backend, prompt, yes), scored(backend, prompt, no))
-            out.append((p, Step(kind="verify", prompt=prompt, completions=comps,
-                                info={"method": method, "p_true": p, "loglikelihoods": [ly, ln],
-                                      "why": "both verdicts have probability 0"})))
-        return out
+        yes, no = fmt.yes_no
+        choices, comps = choose(backend, prompts, [("yes", yes), ("no", no)], min_mass)
+        return [(None if ch.probs is None else ch.probs["yes"],
+                 choice_step("verify", prompt, ch, cs, p_true=None if ch.probs is None else ch.probs["yes"],
+                             why=ch.why))
+                for prompt, ch, cs in zip(prompts, choices, comps)]
     out = []
     for prompt, c in zip(prompts, greedy(backend, prompts, max_tokens, ("\n",))):
         said = fmt.parse_verdict(c.text) if c.ok else None
@@ -178,7 +180,7 @@ def yes_probability(backend, fmt, prompts: Sequence[str], method: str, max_token
     return out
 
 
-def _after_rationale(backend, fmt, prompts: Sequence[str], method: str, max_tokens: int
+def _after_rationale(backend, fmt, prompts: Sequence[str], method: str, max_tokens: int, min_mass: float
                      ) -> list[tuple[float | None, Step]]:
     """P(yes) for a verify format that reasons first: generate the rationale greedily, cut it at the
     ``fmt.verify_think`` marker, then read P(yes) after ``prompt + rationale + marker``. The whole greedy
@@ -193,7 +195,7 @@ def _after_rationale(backend, fmt, prompts: Sequence[str], method: str, max_toke
     cut = {i: rationales[i].text.split(marker, 1)[0] for i in ready}
     plain = dataclasses.replace(fmt, verify_think=None)
     judged = dict(zip(ready, yes_probability(backend, plain, [prompts[i] + cut[i] + marker for i in ready],
-                                             method, max_tokens)))
+                                             method, max_tokens, min_mass)))
     out = []
     for i, (prompt, c) in enumerate(zip(prompts, rationales)):
         if i in judged:

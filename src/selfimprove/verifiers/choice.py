@@ -1,0 +1,134 @@
+"""A constrained choice read from the model's probabilities instead of parsed from its text.
+
+A small instruct model asked "Answer Yes or No" or "Reply with a score from 0 to 5" often writes something else
+("User: 3 + 6 = 9", a paragraph, a number out of range); parsing its text then leaves most verdicts unscored.
+Scoring the few allowed answers as continuations always gives a reading, and says how much of the model's
+probability went to them at all:
+
+- each option (``"yes"``, ``"3"``, ``"A"``) is scored in all its surface forms (``"Yes"``, ``" yes"``,
+  ``"YES"`` …): the option's probability is the sum over its forms, so the reading does not depend on a
+  leading space or on the capitalisation the chat template happens to favour;
+- ``probs`` are the options' probabilities normalised over the options; ``mass`` is their total before
+  normalising: the share of the model's next-answer probability that went to an allowed answer at all;
+- below ``min_mass`` there is no reading (``probs`` None): the model was not answering in the requested form,
+  and a ratio of two tiny probabilities is noise. The reason is kept and counted as unscored.
+
+Used by P(True) / P(IK) (Kadavath et al. 2022, "Language Models (Mostly) Know What They Know",
+arXiv 2207.05221: yes vs no), the rubric judge (the expected score over score tokens, as in Liu et al. 2023,
+"G-Eval: NLG Evaluation using GPT-4 with Better Human Alignment", arXiv 2303.16634), the pairwise judge
+(A vs B) and Universal Self-Consistency's selection (a response number).
+
+On a local Hugging Face model whose forms are all single tokens (the usual case: "Yes", " 3", "A"), the
+distribution is read from one forward pass per prompt; elsewhere ``backend.loglikelihood`` scores each form.
+
+Not covered: options whose forms are prefixes of each other's (``"1"`` and ``"10"``: the shorter one's
+probability would include the longer one's), which callers avoid by offering single-character options.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..records import Completion, Step
+
+MIN_MASS = 0.01
+"""Default floor on the options' total probability below which a choice has no reading."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The model's distribution over a few options after one prompt."""
+
+    probs: dict[str, float] | None
+    """Option → probability, normalised over the options; None when ``mass`` < the floor."""
+    mass: float
+    """Total probability of every form of every option (0..1)."""
+    loglikelihoods: dict[str, list[float]]
+    """Option → the log-likelihood of each of its forms, in the order scored."""
+
+    @property
+    def why(self) -> str:
+        return (f"only {self.mass:.1%} of the probability on an allowed answer "
+                f"({', '.join(self.loglikelihoods)})")
+
+
+def surface_forms(word: str) -> tuple[str, ...]:
+    """The forms of an answer word a model may write: as given, lower, capitalised, upper, each with and
+    without a leading space (deduplicated, in that order)."""
+    out: list[str] = []
+    for form in (word, word.lower(), word.capitalize(), word.upper()):
+        for v in (form, " " + form):
+            if v not in out:
+                out.append(v)
+    return tuple(out)
+
+
+def choose(backend, prompts: Sequence[str], options: Sequence[tuple[str, Sequence[str]]],
+           min_mass: float = MIN_MASS) -> tuple[list[Choice], list[tuple[Completion, ...]]]:
+    """One batched ``loglikelihood`` call: every form of every option after every prompt.
+
+    Returns one ``Choice`` per prompt and, per prompt, the scored continuations as ``Completion``s (one per
+    form, with its token counts), so that the cost metrics see the work."""
+    if not prompts:
+        return [], []
+    forms = [(label, v) for label, variants in options for v in variants]
+    lls = _next_token_scores(backend, prompts, [v for _, v in forms])
+    if lls is None:
+        lls = backend.loglikelihood([p for p in prompts for _ in forms], [v for _ in prompts for _, v in forms])
+    choices, comps = [], []
+    for k, prompt in enumerate(prompts):
+        row = lls[k * len(forms):(k + 1) * len(forms)]
+        by_label: dict[str, list[float]] = {label: [] for label, _ in options}
+        for (label, _), ll in zip(forms, row):
+            by_label[label].append(ll)
+        p = {label: sum(math.exp(x) for x in xs) for label, xs in by_label.items()}
+        mass = sum(p.values())
+        probs = {label: x / mass for label, x in p.items()} if mass > 0 and mass >= min_mass else None
+        choices.append(Choice(probs=probs, mass=mass, loglikelihoods=by_label))
+        comps.append(_scored(backend, prompt, [v for _, v in forms]))
+    return choices, comps
+
+
+def choice_step(kind: str, prompt: str, choice: Choice, comps: tuple[Completion, ...], **info) -> Step:
+    """A step recording one constrained choice: the scored forms as completions, the reading in ``info``."""
+    return Step(kind=kind, prompt=prompt, completions=comps,
+                info={"method": "loglikelihood", "probs": choice.probs, "mass": choice.mass,
+                      "loglikelihoods": choice.loglikelihoods, **info})
+
+
+def _next_token_scores(backend, prompts: Sequence[str], forms: Sequence[str]) -> list[float] | None:
+    """The log-likelihoods ``backend.loglikelihood`` would give when every form is one token of a local Hugging
+    Face model: one forward pass per prompt reads all forms from its next-token distribution, instead of one
+    pass per (prompt, form). None when the backend has no local model or a form is not a single token."""
+    model, tokenizer = getattr(backend, "model", None), getattr(backend, "tokenizer", None)
+    encode = getattr(backend, "encode_prompt", None)
+    if model is None or tokenizer is None or encode is None or not hasattr(model, "forward"):
+        return None
+    ids = [tokenizer(f, add_special_tokens=False)["input_ids"] for f in forms]
+    if any(len(x) != 1 for x in ids):
+        return None
+    import torch
+
+    targets = torch.tensor([x[0] for x in ids])
+    out: list[float] = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for prompt in prompts:
+                context = torch.tensor([encode(prompt)], device=model.device)
+                logits = model(input_ids=context, logits_to_keep=1).logits[0, -1].float()
+                out.extend(torch.log_softmax(logits, dim=-1)[targets.to(logits.device)].tolist())
+    finally:
+        model.train(was_training)
+    return out
+
+
+def _scored(backend, prompt: str, continuations: Sequence[str]) -> tuple[Completion, ...]:
+    encode = getattr(backend, "encode_prompt", None)
+    count = (lambda text: len(encode(text))) if encode is not None else len
+    n_prompt = count(prompt)
+    return tuple(Completion(text=c, prompt_tokens=n_prompt, completion_tokens=max(count(prompt + c) - n_prompt, 1))
+                 for c in continuations)
