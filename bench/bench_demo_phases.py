@@ -8,6 +8,7 @@ demo in 60 s where pretraining takes ~79 s" is the ratio demo ÷ pretraining ≤
 
     OMP_NUM_THREADS=2 .venv/bin/python bench/bench_demo_phases.py            # ~4 minutes on 2 idle cores
     .venv/bin/python bench/bench_demo_phases.py --home /tmp/si-bench --reuse  # skip pretraining if cached
+    .venv/bin/python bench/bench_demo_phases.py --model micro --recipe bench/recipes/micro-demo.toml  # a check
 
 Phases: model load and inference table (greedy and self-consistency on dev), the shared round-0 evaluation,
 and per arm and round: generate (k samples per training problem), select (labels, rows), train (SFT, including
@@ -32,6 +33,8 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="reuse a cached model in --home (no pretraining "
                                                          "measured; ratios to pretraining use its recorded time)")
     ap.add_argument("--recipe", help="demo recipe (default: recipes/demo.toml)")
+    ap.add_argument("--model", default="tiny", help="the built-in model the recipe names (default: tiny; a "
+                                                    "micro recipe checks the bench in seconds)")
     args = ap.parse_args()
     home = Path(args.home or tempfile.mkdtemp(prefix="si-bench-"))
     os.environ["SELFIMPROVE_HOME"] = str(home)
@@ -42,7 +45,7 @@ def main() -> None:
     from selfimprove.training import round_metrics
 
     t0 = time.perf_counter()
-    _, meta = ensure_model("tiny", force=not args.reuse, progress=False)
+    _, meta = ensure_model(args.model, force=not args.reuse, progress=False)
     pretrain_s = time.perf_counter() - t0 if not args.reuse else float(meta.get("wall_seconds") or 0)
     out, store_path = home / "bench-demo", home / "bench-runs.db"
     t0 = time.perf_counter()

@@ -124,7 +124,7 @@ def _arm(v, request, run):
 
 
 def train_plot(v, request):
-    from .app import _png
+    from .app import png_response
 
     run = v.store.get_run(request.path_params["run_id"])
     name = request.path_params["name"]
@@ -147,7 +147,7 @@ def train_plot(v, request):
                                           if isinstance(m.get("data", {}).get(k), (int, float))]
                                       for k in ("rows", "pairs", "examples", "samples")},
                                      f"Training data per round · {label}", "count")
-    return _png(v._plots[key])
+    return png_response(v._plots[key])
 
 
 def round_page(v, request):
