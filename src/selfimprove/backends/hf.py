@@ -139,6 +139,10 @@ class HFBackend:
             h.update(flat[idx].float().cpu().numpy().tobytes())
         return "hf-" + h.hexdigest()[:16]
 
+    def rendered_prompt(self, prompt: str) -> str | None:
+        """The prompt as the model receives it when the chat template changes it (else None): traces keep it."""
+        return self.tokenizer.decode(self.encode_prompt(prompt)) if self._use_chat else None
+
     def encode_prompt(self, prompt: str) -> list[int]:
         """Token ids of a prompt as the model sees it (chat template and special tokens applied)."""
         tok = self.tokenizer
@@ -281,8 +285,9 @@ class HFBackend:
                     and len(piece) <= len(text):
                 kept += 1
             tokens, lps = tokens[:kept], lps[:kept]
+        pieces = self.tokenizer.batch_decode([[t] for t in tokens], skip_special_tokens=True)
         return Completion(text=text, token_logprobs=tuple(lps), finish_reason=finish, prompt_tokens=n_prompt,
-                          completion_tokens=len(tokens), logprobs_source="raw")
+                          completion_tokens=len(tokens), logprobs_source="raw", tokens=tuple(pieces))
 
     def loglikelihood(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[float]:
         """Sum of log p(continuation tokens | prompt), the prompt encoded as in ``generate``."""

@@ -109,6 +109,7 @@ def run(args) -> int:
     run_id = store.create_run("demo", {"recipe": recipe, "model": str(model_path), "task": task.describe()},
                               seed=recipe["seed"])
     out = Path(args.out) if args.out else home() / "demo" / run_id
+    store.put_metrics(run_id, "run", {"run_dir": str(out)})  # where `selfimprove view` finds the rounds
     console.print(f"run {run_id} · task {task.describe()} · run dir {out}")
 
     console.rule("2 · inference: greedy versus self-consistency (dev split)")
@@ -137,7 +138,8 @@ def run(args) -> int:
                                   scope=arm)
         first = first or out / arm  # the arms share one evaluation of the starting model
 
-    from .demo_report import paired_tests, print_rounds, write_page
+    from ..report.demo import write_demo_page
+    from .demo_report import paired_tests, print_rounds
 
     print_rounds(out, summaries, ("dev", test, harder))
     tests = paired_tests(out, summaries, test, seed=recipe["seed"])
@@ -150,7 +152,7 @@ def run(args) -> int:
     print(f"\nwall time {total:.0f} s (of which model {pretrain_s:.0f} s) · peak memory {peak_mb:.0f} MB")
     print(f"stored as run {run_id} in {store.path}; round models and traces under {out}")
     print(f"inspect: selfimprove runs show {run_id}")
-    page = write_page(out / "demo.html", out, summaries, ("dev", test, harder), tests, inference=rows,
+    page = write_demo_page(out / "demo.html", out, summaries, ("dev", test, harder), tests, inference=rows,
                       title=f"selfimprove demo · run {run_id} · {task.describe()}")
     print(f"report: {page}")
     return 0

@@ -73,27 +73,3 @@ def paired_tests(out: Path, summaries: dict, split: str, seed: int = 0) -> dict:
     console().print(table)
     return results
 
-
-def write_page(path: Path, out: Path, summaries: dict, splits: tuple[str, ...], tests: dict, *,
-               title: str, inference: dict | None = None) -> Path:
-    """The demo's HTML page (``report/templates/demo.html``): accuracy per round for every arm and split (95 %
-    CI bars), the per-round table, the paired tests and the inference comparison. Self-contained: the figures
-    are embedded."""
-    import base64
-
-    from ..report import plots
-    from ..report.render import render
-    from ..training import round_metrics
-
-    arms = []
-    for arm in summaries:
-        rounds = list(round_metrics(out / arm))
-        image = plots.rounds_accuracy(rounds, title=arm)
-        arms.append({"name": arm, "rounds": rounds, "plot": image and
-                     "data:image/png;base64," + base64.b64encode(image).decode()})
-    test_split = next((s for s in splits if s not in ("dev", "test-hard")), splits[-1])
-    html = render("demo.html", static=True, title=title, arms=arms, splits=splits, tests=tests,
-                  test_split=test_split, inference=inference or {})
-    path = Path(path)
-    path.write_text(html, encoding="utf-8")
-    return path
