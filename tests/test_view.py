@@ -344,18 +344,3 @@ def test_browser_training_run_rounds_guards_and_kept_pairs(browser):
     page.click("#traces-link")
     assert page.locator("#examples-table tr").count() > 1
 
-
-def test_the_demo_page_comes_from_the_same_templates(tmp_path):
-    from selfimprove.report.demo import demo_page_html
-
-    rounds = {"lmsi": [{"round": 0, "eval": {"test": {"accuracy": 0.5, "ci95": [0.4, 0.6], "n": 10}}},
-                       {"round": 1, "eval": {"test": {"accuracy": 0.6, "ci95": [0.5, 0.7], "n": 10}},
-                        "data": {"rows": 7}}],
-              "no-filter": [{"round": 0, "eval": {"test": {"accuracy": 0.5, "ci95": [0.4, 0.6], "n": 10}}}]}
-    tests = {"lmsi r1 vs r0": {"mcnemar": {"acc_a": 0.5, "acc_b": 0.6, "diff": 0.1, "b_only": 3, "a_only": 2,
-                                           "p_value": 1.0},
-                               "bootstrap": {"ci_low": -0.1, "ci_high": 0.3}, "verdict": "not significant"}}
-    page = demo_page_html("demo <b>", rounds, ["test"], tests)
-    assert "<h1>demo &lt;b&gt;</h1>" in page and page.count("data:image/png;base64,") == 1
-    assert page.count('<tr><td class="l">lmsi</td>') == 2 and "<td>+10.0</td>" in page and "not significant" in page
-    assert "<td>7</td>" in page  # kept rows of round 1

@@ -149,8 +149,8 @@ def series(values: Mapping[str, Sequence[tuple[int, float]]], title: str, ylabel
 
 
 def arms_by_split(rounds: Mapping[str, Sequence[Mapping[str, Any]]], splits: Sequence[str]) -> bytes | None:
-    """One panel per evaluated split, one line per arm: greedy accuracy (95 % CI) over rounds (the demo's
-    figure, and the viewer's for a run of several arms)."""
+    """One panel per evaluated split, one line per arm: greedy accuracy (95 % CI) over rounds (the viewer's
+    figure for a run of several arms, such as the demo's)."""
     splits = [s for s in splits if any(m.get("eval", {}).get(s) for ms in rounds.values() for m in ms)]
     if not splits:
         return None
