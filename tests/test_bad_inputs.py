@@ -138,6 +138,10 @@ CASES = [
     ("strategy-unknown", E + " --strategy nosuch", "nosuch"),
     ("strategy-option-unknown", E + " --strategy greedy:bogus=1", "bogus"),
     ("strategy-option-noeq", E + " --strategy greedy:max_tokens", "max_tokens"),
+    ("strategy-needs-code-task", E + " --strategy self-debug", "code task"),
+    ("second-strategy-needs-code-task", E + " --strategy greedy --strategy self-debug", "code task"),
+    ("self-debug-feedback-on-pal", ("eval --model scripted --task pal-arithmetic --split dev --strategy "
+     "self-debug:feedback=self --store {store}"), "feedback"),
     # models
     ("scripted-rate", "eval --model scripted:error_rate=2 --task jsonl --data {data} --store {store}",
      "error_rate"),

@@ -86,8 +86,8 @@ def test_resume_against_a_healthy_server_retries_exactly_the_failures_and_matche
     assert metrics["greedy", "errors"] == 2 and metrics["self-consistency:n=3", "errors"] == 2
     assert metrics["greedy", "scored"] == 2 and metrics["greedy", "accuracy"] == 0.5  # 1 of 2 answered
 
-    server.reset()  # healthy now
-    assert main(["eval", "--resume", run_id, "--store", str(broken)]) == 0
+    server.reset()  # healthy now; new deadlines are not a different model, so --model may change them
+    assert main(["eval", "--resume", run_id, "--store", str(broken), "--model", spec(server, "retries=2")]) == 0
     sent = {r["body"]["prompt"] for r in server.requests if r["body"].get("max_tokens", 0) > 1}
     assert sent == {QUESTIONS[1], QUESTIONS[2]}  # only the failed examples were asked again
     _, status, resumed, resumed_traces = stored(broken)

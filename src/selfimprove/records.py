@@ -257,3 +257,42 @@ class Trace(Record):
         d = dict(d)
         d["steps"] = tuple(Step.from_dict(s) for s in d.get("steps", ()))
         return cls(**d)
+
+
+@dataclass(frozen=True)
+class Node(Record):
+    """One node of a search tree over reasoning steps (beam, MCTS, DVTS): a partial solution and its value.
+
+    The root (``parent`` None, ``step`` '') is the bare prompt. A node's partial solution is its ``prefix``, the
+    concatenation of the steps on the path from the root, so ``prefix == parent.prefix + step``."""
+
+    id: int
+    """Index within its tree (the root is 0); children have larger ids than their parent."""
+    parent: int | None
+    """The parent's id, None for the root."""
+    depth: int
+    """Steps from the root (the root is 0)."""
+    step: str
+    """The text this node adds to its parent's partial solution (delimiter included)."""
+    prefix: str
+    """The partial solution: every step from the root to this node, concatenated."""
+    value: float | None = None
+    """The node's own step value when it was evaluated (None: not evaluated, or the value could not decide)."""
+    visits: int = 0
+    """Times a search counted the node (MCTS visit count; 1 for an evaluated beam/DVTS node, 0 if never)."""
+    value_sum: float = 0.0
+    """Sum of the values back-propagated through the node (MCTS: mean value Q = value_sum / visits)."""
+    tokens: int = 0
+    """Completion tokens generated for this node's step (its expansion share; rollouts are in ``info``)."""
+    logprob: float | None = None
+    """Sum of the raw token log-probabilities of ``step`` (None when the backend gave none)."""
+    terminal: bool = False
+    """True when the partial solution is finished: it wrote its final answer, stopped, or hit a limit."""
+    answer: str | None = None
+    """``task.extract(prefix)`` for a terminal node (None: unparseable or not terminal)."""
+    info: dict[str, Any] = field(default_factory=dict)
+    """Value parts (likelihood, self_eval, rollout answers), why a node ended, whether a search kept it."""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Node:
+        return cls(**d)

@@ -25,8 +25,10 @@ def register(sub) -> None:
 
     p = sub.add_parser("eval", help="evaluate strategies on a task", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="tiny | tiny-verify | micro | smollm2 | scripted | PATH | hub id | openai:URL | "
-                   "vllm:PATH; hf models take options, e.g. smollm2:chat=false")
+    p.add_argument("--model", help="tiny | tiny-verify | micro | smollm2 | scripted | PATH | hub id | vllm:PATH | "
+                   "openai:URL[@MODEL][,timeout=S,retries=N,connect_timeout=S,read_timeout=S,total_timeout=S] "
+                   "(or SELFIMPROVE_TIMEOUT, SELFIMPROVE_RETRIES, ... in the environment); hf models take "
+                   "options, e.g. smollm2:chat=false")
     p.add_argument("--task", help="arithmetic | gsm8k | multiple-choice | boolq | jsonl, with :key=value options")
     p.add_argument("--data", help="data file or folder for file-backed tasks")
     p.add_argument("--split", help="split name (default: test)")
@@ -104,7 +106,7 @@ def run(args) -> int:
 
 
 def _run(args, store) -> int:
-    from .validate import check_examples, redact_spec
+    from .validate import check_examples, dry_run, redact_spec
 
     if args.resume:
         config, model = _resumed_config(args, store)
@@ -121,14 +123,23 @@ def _run(args, store) -> int:
 
         return show_prompts(get_backend(model), task, examples[:config.get("limit") or 1])
     backend = _backend(model, store, task)
-    if run_id is None:
+    dry_run(strategies, config["strategies"], backend, task)
+    created, before = run_id is None, None if run_id is None else store.get_run(run_id)["status"]
+    if created:
         config["model_fingerprint"] = backend.fingerprint()
         config["chat_template"] = backend.capabilities.chat_template  # chat=false in --model turns it off
         if isinstance(info := getattr(backend, "info", None), dict):  # a server's probe: n, logprobs, sampling
             config["backend_info"] = info
         run_id = store.create_run("eval", config, seed=config["seed"])
         store.lock_run(run_id)
-    return _execute(args, store, run_id, config, task, strategies, examples, backend)
+    try:
+        return _execute(args, store, run_id, config, task, strategies, examples, backend)
+    except UserError:  # refused once running (a strategy that needs a capability or a task it lacks)
+        if created and not store.scopes(run_id):
+            store.delete_run(run_id)  # nothing was done: leave no run behind
+        elif before is not None:
+            store.set_status(run_id, before)
+        raise
 
 
 def _prepare(config: dict):
@@ -165,7 +176,7 @@ def _execute(args, store, run_id, config, task, strategies, examples, backend) -
 
     from ..runner import run_strategy, strategy_metrics
     from ..strategies.base import describe
-    from .tables import print_correction_table, print_strategy_table
+    from .tables import print_correction_table, print_strategy_table, print_verification_table
 
     console = Console(stderr=True)
     console.print(f"run {run_id} · {len(examples)} examples · store {store.path}", soft_wrap=True)
@@ -181,6 +192,7 @@ def _execute(args, store, run_id, config, task, strategies, examples, backend) -
     store.set_status(run_id, "incomplete" if errors else "done")
     print_strategy_table(rows, title=f"{config['task']} · {config['model']} · n={len(examples)}")
     print_correction_table(rows)
+    print_verification_table(rows)
     if task.unsafe_exec:
         console.print("[bold red]UNSANDBOXED: candidate code ran without isolation (--unsafe-exec)[/]")
     if args.report:

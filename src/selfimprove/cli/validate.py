@@ -110,3 +110,14 @@ def check_model_dir(spec: str) -> None:
         ok = False
     if not ok:
         raise UserError(f"{config} is not a JSON object; is {spec} a model directory?", field="--model")
+
+
+def dry_run(strategies, specs: Sequence[str], backend, task) -> None:
+    """Run each strategy on no examples before the run exists: a strategy refuses a task or a backend it
+    cannot work with (a code strategy on a non-code task, a missing capability) at its start, so the refusal
+    comes before anything is stored. No request is sent."""
+    for strategy, spec in zip(strategies, specs, strict=True):
+        try:
+            strategy.run(backend, task, [])
+        except (ValueError, TypeError) as e:
+            raise UserError(f"strategy '{spec}': {e}", field="--strategy") from None

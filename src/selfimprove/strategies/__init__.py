@@ -31,6 +31,10 @@ PAPERS = {
     "progco": "ProgCo: Program Helps Self-Correction of Large Language Models, arXiv:2501.01264",
     "pal": "PAL: Program-aided Language Models, arXiv:2211.10435",
     "codet": "CodeT: Code Generation with Generated Tests, arXiv:2207.10397",
+    "beam": "Decomposition Enhances Reasoning via Self-Evaluation Guided Decoding, arXiv:2305.00633",
+    "mcts": "Monte Carlo Tree Search Boosts Reasoning via Iterative Preference Learning, arXiv:2405.00451",
+    "dvts": ("Scaling LLM Test-Time Compute Optimally can be More Effective than Scaling Model Parameters, "
+             "arXiv:2408.03314"),
 }
 """Each strategy's paper, 'Title, arXiv:ID' (none for the baselines)."""
 
@@ -54,6 +58,9 @@ for _name, _target in {
     "progco": "progco:ProgCo",
     "pal": "pal:PAL",
     "codet": "pal:CodeT",
+    "beam": "beam:Beam",
+    "mcts": "mcts:MCTS",
+    "dvts": "dvts:DVTS",
 }.items():
     register_strategy(_name, f"selfimprove.strategies.{_target}", paper=PAPERS.get(_name, ""))
 

@@ -291,6 +291,14 @@ class ArithmeticTask(Task):
         answer = example.answer if answer is None else answer
         return self.prompt(example)[:-1] + f" #{self.encode(int(answer))}:"
 
+    def step_format(self):
+        """Search steps: one scratchpad entry (`` a2100=2100``) per step, each opened by a space; the path is
+        finished once it writes `` #<answer>``. Verify format 2 shows only a candidate's answer, so P(True)
+        cannot judge a partial solution there (``judges_partial``)."""
+        from .steps import StepFormat
+
+        return StepFormat(delimiter=" ", opening=True, final=r"#\s*[0-9]", judges_partial=self.verify != 2)
+
     verdict_continuations = (" yes", " no")
     """The two answers of the verify format, for log-likelihood scoring (P(True) = P(" yes"))."""
 

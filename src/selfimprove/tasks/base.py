@@ -138,6 +138,15 @@ class Task:
         default), to train self-correction on; None when the task has no correct format of its own."""
         return None
 
+    # ---- steps, for search over partial solutions -----------------------------------------------------------
+    def step_format(self):
+        """How a completion splits into reasoning steps and where a step ends (``tasks.steps.StepFormat``): the
+        delimiter next-step generation stops at, and the pattern of a finished answer. Default: one line per
+        step, a path ends when the model stops (``tasks.steps.LINES``)."""
+        from .steps import LINES
+
+        return LINES
+
     # ---- difficulty -----------------------------------------------------------------------------------------
     def pool_split(self, split: str) -> str | None:
         """A training pool at the difficulty of held-out ``split``, disjoint from every held-out split (easy-to-

@@ -89,5 +89,11 @@ class GSM8KTask(Task):
                            for e in pick_shots(self, self.shots)]
         return few_shot(SYSTEM, self._shots, f"Question: {example.question}")
 
+    def step_format(self):
+        """Search steps: one line per step; the path is finished once it writes its ``#### <n>`` line."""
+        from .steps import StepFormat
+
+        return StepFormat(delimiter="\n", final=r"####\s*\S")
+
     def extract(self, text: str) -> str | None:
         return extract_number(text, fractions=False)  # GSM8K answers are whole numbers

@@ -1,0 +1,204 @@
+"""Study: accuracy versus generated tokens of greedy, self-consistency, best-of-n (P(True)), beam, MCTS and DVTS at
+matched budgets on the same problems, with paired tests (the search results page).
+
+Budgets are set in *generated tokens per example* (expansions, rollouts and self-evaluation rationales included;
+prompt tokens are reported beside them). Each strategy's settings for each budget are in ``BUDGETS``; the table
+prints the tokens each actually spent, so the match is visible rather than assumed. Self-consistency at n = 4 / 8
+/ 16 is the majority of the first n samples of one n = 16 pool, and best-of-n at n = 2 / 3 / 6 the best-scored of
+the first n samples of one n = 6 pool (the hf backend seeds sample i by (seed, prompt, i), so a run at the smaller n
+would draw exactly those samples); their token counts are those of the first n samples and their verifications.
+
+Each search run is scored under every final rule it records (``finals``: beam and DVTS by best value, majority
+and value-weighted vote; MCTS by most visits, best value and majority), rows ``name:final=...`` of the same trees
+and tokens. Paired tests per budget (pairs = (seed, example); an unparseable answer counts as wrong): each search strategy
+against self-consistency and against best-of-n at the same budget — exact McNemar p and the paired-bootstrap 95 % CI
+of the difference in points.
+
+    python scripts/search_study.py --model tiny-verify --task arithmetic:verify=2 --split test-hard --limit 100 \
+        --seeds 0 --out docs/results/search-study.json
+
+Not covered: wall time (see ``bench/bench_search.py``), other models (pass ``--model``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+BUDGETS = {
+    "B1": {"sc": 4, "bon": 2, "beam": "beam:beams=2,samples=2,value=likelihood",
+           "mcts": "mcts:iterations=3,k=2,rollouts=1", "dvts": "dvts:subtrees=2,width=2,value=likelihood"},
+    "B2": {"sc": 8, "bon": 3, "beam": "beam:beams=2,samples=4,value=likelihood",
+           "mcts": "mcts:iterations=6,k=2,rollouts=1", "dvts": "dvts:subtrees=4,width=2,value=likelihood"},
+    "B3": {"sc": 16, "bon": 6, "beam": "beam:beams=4,samples=4,value=likelihood",
+           "mcts": "mcts:iterations=12,k=2,rollouts=1", "dvts": "dvts:subtrees=4,width=4,value=likelihood"},
+}
+"""Settings per budget level; 'sc' and 'bon' are sample counts taken from one pool."""
+SEARCH = ("beam", "mcts", "dvts")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="tiny-verify")
+    p.add_argument("--task", default="arithmetic:verify=2")
+    p.add_argument("--split", default="test-hard")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--chunk", type=int, default=50, help="examples per strategy call")
+    p.add_argument("--out", help="write every number as JSON here")
+    args = p.parse_args(argv)
+
+    import torch
+
+    from selfimprove.backends import get_backend
+    from selfimprove.tasks import get_task
+
+    torch.set_num_threads(1)
+    task = get_task(args.task)
+    examples = task.examples(args.split)[: args.limit]
+    backend = get_backend(args.model)
+    rows: dict[tuple[str, str], dict] = {}  # (budget, strategy) -> {"correct": {(seed, id): bool}, tokens...}
+    for seed in args.seeds:
+        for label, result in run_seed(backend, task, examples, seed, args).items():
+            row = rows.setdefault(label, {"correct": {}, "completion": 0, "prompt": 0, "n": 0, "wall_s": 0.0,
+                                          "unparseable": 0, "spec": result["spec"]})
+            row["correct"].update({(seed, k): v for k, v in result["correct"].items()})
+            for key in ("completion", "prompt", "n", "wall_s", "unparseable"):
+                row[key] += result[key]
+    report = summarise(rows)
+    print_tables(report, args)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"args": vars(args), "fingerprint": backend.fingerprint(), "rows": report}, f, indent=1)
+    return 0
+
+
+def run_seed(backend, task, examples, seed: int, args) -> dict:
+    from selfimprove.strategies import get_strategy
+
+    out = {}
+    T = args.temperature
+    greedy = timed(backend, task, examples, get_strategy("greedy"), args.chunk)
+    out[("B0", "greedy")] = tally(greedy, "greedy", lambda t: t.final_answer, lambda t: tokens(t.steps))
+    sc = timed(backend, task, examples, get_strategy(f"self-consistency:n=16,temperature={T},seed={seed}"),
+               args.chunk)
+    bon = timed(backend, task, examples, get_strategy(f"best-of-n:n=6,verifier=ptrue,temperature={T},seed={seed}"),
+                args.chunk)
+    for budget, cfg in BUDGETS.items():
+        out[(budget, "self-consistency")] = tally(sc, f"self-consistency:n={cfg['sc']}",
+                                                  lambda t, n=cfg["sc"]: sc_answer(task, t, n),
+                                                  lambda t, n=cfg["sc"]: tokens(t.steps[:1], first=n))
+        out[(budget, "best-of-n")] = tally(bon, f"best-of-n:n={cfg['bon']},verifier=ptrue",
+                                           lambda t, n=cfg["bon"]: bon_answer(t, n),
+                                           lambda t, n=cfg["bon"]: bon_tokens(t, n))
+        for name in SEARCH:
+            spec = f"{cfg[name]},temperature={T},seed={seed}"
+            traces = timed(backend, task, examples, get_strategy(spec), args.chunk)
+            for how in traces["traces"][0].steps[-1].info["finals"]:  # every final rule on the same trees
+                out[(budget, f"{name}:final={how}")] = tally(traces, f"{cfg[name]},final={how}",
+                                                             lambda t, h=how: t.steps[-1].info["finals"][h],
+                                                             lambda t: tokens(t.steps))
+    return out
+
+
+def timed(backend, task, examples, strategy, chunk: int) -> dict:
+    from selfimprove.strategies.base import score_traces
+
+    t0, traces = time.perf_counter(), []
+    for i in range(0, len(examples), chunk):
+        part = examples[i:i + chunk]
+        traces += score_traces(task, part, strategy.run(backend, task, part))
+    return {"traces": traces, "wall_s": time.perf_counter() - t0, "examples": {e.id: e for e in examples},
+            "task": task}
+
+
+def tally(run: dict, spec: str, answer, spend) -> dict:
+    task, by_id = run["task"], run["examples"]
+    correct, completion, prompt, unparseable = {}, 0, 0, 0
+    for t in run["traces"]:
+        a = answer(t)
+        unparseable += a is None
+        correct[t.example_id] = bool(task.check(by_id[t.example_id], a))  # unparseable counts as wrong
+        c, p = spend(t)
+        completion, prompt = completion + c, prompt + p
+    return {"spec": spec, "correct": correct, "completion": completion, "prompt": prompt, "n": len(run["traces"]),
+            "wall_s": run["wall_s"], "unparseable": unparseable}
+
+
+def tokens(steps, first: int | None = None) -> tuple[int, int]:
+    """(completion, prompt) tokens of ``steps`` (the first ``first`` completions of each, when given)."""
+    c = p = 0
+    for s in steps:
+        comps = s.completions[:first] if first else s.completions
+        if comps:
+            p += comps[0].prompt_tokens
+            c += sum(x.completion_tokens for x in comps)
+    return c, p
+
+
+def sc_answer(task, trace, n: int):
+    from selfimprove.answers import majority
+
+    return majority(trace.steps[0].answers[:n], task.equivalent)[0]
+
+
+def bon_answer(trace, n: int):
+    scores, answers = trace.info["scores"][:n], trace.steps[0].answers[:n]
+    ranked = [j for j, s in enumerate(scores) if s is not None]
+    if not ranked:
+        return answers[0]
+    return answers[max(ranked, key=lambda j: scores[j])]
+
+
+def bon_tokens(trace, n: int) -> tuple[int, int]:
+    """The first n samples, and the verification steps of those among them that were scored."""
+    gen = trace.steps[0]
+    scored = sum(a is not None for a in gen.answers[:n])  # only parseable samples are verified, in order
+    verifies = [s for s in trace.steps[1:] if s.kind == "verify"][:scored]
+    c, p = tokens([gen], first=n)
+    vc, vp = tokens(verifies)
+    return c + vc, p + vp
+
+
+def summarise(rows: dict) -> list[dict]:
+    from selfimprove.metrics.stats import mcnemar_exact, paired_bootstrap, wilson_ci
+
+    out = []
+    for (budget, name), row in sorted(rows.items()):
+        n = row["n"]
+        acc = sum(row["correct"].values()) / n
+        entry = {"budget": budget, "strategy": name, "spec": row["spec"], "n": n, "accuracy": acc,
+                 "ci": wilson_ci(sum(row["correct"].values()), n), "completion_per_ex": row["completion"] / n,
+                 "prompt_per_ex": row["prompt"] / n, "wall_s": row["wall_s"], "unparseable": row["unparseable"]}
+        if name.split(":")[0] in SEARCH:
+            for ref in ("self-consistency", "best-of-n"):
+                other = rows[(budget, ref)]["correct"]
+                m = mcnemar_exact(other, row["correct"])
+                b = paired_bootstrap(other, row["correct"], seed=0)
+                entry[f"vs_{ref}"] = {"diff": m["diff"], "p": m["p_value"], "ci": (b["ci_low"], b["ci_high"]),
+                                      "a_only": m["a_only"], "b_only": m["b_only"]}
+        out.append(entry)
+    return out
+
+
+def print_tables(report: list[dict], args) -> None:
+    print(f"model {args.model} · task {args.task} · split {args.split} · n = {args.limit} · seeds {args.seeds}")
+    print("| budget | strategy | settings | accuracy % (95 % CI) | generated tokens / ex | prompt tokens / ex | "
+          "vs SC, points (p) | vs best-of-n, points (p) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for e in report:
+        lo, hi = e["ci"]
+        cells = []
+        for ref in ("self-consistency", "best-of-n"):
+            v = e.get(f"vs_{ref}")
+            cells.append("" if v is None else f"{100 * v['diff']:+.1f} ({v['ci'][0] * 100:+.1f}…"
+                                              f"{v['ci'][1] * 100:+.1f}; p = {v['p']:.3g})")
+        print(f"| {e['budget']} | {e['strategy']} | `{e['spec']}` | {100 * e['accuracy']:.1f} ({100 * lo:.0f}–"
+              f"{100 * hi:.0f}) | {e['completion_per_ex']:.0f} | {e['prompt_per_ex']:.0f} | {cells[0]} | "
+              f"{cells[1]} |")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
