@@ -391,18 +391,21 @@ class OpenAICompatBackend:
         """Record in ``info["sampling_varies"]`` whether two samples at temperature 1 differ (a second request when
         the server ignored n), and warn when they do not: a server that ignores temperature gives every sampled
         strategy n copies of one completion."""
-        texts = [c.get("text") if "text" in c else (c.get("message") or {}).get("content") for c in choices]
-        if len(texts) < 2:
+        if len(choices) < 2:
             async with self._session() as s:
                 try:
-                    texts += [(await self._call(s, "POST", self._path, {**body, "n": 1}, _choices))[0].get(
-                        "text" if self.endpoint == "completions" else "message")]
+                    choices = choices + (await self._call(s, "POST", self._path, {**body, "n": 1}, _choices))[:1]
                 except _GiveUp:
                     return
-        self.info["sampling_varies"] = varies = len({json.dumps(t) for t in texts}) > 1
+        try:
+            texts = [_choice_text(c, self.endpoint)[0] for c in choices]
+        except _Fail:
+            return
+        self.info["sampling_varies"] = varies = len(set(texts)) > 1
         if not varies:
             log.warning("%s: two samples at temperature 1 were identical (%r): the server may ignore temperature, "
-                        "and sampled strategies would vote over copies", self.info["servers"], texts[0])
+                        "and sampled strategies would vote over copies (transformers serve samples only when the "
+                        "model's generation_config.json sets do_sample: true)", self.info["servers"], texts[0])
 
 
 def _choices(data: Any) -> list[Any]:

@@ -222,6 +222,7 @@ def _new_run(args, store):
     task_spec = task_for_model(args.task, model_path)
     task = get_task(task_spec, data=args.data)
     check_task_formats(model_path, task)
+    recipe = {**_model_defaults(model_path, args, recipe), **recipe}
     cfg = build_config(args, task, recipe)
     saved = {"command": "train", "model": args.model, "model_path": str(model_path), "task": task_spec,
              "data": args.data, "loop": cfg.to_dict(), "versions": _versions()}
@@ -232,6 +233,21 @@ def _new_run(args, store):
     RunDir(run_dir).write_json("config.json", saved)
     store.put_metrics(run_id, "run", {"run_dir": str(run_dir)})
     return run_dir, cfg, task, model_path, run_id
+
+
+def _model_defaults(model_path, args, recipe: dict) -> dict:
+    """Training defaults for a real model (``models.training_defaults``: learning rate, new tokens, batch),
+    which a recipe or a flag overrides; none for the built-in character models."""
+    from ..models import training_defaults
+    from ..training.pref_loop import PREF_METHODS
+
+    defaults = training_defaults(model_path, lora=bool(args.lora or recipe.get("lora")))
+    if (getattr(args, "method", None) or recipe.get("method")) not in PREF_METHODS:
+        defaults.pop("dpo_lr", None)
+    if defaults:
+        print("real-model defaults (a recipe or flag overrides them): "
+              + ", ".join(f"{k}={v}" for k, v in defaults.items()), flush=True)
+    return defaults
 
 
 def _discard(store, run_id: str, run_dir: Path) -> None:
