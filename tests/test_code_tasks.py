@@ -128,3 +128,13 @@ def test_score_humaneval_samples(tmp_path, capsys):
     samples.write_text(json.dumps({"task_id": "HumanEval/999", "completion": ""}) + "\n")
     assert main(["score", "--task", "humaneval", "--completions", str(samples)]) == 2
     assert "samples.jsonl:1, field 'task_id'" in capsys.readouterr().err
+
+
+def test_eval_with_unsafe_exec_says_so(tmp_path, capsys):
+    store = str(tmp_path / "runs.db")
+    assert main(["eval", "--model", "scripted", "--task", "pal-arithmetic", "--split", "dev", "--limit", "2",
+                 "--strategy", "pal", "--strategy", "self-debug:feedback=run", "--store", store,
+                 "--unsafe-exec"]) == 0
+    captured = capsys.readouterr()
+    assert "UNSANDBOXED" in captured.out + captured.err
+    assert "correction transitions" in captured.out and "execution errors only" in captured.out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from selfimprove.models import REAL_MODEL_FULL, REAL_MODEL_TRAINING, is_character_model, training_defaults
-from selfimprove.training.config import LoopConfig
+from selfimprove.training.config import LoopConfig, nest
 
 
 def test_character_models_keep_the_config_defaults(tiny_random_model_dir):
@@ -19,9 +19,14 @@ def test_real_models_get_real_model_defaults(tmp_path):
     assert not is_character_model(tmp_path) and not is_character_model(tmp_path / "missing")
     lora, full = training_defaults(tmp_path, lora=True), training_defaults(tmp_path, lora=False)
     assert lora == REAL_MODEL_TRAINING and full == REAL_MODEL_FULL and full["lr"] < lora["lr"]
-    # each differs from the character model's default it replaces
-    for key in ("lr", "max_tokens", "batch_size"):
-        assert lora[key] != getattr(LoopConfig, key)
+    assert training_defaults("smollm2", lora=True) == REAL_MODEL_TRAINING  # by name, before conversion
+    assert training_defaults("tiny", lora=True) == {}
+    # they go through the run config's flat names, and a recipe's nested table still wins over them
+    base = LoopConfig()
+    cfg = LoopConfig.from_dict(nest({**lora, "method": "star"}))
+    assert (cfg.sft.lr, cfg.max_tokens, cfg.sft.batch_size, cfg.dpo.lr) == (1e-4, 256, 8, 5e-6)
+    assert (cfg.sft.lr, cfg.max_tokens, cfg.sft.batch_size) != (base.sft.lr, base.max_tokens, base.sft.batch_size)
+    assert LoopConfig.from_dict(nest({**lora, "sft": {"lr": 3e-4}})).sft.lr == 3e-4
 
 
 def test_word_problems_are_deterministic_disjoint_and_solved_by_their_solutions():

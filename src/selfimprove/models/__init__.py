@@ -24,8 +24,13 @@ REAL_MODEL_FULL = {**REAL_MODEL_TRAINING, "lr": 1e-5, "dpo_lr": 5e-7}
 
 
 def is_character_model(path: str | Path) -> bool:
-    """True for the built-in character-level models (and rounds trained from them): a vocabulary of a few
-    hundred symbols. Read from ``config.json`` (no weights loaded); False when it cannot be read."""
+    """True for the built-in character-level models, by name or directory (and rounds trained from them): a
+    vocabulary of a few hundred symbols, read from ``config.json`` (no weights loaded); False for ``smollm2``
+    and when it cannot be read."""
+    from ..tiny.config import PRESETS
+
+    if str(path) in PRESETS and not Path(path).exists():
+        return True
     try:
         config = json.loads((Path(path) / "config.json").read_text())
     except (OSError, ValueError):
