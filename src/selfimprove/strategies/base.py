@@ -1,4 +1,4 @@
-"""The Strategy contract (DESIGN §4) and the bookkeeping every strategy shares.
+"""The Strategy contract and the bookkeeping every strategy shares.
 
 A strategy is a frozen dataclass whose fields are its settings; ``run(backend, task, examples)`` returns one
 ``Trace`` per example, in order. It records every step and the tokens it spent. Strategies never see the gold
@@ -40,17 +40,21 @@ def generate_step(backend: Backend, task, prompts: Sequence[str], params: Sampli
 
     A completion cut at ``max_tokens`` (finish reason 'length') or a failed request has answer None: a
     truncated text has not reached its answer, and a number read from it ("… we add 1 to" → 1) must neither
-    vote nor score. ``info['truncated']`` lists the indices of the truncated completions."""
+    vote nor score. ``info['truncated']`` lists the indices of the truncated completions; ``info['sent_prompt']``
+    is the prompt as the model received it, where the backend changed it (a chat template)."""
     params = params if params.stop else params.replace(stop=tuple(task.stop))
     batches = backend.generate(list(prompts), params)
+    render = getattr(backend, "rendered_prompt", None)
     texts = [c.text for comps in batches for c in comps if readable(c)]
     extracted = iter(task.extract_many(texts))
     steps = []
     for prompt, comps in zip(prompts, batches, strict=True):
         answers = tuple(next(extracted) if readable(c) else None for c in comps)
         cut = [j for j, c in enumerate(comps) if c.finish_reason == "length"]
-        steps.append(Step(kind=kind, prompt=prompt, completions=tuple(comps), answers=answers,
-                          info={"truncated": cut} if cut else {}))
+        info: dict = {"truncated": cut} if cut else {}
+        if render is not None and (sent := render(prompt)) is not None and sent != prompt:
+            info["sent_prompt"] = sent
+        steps.append(Step(kind=kind, prompt=prompt, completions=tuple(comps), answers=answers, info=info))
     return steps
 
 
