@@ -12,7 +12,7 @@ The store is built in a temporary directory unless ``--store`` names one that al
 is reused: building takes minutes, mostly computing the metrics rows, maj@k of the pool above all). Figures are
 separate requests (images the page loads after it is shown); their time is printed too.
 
-Measured on the 2-core development machine under a load average of 19 (2026-11-30): the run page 0.55–0.66 s
+Measured on the 2-core development machine under a load average of 19 (2026-11-30): the run page 0.42–0.66 s
 cold in a fresh app (goal met), 0.14 s again; page 200 of the examples 0.16 s; a correction cell 0.77 s; a
 paired test of two 25,000-trace strategies 1.6–3.2 s (both strategies' outcomes are read); an example 0.8 s
 (its first gold lookup builds the task's splits); the runs list 0.16 s; a figure 0.8–1.0 s once matplotlib is

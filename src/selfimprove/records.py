@@ -1,4 +1,4 @@
-"""Shared records: the one vocabulary every module speaks (DESIGN §2, §4).
+"""Shared records: the one vocabulary every module speaks.
 
 Every record is a frozen dataclass that round-trips through JSON with ``to_dict`` / ``from_dict``.
 Nothing provider-shaped (an OpenAI dict, an HF ``GenerateOutput``) crosses a module boundary: backends

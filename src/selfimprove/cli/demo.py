@@ -113,6 +113,7 @@ def run(args) -> int:
     console.print(f"run {run_id} · task {task.describe()} · run dir {out}")
 
     console.rule("2 · inference: greedy versus self-consistency (dev split)")
+    t_inference = time.perf_counter()
     backend = HFBackend(str(model_path))
     dev = task.examples("dev")[: recipe["eval_limit"]]
     rows = {}
@@ -127,6 +128,7 @@ def run(args) -> int:
             rows[describe(strategy)] = m = strategy_metrics(task, dev, traces, seed=recipe["seed"])
             store.put_metrics(run_id, "inference/" + describe(strategy), m)
     print_strategy_table(rows, title=f"{task.describe()} · dev · n={len(dev)}")
+    inference_s = time.perf_counter() - t_inference
 
     summaries, first = {}, None
     for arm in recipe["arms"]:
@@ -136,6 +138,7 @@ def run(args) -> int:
                                   scope=arm)
         first = first or out / arm  # the arms share one evaluation of the starting model
 
+    from ..report.demo import write_demo_page
     from .demo_report import paired_tests, print_rounds
 
     print_rounds(out, summaries, ("dev", test, harder))
@@ -144,11 +147,14 @@ def run(args) -> int:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     total = time.perf_counter() - t_start
     store.put_metrics(run_id, "demo/resources", {"wall_s": total, "peak_rss_mb": peak_mb,
-                                                 "pretrain_s": pretrain_s})
+                                                 "pretrain_s": pretrain_s, "inference_s": inference_s})
     store.set_status(run_id, "done")
     print(f"\nwall time {total:.0f} s (of which model {pretrain_s:.0f} s) · peak memory {peak_mb:.0f} MB")
     print(f"stored as run {run_id} in {store.path}; round models and traces under {out}")
     print(f"inspect: selfimprove runs show {run_id}")
+    page = write_demo_page(out / "demo.html", out, summaries, ("dev", test, harder), tests, inference=rows,
+                      title=f"selfimprove demo · run {run_id} · {task.describe()}")
+    print(f"report: {page}")
     return 0
 
 

@@ -72,3 +72,4 @@ def paired_tests(out: Path, summaries: dict, split: str, seed: int = 0) -> dict:
                       f"{mc['b_only']} / {mc['a_only']}", f"{mc['p_value']:.4f}", verdict)
     console().print(table)
     return results
+

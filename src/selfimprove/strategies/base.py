@@ -1,4 +1,4 @@
-"""The Strategy contract (DESIGN §4) and the bookkeeping every strategy shares.
+"""The Strategy contract and the bookkeeping every strategy shares.
 
 A strategy is a frozen dataclass whose fields are its settings; ``run(backend, task, examples)`` returns one
 ``Trace`` per example, in order. It records every step and the tokens it spent. Strategies never see the gold

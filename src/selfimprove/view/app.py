@@ -150,7 +150,7 @@ class Viewer:
             if len(self._plots) > 64:  # bounded: figures of runs looked at long ago are drawn again
                 self._plots.clear()
             self._plots[key] = self.eval_figure(run, name)
-        return _png(self._plots[key])
+        return png_response(self._plots[key])
 
     def eval_figure(self, run: dict[str, Any], name: str) -> bytes | None:
         rows, analyses = self.summaries(run)
@@ -236,7 +236,7 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
-def _png(data: bytes | None):
+def png_response(data: bytes | None):
     from starlette.responses import Response
 
     if data is None:

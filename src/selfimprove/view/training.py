@@ -130,7 +130,7 @@ def _arm(v, request, run):
 
 def arms_plot(v, request):
     """Every arm's accuracy per round, one panel per split (the demo page's figure)."""
-    from .app import _png
+    from .app import png_response
 
     run = v.store.get_run(request.path_params["run_id"])
     if run is None:
@@ -141,11 +141,11 @@ def arms_plot(v, request):
         per_arm = {name: rounds(d) for name, d in found} if found else rounds_from_store(v.store.metrics(run["id"]))
         splits = sorted({s for rs in per_arm.values() for m in rs for s in m.get("eval", {})})
         v._plots[key] = P.arms_by_split(per_arm, splits)
-    return _png(v._plots[key])
+    return png_response(v._plots[key])
 
 
 def train_plot(v, request):
-    from .app import _png
+    from .app import png_response
 
     run = v.store.get_run(request.path_params["run_id"])
     name = request.path_params["name"]
@@ -168,7 +168,7 @@ def train_plot(v, request):
                                           if isinstance(m.get("data", {}).get(k), (int, float))]
                                       for k in ("rows", "pairs", "examples", "samples")},
                                      f"Training data per round · {label}", "count")
-    return _png(v._plots[key])
+    return png_response(v._plots[key])
 
 
 def round_page(v, request):
