@@ -194,6 +194,7 @@ def _new_run(args, store):
         raise UserError("train needs --model and --task (or --recipe FILE, or --resume RUN_DIR_OR_ID)")
     task_spec = task_for_model(args.task, args.model)
     task = get_task(task_spec, data=args.data)
+    recipe = {**_model_defaults(args.model, args, recipe), **recipe}  # flat defaults first: recipe, flags win
     cfg = build_config(args, task, recipe)
     _check_out(Path(args.out) if args.out else home() / "train")
     model_path = _resolve_model(args.model)  # may pretrain a built-in model: after every check
@@ -208,6 +209,22 @@ def _new_run(args, store):
     RunDir(run_dir).write_json("config.json", saved)
     store.put_metrics(run_id, "run", {"run_dir": str(run_dir)})
     return run_dir, cfg, task, model_path, run_id
+
+
+def _model_defaults(model: str, args, recipe: dict) -> dict:
+    """Training defaults for a real model (``models.training_defaults``: learning rates, new tokens, batch),
+    which a recipe or a flag overrides; none for the built-in character models. Read without resolving the
+    model (a built-in one may need pretraining or conversion first)."""
+    from ..models import training_defaults
+    from .options import loop_values
+
+    given = {**recipe, **loop_values(args)}
+    sft = given.get("sft") if isinstance(given.get("sft"), dict) else {}
+    defaults = training_defaults(model, lora=bool(given.get("lora") or given.get("sft.lora") or sft.get("lora")))
+    if defaults:
+        print("real-model defaults (a recipe or flag overrides them): "
+              + ", ".join(f"{k}={v}" for k, v in defaults.items()), flush=True)
+    return defaults
 
 
 def _discard(store, run_id: str, run_dir: Path) -> None:
