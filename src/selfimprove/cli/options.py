@@ -84,6 +84,32 @@ def add_loop_arguments(parser) -> None:
     parser.set_defaults(loop_dests=tuple(dests))
 
 
+def flag_of(key: str) -> str:
+    """The flags of a setting, older names included: ``'sft.lr'`` → ``'--sft-lr/--lr'``, ``'n'`` → ``'--n/--k'``."""
+    from ..training.config import ALIASES
+    from ..training.settings import TrainerSettings
+
+    group, _, name = key.rpartition(".")
+    shared = {f.name for f in dataclasses.fields(TrainerSettings)}
+    primary = f"--{name}" if not group or group == "method" or (group in ("sft", "dpo") and name in shared) \
+        else f"--{group}-{name}"
+    olds = ["--" + old for old, new in ALIASES.items() if new in (key, f"method.{key}")]
+    return "/".join(dict.fromkeys(f.replace("_", "-") for f in [primary, *olds]))
+
+
+def flags_in(message: str) -> str:
+    """``message`` with each ``LoopConfig.x`` / ``SFTSettings.x`` / ... named by its flags (``--n/--k``)."""
+    import re
+
+    message = re.sub(r"^([a-z][\w-]*): (\w+) must", lambda m: f"{m.group(1)}: {flag_of(m.group(2))} must",
+                     message)  # a method's own check: "lmsi: threshold must ..."
+    for cls, group in (("LoopConfig", ""), ("SFTSettings", "sft"), ("DPOSettings", "dpo"),
+                       ("GuardSettings", "guards")):
+        message = re.sub(rf"\b{cls}\.(\w+)", lambda m, g=group: flag_of(f"{g}.{m.group(1)}" if g else m.group(1)),
+                         message)
+    return message
+
+
 def loop_values(args) -> dict[str, Any]:
     """The LoopConfig values given as flags (``sft.lr``-style keys for the nested ones)."""
     out = {}

@@ -74,18 +74,23 @@ def build_config(args, task, recipe: dict | None = None) -> LoopConfig:
             method["difficulty_splits"] = task.harder_splits(rounds)  # arithmetic: one more term per round
         if "eval_splits" not in nested and task.extra_eval_splits() and not e2h:  # e2h: its own splits
             nested["eval_splits"] = task.extra_eval_splits()
-        check_nested_types(nested, where=getattr(args, "recipe", None))
+        try:
+            check_nested_types(nested, where=getattr(args, "recipe", None))
+        except UserError as e:  # name the setting by its flags (older names included)
+            from .options import flag_of
+
+            if e.field is not None:
+                e.field = flag_of(e.field)
+            raise
         cfg = LoopConfig.from_dict(nested)
         for settings, trl_class in ((cfg.sft, "SFTConfig"), (cfg.dpo, "DPOConfig")):
             if settings.trl_args:  # TRL is a heavy import: only when there is something to check
                 settings.check_trl_args(_trl_config(trl_class))
         return cfg
     except (TypeError, ValueError) as e:
-        msg = str(e)
-        for cls, key in (("LoopConfig.", ""), ("SFTSettings.", "sft."), ("DPOSettings.", "dpo."),
-                         ("GuardSettings.", "guards.")):
-            msg = msg.replace(cls, key)  # the setting, as a recipe names it (flag: dots become dashes)
-        raise UserError(msg, path=getattr(args, "recipe", None)) from None
+        from .options import flags_in
+
+        raise UserError(flags_in(str(e)), path=getattr(args, "recipe", None)) from None
 
 
 def check_nested_types(nested: dict, where: str | None) -> None:
@@ -256,7 +261,7 @@ def _check_out(run_dir: Path) -> None:
 
 def _check_resume_flags(args, cfg) -> None:
     """Refuse flags that contradict the run being resumed, naming the flag (the stored config decides)."""
-    from .options import loop_values
+    from .options import flag_of, loop_values
 
     for key in ("model", "task", "data", "recipe", "out"):
         if getattr(args, key, None) is not None:
@@ -266,7 +271,7 @@ def _check_resume_flags(args, cfg) -> None:
         stored = _stored(cfg, key)
         value = tuple(value) if isinstance(value, list) else value
         if value != stored:
-            flag = "--" + key.replace(".", "-").replace("_", "-")
+            flag = flag_of(key)
             raise UserError(f"{flag} {value!r} contradicts the run being resumed, which has {stored!r}; "
                             "drop the flag to resume, or start a new run", field=flag)
 
