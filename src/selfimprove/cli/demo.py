@@ -138,8 +138,7 @@ def run(args) -> int:
                                   scope=arm)
         first = first or out / arm  # the arms share one evaluation of the starting model
 
-    from ..report.demo import write_demo_page
-    from .demo_report import paired_tests, print_rounds
+    from .demo_report import paired_tests, print_rounds, write_page
 
     print_rounds(out, summaries, ("dev", test, harder))
     tests = paired_tests(out, summaries, test, seed=recipe["seed"])
@@ -152,7 +151,7 @@ def run(args) -> int:
     print(f"\nwall time {total:.0f} s (of which model {pretrain_s:.0f} s) · peak memory {peak_mb:.0f} MB")
     print(f"stored as run {run_id} in {store.path}; round models and traces under {out}")
     print(f"inspect: selfimprove runs show {run_id}")
-    page = write_demo_page(out / "demo.html", out, summaries, ("dev", test, harder), tests, inference=rows,
+    page = write_page(out / "demo.html", out, summaries, ("dev", test, harder), tests, inference=rows,
                       title=f"selfimprove demo · run {run_id} · {task.describe()}")
     print(f"report: {page}")
     return 0

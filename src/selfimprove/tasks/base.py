@@ -55,6 +55,11 @@ class Task:
         """The normalised answer in a completion's text, or None when it cannot be parsed."""
         raise NotImplementedError(f"task {self.name!r} must define extract(text)")
 
+    def complete_part(self, text: str) -> str | None:
+        """The part of a completion cut at max_tokens that is already complete and may carry an answer (a code
+        task: everything up to a closed code block), or None. Default None: a truncated text has no answer."""
+        return None
+
     def extract_many(self, texts: Sequence[str]) -> list[str | None]:
         """``extract`` of many texts at once (a task that runs programs to read answers batches them here).
         Default: ``extract`` each."""
