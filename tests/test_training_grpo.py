@@ -38,3 +38,26 @@ def test_two_grpo_steps_change_the_micro_model(micro_model_dir):
     assert all(c[i] == c[i - i % 4] for c in calls for i in range(8))  # a group's completions are adjacent
     changed = [k for k, v in trained.named_parameters() if not torch.equal(v.detach(), before[k])]
     assert changed, f"two GRPO steps left every parameter unchanged; completions: {seen}"
+
+
+@pytest.mark.slow
+def test_train_method_grpo_majority_one_round_on_the_micro_model(micro_model_dir, tmp_path):
+    import json
+
+    from selfimprove.cli.main import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--model", str(micro_model_dir), "--task", "arithmetic:terms=2-3,digits=1-2",
+                 "--method", "grpo", "--rl-reward", "majority", "--rl-min-share", "0.5", "--rl-max-steps", "1",
+                 "--rl-num-generations", "4", "--rl-batch-size", "8", "--rl-max-completion-length", "32",
+                 "--rounds", "1", "--train-limit", "2", "--eval-limit", "4", "--patience", "5",
+                 "--out", str(out), "--store", str(tmp_path / "runs.db")]) == 0
+    m1 = json.loads((out / "round-1" / "metrics.json").read_text())
+    train = m1["train"]
+    assert train["objective"] == "grpo" and train["steps"] == 1
+    rewards = train["rewards"]
+    assert rewards["reward"] == "majority" and not rewards["reads_gold"] and rewards["min_share"] == 0.5
+    assert rewards["prompts"] == 2 and rewards["completions"] == 8  # one step: 2 prompts x 4 samples
+    assert rewards["voted"] + rewards["skipped"] == 2
+    assert 0.0 <= rewards["reward_accuracy"] <= 1.0 and 1 <= rewards["distinct_per_group"] <= 4
+    assert m1["eval"]["dev"]["n"] == 4 and (out / "round-1" / "model.safetensors").exists()

@@ -40,6 +40,12 @@ MODELLED = {"learning_rate", "max_steps", "per_device_train_batch_size", "num_ge
 class GRPOSettings:
     """How one GRPO call trains (sized for the built-in tiny model on a 2-core CPU)."""
 
+    reward: str = "gold"
+    """Reward of ``--method grpo``: gold, majority or format, joined by '+' with optional weights
+    (``majority+0.1*format``); gold reads the gold answers, majority (TTRL) does not."""
+    min_share: float = 0.0
+    """Majority reward: a prompt whose winning answer has under this share of its group's votes is skipped
+    (all its rewards 0, counted)."""
     lr: float = 1e-4
     """Learning rate (a real model wants ~1e-6)."""
     max_steps: int = 8
@@ -62,6 +68,9 @@ class GRPOSettings:
     """Further GRPOConfig options passed through unchanged, e.g. {scale_rewards = "batch"}."""
 
     def __post_init__(self) -> None:
+        from .rewards import parse_reward
+
+        parse_reward(self.reward, self.min_share)  # raises, naming the known rewards
         if not self.lr > 0:
             raise ValueError(f"GRPOSettings.lr must be > 0, got {self.lr}")
         if self.max_steps < 1:
