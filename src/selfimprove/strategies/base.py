@@ -40,23 +40,25 @@ def generate_step(backend: Backend, task, prompts: Sequence[str], params: Sampli
 
     A completion cut at ``max_tokens`` (finish reason 'length') or a failed request has answer None: a
     truncated text has not reached its answer, and a number read from it ("… we add 1 to" → 1) must neither
-    vote nor score. ``info['truncated']`` lists the indices of the truncated completions."""
+    vote nor score — unless the task reads its answer from the first word (``task.answer_first``: "No, it
+    does not ..."). ``info['truncated']`` lists the indices of the truncated completions."""
     params = params if params.stop else params.replace(stop=tuple(task.stop))
     batches = backend.generate(list(prompts), params)
-    texts = [c.text for comps in batches for c in comps if readable(c)]
+    texts = [c.text for comps in batches for c in comps if readable(c, task)]
     extracted = iter(task.extract_many(texts))
     steps = []
     for prompt, comps in zip(prompts, batches, strict=True):
-        answers = tuple(next(extracted) if readable(c) else None for c in comps)
+        answers = tuple(next(extracted) if readable(c, task) else None for c in comps)
         cut = [j for j, c in enumerate(comps) if c.finish_reason == "length"]
         steps.append(Step(kind=kind, prompt=prompt, completions=tuple(comps), answers=answers,
                           info={"truncated": cut} if cut else {}))
     return steps
 
 
-def readable(completion: Completion) -> bool:
-    """A completion whose text can carry an answer: the request succeeded and was not cut at max_tokens."""
-    return completion.ok and completion.finish_reason != "length"
+def readable(completion: Completion, task=None) -> bool:
+    """A completion whose text can carry an answer: the request succeeded, and it was not cut at max_tokens or
+    ``task`` reads its answer from the first word (``answer_first``)."""
+    return completion.ok and (completion.finish_reason != "length" or bool(getattr(task, "answer_first", False)))
 
 
 def spent(steps: Sequence[Step]) -> dict[str, int]:

@@ -38,6 +38,10 @@ class Task:
     are the values programs print, e.g. pal-arithmetic; ``execute`` is defined)."""
     unsafe_exec: bool = False
     """Code tasks: run programs without the sandbox's isolation (``--unsafe-exec``); every report says so."""
+    answer_first: bool = False
+    """The answer is the first word of a completion (a yes/no reply that then explains itself), so a completion
+    cut at max_tokens has already given it and is read; False (the default): the answer comes at the end (a
+    chain of thought), and a cut completion has none (``strategies.base.readable``)."""
     verify_format: int | None = None
     """The version of the task's own verify/correct format, where a built-in model was trained on one; a model
     that learned another version is refused (``tiny.models.check_task_formats``). None: no versioned format."""

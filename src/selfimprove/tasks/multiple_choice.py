@@ -95,6 +95,7 @@ class BoolQTask(_FileTask):
 
     name = "boolq"
     system = "Answer the question with yes or no."
+    answer_first = True  # "No, ethanol does not ..." gives its answer first, whatever comes after
 
     def examples(self, split: str = "test") -> list[Example]:
         path, rows = _load(self.data, split, self.name)
