@@ -146,7 +146,7 @@ def test_every_task_hook_has_a_default():
     assert t.correct_target(e) is None and t.verify_format is None
     assert t.hint_prompt(e) == "hint: the answer is 2\n1+1 ="
     fmt = t.formats()
-    assert fmt.own == () and "Is the answer above correct?" in fmt.verify(e, "2")
+    assert fmt.own == () and "correct?" in fmt.verify(e, "2")  # the generic template
     with pytest.raises(UserError, match="cannot read gold answers from completion rows"):
         t.example_from_row({}, "f.jsonl", 1, "x")
     registry.register_task("minimal", Minimal)
@@ -162,12 +162,12 @@ def test_the_arithmetic_task_declares_its_own_formats():
     assert t.harder_splits(2) == ("terms=5", "terms=6") and t.extra_eval_splits() == ("test-hard",)
 
 
-def test_no_probing_of_tasks_outside_training():
+def test_no_probing_of_tasks():
     import pathlib
     import re
 
     src = pathlib.Path(registry.__file__).parent
-    probes = [f"{p.relative_to(src)}: {line.strip()}" for p in src.rglob("*.py") if "training" not in p.parts
+    probes = [f"{p.relative_to(src)}: {line.strip()}" for p in src.rglob("*.py")
               for line in p.read_text().splitlines()
               if re.search(r"(hasattr|getattr)\((self\.)?task\b", line)]
     assert probes == []

@@ -462,11 +462,12 @@ def test_best_of_n_by_rubric_score_probabilities():
     assert "of the probability on an allowed answer" in next(s for s in none.steps if s.kind == "judge").verdicts[0].reason
 
 
-def test_an_answer_first_task_reads_its_answer_from_a_cut_completion():
+def test_a_task_whose_answer_comes_first_reads_it_from_a_cut_completion():
     from selfimprove.answers import extract_yes_no
 
     class YesNo(NumTask):
-        answer_first = True  # "No, it does not ..." has answered before it is cut
+        def complete_part(self, text):  # "No, it does not ..." has answered before it is cut
+            return text
 
         def extract(self, text):
             return extract_yes_no(text)

@@ -1,5 +1,6 @@
 """Real runs for the viewer's tests: strategies run through the runner on the arithmetic task with a scripted
-backend (right on even answers, wrong on odd ones; a review fixes some and breaks others), stored in a RunStore
+backend (right on even answers, wrong on odd ones; a review fixes some and breaks others; a search continues
+its partial solutions with the worked solution and records its tree), stored in a RunStore
 exactly as ``selfimprove eval`` stores them. One completion carries a ``<script>`` payload that must be shown,
 never run."""
 
@@ -16,7 +17,7 @@ from selfimprove.strategies.base import describe
 from selfimprove.tasks.arithmetic import ArithmeticTask
 
 PAYLOAD = "<script>window.__pwned = 1</script>"
-STRATEGIES = ("greedy", "self-consistency:n=4,temperature=0.8,seed=1", "self-correct")
+STRATEGIES = ("greedy", "self-consistency:n=4,temperature=0.8,seed=1", "self-correct", "beam")
 
 
 def scripted(task: ArithmeticTask, n: int) -> ScriptedBackend:
@@ -36,7 +37,21 @@ def scripted(task: ArithmeticTask, n: int) -> ScriptedBackend:
             return re.sub(r"#\d+$", "#" + task.encode(int(e.answer) + 2), right), -1.2
         return right, -0.4  # and fixes the others (w→c where it was wrong)
 
-    return ScriptedBackend(rules=[(r":$", solve), (r" !$", review)], default="?")
+    asked: dict[str, int] = {}
+
+    def extend(prompt: str, k: int):  # a search's partial solution: the rest of the worked solution
+        head = prompt.split(":", 1)[0] + ":"
+        if head not in by_prompt or prompt.endswith((" ?", " !")):
+            return "?"
+        e = by_prompt[head][1]
+        done, right = prompt[len(head):], task.solution(e)
+        rest = right[len(done):] if right.startswith(done) else " #0"
+        asked[prompt] = asked.get(prompt, 0) + 1  # counts samples, across calls
+        if rest.lstrip().startswith("#") and asked[prompt] % 2 == 0:  # every other sample: a wrong last step
+            rest = rest[:len(rest) - len(rest.lstrip())] + "#" + task.encode(int(e.answer) + 1)
+        return rest, -0.1 - 0.2 * k
+
+    return ScriptedBackend(rules=[(r":$", solve), (r" !$", review), (r"", extend)], default="?")
 
 
 def build_eval_run(store_path: Path, n: int = 24) -> str:
@@ -62,17 +77,19 @@ def build_training_run(store_path: Path, run_dir: Path, model_dir: Path) -> str:
     generator and judge and real TRL training, mirrored into the store as ``selfimprove train`` does."""
     from test_dpo import scripted as judging_backend
 
-    from selfimprove.training.pref_loop import PrefConfig, run_pref_loop
+    from selfimprove.training.config import LoopConfig
+    from selfimprove.training.loop import run_loop
 
     task = ArithmeticTask(n_train=12, n_dev=6, n_test=6)
-    cfg = PrefConfig(method="scpo", rounds=1, k=4, threshold=0.0, patience=None, train_limit=6, eval_limit=3,
-                     max_steps=2, batch_size=4, guard_limit=3, guard_k=2)
+    cfg = LoopConfig.from_dict({"method": "scpo", "rounds": 1, "n": 4, "threshold": 0.0, "patience": 0,
+                                "train_limit": 6, "eval_limit": 3, "max_steps": 2, "batch_size": 4,
+                                "guards": {"limit": 3, "n": 2}})
     store = RunStore(store_path)
     config = {"command": "train", "model": "tiny-random", "model_path": str(model_dir), "task": task.describe(),
               "data": None, "loop": cfg.to_dict()}
     run_id = store.create_run("train", config, seed=cfg.seed)
     store.put_metrics(run_id, "run", {"run_dir": str(run_dir)})
-    run_pref_loop(cfg, task, model_dir, run_dir, store=store, run_id=run_id,
+    run_loop(cfg, task, model_dir, run_dir, store=store, run_id=run_id,
                   make_backend=lambda p: judging_backend(task), log=lambda m: None)
     store.set_status(run_id, "done")
     store.close()

@@ -38,10 +38,6 @@ class Task:
     are the values programs print, e.g. pal-arithmetic; ``execute`` is defined)."""
     unsafe_exec: bool = False
     """Code tasks: run programs without the sandbox's isolation (``--unsafe-exec``); every report says so."""
-    answer_first: bool = False
-    """The answer is the first word of a completion (a yes/no reply that then explains itself), so a completion
-    cut at max_tokens has already given it and is read; False (the default): the answer comes at the end (a
-    chain of thought), and a cut completion has none (``strategies.base.readable``)."""
     verify_format: int | None = None
     """The version of the task's own verify/correct format, where a built-in model was trained on one; a model
     that learned another version is refused (``tiny.models.check_task_formats``). None: no versioned format."""
@@ -58,6 +54,12 @@ class Task:
     def extract(self, text: str) -> str | None:
         """The normalised answer in a completion's text, or None when it cannot be parsed."""
         raise NotImplementedError(f"task {self.name!r} must define extract(text)")
+
+    def complete_part(self, text: str) -> str | None:
+        """The part of a completion cut at max_tokens that is already complete and may carry an answer (a code
+        task: everything up to a closed code block; a yes/no task whose reply starts with its answer: the whole
+        text), or None. Default None: a truncated text (a chain of thought) has not reached its answer."""
+        return None
 
     def extract_many(self, texts: Sequence[str]) -> list[str | None]:
         """``extract`` of many texts at once (a task that runs programs to read answers batches them here).

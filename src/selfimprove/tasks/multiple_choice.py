@@ -95,7 +95,6 @@ class BoolQTask(_FileTask):
 
     name = "boolq"
     system = "Answer the question with yes or no."
-    answer_first = True  # "No, ethanol does not ..." gives its answer first, whatever comes after
 
     def examples(self, split: str = "test") -> list[Example]:
         path, rows = _load(self.data, split, self.name)
@@ -119,3 +118,8 @@ class BoolQTask(_FileTask):
 
     def extract(self, text: str) -> str | None:
         return extract_yes_no(text)
+
+    def complete_part(self, text: str) -> str | None:
+        """A reply cut at max_tokens after "No, ethanol does not ..." has already answered: the yes/no comes
+        first (``extract_yes_no`` reads a marked answer or the first word), whatever the cut explanation says."""
+        return text

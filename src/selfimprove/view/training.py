@@ -32,6 +32,7 @@ def routes(v) -> list:
     from starlette.routing import Route
 
     return [Route("/run/{run_id}/traces", lambda request: traces_page(v, request)),
+            Route("/run/{run_id}/arms.png", lambda request: arms_plot(v, request)),
             Route("/run/{run_id}/arm/{arm:int}/plot/{name}.png", lambda request: train_plot(v, request)),
             Route("/run/{run_id}/arm/{arm:int}/round/{round:int}", lambda request: round_page(v, request))]
 
@@ -91,12 +92,16 @@ def training_page(v, request, run: dict[str, Any]):
     arms_ctx = []
     for i, (name, rs) in enumerate(per_arm):
         guards = guard_rows(rs)
-        arms_ctx.append({"index": i, "name": name or run["config"].get("loop", {}).get("method", ""),
+        arms_ctx.append({"index": i, "name": name or _method_name(run),
                          "rounds": rs, "guards": guards, "plots": {
                              k: f"/run/{run['id']}/arm/{i}/plot/{k}.png?" + urlencode({"v": run["updated"]})
                              for k in TRAIN_PLOTS if k != "guards" or guards["rows"]}})
+    arms_figure = (f"/run/{run['id']}/arms.png?" + urlencode({"v": run["updated"]})) if len(per_arm) > 1 else None
+    scopes = v.store.scopes(run["id"])
+    others = {s: n for s, n in scopes.items() if not re.match(r"^(?:[^/]+/)?round-\d+/", s)}
     return v.page("training.html", run=run, run_dir=str(path) if path else None, dir_found=bool(found),
-                  arms=arms_ctx, splits=splits, scopes=v.store.scopes(run["id"]))
+                  arms=arms_ctx, splits=splits, scopes=scopes, arms_figure=arms_figure, others=others,
+                  scope_link=lambda s: f"/run/{run['id']}/traces?" + urlencode({"scope": s}) + "#examples")
 
 
 def guard_rows(rs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -123,8 +128,24 @@ def _arm(v, request, run):
     return found[i] if 0 <= i < len(found) else None
 
 
+def arms_plot(v, request):
+    """Every arm's accuracy per round, one panel per split (the demo page's figure)."""
+    from .app import png_response
+
+    run = v.store.get_run(request.path_params["run_id"])
+    if run is None:
+        return v.not_found("no such run")
+    key = (run["id"], run["updated"], "arms")
+    if key not in v._plots:
+        found = arms(run_dir(v, run))
+        per_arm = {name: rounds(d) for name, d in found} if found else rounds_from_store(v.store.metrics(run["id"]))
+        splits = sorted({s for rs in per_arm.values() for m in rs for s in m.get("eval", {})})
+        v._plots[key] = P.arms_by_split(per_arm, splits)
+    return png_response(v._plots[key])
+
+
 def train_plot(v, request):
-    from .app import _png
+    from .app import png_response
 
     run = v.store.get_run(request.path_params["run_id"])
     name = request.path_params["name"]
@@ -134,7 +155,7 @@ def train_plot(v, request):
     key = (run["id"], run["updated"], request.path_params["arm"], name)
     if key not in v._plots:
         rs = rounds(arm[1])
-        label = arm[0] or run["config"].get("loop", {}).get("method", "")
+        label = arm[0] or _method_name(run)
         if name == "accuracy":
             v._plots[key] = P.rounds_accuracy(rs, f"Greedy accuracy per round · {label}")
         elif name == "guards":
@@ -147,7 +168,7 @@ def train_plot(v, request):
                                           if isinstance(m.get("data", {}).get(k), (int, float))]
                                       for k in ("rows", "pairs", "examples", "samples")},
                                      f"Training data per round · {label}", "count")
-    return _png(v._plots[key])
+    return png_response(v._plots[key])
 
 
 def round_page(v, request):
@@ -171,7 +192,7 @@ def round_page(v, request):
         items = [json.loads(line) for line in islice(lines, (page - 1) * PAGE, page * PAGE)]
     files = sorted((p.name, p.stat().st_size) for p in rdir.iterdir() if p.is_file() and not p.name.startswith("."))
     base = f"/run/{run['id']}/arm/{request.path_params['arm']}/round/{r}"
-    label = arm[0] or run["config"].get("loop", {}).get("method", "") or "run"
+    label = arm[0] or _method_name(run) or "run"
     return v.page("round.html", run=run, arm=label, round=r, round_dir=str(rdir), files=files, kind=kind,
                   items=items, total=total, page=page, per_page=PAGE,
                   has_rows=(rdir / "rows.jsonl").is_file(), base=base,
@@ -186,3 +207,9 @@ def traces_page(v, request):
     if run is None:
         return v.not_found("no such run")
     return v.eval_page(request, run, base=f"/run/{run['id']}/traces")
+
+
+def _method_name(run) -> str:
+    """The training method of a run's stored config (a table with its name; a plain name in older runs)."""
+    method = run["config"].get("loop", {}).get("method", "")
+    return method.get("name", "") if isinstance(method, dict) else method
