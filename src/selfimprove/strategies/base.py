@@ -45,17 +45,26 @@ def generate_step(backend: Backend, task, prompts: Sequence[str], params: Sampli
     params = params if params.stop else params.replace(stop=tuple(task.stop))
     batches = backend.generate(list(prompts), params)
     render = getattr(backend, "rendered_prompt", None)
-    texts = [c.text for comps in batches for c in comps if readable(c)]
-    extracted = iter(task.extract_many(texts))
+    usable = [[answer_text(task, c) for c in comps] for comps in batches]
+    extracted = iter(task.extract_many([t for row in usable for t in row if t is not None]))
     steps = []
-    for prompt, comps in zip(prompts, batches, strict=True):
-        answers = tuple(next(extracted) if readable(c) else None for c in comps)
+    for prompt, comps, row in zip(prompts, batches, usable, strict=True):
+        answers = tuple(None if t is None else next(extracted) for t in row)
         cut = [j for j, c in enumerate(comps) if c.finish_reason == "length"]
         info: dict = {"truncated": cut} if cut else {}
         if render is not None and (sent := render(prompt)) is not None and sent != prompt:
             info["sent_prompt"] = sent
         steps.append(Step(kind=kind, prompt=prompt, completions=tuple(comps), answers=answers, info=info))
     return steps
+
+
+def answer_text(task, completion: Completion) -> str | None:
+    """The text an answer may be extracted from: a readable completion's text; for one cut at max_tokens, the
+    part the task says is already complete (``task.complete_part``: a closed code block of a code task), else
+    None."""
+    if readable(completion):
+        return completion.text
+    return task.complete_part(completion.text) if completion.ok else None
 
 
 def readable(completion: Completion) -> bool:

@@ -45,6 +45,14 @@ def extract_code(text: str | None) -> str | None:
     return code if code.strip() else None
 
 
+def closed_block(text: str | None) -> str | None:
+    """``text`` up to the end of its first code block when that block is closed, else None."""
+    m = _FENCE.search(text or "")
+    if m is None or text[m.end() - 3:m.end()] != "```":
+        return None
+    return text[:m.end()]
+
+
 class CodeTask(Task):
     """Shared machinery: a lazily started sandbox, gold-test runs cached per (example, program)."""
 
@@ -82,6 +90,10 @@ class CodeTask(Task):
     # ---- answers ------------------------------------------------------------------------------------------
     def extract(self, text: str) -> str | None:
         return extract_code(text)
+
+    def complete_part(self, text: str) -> str | None:
+        """Up to the end of the first closed code block: the program is complete even if prose after it was cut."""
+        return closed_block(text)
 
     def equivalent(self, a: str | None, b: str | None) -> bool:
         """Same program text (whitespace at line ends ignored); behaviour is compared by executing."""

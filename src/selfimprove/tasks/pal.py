@@ -21,7 +21,7 @@ from ..errors import UserError
 from ..records import Example
 from ..sandbox import Job, RunResult
 from .arithmetic import ArithmeticTask
-from .code import CodeTask, extract_code
+from .code import CodeTask, closed_block, extract_code
 
 _NUMBER = re.compile(r"^-?\d+(?:\.0+)?$")
 
@@ -81,6 +81,9 @@ class PalArithmeticTask(CodeTask):
         if not lines or not _NUMBER.match(lines[-1]):
             return None
         return str(int(float(lines[-1])))
+
+    def complete_part(self, text: str) -> str | None:
+        return closed_block(text)
 
     def extract(self, text: str) -> str | None:
         return self.extract_many([text])[0]
