@@ -46,6 +46,8 @@ from .deadlines import spec_deadlines, strip_credentials
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 409, 429})  # and every 5xx
+_PROBE = "Write one random word:"
+"""The start-up probe's prompt: its samples at temperature 1 should differ."""
 
 
 @dataclass(frozen=True)
@@ -363,7 +365,7 @@ class OpenAICompatBackend:
             if not probe:
                 return
             chat, data, echo = self.endpoint == "chat", None, False
-            body = self._body("Hi", SamplingParams(n=2, temperature=1.0, max_tokens=1), 2, 0)
+            body = self._body(_PROBE, SamplingParams(n=2, temperature=1.0, max_tokens=8), 2, 0)
             for echo in (False,) if chat else (True, False):
                 try:
                     data = await self._call(s, "POST", self._path, {**body, "echo": True} if echo else body, _choices, short)
@@ -383,6 +385,27 @@ class OpenAICompatBackend:
             self.info["n_native"] = len(data) >= 2
         self.info.update(probe="ok", logprobs=has_lp, echo=has_echo)
         self.capabilities = replace(self.capabilities, logprobs=has_lp, loglikelihood=has_echo)
+        await self._probe_sampling([c for c in data if isinstance(c, dict)], {**body, "echo": True} if echo else body)
+
+    async def _probe_sampling(self, choices: list[dict], body: dict) -> None:
+        """Record in ``info["sampling_varies"]`` whether two samples at temperature 1 differ (a second request when
+        the server ignored n), and warn when they do not: a server that ignores temperature gives every sampled
+        strategy n copies of one completion."""
+        if len(choices) < 2:
+            async with self._session() as s:
+                try:
+                    choices = choices + (await self._call(s, "POST", self._path, {**body, "n": 1}, _choices))[:1]
+                except _GiveUp:
+                    return
+        try:
+            texts = [_choice_text(c, self.endpoint)[0] for c in choices]
+        except _Fail:
+            return
+        self.info["sampling_varies"] = varies = len(set(texts)) > 1
+        if not varies:
+            log.warning("%s: two samples at temperature 1 were identical (%r): the server may ignore temperature, "
+                        "and sampled strategies would vote over copies (transformers serve samples only when the "
+                        "model's generation_config.json sets do_sample: true)", self.info["servers"], texts[0])
 
 
 def _choices(data: Any) -> list[Any]:

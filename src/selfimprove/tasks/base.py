@@ -136,8 +136,10 @@ class Task:
     def hint_prompt(self, example: Example, answer: str | None = None) -> str:
         """The solve prompt with ``answer`` (the gold answer by default) given as a hint (STaR
         rationalisation). Default: a hint line before the prompt."""
+        from ..chat import before_last_user
+
         answer = example.answer if answer is None else answer
-        return f"hint: the answer is {answer}\n{self.prompt(example)}"
+        return before_last_user(self.prompt(example), f"hint: the answer is {answer}\n")
 
     def correct_target(self, example: Example, answer: str | None = None) -> str | None:
         """What the task's own correct format writes for a right reviewed answer (``answer``, the gold one by
