@@ -97,7 +97,9 @@ def test_yes_no_and_text_answers_read_the_final_answer():
     # a chain of thought ending in a marked answer is compared by that answer, not by its first line
     cot = "The last letter of 'Elon' is 'n'. The last letter of 'Musk' is 'k'.\nSo the answer is \"nk\"."
     assert extract_text(cot) == "nk"
-    assert extract_text("Paris") == "paris" and extract_text("Let me think.\nParis.") == "paris"
+    assert extract_text("Paris") == "paris" and extract_text("New York City.") == "new york city"
+    assert extract_text("Let me think.\nParis.") is None  # a chain of thought without a marked answer
+    assert extract_text("Imagine a sonnet where each letter represents a word.") is None
     assert extract_text("  \n") is None and normalize_text(" 'NK' ") == "nk"
 
 

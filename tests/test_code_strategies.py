@@ -138,7 +138,7 @@ def test_pal_votes_by_executed_value_on_the_scripted_model():
         task.close()
 
 
-def test_codet_dual_agreement_picks_the_consensus(mbpp):
+def test_codet_dual_agreement_picks_the_consensus(mbpp, capsys):
     task, examples = mbpp
     other = "```python\ndef add(a, b):\n    return a * b\n```"
     backend = ScriptedBackend([(r"Do not solve the problem", [TESTS]),
@@ -147,6 +147,13 @@ def test_codet_dual_agreement_picks_the_consensus(mbpp):
     # RIGHT passes all 3 tests in a set of 2: 2*3; a-b and a*b both pass only add(0, 0) == 0: a set of 2, 2*1
     assert t.info["scores"] == [2 / 12, 6 / 12, 2 / 12, 6 / 12]
     assert t.info["selected"] == 1 and t.correct and not t.initial_correct
+    # the generation-verification gap of self-tests: 2 of 4 samples right, the selected one right
+    v = strategy_metrics(task, examples, [t])["verification"]
+    assert (v["mean_sample_accuracy"], v["selected_accuracy"], v["gap"]) == (0.5, 1.0, 0.5)
+    from selfimprove.cli.tables import print_verification_table
+
+    print_verification_table({"codet:n=4": {"verification": v}})
+    assert "+50.0" in capsys.readouterr().out
     assert parse_tests("```python\nassert f(1) == 2\nassert f(1) == 2\nx = 1\n```", 5) == ["assert f(1) == 2"]
     assert dual_agreement([None], 0)[0].correct is None  # no tests written: undecided, not a pass
 

@@ -154,16 +154,22 @@ def read_jsonl(path):
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def config(**values):
+    from selfimprove.training.config import LoopConfig
+
+    return LoopConfig.from_dict(values)
+
+
 SMALL = {"train_limit": 6, "eval_limit": 3, "max_steps": 2, "batch_size": 4, "guard_limit": 3, "guard_k": 2}
 
 
 def test_scpo_round_pairs_weights_guards_and_resume(tiny_random_model_dir, tmp_path):
-    from selfimprove.training.pref_loop import PrefConfig, run_pref_loop
+    from selfimprove.training.loop import run_loop
 
     t = task()
-    cfg = PrefConfig(method="scpo", rounds=1, k=4, threshold=0.0, patience=None, **SMALL)
+    cfg = config(method="scpo", rounds=1, k=4, threshold=0.0, patience=None, **SMALL)
     run = tmp_path / "run"
-    run_pref_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: scripted(t), log=lambda m: None)
+    run_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: scripted(t), log=lambda m: None)
     pairs = read_jsonl(run / "round-1/pairs.jsonl")
     examples = t.examples("train")[:6]
     # even sums: votes right 2, wrong(+2) 1, wrong(+4) 1 -> chosen = right, rejected = +2 (first least-voted),
@@ -186,7 +192,7 @@ def test_scpo_round_pairs_weights_guards_and_resume(tiny_random_model_dir, tmp_p
     m = json.loads((run / "round-1/metrics.json").read_text())
     assert "gold_logp" in m["extra"]
     # resume: a second call with more rounds continues at round 2 and adds paired tests
-    summary = run_pref_loop(cfg.replace(rounds=2), t, tiny_random_model_dir, run,
+    summary = run_loop(cfg.replace(rounds=2), t, tiny_random_model_dir, run,
                             make_backend=lambda p: scripted(t), log=lambda m: None)
     assert summary["rounds_done"] == 2 and [p["round"] for p in summary["paired"]] == [1, 2]
     assert set(summary["paired_by_split"]) == {"dev"} and summary["paired_by_split"]["dev"] == summary["paired"]
@@ -202,27 +208,27 @@ def test_scpo_round_pairs_weights_guards_and_resume(tiny_random_model_dir, tmp_p
 def test_a_crash_during_dpo_then_resume_keeps_the_round_data(tiny_random_model_dir, tmp_path, monkeypatch):
     """A run that dies in DPO training resumes at training: the round's samples, pairs and guards are read
     back, not generated again."""
-    from selfimprove.training import pref_loop
+    from selfimprove.training import dpo
+    from selfimprove.training.loop import run_loop
+    from selfimprove.training.methods import GoldDPO
 
     t = task()
-    cfg = pref_loop.PrefConfig(method="gold-dpo", rounds=1, k=4, patience=None, **SMALL)
+    cfg = config(method="gold-dpo", rounds=1, k=4, patience=None, **SMALL)
     run = tmp_path / "run"
 
     def killed(*args, **kwargs):
         raise RuntimeError("killed during DPO")
 
-    monkeypatch.setattr(pref_loop, "train_dpo", killed)
+    monkeypatch.setattr(dpo, "train_dpo", killed)
     with pytest.raises(RuntimeError, match="killed"):
-        pref_loop.run_pref_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: scripted(t),
-                                log=lambda m: None)
+        run_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: scripted(t), log=lambda m: None)
     assert json.loads((run / "state.json").read_text()) == {"round": 1, "phase": "select"}
     kept = {name: (run / f"round-{name}").read_bytes() for name in ("0/guards.json", "1/traces.jsonl",
                                                                      "1/pairs.jsonl", "1/data.json")}
     monkeypatch.undo()
     generated = []
-    monkeypatch.setattr(pref_loop.methods, "generate", lambda *a, **k: generated.append(1) or [])
-    summary = pref_loop.run_pref_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: scripted(t),
-                                      log=lambda m: None)
+    monkeypatch.setattr(GoldDPO, "collect", lambda *a, **k: generated.append(1) or [])
+    summary = run_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: scripted(t), log=lambda m: None)
     assert generated == [] and summary["rounds_done"] == 1
     assert {name: (run / f"round-{name}").read_bytes() for name in kept} == kept
     train = json.loads((run / "round-1/train.json").read_text())
@@ -234,12 +240,12 @@ def test_a_crash_during_dpo_then_resume_keeps_the_round_data(tiny_random_model_d
 def test_each_method_one_round_with_the_scripted_judge(method, tiny_random_model_dir, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from selfimprove.training.pref_loop import PrefConfig, run_pref_loop
+    from selfimprove.training.loop import run_loop
 
     t = task()
-    cfg = PrefConfig(method=method, rounds=1, k=4, bon_n=2, **SMALL)
+    cfg = config(method=method, rounds=1, k=4, **SMALL, **({"bon_n": 2} if method == "v-star" else {}))
     run = tmp_path / "run"
-    run_pref_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: scripted(t), log=lambda m: None)
+    run_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: scripted(t), log=lambda m: None)
     AutoModelForCausalLM.from_pretrained(run / "round-1")
     pairs, rows = read_jsonl(run / "round-1/pairs.jsonl"), read_jsonl(run / "round-1/rows.jsonl")
     examples = t.examples("train")[:6]
@@ -272,16 +278,20 @@ def test_each_method_one_round_with_the_scripted_judge(method, tiny_random_model
 
 
 def test_collapse_stop(tiny_random_model_dir, tmp_path, monkeypatch):
-    from selfimprove.training import pref_loop
+    from selfimprove.training import loop as loop_module
+    from selfimprove.training.rundir import RunDir
 
-    loop = pref_loop.PrefLoop(pref_loop.PrefConfig(patience=None), task(), tiny_random_model_dir,
-                              pref_loop.RunDir(tmp_path), None, None, None, lambda m: None)
-    monkeypatch.setattr(pref_loop, "round_metrics",
+    loop = loop_module.RoundLoop(config(method="scpo", patience=None), task(), tiny_random_model_dir,
+                                 RunDir(tmp_path), log=lambda m: None)
+    monkeypatch.setattr(loop_module, "round_metrics",
                         lambda path: [{"eval": {"dev": {"accuracy": a}}} for a in [0.6, 0.5, 0.4]])
-    assert "collapse" in loop._stop_reason(3)
-    monkeypatch.setattr(pref_loop, "round_metrics",
+    assert "collapse" in loop.stop_reason(3)
+    monkeypatch.setattr(loop_module, "round_metrics",
                         lambda path: [{"eval": {"dev": {"accuracy": a}}} for a in [0.6, 0.5, 0.55]])
-    assert loop._stop_reason(3) is None
+    assert loop.stop_reason(3) is None
+    lmsi = loop_module.RoundLoop(config(method="lmsi", patience=None), task(), tiny_random_model_dir,
+                                 RunDir(tmp_path), log=lambda m: None)
+    assert lmsi.stop_reason(3) is None  # collapse_stop is a guard of the guarded methods
 
 
 def test_train_cli_runs_a_preference_method_from_a_recipe(tiny_random_model_dir, tmp_path):
@@ -305,15 +315,15 @@ loss_type = ["sigmoid", "sft"]
                  "--store", str(tmp_path / "runs.db")])
     assert code == 0
     saved = json.loads((tmp_path / "run/config.json").read_text())
-    assert saved["loop"]["method"] == "scpo" and saved["loop"]["loss_type"] == ["sigmoid"]  # the flag wins
-    assert saved["loop"]["k"] == 2 and saved["model"] == str(tiny_random_model_dir)
+    assert saved["loop"]["method"]["name"] == "scpo" and saved["loop"]["dpo"]["loss_type"] == ["sigmoid"]  # flag wins
+    assert saved["loop"]["n"] == 2 and saved["loop"]["guards"]["n"] == 2 and saved["model"] == str(tiny_random_model_dir)
     assert json.loads((tmp_path / "run/state.json").read_text()) == {"round": 1, "phase": "eval"}
     recipe.write_text('method = "scpo"\nbogus = 1\n')
     assert main(["train", "--recipe", str(recipe), "--model", "x", "--task", "arithmetic"]) == 2
 
 
 def test_self_rewarding_with_a_rubric_judge_and_meta_judge_pairs(tiny_random_model_dir, tmp_path):
-    from selfimprove.training.pref_loop import PrefConfig, run_pref_loop
+    from selfimprove.training.loop import run_loop
 
     t = task()
     solver = scripted(t)
@@ -329,10 +339,10 @@ def test_self_rewarding_with_a_rubric_judge_and_meta_judge_pairs(tiny_random_mod
 
     backend = type(solver)(rules=[(r"Better response:$", pairwise), (r"Score: <total points>", rubric),
                                   *solver.rules], default=" no")
-    cfg = PrefConfig(method="self-rewarding", judge="rubric", meta_judge=True, rounds=1, k=4,
+    cfg = config(method="self-rewarding", judge="rubric", meta_judge=True, rounds=1, k=4,
                      **{**SMALL, "guard_limit": 0, "max_steps": 1})
     run = tmp_path / "run"
-    run_pref_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: backend, log=lambda m: None)
+    run_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: backend, log=lambda m: None)
     pairs = read_jsonl(run / "round-1/pairs.jsonl")
     even = [e.id for e in t.examples("train")[:6] if int(e.answer) % 2 == 0]
     actor = [p for p in pairs if p["method"] == "self-rewarding"]
@@ -359,9 +369,12 @@ def test_comparison_recipes_resolve_with_one_shared_budget(name):
     recipe = _load_recipe(str(path))
     assert recipe.pop("model") == "tiny" and recipe.pop("task") == "arithmetic:terms=2-4,digits=1-2"
     cfg = build_config(build_parser().parse_args(["train", "--recipe", str(path)]), ArithmeticTask(), recipe)
-    assert cfg.method == tomllib.loads(path.read_text())["method"]
-    assert (cfg.rounds, cfg.k, cfg.train_limit, cfg.max_steps, cfg.batch_size, cfg.epochs) == (3, 8, 330, 40, 16, 2.0)
-    assert cfg.eval_splits == ("test", "test-hard") and cfg.eval_limit == 500 and cfg.patience is None
-    assert cfg.lr == 3e-5  # the SFT family's rate (star, no-filter, v-star's generator, cct)
-    if hasattr(cfg, "dpo_lr"):
-        assert cfg.dpo_lr == 1e-5 and cfg.collapse_stop is False and cfg.guard_limit == 64
+    assert cfg.method.name == tomllib.loads(path.read_text())["method"]
+    assert (cfg.rounds, cfg.n, cfg.train_limit) == (3, 8, 330)
+    for trainer in (cfg.sft, cfg.dpo):
+        assert (trainer.max_steps, trainer.batch_size, trainer.epochs) == (40, 16, 2.0)
+    assert cfg.eval_splits == ("test", "test-hard") and cfg.eval_limit == 500 and cfg.patience == 0
+    assert cfg.sft.lr == 3e-5  # the SFT family's rate (star, no-filter, v-star's generator, cct)
+    assert cfg.dpo.lr == 1e-5  # the DPO family's
+    if cfg.method.guarded:
+        assert cfg.guards.collapse_stop is False and cfg.guards.limit == 64

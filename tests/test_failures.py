@@ -185,8 +185,8 @@ def test_the_training_loop_stops_incomplete_and_resumes(tiny_random_model_dir, t
     from selfimprove.training.loop import run_loop
 
     t = ArithmeticTask(n_train=8, n_dev=4, n_test=4)
-    cfg = LoopConfig(method="no-filter", rounds=1, k=2, train_limit=4, eval_limit=2, max_tokens=20, max_steps=1,
-                     batch_size=4)
+    cfg = LoopConfig.from_dict({"method": "no-filter", "rounds": 1, "n": 2, "train_limit": 4, "eval_limit": 2,
+                                "max_tokens": 20, "max_steps": 1, "batch_size": 4})
     fail_train = {"on": True}
 
     def reply(prompt: str, i: int):

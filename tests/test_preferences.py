@@ -209,12 +209,10 @@ def test_pair_gold_counts_references_as_right_and_unparseable_as_wrong():
 
 
 def test_injection_and_self_preference_guards_need_a_judge_that_sees_the_text():
-    from types import SimpleNamespace
-
     from selfimprove.tasks.arithmetic import ArithmeticTask
     from selfimprove.training.guards import _judge_sees_answer_only
 
-    ptrue, rubric = SimpleNamespace(judge="ptrue"), SimpleNamespace(judge="rubric")
+    ptrue, rubric = "ptrue", "rubric"
     e1, e2 = ArithmeticTask().examples("dev")[0], ArithmeticTask(verify=2).examples("dev")[0]
     assert _judge_sees_answer_only(ArithmeticTask(), ptrue, e1) is False  # format 1 shows the whole chain
     assert _judge_sees_answer_only(ArithmeticTask(verify=2), ptrue, e2) is True  # format 2: only the answer

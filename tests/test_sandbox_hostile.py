@@ -1,9 +1,10 @@
 """The hostile program suite: every program runs 10 times; 0 escapes, 0 leftovers, every verdict right.
 
 All programs run in one batch over 4 workers with a 0.6 s deadline, so the suite costs seconds. Network
-tests only ever aim at 127.0.0.1 (a listener this test owns, which must see no connection) and at
-192.0.2.1, a documentation-only address (RFC 5737) that is not routed anywhere: nothing leaves the machine
-even if the namespace were broken.
+tests aim at 127.0.0.1 (a listener this test owns, which must see no connection), at 192.0.2.1 (a
+documentation-only address, RFC 5737, routed nowhere) and at one public address literal, which the program
+tries only after checking that it sees no network interface but loopback: nothing can leave the machine even
+if the namespace were broken.
 """
 
 from __future__ import annotations
@@ -85,6 +86,16 @@ def programs(port: int) -> dict[str, tuple[Job, str, tuple[str, ...]]]:
             import socket
             s = socket.socket(); s.settimeout(1)
             s.connect(('192.0.2.1', 80))
+            print('LEAK connected')""")), "failed", leak),
+        "connect_public_internet": (Job(_p("""
+            import socket
+            # never reach outside, even if the namespace were broken: give up unless there is no interface
+            names = [name for _, name in socket.if_nameindex() if name != 'lo']
+            if names:
+                print('LEAK interfaces', names)
+                raise SystemExit(1)
+            s = socket.socket(); s.settimeout(1)
+            s.connect(('1.1.1.1', 443))
             print('LEAK connected')""")), "failed", leak),
         "udp_send": (Job(_p("""
             import socket

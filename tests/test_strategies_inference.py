@@ -10,7 +10,7 @@ from selfimprove.answers import extract_number
 from selfimprove.backends.base import Capabilities
 from selfimprove.backends.scripted import ScriptedBackend
 from selfimprove.errors import UserError
-from selfimprove.prompts import CORRECT, FEEDBACK, ORACLE_CORRECT, REFINE, VERIFY, formats
+from selfimprove.prompts import CORRECT, FEEDBACK, ORACLE_CORRECT, REFINE, VERIFY, follow_up, formats
 from selfimprove.records import Example, Trace
 from selfimprove.registry import names
 from selfimprove.strategies import get_strategy
@@ -33,6 +33,21 @@ class NumTask(TaskBase):
 
     def extract(self, text):
         return extract_number(text)
+
+
+def said(prompt: str, text: str) -> bool:
+    """The candidate ``text`` is the assistant's turn in a follow-up prompt (``prompts.follow_up``)."""
+    return f"<<assistant>>\n{text}\n" in prompt
+
+
+def review(prompt, candidate):
+    """The generic correct prompt for ``candidate``."""
+    return follow_up(prompt, candidate, CORRECT)
+
+
+def oracle_review(prompt, candidate):
+    """The oracle correct prompt for ``candidate``."""
+    return follow_up(prompt, candidate, ORACLE_CORRECT)
 
 
 class Recorder(ScriptedBackend):
@@ -187,7 +202,7 @@ def test_dsc_spends_a_fixed_batch_budget_on_the_hardest():
 
 
 def _ptrue_ll(prompt, cont):
-    good = "Answer: 1\n" in prompt or "Answer: 2\n" in prompt
+    good = said(prompt, "1") or said(prompt, "2")
     return (-0.1 if cont.strip().lower() == "yes" else -2.0) if good else (-2.0 if cont.strip().lower() == "yes" else -0.1)
 
 
@@ -199,7 +214,7 @@ def test_best_of_n_by_ptrue_golden():
     assert t.final_answer == "1" and t.initial_answer == "5" and t.info["selected"] == 1
     assert t.confidence == pytest.approx(hi) and (t.info["unscored"], t.info["verdicts"]) == (0, 3)
     assert [s.kind for s in t.steps] == ["generate", "verify", "verify", "verify", "select"]
-    verify_prompts = [VERIFY.format(prompt=P1, candidate=c) for c in ("5", "1", "5")]
+    verify_prompts = [follow_up(P1, c, VERIFY) for c in ("5", "1", "5")]
     assert [s.prompt for s in t.steps[1:4]] == verify_prompts
     assert t.calls == 4 and t.prompt_tokens == len(P1) + sum(map(len, verify_prompts))
     assert t.completion_tokens == 4 + 3 * sum(map(len, formats(T).yes_no[0] + formats(T).yes_no[1]))
@@ -210,8 +225,8 @@ def test_best_of_n_by_ptrue_golden():
 
 def test_weighted_best_of_n_sums_scores_per_answer():
     # 5 scores 0.4 twice (0.8 in all), 1 scores 0.7 once: best-of-n picks 1, weighted picks 5
-    ll = lambda p, c: math.log(0.7 if "Answer: 1\n" in p else 0.4) if c.strip().lower() == "yes" else math.log(
-        0.3 if "Answer: 1\n" in p else 0.6)
+    ll = lambda p, c: math.log(0.7 if said(p, "1") else 0.4) if c.strip().lower() == "yes" else math.log(
+        0.3 if said(p, "1") else 0.6)
     b = Recorder([(r"one", ["5", "1", "5"])], ll=ll)
     assert BestOfN(n=3).run(b, T, EX[:1])[0].final_answer == "1"
     t = WeightedBestOfN(n=3).run(b, T, EX[:1])[0]
@@ -232,13 +247,13 @@ def test_best_of_n_nothing_scored_keeps_first_and_says_so():
 
 
 def test_self_refine_golden_generic_format():
-    b = Recorder([(r"Feedback:$", lambda p, i: "No issues." if "Answer: 1\n" in p or "Answer: 2\n" in p
-                   else "The sum is wrong."), (r"Rewrite", ["1"]), (r"one", ["5"]), (r"two", ["2"])])
+    b = Recorder([(r"say what the mistake is\.$", lambda p, i: "No issues." if said(p, "1") or said(p, "2")
+                   else "The sum is wrong."), (r"Write your answer again", ["1"]), (r"one", ["5"]), (r"two", ["2"])])
     t1, t2 = SelfRefine(max_rounds=3).run(b, T, EX)
     assert [s.kind for s in t1.steps] == ["generate", "feedback", "refine", "feedback"]
     assert (t1.initial_answer, t1.final_answer, t1.info["rounds"], t1.info["stopped"]) == ("5", "1", 1, "no-issues")
-    assert t1.steps[1].prompt == FEEDBACK.format(prompt=P1, candidate="5")
-    assert t1.steps[2].prompt == REFINE.format(prompt=P1, candidate="5", feedback="The sum is wrong.")
+    assert t1.steps[1].prompt == follow_up(P1, "5", FEEDBACK)
+    assert t1.steps[2].prompt == follow_up(P1, "5", REFINE.format(feedback="The sum is wrong."))
     assert [s.kind for s in t2.steps] == ["generate", "feedback"] and t2.info["rounds"] == 0
     assert all(p.temperature == 0.0 for _, p in b.batches)
     assert [n for n, _ in b.batches] == [2, 2, 1, 1]
@@ -263,11 +278,11 @@ def test_self_refine_uses_the_arithmetic_verdict_as_feedback():
 
 
 def test_self_correct_fair_protocol_golden():
-    b = Recorder([(r"Review the answer", lambda p, i: "3" if "Answer: 1\n" in p else "2"),
+    b = Recorder([(r"Review your answer", lambda p, i: "3" if said(p, "1") else "2"),
                   (r"one", ["1"]), (r"two", ["7"])])
     t1, t2 = score_traces(T, EX, SelfCorrect().run(b, T, EX))
-    assert t1.steps[1].prompt == CORRECT.format(prompt=P1, candidate="1")
-    assert t2.steps[1].prompt == CORRECT.format(prompt=P2, candidate="7")  # the same prompt for everyone
+    assert t1.steps[1].prompt == review(P1, "1")
+    assert t2.steps[1].prompt == review(P2, "7")  # the same prompt for everyone
     assert "incorrect" not in t1.steps[1].prompt and "wrong" not in t1.steps[1].prompt
     assert (t1.initial_correct, t1.correct) == (True, False)   # c → w: correction hurt
     assert (t2.initial_correct, t2.correct) == (False, True)   # w → c
@@ -281,11 +296,11 @@ def test_gated_correct_keep_replace_and_trust():
     p_of = {"1": 0.9, "2": 0.9, "4": 0.2}
 
     def ll(prompt, cont):
-        cand = prompt.split("Answer: ")[1].split("\n")[0]
+        cand = prompt.split("<<assistant>>\n")[1].split("\n")[0]
         p = p_of.get(cand, 0.3)
         return math.log(p if cont.strip().lower() == "yes" else 1 - p)
     ex = EX + [Example("q3", "three", "3")]
-    b = Recorder([(r"Review the answer", lambda p, i: "2" if "two" in p else "4"),
+    b = Recorder([(r"Review your answer", lambda p, i: "2" if "two" in p else "4"),
                   (r"one", ["1"]), (r"two", ["5"]), (r"three", ["6"])], ll=ll)
     t1, t2, t3 = GatedCorrect(threshold=0.5).run(b, T, ex)
     assert (t1.info["gate"], t1.final_answer, t1.confidence) == ("kept", "1", pytest.approx(0.9))
@@ -304,7 +319,7 @@ def test_oracle_correct_revises_only_wrong_answers_and_is_labelled():
     assert OracleCorrect.uses_gold is True and "oracle" in OracleCorrect.name
     assert t1.info["oracle"] is True and t2.info["oracle"] is True
     assert len(t1.steps) == 1 and t1.final_answer == "1"          # right: left alone
-    assert t2.steps[1].prompt == ORACLE_CORRECT.format(prompt=P2, candidate="x")  # unparseable counts as wrong
+    assert t2.steps[1].prompt == oracle_review(P2, "x")  # unparseable counts as wrong
     assert (t2.initial_answer, t2.final_answer) == (None, "2")
     no_gold = OracleCorrect().run(b, T, [Example("q9", "two", None)])[0]
     assert no_gold.info["oracle_skipped"] is True and len(no_gold.steps) == 1
@@ -316,7 +331,7 @@ CANARY = "CANARY-7f3a9"
 STRATEGIES = [n for n in names("strategies") if not getattr(get_strategy(n), "requires_code", False)]
 """Every strategy that runs on any task (those that run programs need a code task: tests/test_code_strategies)."""
 SPECS = sorted(STRATEGIES) + [f"best-of-n:verifier={v}" for v in ("verbal", "rubric", "checklist", "pairwise")]
-RULES = [(r"correct\? Answer yes", [" no"]), (r"Feedback:$", ["Check step 2."]), (r"Response$", [" 1"]),
+RULES = [(r"correct\? Reply with Yes", [" no"]), (r"say what the mistake is\.$", ["Check step 2."]), (r"Response$", [" 1"]),
          (r"Score", ["Score: 3"]), (r"Better response", ["A"]), (r"Checklist:\n$", ["- Is it right?"]),
          (r"Answers:\n$", ["1. YES"]), (r"Confidence:$", ["70"]), (r"Answer:$", ["7", "8", "7"])]
 

@@ -98,17 +98,36 @@ def test_rows_round_trip_through_json():
     assert PseudoLabel.from_json(label.to_json()) == label
 
 
-@pytest.mark.parametrize("changes, needle", [
-    ({"method": "dpo"}, "method must be one of"), ({"k": 0}, "k must be >= 1"),
-    ({"threshold": 1.5}, "threshold must be in [0, 1]"), ({"lr": 0}, "lr must be > 0"),
-    ({"method": "easy-to-hard"}, "difficulty_splits"), ({"patience": 0}, "patience must be"),
+@pytest.mark.parametrize("values, needle", [
+    ({"method": "dpo"}, "unknown method 'dpo'"), ({"n": 0}, "n must be >= 1"), ({"k": 0}, "n must be >= 1"),
+    ({"method": "lmsi", "threshold": 1.5}, "threshold must be in [0, 1]"), ({"lr": 0}, "lr must be > 0"),
+    ({"method": "easy-to-hard"}, "difficulty_splits"), ({"patience": -1}, "patience must be"),
+    ({"method": "star", "threshold": 0.5}, "unknown setting 'threshold' for method star"),
+    ({"sft": {"trl_args": {"learning_rate": 1.0}}}, "trl_args may not set learning_rate"),
 ])
-def test_loop_config_validation_says_how_to_fix(changes, needle):
+def test_loop_config_validation_says_how_to_fix(values, needle):
     with pytest.raises(ValueError, match=needle.replace("[", r"\[").replace("]", r"\]")):
-        LoopConfig(**changes)
+        LoopConfig.from_dict(values)
 
 
-def test_loop_config_round_trips():
-    cfg = LoopConfig(method="easy-to-hard", difficulty_splits=["terms=6", "terms=7"], eval_splits="test-hard")
-    assert cfg.difficulty_splits == ("terms=6", "terms=7") and cfg.eval_splits == ("test-hard",)
+def test_loop_config_round_trips_and_takes_the_old_flat_names():
+    from selfimprove.training.methods import EasyToHard
+
+    cfg = LoopConfig(method=EasyToHard(difficulty_splits=["terms=6", "terms=7"]), eval_splits="test-hard")
+    assert cfg.method.difficulty_splits == ("terms=6", "terms=7") and cfg.eval_splits == ("test-hard",)
     assert LoopConfig.from_dict(cfg.to_dict()) == cfg
+    old = LoopConfig.from_dict({"method": "scpo", "k": 4, "lr": 1e-4, "dpo_lr": 2e-6, "beta": 0.2, "max_steps": 7,
+                                "guard_k": 3, "threshold": 0.3, "patience": None, "loss_type": "sigmoid"})
+    assert (old.n, old.sft.lr, old.dpo.lr, old.dpo.beta, old.guards.n, old.method.threshold, old.patience) == (
+        4, 1e-4, 2e-6, 0.2, 3, 0.3, 0)
+    assert old.sft.max_steps == old.dpo.max_steps == 7 and old.dpo.loss_type == ("sigmoid",)
+
+
+def test_one_default_per_setting():
+    """The trainer budget is declared once: SFT and DPO calls, direct or in a loop, share the same defaults."""
+    from selfimprove.training.settings import DPOSettings, SFTSettings
+
+    cfg = LoopConfig()
+    for field in ("epochs", "max_steps", "batch_size", "max_length"):
+        assert getattr(cfg.sft, field) == getattr(cfg.dpo, field) == getattr(SFTSettings(), field) == getattr(
+            DPOSettings(), field)

@@ -8,7 +8,7 @@ from selfimprove.answers import extract_number
 from selfimprove.backends.base import Capabilities
 from selfimprove.backends.scripted import ScriptedBackend
 from selfimprove.errors import CapabilityError
-from selfimprove.prompts import CORRECT, FEEDBACK, VERIFY, formats
+from selfimprove.prompts import CORRECT, FEEDBACK, VERIFY, follow_up, formats
 from selfimprove.records import Example
 from selfimprove.tasks.arithmetic import ArithmeticTask
 from selfimprove.tasks.base import TaskBase
@@ -33,6 +33,16 @@ class NumTask(TaskBase):
 
     def extract(self, text):
         return extract_number(text)
+
+
+def said(prompt: str, text: str) -> bool:
+    """The candidate ``text`` is the assistant's turn in a follow-up prompt (``prompts.follow_up``)."""
+    return f"<<assistant>>\n{text}\n" in prompt
+
+
+def review(prompt, candidate):
+    """The generic correct prompt for ``candidate``."""
+    return follow_up(prompt, candidate, CORRECT)
 
 
 class Scoring(ScriptedBackend):
@@ -62,7 +72,7 @@ def test_ptrue_loglikelihood_golden():
     # P(yes) high when the candidate says 1, low otherwise; each form of yes/no ("Yes", " yes", ...) alike
     def ll(p, c):
         yes = c.strip().lower() == "yes"
-        return (-0.2 if yes else -2.0) if "Answer: 1\n" in p else (-3.0 if yes else -0.1)
+        return (-0.2 if yes else -2.0) if said(p, "1") else (-3.0 if yes else -0.1)
     b = Scoring(ll=ll)
     task = NumTask()
     out = PTrue(b, task).assess(EX, [["1", "5"], ["7"]])
@@ -74,7 +84,7 @@ def test_ptrue_loglikelihood_golden():
     assert YES == ("Yes", " Yes", "yes", " yes", "YES", " YES") and NO[0] == "No" and len(NO) == 6
     assert b.scored[0][1] == list(YES + NO) * 3
     step = out.steps[0][0]
-    prompt = VERIFY.format(prompt="Question: one\nAnswer:", candidate="1")
+    prompt = follow_up("Question: one\nAnswer:", "1", VERIFY)
     assert step.kind == "verify" and step.prompt == prompt
     assert [c.text for c in step.completions] == list(YES + NO)
     assert [c.prompt_tokens for c in step.completions] == [len(prompt)] * 12
@@ -88,7 +98,7 @@ def test_ptrue_loglikelihood_golden():
 def test_ptrue_normalises_over_forms_and_refuses_a_reading_without_mass():
     # the chat model says "Yes" without a space: the reading must not depend on the form
     forms = {"Yes": -0.5, " yes": -3.0, "No": -1.0}
-    b = Scoring(ll=lambda p, c: forms.get(c, -50.0) if "Answer: 1\n" in p else -9.0)
+    b = Scoring(ll=lambda p, c: forms.get(c, -50.0) if said(p, "1") else -9.0)
     out = PTrue(b, NumTask()).assess(EX[:1], [["1", "2"]])
     py, pn = math.exp(-0.5) + math.exp(-3.0), math.exp(-1.0)
     assert out.verdicts[0][0].score == pytest.approx(py / (py + pn))
@@ -107,8 +117,8 @@ def test_ptrue_verify_contract_skips_unparseable():
 
 
 def test_ptrue_generation_fallback():
-    b = NoScoring([(r"Answer: 1\n", [(" yes", -0.05)]), (r"Answer: 2\n", [(" no", -0.1)]),
-                   (r"Answer: 3\n", [("maybe", -0.1)]), (r"Answer: 4\n", [ScriptedBackend.FAIL])])
+    b = NoScoring([(r"<<assistant>>\n1\n", [(" yes", -0.05)]), (r"<<assistant>>\n2\n", [(" no", -0.1)]),
+                   (r"<<assistant>>\n3\n", [("maybe", -0.1)]), (r"<<assistant>>\n4\n", [ScriptedBackend.FAIL])])
     v = PTrue(b, NumTask(), method="auto", max_tokens=4)
     assert v.method == "generate"
     out = v.assess(EX[:1], [["1", "2", "3", "4"]])
@@ -144,8 +154,8 @@ def test_generic_formats_are_fair():
     f = formats(NumTask())
     e = EX[0]
     assert f.own == ()
-    assert f.correct(e, "5") == CORRECT.format(prompt="Question: one\nAnswer:", candidate="5")
-    assert f.feedback(e, "5") == FEEDBACK.format(prompt="Question: one\nAnswer:", candidate="5")
+    assert f.correct(e, "5") == review("Question: one\nAnswer:", "5")
+    assert f.feedback(e, "5") == follow_up("Question: one\nAnswer:", "5", FEEDBACK)
     for text in (f.correct(e, "5"), f.feedback(e, "5"), f.verify(e, "5")):
         assert "incorrect" not in text.lower() and "wrong" not in text.lower()
     assert "incorrect" in f.oracle_correct(e, "5")
@@ -161,7 +171,7 @@ def test_pik_is_asked_before_answering():
     assert [[v.score for v in row] for row in out.verdicts] == [[pytest.approx(p)] * 2, [pytest.approx(p)]]
     prompts = b.scored[0][0]
     assert len(prompts) == 2 * 12  # one question each, every form of yes and no: candidates are not shown
-    assert "one" in prompts[0] and "Answer: 1" not in prompts[0]
+    assert "one" in prompts[0] and "<<assistant>>" not in prompts[0]
     assert out.steps[0][0].kind == "pik"
 
 
@@ -174,7 +184,7 @@ def test_parse_confidence(text, want):
 
 
 def test_verbal_confidence_unparseable_is_none():
-    b = ScriptedBackend([(r"Answer: 1\n", ["80"]), (r"Answer: 2\n", ["very"])])
+    b = ScriptedBackend([(r"<<assistant>>\n1\n", ["80"]), (r"<<assistant>>\n2\n", ["very"])])
     out = VerbalConfidence(b, NumTask()).assess(EX[:1], [["1", "2"]])
     assert [v.score for v in out.verdicts[0]] == [0.8, None]
     assert out.verdicts[0][0].correct is True and out.verdicts[0][1].correct is None
@@ -298,3 +308,18 @@ def test_pik_asks_before_answering_without_a_rationale_even_when_verify_thinks_f
     b = Scoring()
     verdicts, _ = PIK(b, task).ask(task.examples("test")[:2])
     assert b.calls == [] and len(b.scored) == 1 and all(v.score is not None for v in verdicts)
+
+
+def test_choice_fast_path_equals_loglikelihood_on_a_local_model(tiny_random_model_dir):
+    from selfimprove.backends.hf import HFBackend
+    from selfimprove.verifiers.choice import _next_token_scores, choose
+
+    b = HFBackend(str(tiny_random_model_dir))
+    prompts, forms = ["12+3=", "7+8=1"], ["1", "5", "a"]
+    fast = _next_token_scores(b, prompts, forms)
+    slow = b.loglikelihood([p for p in prompts for _ in forms], [f for _ in prompts for f in forms])
+    assert fast == pytest.approx(slow, abs=1e-4)
+    assert _next_token_scores(b, prompts, ["15"]) is None  # two tokens: scored the slow way
+    choices, _ = choose(b, prompts, [("one", ("1",)), ("five", ("5",))], min_mass=0.0)
+    p1, p5 = math.exp(slow[0]), math.exp(slow[1])
+    assert choices[0].probs["one"] == pytest.approx(p1 / (p1 + p5), abs=1e-4)

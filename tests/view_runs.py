@@ -62,17 +62,19 @@ def build_training_run(store_path: Path, run_dir: Path, model_dir: Path) -> str:
     generator and judge and real TRL training, mirrored into the store as ``selfimprove train`` does."""
     from test_dpo import scripted as judging_backend
 
-    from selfimprove.training.pref_loop import PrefConfig, run_pref_loop
+    from selfimprove.training.config import LoopConfig
+    from selfimprove.training.loop import run_loop
 
     task = ArithmeticTask(n_train=12, n_dev=6, n_test=6)
-    cfg = PrefConfig(method="scpo", rounds=1, k=4, threshold=0.0, patience=None, train_limit=6, eval_limit=3,
-                     max_steps=2, batch_size=4, guard_limit=3, guard_k=2)
+    cfg = LoopConfig.from_dict({"method": "scpo", "rounds": 1, "n": 4, "threshold": 0.0, "patience": 0,
+                                "train_limit": 6, "eval_limit": 3, "max_steps": 2, "batch_size": 4,
+                                "guards": {"limit": 3, "n": 2}})
     store = RunStore(store_path)
     config = {"command": "train", "model": "tiny-random", "model_path": str(model_dir), "task": task.describe(),
               "data": None, "loop": cfg.to_dict()}
     run_id = store.create_run("train", config, seed=cfg.seed)
     store.put_metrics(run_id, "run", {"run_dir": str(run_dir)})
-    run_pref_loop(cfg, task, model_dir, run_dir, store=store, run_id=run_id,
+    run_loop(cfg, task, model_dir, run_dir, store=store, run_id=run_id,
                   make_backend=lambda p: judging_backend(task), log=lambda m: None)
     store.set_status(run_id, "done")
     store.close()

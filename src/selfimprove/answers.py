@@ -216,14 +216,21 @@ def normalize_text(text: str | None) -> str | None:
 
 def extract_text(text: str | None) -> str | None:
     """A short free-text answer: the rest of the line after the last "the answer is" / "answer:"; without a
-    marker, the only line of a one-line output, or the last line of a longer one (a chain of thought ends with
-    its conclusion); normalised by ``normalize_text``."""
+    marker, a bare answer — an output that is one line of at most ``BARE_WORDS`` words (``"Paris"``) — and
+    otherwise None: a sentence or a chain of thought without a marked answer has no answer to compare (the
+    first line of a chain of thought is its first step). Normalised by ``normalize_text``."""
     if not text or not text.strip():
         return None
     if found := list(_ANSWER_IS_RE.finditer(text)):
         return normalize_text(text[found[-1].end():].strip().split("\n", 1)[0])
     lines = [line for line in text.splitlines() if line.strip()]
-    return normalize_text(lines[-1])
+    if len(lines) == 1 and len(lines[0].split()) <= BARE_WORDS:
+        return normalize_text(lines[0])
+    return None
+
+
+BARE_WORDS = 5
+"""Longest output (in words) read as a bare text answer when it has no "the answer is" marker."""
 
 
 def group_answers(answers, equivalent=None) -> list[list[int]]:

@@ -10,8 +10,14 @@ Fairness: the generic verify, feedback and correct prompts never presuppose that
 is wrong; only ``oracle_correct`` says so, and only the oracle strategy uses it. No template reads
 ``Example.answer`` or ``Example.meta``: the gold answer never reaches a prompt from here.
 
-Not covered: chat templates (a backend with a chat template applies its own), few-shot demonstrations,
-languages other than English.
+The generic second look is a follow-up turn (``follow_up``): the task's prompt, the candidate as the model's
+own reply, then the question, as one conversation (``selfimprove.chat``). A chat model gets three real turns
+through its chat template, so it is asked about *its* answer in the form it was trained on; a model without a
+template gets the same turns as plain text. Judges and USC end with a short assistant prefix ("Score:",
+"Better response:", "... is Response") so that the next token is the choice, read by probability
+(``verifiers.choice``) or parsed.
+
+Not covered: few-shot demonstrations of the second look, languages other than English.
 """
 
 from __future__ import annotations
@@ -23,19 +29,18 @@ from dataclasses import dataclass
 from .answers import extract_yes_no
 from .records import Example
 
-VERIFY = ("{prompt} {candidate}\n\nQuestion: Is the answer above correct? Answer yes or no.\nAnswer:")
-FEEDBACK = ("{prompt} {candidate}\n\nReview the answer above step by step and list any mistakes. "
-            "If there are none, write \"No issues.\"\nFeedback:")
-REFINE = ("{prompt} {candidate}\n\nFeedback: {feedback}\n\nRewrite the answer, fixing every problem the "
-          "feedback names. End with the final answer in the same format.\nAnswer:")
-CORRECT = ("{prompt} {candidate}\n\nReview the answer above. If it is correct, repeat it; if it contains a "
-           "mistake, write a corrected answer. End with the final answer in the same format.\nAnswer:")
-ORACLE_CORRECT = ("{prompt} {candidate}\n\nThe answer above is incorrect. Find the mistake and write a "
-                  "corrected answer. End with the final answer in the same format.\nAnswer:")
-PIK = ("Question: {question}\n\nDo you know the answer to this question, so that you would answer it "
-       "correctly? Answer yes or no.\nAnswer:")
-CONFIDENCE = ("{prompt} {candidate}\n\nHow confident are you that the answer above is correct? Reply with a "
-              "number from 0 to 100.\nConfidence:")
+VERIFY = "Is your answer above correct? Reply with Yes or No."
+FEEDBACK = ("Check your answer above step by step. If it is correct, reply with exactly \"No issues.\" If it "
+            "contains a mistake, say what the mistake is.")
+REFINE = ("Feedback on your answer: {feedback}\n\nWrite your answer again, fixing the problems the feedback "
+          "names. End with the final answer in the same format as before.")
+CORRECT = ("Review your answer above. If it is correct, write it again; if it contains a mistake, write a "
+           "corrected answer. End with the final answer in the same format as before.")
+ORACLE_CORRECT = ("Your answer above is incorrect. Find the mistake and write a corrected answer. End with the "
+                  "final answer in the same format as before.")
+PIK = ("{question}\n\nDo you know the answer to this question, so that you would answer it correctly? Reply "
+       "with Yes or No.")
+CONFIDENCE = "How confident are you that your answer above is correct? Reply with a number from 0 to 100."
 NO_ISSUES = re.compile(r"\bno (?:issues|mistakes|errors|problems)\b|\bnothing to (?:fix|correct)\b", re.IGNORECASE)
 
 RUBRIC = """Review the user's question and the corresponding response using the additive 5-point scoring \
@@ -59,16 +64,16 @@ After examining the user's question and the response:
 """
 RUBRIC_SCORE = RUBRIC.split("After examining")[0] + """\
 After examining the user's question and the response, reply with the total points only: a single digit from 0 \
-to 5.
-Score:"""
+to 5."""
+RUBRIC_PREFIX = "Score:"
 PAIRWISE = """Which response answers the user's question better? Judge correctness first, then helpfulness.
 
 User: {question}
 <response A>{first}</response A>
 <response B>{second}</response B>
 
-Reply with a single letter, A or B.
-Better response:"""
+Reply with a single letter, A or B."""
+PAIRWISE_PREFIX = "Better response:"
 CHECKLIST_MAKE = """Write a checklist of yes/no questions that a response to the instruction below must \
 satisfy to be fully correct. Write one question per line, each starting with "- ".
 
@@ -82,13 +87,12 @@ Answer each question about the response with YES or NO, one per line, in the for
 {checklist}
 Answers:
 """
-USC = """{prompt}
-
-I have generated the following responses to the question above:
+USC = """I have generated the following responses to the question above:
 {responses}
 
-Evaluate these responses and select the most consistent one based on majority consensus.
-The most consistent response is Response"""
+Evaluate these responses and select the most consistent one based on majority consensus. Reply with the \
+number of that response."""
+USC_PREFIX = "The most consistent response is Response"
 
 
 @dataclass(frozen=True)
@@ -142,8 +146,8 @@ def task_formats(task, *, verify=None, correct=None, feedback=None, refine=None,
            "parse_verdict": parse_verdict, "verdict_continuations": verdict_continuations}
     think = verify_think if verify else None
 
-    def generic(template: str) -> Callable[[Example, str], str]:
-        return lambda ex, text: template.format(prompt=task.prompt(ex), candidate=text.strip())
+    def generic(ask: str) -> Callable[[Example, str], str]:
+        return lambda ex, text: follow_up(task.prompt(ex), text, ask)
 
     verify = verify or generic(VERIFY)
     correct_fn = correct or generic(CORRECT)
@@ -155,13 +159,13 @@ def task_formats(task, *, verify=None, correct=None, feedback=None, refine=None,
     else:
         feedback = feedback or generic(FEEDBACK)
         no_issues = lambda text: bool(NO_ISSUES.search(text or ""))
-        refine = refine or (lambda ex, text, fb: REFINE.format(
-            prompt=task.prompt(ex), candidate=text.strip(), feedback=(fb or "").strip()))
+        refine = refine or (lambda ex, text, fb: follow_up(task.prompt(ex), text,
+                                                           REFINE.format(feedback=(fb or "").strip())))
     return TaskFormats(
         verify=verify, correct=correct_fn,
         oracle_correct=correct or generic(ORACLE_CORRECT),
         feedback=feedback, refine=refine,
-        pik=pik or (lambda ex: PIK.format(question=ex.question)),
+        pik=pik or (lambda ex: PIK.format(question=question_text(task, ex))),
         confidence=confidence or generic(CONFIDENCE),
         parse_verdict=parse, no_issues=no_issues,
         yes_no=_verdict_forms(verdict_continuations),
@@ -188,7 +192,42 @@ def _parse_yes_no(text: str) -> bool | None:
     return None if word is None else word == "yes"
 
 
+def follow_up(prompt: str, candidate: str, ask: str, prefix: str | None = None) -> str:
+    """A conversation: ``prompt``'s turns, ``candidate`` as the assistant's reply, ``ask`` as the next user turn,
+    and ``prefix`` (if given) as the start of the assistant's next reply, which the model continues."""
+    from .chat import conversation, messages
+
+    turns = [(m["role"], m["content"]) for m in messages(prompt)]
+    turns += [("assistant", candidate.strip()), ("user", ask)]
+    return conversation(turns + ([("assistant", prefix)] if prefix else []))
+
+
+def ask_with_prefix(user: str, prefix: str) -> str:
+    """One user message and the start of the assistant's reply (a judge's question and "Score:")."""
+    from .chat import conversation
+
+    return conversation([("user", user), ("assistant", prefix)])
+
+
+def question_text(task, example: Example) -> str:
+    """What a judge is shown as the user's question: the last user message of the task's prompt (so a
+    multiple-choice judge sees the choices), never the gold answer."""
+    from .chat import messages
+
+    users = [m["content"] for m in messages(task.prompt(example)) if m["role"] == "user"]
+    return users[-1] if users else example.question
+
+
 def usc_prompt(prompt: str, texts: list[str]) -> str:
-    """The Universal Self-Consistency selection prompt over ``texts`` (numbered from 1)."""
+    """The Universal Self-Consistency selection prompt over ``texts`` (numbered from 1): the task's prompt,
+    then a user turn listing the responses, then the assistant prefix before the chosen number."""
+    from .chat import conversation, messages
+
     body = "\n".join(f"Response {i}: {' '.join(t.split())}" for i, t in enumerate(texts, 1))
-    return USC.format(prompt=prompt, responses=body)
+    turns = [(m["role"], m["content"]) for m in messages(prompt)]
+    # the responses go in a user turn after the question, as the USC paper's prompt lists them
+    if turns and turns[-1][0] == "user":
+        turns[-1] = ("user", turns[-1][1] + "\n\n" + USC.format(responses=body))
+    else:
+        turns.append(("user", USC.format(responses=body)))
+    return conversation(turns + [("assistant", USC_PREFIX)])

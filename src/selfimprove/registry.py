@@ -138,6 +138,12 @@ def register(kind: str, name: str, target: Any = None, *, description: str = "",
     return add if target is None else add(target)
 
 
+def unregister(kind: str, name: str) -> None:
+    """Remove ``name`` of ``kind`` (a test's own registration, when it is done)."""
+    _load_kind(kind)
+    _REGISTRY[kind].pop(name, None)
+
+
 def register_model(name, factory=None, **kw):
     """Register a backend factory ``(arg, **backend_kwargs) -> Backend`` as ``--model name[:arg]``."""
     return register("models", name, factory, **kw)

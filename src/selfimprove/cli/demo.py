@@ -30,10 +30,12 @@ EPILOG = """examples:
 """
 
 DEFAULT_RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "demo.toml"
-FALLBACK = {"model": "tiny", "seed": 0, "eval_limit": 500, "sc_samples": 16, "test_split": "test",
+FALLBACK = {"model": "tiny", "seed": 0, "eval_limit": 500, "sc_n": 16, "test_split": "test",
             "arms": ["lmsi", "no-filter", "star"],
-            "loop": {"rounds": 2, "k": 8, "temperature": 0.8, "train_limit": 500, "max_steps": 80, "lr": 3e-5,
+            "loop": {"rounds": 2, "n": 8, "temperature": 0.8, "train_limit": 500, "sft": {"max_steps": 80},
                      "patience": 3}}
+ALIASES = {"sc_samples": "sc_n"}
+"""Older demo recipe keys (the ``[loop]`` table takes ``LoopConfig``'s, aliases included)."""
 
 
 def register(sub) -> None:
@@ -56,6 +58,7 @@ def load_recipe(path: str | None) -> dict:
         raise UserError("recipe not found", path=str(path)) from None
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"not valid TOML ({e})", path=str(path)) from None
+    recipe = {ALIASES.get(k, k): v for k, v in recipe.items()}
     unknown = set(recipe) - set(FALLBACK)
     if unknown:
         raise UserError(f"unknown recipe key(s) {sorted(unknown)}; known: {sorted(FALLBACK)}", path=str(path))
@@ -83,6 +86,17 @@ def run(args) -> int:
     name = recipe["model"]
     if name not in PRESETS:
         raise UserError(f"the demo runs a built-in model ({', '.join(PRESETS)}), got {name!r}", field="model")
+    harder, test = "test-hard", recipe["test_split"]
+    if test in ("dev", "train", harder):
+        raise UserError(f"test_split must be a held-out in-range split such as 'test', not {test!r} (dev chose "
+                        f"the learning rate and drives patience)", path=args.recipe, field="test_split")
+    try:  # every arm's config, validated before the model is pretrained
+        configs = {arm: LoopConfig.from_dict({**recipe["loop"], "method": arm, "seed": recipe["seed"],
+                                              "eval_limit": recipe["eval_limit"], "eval_splits": (test, harder)})
+                   for arm in recipe["arms"]}
+    except (TypeError, ValueError) as e:
+        raise UserError(f"[loop]: {e}", path=args.recipe or str(DEFAULT_RECIPE)) from None
+    first_cfg = next(iter(configs.values()))
     console.rule(f"1 · the built-in model '{name}'")
     t0 = time.perf_counter()
     model_path, meta = ensure_model(name)
@@ -91,10 +105,6 @@ def run(args) -> int:
     console.print(f"{model_path}  ({pretrain_s:.0f} s here; pretraining took {meta.get('wall_seconds', 0):.0f} s; "
                   f"held-out greedy accuracy at its end: {'n/a' if acc is None else f'{acc:.3f}'})")
     task = ArithmeticTask.from_options(PRESETS[name].task_options())
-    harder, test = "test-hard", recipe["test_split"]
-    if test in ("dev", "train", harder):
-        raise UserError(f"test_split must be a held-out in-range split such as 'test', not {test!r} (dev chose "
-                        f"the learning rate and drives patience)", path=args.recipe, field="test_split")
     store = RunStore(args.store)
     run_id = store.create_run("demo", {"recipe": recipe, "model": str(model_path), "task": task.describe()},
                               seed=recipe["seed"])
@@ -106,9 +116,9 @@ def run(args) -> int:
     dev = task.examples("dev")[: recipe["eval_limit"]]
     rows = {}
     with Progress(console=console, transient=True) as progress:
-        for strategy in (Greedy(max_tokens=recipe["loop"].get("max_tokens", 128)),
-                         SelfConsistency(n=recipe["sc_samples"], temperature=recipe["loop"]["temperature"],
-                                         max_tokens=recipe["loop"].get("max_tokens", 128),
+        for strategy in (Greedy(max_tokens=first_cfg.max_tokens),
+                         SelfConsistency(n=recipe["sc_n"], temperature=first_cfg.temperature,
+                                         max_tokens=first_cfg.max_tokens,
                                          seed=recipe["seed"])):
             traces = run_strategy(backend, task, dev, strategy, store, run_id, progress=progress)
             from ..strategies.base import describe
@@ -120,9 +130,7 @@ def run(args) -> int:
     summaries, first = {}, None
     for arm in recipe["arms"]:
         console.rule(f"3 · self-improvement: {arm}")
-        cfg = LoopConfig(method=arm, seed=recipe["seed"], eval_limit=recipe["eval_limit"],
-                         eval_splits=(test, harder), **recipe["loop"])
-        summaries[arm] = run_loop(cfg, task, model_path, out / arm, store=store, run_id=run_id,
+        summaries[arm] = run_loop(configs[arm], task, model_path, out / arm, store=store, run_id=run_id,
                                   log=lambda msg: console.print(msg, markup=False), reuse_start=first,
                                   scope=arm)
         first = first or out / arm  # the arms share one evaluation of the starting model

@@ -174,7 +174,7 @@ def _execute(args, store, run_id, config, task, strategies, examples, backend) -
 
     from ..runner import run_strategy, strategy_metrics
     from ..strategies.base import describe
-    from .tables import print_correction_table, print_strategy_table
+    from .tables import print_correction_table, print_strategy_table, print_verification_table
 
     console = Console(stderr=True)
     console.print(f"run {run_id} · {len(examples)} examples · store {store.path}", soft_wrap=True)
@@ -190,6 +190,7 @@ def _execute(args, store, run_id, config, task, strategies, examples, backend) -
     store.set_status(run_id, "incomplete" if errors else "done")
     print_strategy_table(rows, title=f"{config['task']} · {config['model']} · n={len(examples)}")
     print_correction_table(rows)
+    print_verification_table(rows)
     if task.unsafe_exec:
         console.print("[bold red]UNSANDBOXED: candidate code ran without isolation (--unsafe-exec)[/]")
     if args.report:

@@ -56,3 +56,24 @@ def print_correction_table(rows: dict[str, dict]) -> None:
         table.add_row(name, m.get("feedback", ""), _pct(c["acc1"]), _pct(c["acc2"]), delta or "—",
                       *(str(t[k]) for k in ("cc", "cw", "wc", "ww")))
     console().print(table)
+
+
+def print_verification_table(rows: dict[str, dict]) -> None:
+    """The generation–verification gap of strategies that scored their own pool (best-of-n, codet): the mean
+    accuracy of the samples, the accuracy of the sample the self-verifier picked, their difference, and the
+    AUROC of the scores against correctness."""
+    from rich.table import Table
+
+    rows = {k: m["verification"] for k, m in rows.items() if m.get("verification")}
+    if not rows:
+        return
+    table = Table(title="self-verification of the sample pool (gold read only here, after the run)")
+    for col in ("strategy", "sample acc %", "selected acc %", "gap", "AUROC", "unscored"):
+        table.add_column(col, justify="left" if col == "strategy" else "right")
+    for name, v in rows.items():
+        gap = v.get("gap")
+        auroc = (v.get("sample_calibration") or {}).get("auroc")
+        table.add_row(name, _pct(v.get("mean_sample_accuracy")), _pct(v.get("selected_accuracy")),
+                      "—" if gap is None else f"{100 * gap:+.1f}", "—" if auroc is None else f"{auroc:.3f}",
+                      str(v.get("n_unscored", 0)))
+    console().print(table)

@@ -17,7 +17,9 @@ or files behind; exhausting the machine's memory, disk, processes or time beyond
 pass. The verdict is computed by the parent from plain data: the tests run in a separate process that the
 candidate cannot signal, trace or write to, and that calls the candidate's functions over a pipe whose
 replies are decoded into exact builtin values (an object whose ``__eq__`` is always True cannot cross it).
-The tests reach that process only after the candidate has been forked, so the candidate never holds them.
+The tests reach that process only after the candidate has been forked, so the candidate never holds them
+(they never enter the worker's memory either; a candidate can find earlier candidates' *programs* in the
+memory it inherits from the worker, never tests).
 ``sys.exit(0)``, printing "PASSED", raising SystemExit, monkeypatching ``assert`` or ``unittest`` and writing
 a result file all only affect the candidate's own process.
 

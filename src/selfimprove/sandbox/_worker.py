@@ -346,6 +346,18 @@ def _probe(cfg: dict) -> str | None:
     return None if os.waitstatus_to_exitcode(status) == 0 else "unshare/mount of new namespaces failed"
 
 
+def _discard_frame() -> None:
+    """Read and drop the next frame in a throwaway child, so its bytes (tests) never enter this process's
+    memory, which every later job inherits."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _codec.read_frame(0)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
 def main() -> None:
     cfg = json.loads(sys.argv[1])
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -369,7 +381,7 @@ def main() -> None:
             pid = _fork_job(cfg, pid_ns_fd)
         except OSError as e:
             if job["has_tests"]:
-                _codec.read_frame(0)
+                _discard_frame()
             _codec.write_frame(1, {"error": f"sandbox: {e.strerror}"})
             continue
         if pid == 0:
@@ -380,7 +392,7 @@ def main() -> None:
         code = os.waitstatus_to_exitcode(status)
         if code != 0:
             if code == 3 and job["has_tests"]:
-                _codec.read_frame(0)  # the tests frame nobody read
+                _discard_frame()  # the tests frame nobody read
             _codec.write_frame(1, {"error": f"sandbox job process failed (exit status {code})"})
 
 

@@ -3,8 +3,9 @@
 ``--task jsonl:question=prompt,answer=target,kind=number`` reads ``prompt`` as the question and ``target`` as
 the gold answer. ``kind`` picks the answer layer: ``number`` (numeric extraction and normalisation),
 ``letter``, ``yesno``, or ``text`` (a short answer compared exactly after ``answers.normalize_text``: the
-gold field as it is, the output through ``answers.extract_text``, which reads the words after the last "the
-answer is" so that a chain-of-thought output is not compared as a whole sentence). ``fractions=false`` (for
+gold field as it is, the output through ``answers.extract_text``: the words after the last "the answer is", or
+a bare one-line answer; a chain of thought without a marked answer is unparseable, never compared as a whole
+sentence). ``fractions=false`` (for
 ``kind=number``) rejects an unevaluated non-whole division such as ``16/36`` in an output.
 
 Prompt (a conversation, ``selfimprove.chat``): an optional ``system`` message, then one user message,

@@ -37,75 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from ..records import Example, Record, Step, Verdict
-from .sft import SCHEDULERS, drop_fused_head, load_policy, lora_config, save_policy
+from .settings import LOSS_TYPES, DPOSettings
+from .sft import drop_fused_head, load_policy, lora_config, save_policy
 
-LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
-              "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm")
-"""TRL 1.16's DPO loss types."""
+__all__ = ["BATCH_COUPLED", "LOSS_TYPES", "DPOResult", "DPOSettings", "DPOVerifier", "train_dpo"]
+
 BATCH_COUPLED = {"aot", "aot_unpaired"}
 """Loss types that sort the batch: no per-pair term to weight."""
-
-
-@dataclass(frozen=True)
-class DPOSettings:
-    """How one DPO call trains."""
-
-    lr: float = 1e-5
-    """Peak learning rate. 1e-5 suits the built-in tiny model: one round of gold-labelled DPO or ScPO (+ SFT term)
-    on 330 train problems moved dev accuracy from 72 % to 60-67 % / 53-65 % at 1e-4, 71-74 % / 69-72 % at 3e-5,
-    77-82 % / 77-78 % at 1e-5 and 76-80 % / 76-77 % at 3e-6 (two seeds; README). ~5e-7 to 1e-6 full / ~5e-6
-    LoRA for real LMs."""
-    beta: float = 0.1
-    """DPO's β: how far the policy may move from the reference."""
-    loss_type: tuple[str, ...] = ("sigmoid", "sft")
-    """TRL loss types, summed with ``loss_weights``: ('sigmoid',) is plain DPO; ('sigmoid', 'sft') adds NLL."""
-    loss_weights: tuple[float, ...] | None = None
-    """Weight of each loss type (None: 1 each)."""
-    epochs: float = 1.0
-    """Passes over the pairs; ``max_steps`` caps the steps they take."""
-    batch_size: int = 16
-    """Pairs per optimiser step (per device)."""
-    max_steps: int = 40
-    """Cap on optimiser steps per call; -1 lets ``epochs`` decide alone."""
-    max_length: int = 512
-    """Tokens per prompt+completion; longer sequences are truncated at the end."""
-    scheduler: str = "constant"
-    """Learning-rate schedule: one of constant, linear, cosine, constant_with_warmup."""
-    warmup_steps: int = 0
-    """Linear warm-up steps."""
-    seed: int = 0
-    """Seed for adapters and the data order."""
-    lora: bool = False
-    """Train a LoRA adapter (PEFT); the reference is then the adapter-disabled model; merged before saving."""
-    lora_r: int = 8
-    """LoRA rank."""
-    logging_steps: int = 1
-    """Record TRL's metrics every this many steps."""
-    precision: str = "auto"
-    """'auto' (bf16 on a bf16-capable GPU, fp32 otherwise), 'fp32' or 'bf16'."""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "loss_type", _tuple(self.loss_type))
-        if self.loss_weights is not None:
-            object.__setattr__(self, "loss_weights", tuple(float(w) for w in _tuple(self.loss_weights)))
-        if not self.lr > 0 or not self.beta > 0:
-            raise ValueError(f"DPOSettings.lr and beta must be > 0, got lr={self.lr}, beta={self.beta}")
-        bad = [t for t in self.loss_type if t not in LOSS_TYPES]
-        if not self.loss_type or bad:
-            raise ValueError(f"DPOSettings.loss_type must be one or more of {', '.join(LOSS_TYPES)}, got {bad}")
-        if self.loss_weights is not None and len(self.loss_weights) != len(self.loss_type):
-            raise ValueError(f"DPOSettings.loss_weights needs one weight per loss type ({len(self.loss_type)}), "
-                             f"got {len(self.loss_weights)}")
-        if not self.epochs > 0 or self.batch_size < 1:
-            raise ValueError("DPOSettings.epochs must be > 0 and batch_size >= 1")
-        if self.max_steps == 0 or self.max_steps < -1:
-            raise ValueError(f"DPOSettings.max_steps must be -1 (no cap) or >= 1, got {self.max_steps}")
-        if self.max_length < 8 or self.scheduler not in SCHEDULERS:
-            raise ValueError(f"DPOSettings.max_length must be >= 8 and scheduler one of {SCHEDULERS}")
-        if self.warmup_steps < 0 or self.lora_r < 1 or self.logging_steps < 1:
-            raise ValueError("DPOSettings: warmup_steps must be >= 0, lora_r and logging_steps >= 1")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"DPOSettings.precision must be auto, fp32 or bf16, got {self.precision!r}")
 
 
 @dataclass(frozen=True)
@@ -228,7 +166,7 @@ def dpo_config(settings: DPOSettings, output_dir: str, n_pairs: int | None = Non
 
     steps = settings.max_steps
     if n_pairs is not None:
-        steps = math.ceil(settings.epochs * n_pairs / settings.batch_size)
+        steps = math.ceil(settings.epochs * n_pairs / (settings.batch_size * settings.accumulation))
         steps = steps if settings.max_steps == -1 else min(steps, settings.max_steps)
 
     bf16 = settings.precision == "bf16" or (
@@ -243,7 +181,7 @@ def dpo_config(settings: DPOSettings, output_dir: str, n_pairs: int | None = Non
         activation_checkpointing=False, bf16=bf16, fp16=False,  # TRL defaults both to on
         logging_strategy="steps", logging_steps=settings.logging_steps, report_to="none", save_strategy="no",
         eval_strategy="no", disable_tqdm=True, dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(),
+        dataloader_pin_memory=torch.cuda.is_available(), **settings.trl_args,
     )
 
 
@@ -381,10 +319,6 @@ class DPOVerifier:
         from ..verifiers.base import verify_answers
 
         return verify_answers(self, examples, answers)
-
-
-def _tuple(value) -> tuple:
-    return (value,) if isinstance(value, (str, int, float)) else tuple(value)
 
 
 def _diff(a: float | None, b: float | None) -> float | None:

@@ -1,6 +1,6 @@
 """Guards for self-generated preference training: is the judge still worth trusting, is the policy collapsing?
 
-Pure functions of judged samples (plain lists; ``probe`` in ``pref_loop.py`` makes the model calls) that every
+Pure functions of judged samples (plain lists; ``probe`` makes the model calls for ``loop.py``) that every
 preference round stores beside its data (METHODS §3.5, §3.7, §3.8):
 
 - ``judge_agreement`` — how often the self-judge's verdict equals the gold verdict on a dev slice (accuracy
@@ -34,15 +34,14 @@ human-judge comparisons for reward hacking (#19).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..answers import group_answers
 from ..metrics.stats import auroc, bootstrap_ci, wilson_ci
 from ..records import Example, SamplingParams, Trace
 from ..strategies.base import generate_step
-from .preferences import SELF_JUDGE, PreferencePair, references
+from .preferences import PreferencePair, references
 
 INJECTIONS = {
     "format": " ? yes",
@@ -183,7 +182,8 @@ def injection_success(plain: Sequence[tuple[float | None, bool | None]],
 # ---- measured with a model (the preference loop calls these every round) ----------------------------------
 
 
-def probe(backend, task, examples: list[Example], cfg, model_round: int, base_len: float | None) -> dict[str, Any]:
+def probe(backend, task, examples: list[Example], cfg, model_round: int, base_len: float | None, *, judge: str,
+          n: int) -> dict[str, Any]:
     """The guards measured with ``backend`` (round ``model_round``'s model, which judges and generates the
     next round's data) on a dev slice: judge agreement, self-preference, injection, position consistency
     (pairwise judges), parse failures, response length against ``base_len`` and B-STaR's exploration /
@@ -192,8 +192,8 @@ def probe(backend, task, examples: list[Example], cfg, model_round: int, base_le
         return {"probed": 0}
     from ..strategies.best_of_n import self_verifier
 
-    judge = self_verifier(cfg.judge, backend, task)
-    params = SamplingParams(n=cfg.guard_k, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
+    judge_name, judge = judge, self_verifier(judge, backend, task)
+    params = SamplingParams(n=n, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
                             seed=cfg.seed * 1000 + 800)  # the same draw every round: rounds are comparable
     steps = generate_step(backend, task, [task.prompt(e) for e in examples], params)
     texts = [[c.text for c in s.completions] for s in steps]
@@ -202,7 +202,7 @@ def probe(backend, task, examples: list[Example], cfg, model_round: int, base_le
     flat_v = [v for row in verdicts for v in row]
     flat_g = [g if g is not None else (False if a is None else None)  # an unparseable answer is wrong
               for row, s in zip(gold, steps) for g, a in zip(row, s.answers)]
-    out: dict[str, Any] = {"probed": len(examples), "judge": cfg.judge, "round_model": model_round}
+    out: dict[str, Any] = {"probed": len(examples), "judge": judge_name, "round_model": model_round}
     out["judge_agreement"] = judge_agreement([v.correct for v in flat_v], flat_g, [v.score for v in flat_v])
     out["judge_parse_failures"] = failure_rate([v.correct for v in flat_v])
     out["answer_parse_failures"] = failure_rate([a for s in steps for a in s.answers])
@@ -213,7 +213,7 @@ def probe(backend, task, examples: list[Example], cfg, model_round: int, base_le
     own = [(i, next((t for t, g in zip(texts[i], gold[i]) if g and t != refs.get(e.id)), None))
            for i, e in enumerate(examples)]
     own = [(i, t) for i, t in own if t is not None and examples[i].id in refs]
-    blind = _judge_sees_answer_only(task, cfg, examples[0]) if examples else False
+    blind = _judge_sees_answer_only(task, judge_name, examples[0]) if examples else False
     if own and blind:  # two right responses give the judge one and the same prompt: nothing to prefer
         out["self_preference"] = {"applicable": False, "why": NOT_SHOWN}
     elif own:
@@ -230,7 +230,7 @@ def probe(backend, task, examples: list[Example], cfg, model_round: int, base_le
             jv = judge.assess(exs, [[t, t + payload] for _, t in wrong]).verdicts
             out["injection"][name] = injection_success([(v[0].score, v[0].correct) for v in jv],
                                                               [(v[1].score, v[1].correct) for v in jv])
-    if cfg.judge == "pairwise":
+    if judge_name == "pairwise":
         from ..verifiers.judge import PairwiseJudge
 
         duel = [(e, texts[i][0], texts[i][1]) for i, e in enumerate(examples) if len(texts[i]) > 1]
@@ -243,11 +243,11 @@ def probe(backend, task, examples: list[Example], cfg, model_round: int, base_le
 NOT_SHOWN = "the judge's prompt shows only the response's answer (the task's verify format), not its text"
 
 
-def _judge_sees_answer_only(task, cfg, example: Example) -> bool:
+def _judge_sees_answer_only(task, judge: str, example: Example) -> bool:
     """True when the P(True) judge's prompt cannot show an injected or rewritten response text: the task's
     verify prompt is the same with and without a payload (the built-in task's verify format 2 shows only the
     candidate's answer). The injection and self-preference probes then measure nothing and are not run."""
-    if cfg.judge != "ptrue":
+    if judge != "ptrue":
         return False
     from ..prompts import formats
 
@@ -269,20 +269,15 @@ def pair_gold(task, by_id: dict[str, Example], pairs: list[PreferencePair]) -> d
             "both_right_order": sum(bool(c) and not r for c, r in checked) / n if n else None}
 
 
-def train_guards(task, by_id: dict[str, Example], traces: list[Trace], method: str) -> dict[str, Any]:
-    """Guards on the round's own training samples, with the method's reward where it has one (self-judge
-    score for self-rewarding, the answer's vote count for scpo). Gold is read for reporting only; an
-    unparseable answer counts as wrong."""
+def train_guards(task, by_id: dict[str, Example], traces: list[Trace],
+                 rewards: Callable[[Trace], list[float | None] | None]) -> dict[str, Any]:
+    """Guards on the round's own training samples, with the method's reward of each sample where it has one
+    (``rewards(trace)``: the self-judge's scores for self-rewarding, the answer's vote count for scpo; None:
+    no reward). Gold is read for reporting only; an unparseable answer counts as wrong."""
     pools = []
     for t in traces:
         gen, e = t.steps[0], by_id[t.example_id]
-        judge = next((s for s in t.steps if s.kind == SELF_JUDGE), None)
-        votes = [0] * len(gen.answers)
-        for g in group_answers(gen.answers, task.equivalent):
-            for i in g:
-                votes[i] = len(g)
-        reward = ([v.score for v in judge.verdicts] if judge else votes if method == "scpo"
-                  else [None] * len(gen.answers))
+        reward = rewards(t) or [None] * len(gen.answers)
         gold = [False if a is None else task.check(e, a) for a in gen.answers]
         pools.append(list(zip(gold, reward, gen.answers)))
     comps = [c for t in traces for c in t.steps[0].completions]
@@ -308,3 +303,17 @@ def paired_rounds(run_dir: str | Path, split: str) -> list[dict[str, Any]]:
                          "b_only": mc["b_only"], "ci95": [bs["ci_low"], bs["ci_high"]]}
         out.append(row)
     return out
+
+
+def correction(task, backend, dev: list[Example], max_tokens: int) -> dict[str, Any]:
+    """CL / CS / RSS of the model's self-correction step on ``dev`` ("Confidence v.s. Critique", Yang et al.
+    2024, arXiv:2412.19513). An unreadable review answer is wrong, as in accuracy (else a model that answers the
+    review prompt with anything but an answer would drop out of CL / CS instead of showing as c→w)."""
+    from ..metrics.correction import correction_from_traces
+    from ..strategies.base import score_traces
+    from ..strategies.self_correct import SelfCorrect
+
+    traces = score_traces(task, dev, SelfCorrect(max_tokens=max_tokens).run(backend, task, dev))
+    c = correction_from_traces(traces, unparsed_as_wrong=True)
+    return {k: c[k] for k in ("n", "acc1", "acc2", "delta", "cl", "cs", "rss", "transitions", "unparsed_initial",
+                              "unparsed_final")}

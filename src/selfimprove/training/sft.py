@@ -15,7 +15,6 @@ Not covered: packing-aware loss checks, multi-GPU launch (run under ``accelerate
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import tempfile
 import time
@@ -25,61 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from ..records import Record
+from .settings import SCHEDULERS, SFTSettings
 
-SCHEDULERS = ("constant", "linear", "cosine", "constant_with_warmup")
-
-
-@dataclass(frozen=True)
-class SFTSettings:
-    """How one SFT call trains."""
-
-    lr: float = 3e-5
-    """Peak learning rate. 3e-5 suits the built-in tiny model (see ``LoopConfig.lr``); use ~1e-5 (full) or ~1e-4 (LoRA) for real LMs."""
-    epochs: float = 1.0
-    """Passes over the rows (fractions allowed); ``max_steps`` caps the steps they take."""
-    batch_size: int = 16
-    """Rows per optimiser step (per device)."""
-    max_steps: int = 60
-    """Cap on optimiser steps per call; -1 lets ``epochs`` decide alone."""
-    max_length: int = 512
-    """Tokens per prompt+completion; longer rows are truncated at the end."""
-    scheduler: str = "constant"
-    """Learning-rate schedule: one of constant, linear, cosine, constant_with_warmup."""
-    warmup_steps: int = 0
-    """Linear warm-up steps."""
-    weight_decay: float = 0.0
-    """AdamW weight decay."""
-    seed: int = 0
-    """Seed for initialisation of adapters and the data order."""
-    lora: bool = False
-    """Train a LoRA adapter (PEFT) instead of all weights; it is merged before saving."""
-    lora_r: int = 8
-    """LoRA rank."""
-    packing: bool = False
-    """Pack rows into max_length blocks (TRL's best-fit packing); off keeps one row per sequence."""
-    logging_steps: int = 1
-    """Record the training loss every this many steps (1 costs little on small models)."""
-    precision: str = "auto"
-    """'auto' (bf16 on a bf16-capable GPU, fp32 otherwise), 'fp32' or 'bf16'."""
-
-    def __post_init__(self) -> None:
-        if not self.lr > 0:
-            raise ValueError(f"SFTSettings.lr must be > 0, got {self.lr}; try 3e-5 (tiny) or 1e-5 (real LM)")
-        if not self.epochs > 0:
-            raise ValueError(f"SFTSettings.epochs must be > 0, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"SFTSettings.batch_size must be >= 1, got {self.batch_size}")
-        if self.max_steps == 0 or self.max_steps < -1:
-            raise ValueError(f"SFTSettings.max_steps must be -1 (no cap) or >= 1, got {self.max_steps}")
-        if self.max_length < 8:
-            raise ValueError(f"SFTSettings.max_length must be >= 8, got {self.max_length}")
-        if self.scheduler not in SCHEDULERS:
-            raise ValueError(f"SFTSettings.scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
-        if self.warmup_steps < 0 or self.weight_decay < 0 or self.lora_r < 1 or self.logging_steps < 1:
-            raise ValueError("SFTSettings: warmup_steps and weight_decay must be >= 0, lora_r and "
-                             "logging_steps >= 1")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"SFTSettings.precision must be auto, fp32 or bf16, got {self.precision!r}")
+__all__ = ["SCHEDULERS", "SFTResult", "SFTSettings", "load_policy", "save_policy", "train_sft"]
 
 
 @dataclass(frozen=True)
@@ -124,7 +71,7 @@ def load_policy(path: str | Path):
 def planned_steps(settings: SFTSettings, n_rows: int) -> int:
     """Optimiser steps for ``n_rows``: ``epochs`` passes, capped by ``max_steps``. (Trainer's own
     ``max_steps`` *replaces* the epochs, so a small data set would be looped over many times.)"""
-    per_epoch = max(1, math.ceil(n_rows / settings.batch_size))
+    per_epoch = max(1, math.ceil(n_rows / (settings.batch_size * settings.accumulation)))
     steps = max(1, math.ceil(settings.epochs * per_epoch))
     return steps if settings.max_steps == -1 else min(steps, settings.max_steps)
 
@@ -145,7 +92,7 @@ def sft_config(settings: SFTSettings, output_dir: str, n_rows: int):
         activation_checkpointing=False, bf16=bf16, fp16=False,  # TRL defaults both to on
         logging_strategy="steps", logging_steps=settings.logging_steps, report_to="none",
         save_strategy="no", eval_strategy="no", disable_tqdm=True, dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(), shuffle_dataset=False,
+        dataloader_pin_memory=torch.cuda.is_available(), shuffle_dataset=False, **settings.trl_args,
     )
 
 
@@ -220,11 +167,3 @@ def lora_config(settings):
 
     return LoraConfig(r=settings.lora_r, lora_alpha=2 * settings.lora_r, lora_dropout=0.0,
                       target_modules="all-linear", task_type="CAUSAL_LM")
-
-
-def settings_from(config, **overrides) -> SFTSettings:
-    """SFTSettings from any object with same-named attributes (a LoopConfig), plus overrides."""
-    names = {f.name for f in dataclasses.fields(SFTSettings)}
-    values = {n: getattr(config, n) for n in names if hasattr(config, n)}
-    values.update(overrides)
-    return SFTSettings(**values)

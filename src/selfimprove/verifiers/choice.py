@@ -18,6 +18,9 @@ arXiv 2207.05221: yes vs no), the rubric judge (the expected score over score to
 "G-Eval: NLG Evaluation using GPT-4 with Better Human Alignment", arXiv 2303.16634), the pairwise judge
 (A vs B) and Universal Self-Consistency's selection (a response number).
 
+On a local Hugging Face model whose forms are all single tokens (the usual case: "Yes", " 3", "A"), the
+distribution is read from one forward pass per prompt; elsewhere ``backend.loglikelihood`` scores each form.
+
 Not covered: options whose forms are prefixes of each other's (``"1"`` and ``"10"``: the shorter one's
 probability would include the longer one's), which callers avoid by offering single-character options.
 """
@@ -71,7 +74,9 @@ def choose(backend, prompts: Sequence[str], options: Sequence[tuple[str, Sequenc
     if not prompts:
         return [], []
     forms = [(label, v) for label, variants in options for v in variants]
-    lls = backend.loglikelihood([p for p in prompts for _ in forms], [v for _ in prompts for _, v in forms])
+    lls = _next_token_scores(backend, prompts, [v for _, v in forms])
+    if lls is None:
+        lls = backend.loglikelihood([p for p in prompts for _ in forms], [v for _ in prompts for _, v in forms])
     choices, comps = [], []
     for k, prompt in enumerate(prompts):
         row = lls[k * len(forms):(k + 1) * len(forms)]
@@ -91,6 +96,34 @@ def choice_step(kind: str, prompt: str, choice: Choice, comps: tuple[Completion,
     return Step(kind=kind, prompt=prompt, completions=comps,
                 info={"method": "loglikelihood", "probs": choice.probs, "mass": choice.mass,
                       "loglikelihoods": choice.loglikelihoods, **info})
+
+
+def _next_token_scores(backend, prompts: Sequence[str], forms: Sequence[str]) -> list[float] | None:
+    """The log-likelihoods ``backend.loglikelihood`` would give when every form is one token of a local Hugging
+    Face model: one forward pass per prompt reads all forms from its next-token distribution, instead of one
+    pass per (prompt, form). None when the backend has no local model or a form is not a single token."""
+    model, tokenizer = getattr(backend, "model", None), getattr(backend, "tokenizer", None)
+    encode = getattr(backend, "encode_prompt", None)
+    if model is None or tokenizer is None or encode is None or not hasattr(model, "forward"):
+        return None
+    ids = [tokenizer(f, add_special_tokens=False)["input_ids"] for f in forms]
+    if any(len(x) != 1 for x in ids):
+        return None
+    import torch
+
+    targets = torch.tensor([x[0] for x in ids])
+    out: list[float] = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for prompt in prompts:
+                context = torch.tensor([encode(prompt)], device=model.device)
+                logits = model(input_ids=context, logits_to_keep=1).logits[0, -1].float()
+                out.extend(torch.log_softmax(logits, dim=-1)[targets.to(logits.device)].tolist())
+    finally:
+        model.train(was_training)
+    return out
 
 
 def _scored(backend, prompt: str, continuations: Sequence[str]) -> tuple[Completion, ...]:

@@ -36,7 +36,17 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from ..backends.base import greedy
-from ..prompts import CHECKLIST_ANSWER, CHECKLIST_MAKE, PAIRWISE, RUBRIC, RUBRIC_SCORE
+from ..prompts import (
+    CHECKLIST_ANSWER,
+    CHECKLIST_MAKE,
+    PAIRWISE,
+    PAIRWISE_PREFIX,
+    RUBRIC,
+    RUBRIC_PREFIX,
+    RUBRIC_SCORE,
+    ask_with_prefix,
+    question_text,
+)
 from ..records import Example, Step, Verdict
 from .base import Assessment, verify_answers
 from .choice import MIN_MASS, choice_step, choose
@@ -91,7 +101,8 @@ class RubricJudge:
     def _assess_by_probability(self, examples: Sequence[Example], texts: Sequence[Sequence[str]]) -> Assessment:
         """Expected points under the distribution over the score tokens 0..5 (one batched scoring call)."""
         pairs = [(i, t) for i, row in enumerate(texts) for t in row]
-        prompts = [RUBRIC_SCORE.format(question=examples[i].question, response=t.strip()) for i, t in pairs]
+        prompts = [ask_with_prefix(RUBRIC_SCORE.format(question=question_text(self.task, examples[i]),
+                                                       response=t.strip()), RUBRIC_PREFIX) for i, t in pairs]
         choices, comps = choose(self.backend, prompts, [(k, (k, " " + k)) for k in POINTS], self.min_mass)
         verdicts: list[list[Verdict]] = [[] for _ in examples]
         steps: list[list[Step]] = [[] for _ in examples]
@@ -163,8 +174,9 @@ class PairwiseJudge:
         """Judge ``first[i]`` against ``second[i]`` for ``examples[i]``: one batched call of 2 prompts each."""
         prompts = []
         for ex, a, b in zip(examples, first, second, strict=True):
-            prompts.append(PAIRWISE.format(question=ex.question, first=a.strip(), second=b.strip()))
-            prompts.append(PAIRWISE.format(question=ex.question, first=b.strip(), second=a.strip()))
+            for x, y in ((a, b), (b, a)):
+                prompts.append(ask_with_prefix(PAIRWISE.format(question=ex.question, first=x.strip(),
+                                                               second=y.strip()), PAIRWISE_PREFIX))
         if self.method == "loglikelihood":
             return self._compare_by_probability(prompts)
         comps = greedy(self.backend, prompts, self.max_tokens, ("\n",))
@@ -204,7 +216,8 @@ class PairwiseJudge:
         """Round-robin over each pool: a pair read by probability gives the first ``p_first`` points and the
         second the rest; a generated pair gives a consistent winner 1 and an inconsistent pair ½ each."""
         jobs = [(i, a, b) for i, row in enumerate(texts) for a, b in combinations(range(len(row)), 2)]
-        results, pair_steps = self.compare([examples[i] for i, _, _ in jobs], [texts[i][a] for i, a, _ in jobs],
+        shown = [dataclasses.replace(e, question=question_text(self.task, e)) for e in examples]
+        results, pair_steps = self.compare([shown[i] for i, _, _ in jobs], [texts[i][a] for i, a, _ in jobs],
                                            [texts[i][b] for i, _, b in jobs])
         points = [[0.0] * len(row) for row in texts]
         decided = [[0] * len(row) for row in texts]

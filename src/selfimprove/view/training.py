@@ -91,7 +91,7 @@ def training_page(v, request, run: dict[str, Any]):
     arms_ctx = []
     for i, (name, rs) in enumerate(per_arm):
         guards = guard_rows(rs)
-        arms_ctx.append({"index": i, "name": name or run["config"].get("loop", {}).get("method", ""),
+        arms_ctx.append({"index": i, "name": name or _method_name(run),
                          "rounds": rs, "guards": guards, "plots": {
                              k: f"/run/{run['id']}/arm/{i}/plot/{k}.png?" + urlencode({"v": run["updated"]})
                              for k in TRAIN_PLOTS if k != "guards" or guards["rows"]}})
@@ -134,7 +134,7 @@ def train_plot(v, request):
     key = (run["id"], run["updated"], request.path_params["arm"], name)
     if key not in v._plots:
         rs = rounds(arm[1])
-        label = arm[0] or run["config"].get("loop", {}).get("method", "")
+        label = arm[0] or _method_name(run)
         if name == "accuracy":
             v._plots[key] = P.rounds_accuracy(rs, f"Greedy accuracy per round · {label}")
         elif name == "guards":
@@ -171,7 +171,7 @@ def round_page(v, request):
         items = [json.loads(line) for line in islice(lines, (page - 1) * PAGE, page * PAGE)]
     files = sorted((p.name, p.stat().st_size) for p in rdir.iterdir() if p.is_file() and not p.name.startswith("."))
     base = f"/run/{run['id']}/arm/{request.path_params['arm']}/round/{r}"
-    label = arm[0] or run["config"].get("loop", {}).get("method", "") or "run"
+    label = arm[0] or _method_name(run) or "run"
     return v.page("round.html", run=run, arm=label, round=r, round_dir=str(rdir), files=files, kind=kind,
                   items=items, total=total, page=page, per_page=PAGE,
                   has_rows=(rdir / "rows.jsonl").is_file(), base=base,
@@ -186,3 +186,9 @@ def traces_page(v, request):
     if run is None:
         return v.not_found("no such run")
     return v.eval_page(request, run, base=f"/run/{run['id']}/traces")
+
+
+def _method_name(run) -> str:
+    """The training method of a run's stored config (a table with its name; a plain name in older runs)."""
+    method = run["config"].get("loop", {}).get("method", "")
+    return method.get("name", "") if isinstance(method, dict) else method
