@@ -1,6 +1,6 @@
 """Benchmark: samples adaptive self-consistency spends per example vs self-consistency n = 16, and accuracy.
 
-The issue's goal: ESC / ASC spend <= 0.4x the samples of SC@16 while staying within 0.5 points of its accuracy
+The goal: ESC / ASC spend <= 0.4x the samples of SC@16 while staying within 0.5 points of its accuracy
 (a loss of at most 0.5 points; a gain also passes). Everything runs side by side in one process on the same
 model (the built-in ``tiny`` model through the ``hf`` backend by default), the same examples, the same
 temperature and the same seeds, so every comparison is paired by example:

@@ -2,7 +2,7 @@
 
 All three drive the same server with the same request bodies (``/v1/completions``, ``max_tokens`` 16, greedy,
 logprobs on), side by side in one run, in alternating rounds; the best round of each is kept and the ratios are
-printed against the issue's goals: selfimprove / raw concurrent >= 0.9 at the same concurrency, and
+printed against the goals: selfimprove / raw concurrent >= 0.9 at the same concurrency, and
 selfimprove / sequential >= 8 at concurrency 16. The raw client is the floor of what any client could do: one
 ``httpx.AsyncClient``, a semaphore, ``json()`` on each body and nothing else; selfimprove also builds records,
 normalises log-probabilities and runs its retry layer. Sequential calls use one ``httpx.Client`` on a subset

@@ -23,6 +23,17 @@ def test_conversation_round_trip_and_plain_text():
     assert few_shot(None, [("a", "b")], "c") == conversation([("user", "a"), ("assistant", "b"), ("user", "c")])
 
 
+def test_a_hint_goes_inside_the_last_user_message(data):
+    from selfimprove.chat import before_last_user
+
+    assert before_last_user("2+2=", "hint: 4\n") == "hint: 4\n2+2="
+    task = get_task("gsm8k:shots=1", data=str(data / "gsm8k"))
+    ex = task.examples("test")[0]
+    msgs = messages(task.hint_prompt(ex))
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
+    assert msgs[-1]["content"] == f"hint: the answer is {ex.answer}\nQuestion: {ex.question}"
+
+
 def test_a_plain_prompt_is_one_user_message():
     assert not is_conversation("Question: 2+2\nAnswer:")
     assert messages("x <<user>>\ny") == [{"role": "user", "content": "x <<user>>\ny"}]

@@ -96,3 +96,31 @@ def test_a_bad_value_is_refused_before_the_model_is_pretrained(argv, needle, tmp
     code = main(["train", "--model", "tiny", "--task", "arithmetic", "--store", str(tmp_path / "runs.db"), *argv])
     assert code == 2 and needle in capsys.readouterr().err
     assert not (tmp_path / "home" / "models").exists()  # nothing was pretrained
+
+
+def test_the_demo_recipe_resolves_to_the_settings_its_numbers_were_measured_with():
+    """recipes/demo.toml in the nested shape gives every arm the run the demo's results were measured with
+    (before the move: LoopConfig(rounds=2, k=8, temperature=0.8, train_limit=500, max_steps=80, lr=3e-5,
+    patience=3) with LoopConfig's defaults epochs=2.0, batch_size=16, max_length=512, max_tokens=128)."""
+    from selfimprove.cli.demo import load_recipe
+
+    recipe = load_recipe(None)
+    assert recipe["arms"] == ["lmsi", "no-filter", "star"] and recipe["sc_n"] == 16
+    for arm in recipe["arms"]:
+        cfg = LoopConfig.from_dict({**recipe["loop"], "method": arm, "seed": 0, "eval_limit": 500,
+                                    "eval_splits": ("test", "test-hard")})
+        assert (cfg.rounds, cfg.n, cfg.temperature, cfg.top_p, cfg.train_limit, cfg.patience, cfg.max_tokens,
+                cfg.rotate) == (2, 8, 0.8, 1.0, 500, 3, 128, True)
+        sft = cfg.sft
+        assert (sft.lr, sft.max_steps, sft.epochs, sft.batch_size, sft.max_length, sft.scheduler, sft.lora,
+                sft.trl_args) == (3e-5, 80, 2.0, 16, 512, "constant", False, {})
+    assert cfg.method.options() == {"rationalize": True, "rationalize_n": 1, "rationalize_temperature": 0.0,
+                                    "max_per_example": 4}
+
+
+def test_a_demo_recipe_table_adds_to_the_fallback_key_by_key(tmp_path):
+    from selfimprove.cli.demo import load_recipe
+
+    path = tmp_path / "demo.toml"
+    path.write_text("[loop.sft]\nlr = 1e-4\n")
+    assert load_recipe(str(path))["loop"]["sft"] == {"max_steps": 80, "lr": 1e-4}

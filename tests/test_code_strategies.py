@@ -155,6 +155,8 @@ def test_codet_dual_agreement_picks_the_consensus(mbpp, capsys):
     print_verification_table({"codet:n=4": {"verification": v}})
     assert "+50.0" in capsys.readouterr().out
     assert parse_tests("```python\nassert f(1) == 2\nassert f(1) == 2\nx = 1\n```", 5) == ["assert f(1) == 2"]
+    written = "```python\ndef f(x):\n    assert x > 0\n    return x\nassert g(2) == 1\nassert f(2) == 2\n```"
+    assert parse_tests(written, 5, "f") == ["assert f(2) == 2"]  # not the function's own assert, not g
     assert dual_agreement([None], 0)[0].correct is None  # no tests written: undecided, not a pass
 
 

@@ -128,3 +128,35 @@ def test_score_humaneval_samples(tmp_path, capsys):
     samples.write_text(json.dumps({"task_id": "HumanEval/999", "completion": ""}) + "\n")
     assert main(["score", "--task", "humaneval", "--completions", str(samples)]) == 2
     assert "samples.jsonl:1, field 'task_id'" in capsys.readouterr().err
+
+
+def test_eval_with_unsafe_exec_says_so(tmp_path, capsys):
+    store = str(tmp_path / "runs.db")
+    assert main(["eval", "--model", "scripted", "--task", "pal-arithmetic", "--split", "dev", "--limit", "2",
+                 "--strategy", "pal", "--strategy", "self-debug:feedback=run", "--store", store,
+                 "--unsafe-exec"]) == 0
+    captured = capsys.readouterr()
+    assert "UNSANDBOXED" in captured.out + captured.err
+    assert "correction transitions" in captured.out and "execution errors only" in captured.out
+
+
+def test_a_truncated_completion_counts_when_its_code_block_is_closed():
+    """SmolLM2 writes the program, then prose that runs past max_tokens: the closed block is the answer; an
+    unclosed block (the program itself was cut) stays unparseable."""
+    from selfimprove.records import SamplingParams
+    from selfimprove.strategies.base import generate_step
+
+    task = get_task("pal-arithmetic:terms=2-2")
+    try:
+        ex = task.examples("dev")[:1]
+        expr = " + ".join(map(str, ex[0].meta["operands"]))
+        done = f"```python\nprint({expr})\n```\n\nThis program uses the built-in print function to"
+        cut = f"```python\nx = {expr}\n{'#' * 200}\nprint(x)\n```"
+        backend = ScriptedBackend([(r"prints the value", [done, cut])])
+        params = SamplingParams(n=2, temperature=1.0, max_tokens=len(done) - 5)
+        (step,) = generate_step(backend, task, [task.prompt(ex[0])], params)
+        assert [c.finish_reason for c in step.completions] == ["length", "length"]
+        assert step.answers[0] == ex[0].answer and step.info["truncated"] == [0, 1]
+        assert step.answers[1] is None  # the unclosed block is cut mid-program
+    finally:
+        task.close()

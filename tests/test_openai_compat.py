@@ -173,7 +173,8 @@ def test_probe_detects_native_n_logprobs_and_echo(srv):
     assert b.info["probe"] == "ok" and b.info["n_native"] is True
     assert b.capabilities.logprobs and b.capabilities.loglikelihood and not b.capabilities.seed
     probe = srv.requests[0]["body"]
-    assert probe["n"] == 2 and probe["max_tokens"] == 1 and probe["echo"] is True and srv.attempts == 1
+    assert probe["n"] == 2 and probe["max_tokens"] == 8 and probe["echo"] is True and srv.attempts == 1
+    assert b.info["sampling_varies"] is True  # its two choices differ: no second request needed
 
 
 def test_probe_detects_ignored_n_and_fans_out(srv):
@@ -182,7 +183,16 @@ def test_probe_detects_ignored_n_and_fans_out(srv):
     assert b.info["n_native"] is False
     out = b.generate(["q"], SamplingParams(n=3, seed=10))
     assert [c.text for c in out[0]] == ["<q:0>s10", "<q:0>s11", "<q:0>s12"]  # seed + i per fanned-out sample
-    assert all(r["body"]["n"] == 1 for r in srv.requests[1:]) and srv.attempts == 4
+    # the probe's second request: one choice per request, and the fake server repeats itself at temperature 1
+    assert b.info["sampling_varies"] is False and srv.requests[1]["body"]["temperature"] == 1.0
+    assert all(r["body"]["n"] == 1 for r in srv.requests[1:]) and srv.attempts == 5
+
+
+def test_probe_warns_when_samples_at_temperature_1_are_identical(srv, caplog):
+    srv.reset(script=[("text", "same")])
+    with caplog.at_level("WARNING"):
+        b = make(srv)
+    assert b.info["sampling_varies"] is False and "ignore temperature" in caplog.text
 
 
 def test_probe_retries_without_echo_when_refused(srv):

@@ -102,3 +102,9 @@ def test_refuses_without_isolation_unless_unsafe_exec():
     assert "REFUSED cannot run candidate code in a sandbox here" in out.stdout, out.stderr
     assert "--unsafe-exec" in out.stdout
     assert "UNSAFE passed False 7" in out.stdout
+
+
+def test_timeout_keeps_what_was_printed_before_the_deadline(sandbox):
+    (r,) = sandbox.run([Job("import time\nprint('started', flush=True)\ntime.sleep(60)")])
+    assert (r.status, r.stdout, r.exit_code) == ("timeout", "started\n", None)
+    assert "did not finish before the time limit" in r.feedback()

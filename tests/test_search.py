@@ -76,7 +76,7 @@ def test_step_formats_split_losslessly_and_continue():
     assert LINES.split(lines) == ["first\n", "second\n", "\n", "ANSWER 3"]
     assert "".join(LINES.split(lines)) == lines
     assert LINES.next_prompt("Q:\n", "first\n") == "Q:\nfirst\n" and LINES.make_step("x", False) == "x\n"
-    assert step_format(object()) == LINES  # a task without the hook: lines
+    assert step_format(TaskBase()) == LINES  # the default hook: lines
     assert step_format(LineTask(), "\n\n").delimiter == "\n\n"
     with pytest.raises(ValueError, match="delimiter"):
         StepFormat(delimiter="")
@@ -173,6 +173,16 @@ def test_mcts_backpropagation_on_a_hand_built_tree():
     # final answers: most visits walks root -> a -> c
     chosen, answer, conf, _ = final_answer(LineTask(), t, "visits")
     assert chosen is c and answer == "1" and conf == 0.5
+    # no finished path yet: 'value' and 'visits' fall back to the rollouts of the best / most visited node
+    t2 = Tree(Example(id="y", question=""), "P")
+    x = t2.add(t2.nodes[0], "x\n", -1.0, 2, info={"rollout_answers": ["4", "4", None]})
+    y = t2.add(t2.nodes[0], "y\n", -1.0, 2, info={"rollout_answers": ["9"]})
+    backpropagate(t2, x, 0.2)
+    backpropagate(t2, x, 0.2)
+    backpropagate(t2, y, 0.9)
+    assert final_answer(LineTask(), t2, "value")[1:3] == ("9", 1.0)
+    assert final_answer(LineTask(), t2, "visits")[1:3] == ("4", 2 / 3)
+    assert final_answer(LineTask(), t2, "visits")[3]["fallback"] == "rollouts"
     # an unvisited child is tried first under UCT
     d = t.add(t.nodes[0], "d\n", -1.0, 2)
     assert select(t, "uct", 1.0) is d
@@ -345,3 +355,30 @@ def test_search_on_a_real_model_stops_steps_at_the_delimiter(micro_model_dir):
             assert 1 <= CountingHF.generate_calls <= strategy.iterations
         else:  # one call per layer: the deepest expanded node's depth + 1
             assert CountingHF.generate_calls == depth + 1
+
+
+def test_eval_cli_runs_every_search_on_the_scripted_model(tmp_path, capsys):
+    """`selfimprove eval --strategy beam|mcts|dvts` end to end (the scripted model continues partial scratchpads
+    and its P(True) judges running sums so far): traces stored with every node; search beats greedy here."""
+    from selfimprove.cli.main import main
+    from selfimprove.store.runs import RunStore
+
+    store = tmp_path / "runs.db"
+    assert main(["eval", "--model", "scripted", "--task", "arithmetic", "--split", "dev", "--limit", "30",
+                 "--store", str(store), "--strategy", "greedy", "--strategy", "beam:beams=2,samples=4,value=self-eval",
+                 "--strategy", "mcts:iterations=6,k=2", "--strategy", "dvts:subtrees=2,width=4"]) == 0
+    out = capsys.readouterr().out
+    assert "beam" in out and "mcts" in out and "dvts" in out
+    s = RunStore(str(store))
+    (run,) = s.list_runs()
+    acc = {}
+    scopes = s.scopes(run["id"])
+    assert len(scopes) == 4, scopes
+    for scope in scopes:
+        traces = s.traces(run["id"], scope)
+        assert len(traces) == 30
+        name = scope.split(":")[0]
+        acc[name] = sum(bool(t.correct) for t in traces) / 30
+        if name != "greedy":
+            assert all(t.steps[-1].kind == "tree" and len(t.steps[-1].info["nodes"]) > 1 for t in traces)
+    assert acc["beam"] > acc["greedy"], acc

@@ -21,17 +21,6 @@ QUESTIONS = ["Tom has 3 apples and buys 4 more. How many apples does he have?",
              "What is 12 + 30?", "A box holds 6 eggs. How many eggs are in 2 boxes?"]
 
 
-@pytest.fixture(scope="session")
-def smollm2_dir():
-    from selfimprove.errors import UserError
-    from selfimprove.models.smollm2 import ensure_smollm2
-
-    try:
-        return ensure_smollm2(progress=False)
-    except UserError as e:  # the wheel is missing: `make test` installs it
-        pytest.skip(str(e))
-
-
 @pytest.fixture(scope="module")
 def backend(smollm2_dir):
     from selfimprove.backends.hf import HFBackend

@@ -88,7 +88,7 @@ def test_strategy_specs():
 
     from selfimprove.errors import UserError
     with pytest.raises(UserError, match="unknown strategy"):
-        get_strategy("beam")
+        get_strategy("no-such-strategy")
     with pytest.raises(UserError, match="unknown strategy 'self-consistency' option 'k'"):
         get_strategy("self-consistency:k=3")
     with pytest.raises(UserError, match="cannot read 'many' as int"):

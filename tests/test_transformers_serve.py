@@ -1,9 +1,12 @@
-"""A real OpenAI-compatible server in the tests: ``transformers serve`` on loopback with a tiny random Llama.
+"""A real OpenAI-compatible server in the tests: ``transformers serve`` on loopback with a tiny random Llama, and
+with the built-in real chat model ``smollm2`` through ``/v1/chat/completions``.
 
 Greedy decoding through ``openai_compat`` must agree with the in-process ``hf`` backend token for token, and
 ``selfimprove eval --model openai:URL`` must give the same traces as ``--model PATH``. ``transformers serve``
 ignores ``n``, ``logprobs`` and ``echo`` on /v1/completions (it says so in its source), so the probe must find
-n not native (fan-out) and no log-probabilities. Skipped, with the reason, where the server cannot start
+n not native (fan-out) and no log-probabilities. It also samples only when the model's generation config says
+``do_sample`` (it sets the temperature but not ``do_sample``), so on ``smollm2`` the probe must find that two
+samples at temperature 1 are identical, as they are. Skipped, with the reason, where the server cannot start
 (``transformers[serving]`` missing, or the process exits before it is healthy).
 """
 
@@ -40,6 +43,15 @@ def _serve_command() -> list[str]:
 
 @pytest.fixture(scope="module")
 def served(tiny_random_model_dir, tmp_path_factory):
+    yield from _serve(tiny_random_model_dir, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def served_smollm2(smollm2_dir, tmp_path_factory):
+    yield from _serve(smollm2_dir, tmp_path_factory, threads="2")
+
+
+def _serve(model_dir, tmp_path_factory, threads: str = "1"):
     missing = [m for m in ("fastapi", "uvicorn", "openai") if importlib.util.find_spec(m) is None]
     if missing:
         pytest.skip(f"transformers serve needs {', '.join(missing)}: pip install 'transformers[serving]'")
@@ -49,8 +61,8 @@ def served(tiny_random_model_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("serve")
     log_path = work / "serve.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(work / "hub"), "TRANSFORMERS_VERBOSITY": "error",
-           "OMP_NUM_THREADS": "1"}
-    cmd = _serve_command() + [str(tiny_random_model_dir), "--host", "127.0.0.1", "--port", str(port),
+           "OMP_NUM_THREADS": threads}
+    cmd = _serve_command() + [str(model_dir), "--host", "127.0.0.1", "--port", str(port),
                               "--device", "cpu", "--dtype", "float32"]
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -58,7 +70,8 @@ def served(tiny_random_model_dir, tmp_path_factory):
     try:
         import httpx
 
-        deadline = time.monotonic() + 120
+        limit = 300  # a real model loads slowly on a busy machine
+        deadline = time.monotonic() + limit
         while True:
             if proc.poll() is not None:
                 tail = log_path.read_text()[-600:]
@@ -69,9 +82,9 @@ def served(tiny_random_model_dir, tmp_path_factory):
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"transformers serve not healthy after 120 s; log: {log_path.read_text()[-600:]}")
+                pytest.fail(f"transformers serve not healthy after {limit} s; log: {log_path.read_text()[-600:]}")
             time.sleep(0.3)
-        yield url + "/v1", tiny_random_model_dir
+        yield url + "/v1", model_dir
     finally:
         proc.terminate()
         try:
@@ -148,3 +161,23 @@ def test_eval_cli_through_openai_agrees_with_hf(served, tmp_path, monkeypatch):
     remote, local = answers(remote_id), answers(local_id)
     assert len(remote) == 4 and all(status == "ok" for _, _, status, _ in remote)
     assert remote == local
+
+
+def test_smollm2_chat_completions_agree_with_hf_and_the_probe_reads_sampling(served_smollm2, smollm2_dir):
+    from selfimprove.backends.hf import HFBackend
+    from selfimprove.chat import few_shot
+
+    url, _ = served_smollm2
+    remote = OpenAICompatBackend.from_spec(f"openai:{url}@{smollm2_dir},chat=true",
+                                           retry=RetryPolicy(read_timeout=300, total_timeout=600))
+    assert remote.endpoint == "chat" and remote.capabilities.chat_template and remote.info["probe"] == "ok"
+    prompts = [few_shot("Answer briefly.", [], q) for q in ("What is 12 + 30?", "Name a colour.")]
+    params = SamplingParams(temperature=0.0, max_tokens=10)
+    local = HFBackend(str(smollm2_dir))  # the server applies the same chat template to the same messages
+    got, want = remote.generate(prompts, params), local.generate(prompts, params)
+    assert [c.text for row in got for c in row] == [c.text for row in want for c in row]
+    assert all(c.text.strip() for row in got for c in row)
+    sampled = remote.generate(prompts[:1], SamplingParams(n=3, temperature=1.0, max_tokens=8))[0]
+    assert all(c.ok for c in sampled)
+    # what the start-up probe recorded is what sampling does: transformers serve keeps the model's greedy default
+    assert remote.info["sampling_varies"] == (len({c.text for c in sampled}) > 1)

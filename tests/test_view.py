@@ -141,6 +141,64 @@ def test_correction_cells_and_light_traces_agree_with_the_metrics(runs):
     assert transitions["cw"] > 0 and transitions["wc"] > 0
 
 
+def test_a_real_model_run_shows_the_prompt_the_model_received_and_its_tokens(tmp_path, tiny_random_model_dir):
+    """An HF model with a chat template, through the runner: the example page shows the templated prompt (what
+    the model read) beside the task's prompt, and each completion split into the tokens the model sampled."""
+    from starlette.testclient import TestClient
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from selfimprove.backends.hf import HFBackend
+    from selfimprove.runner import run_strategy
+    from selfimprove.strategies import get_strategy
+    from selfimprove.tasks.arithmetic import ArithmeticTask
+    from selfimprove.view.app import create_app
+
+    tok = AutoTokenizer.from_pretrained(tiny_random_model_dir)
+    tok.chat_template = "{% for m in messages %}q: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}a:{% endif %}"
+    backend = HFBackend.from_model(AutoModelForCausalLM.from_pretrained(tiny_random_model_dir), tok, chat=True)
+    task = ArithmeticTask(n_test=2)
+    store = RunStore(tmp_path / "runs.db")
+    rid = store.create_run("eval", {"model": "tiny-random-chat", "task": task.describe(), "split": "test"})
+    trace = run_strategy(backend, task, task.examples("test")[:1], get_strategy("greedy:max_tokens=6"), store,
+                         rid)[0]
+    store.close()
+    step, completion = trace.steps[0], trace.steps[0].completions[0]
+    assert step.info["sent_prompt"] == f"q: {step.prompt}\na:"
+    assert len(completion.tokens) == len(completion.token_logprobs) == completion.completion_tokens
+    page = TestClient(create_app(tmp_path / "runs.db")).get(f"/run/{rid}/example?id={trace.example_id}").text
+    assert "prompt as the model received it (chat template applied" in page
+    assert f'<pre class="prompt sent">q: {step.prompt}\na:</pre>' in page
+    spans = page.split('<div class="completion">', 1)[1].split("</div>", 1)[0]
+    assert spans.count("<span") == len(completion.tokens) and "logprob" in spans
+
+
+def test_a_search_trace_shows_its_tree(tmp_path):
+    """A trace whose step carries search nodes (beam, MCTS, DVTS record them as ``step.info['nodes']``) is
+    drawn as a tree with each node's value, visits and step text (escaped), and the chosen leaf marked."""
+    from starlette.testclient import TestClient
+
+    from selfimprove.records import Step, Trace
+    from selfimprove.view.app import create_app
+
+    def node(i, parent, step, value, visits, terminal=False, answer=None):
+        return {"id": i, "parent": parent, "depth": 0 if parent is None else 1, "step": step, "prefix": step,
+                "value": value, "visits": visits, "value_sum": (value or 0) * visits, "tokens": len(step),
+                "logprob": None, "terminal": terminal, "answer": answer, "info": {}}
+
+    nodes = [node(0, None, "", None, 3), node(1, 0, "a=1 <b>", 0.9, 2), node(2, 1, " #5", 0.8, 1, True, "5"),
+             node(3, 0, "a=2", 0.1, 1, True, None)]
+    store = RunStore(tmp_path / "runs.db")
+    rid = store.create_run("eval", {"model": "m", "task": "arithmetic", "split": "test"})
+    store.add_traces(rid, "mcts", [Trace("arith-test-00000", "mcts", steps=(
+        Step("tree", info={"nodes": nodes, "chosen": 2, "final": "value"}),), final_answer="5")], start=0)
+    store.close()
+    page = TestClient(create_app(tmp_path / "runs.db")).get(f"/run/{rid}/example?id=arith-test-00000").text
+    assert "search tree</b> · 4 nodes · chosen #2" in page and page.count('data-node="') == 4
+    assert '<li class="node chosen" data-node="2">' in page and "a=1 &lt;b&gt;" in page
+    assert page.index('data-node="1"') < page.index('data-node="2"') < page.index('data-node="3"')  # nested
+    assert "Q 0.900" in page  # node 1: value_sum / visits
+
+
 def test_a_missing_store_is_a_user_error(tmp_path):
     from selfimprove.view.store import ViewStore
 
@@ -186,7 +244,7 @@ def browser(runs):
         with sync_playwright() as pw:
             chrome = pw.chromium.launch(executable_path=exe, args=["--no-sandbox"])
             page = chrome.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(15_000)
+            page.set_default_timeout(30_000)  # figures are drawn on request: slow on a loaded machine
             yield {"base": f"http://127.0.0.1:{port}", "page": page, "shots": shots, **runs}
             chrome.close()
     finally:
@@ -216,7 +274,7 @@ def test_browser_correction_cell_to_examples_to_one_example(browser):
     store = RunStore(browser["store"])
     traces = {t.example_id: t for t in store.traces(e, "self-correct")}
     page.goto(f"{base}/run/{e}")
-    assert page.locator("table").first.locator("tr").count() == 4  # header + three strategies
+    assert page.locator("table").first.locator("tr").count() == 5  # header + four strategies
     img = page.locator("img[alt='accuracy versus tokens']")
     img.scroll_into_view_if_needed()
     img.evaluate("img => img.decode()")
@@ -237,6 +295,10 @@ def test_browser_correction_cell_to_examples_to_one_example(browser):
     assert traces[want[0]].final_answer in cells[2] and "✗" in cells[3]
     assert page.locator(".completion span").count() > 10  # tokens, each coloured by its log-probability
     page.screenshot(path=browser["shots"] / "example.png", full_page=True)
+    nodes = next(s.info["nodes"] for s in store.traces(e, "beam")[0].steps if s.info.get("nodes"))
+    page.goto(f"{base}/run/{e}/example?id={store.traces(e, 'beam')[0].example_id}")
+    assert page.locator(".tree li.node").count() == len(nodes) > 1  # beam search's tree, every node
+    page.locator(".tree").first.screenshot(path=browser["shots"] / "search-tree.png")
 
 
 def test_browser_shows_a_script_in_a_completion_without_running_it(browser):
@@ -268,6 +330,7 @@ def test_browser_training_run_rounds_guards_and_kept_pairs(browser):
     rounds = page.locator("table.rounds tr")
     assert rounds.count() == 3  # header + round 0 + round 1
     assert "dev" in rounds.first.inner_text()
+    page.click("text=every guard value")
     assert page.locator("table.guards tr", has_text="judge_agreement.rate").count() == 1
     page.screenshot(path=browser["shots"] / "training.png", full_page=True)
     pairs = (browser["tmp"] / "train-run" / "round-1" / "pairs.jsonl").read_text().splitlines()
@@ -280,3 +343,4 @@ def test_browser_training_run_rounds_guards_and_kept_pairs(browser):
     page.goto(f"{base}/run/{t}")
     page.click("#traces-link")
     assert page.locator("#examples-table tr").count() > 1
+

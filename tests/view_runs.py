@@ -1,5 +1,6 @@
 """Real runs for the viewer's tests: strategies run through the runner on the arithmetic task with a scripted
-backend (right on even answers, wrong on odd ones; a review fixes some and breaks others), stored in a RunStore
+backend (right on even answers, wrong on odd ones; a review fixes some and breaks others; a search continues
+its partial solutions with the worked solution and records its tree), stored in a RunStore
 exactly as ``selfimprove eval`` stores them. One completion carries a ``<script>`` payload that must be shown,
 never run."""
 
@@ -16,7 +17,7 @@ from selfimprove.strategies.base import describe
 from selfimprove.tasks.arithmetic import ArithmeticTask
 
 PAYLOAD = "<script>window.__pwned = 1</script>"
-STRATEGIES = ("greedy", "self-consistency:n=4,temperature=0.8,seed=1", "self-correct")
+STRATEGIES = ("greedy", "self-consistency:n=4,temperature=0.8,seed=1", "self-correct", "beam")
 
 
 def scripted(task: ArithmeticTask, n: int) -> ScriptedBackend:
@@ -36,7 +37,21 @@ def scripted(task: ArithmeticTask, n: int) -> ScriptedBackend:
             return re.sub(r"#\d+$", "#" + task.encode(int(e.answer) + 2), right), -1.2
         return right, -0.4  # and fixes the others (w→c where it was wrong)
 
-    return ScriptedBackend(rules=[(r":$", solve), (r" !$", review)], default="?")
+    asked: dict[str, int] = {}
+
+    def extend(prompt: str, k: int):  # a search's partial solution: the rest of the worked solution
+        head = prompt.split(":", 1)[0] + ":"
+        if head not in by_prompt or prompt.endswith((" ?", " !")):
+            return "?"
+        e = by_prompt[head][1]
+        done, right = prompt[len(head):], task.solution(e)
+        rest = right[len(done):] if right.startswith(done) else " #0"
+        asked[prompt] = asked.get(prompt, 0) + 1  # counts samples, across calls
+        if rest.lstrip().startswith("#") and asked[prompt] % 2 == 0:  # every other sample: a wrong last step
+            rest = rest[:len(rest) - len(rest.lstrip())] + "#" + task.encode(int(e.answer) + 1)
+        return rest, -0.1 - 0.2 * k
+
+    return ScriptedBackend(rules=[(r":$", solve), (r" !$", review), (r"", extend)], default="?")
 
 
 def build_eval_run(store_path: Path, n: int = 24) -> str:

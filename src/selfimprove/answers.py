@@ -1,5 +1,5 @@
 """Answer extraction, normalisation and equivalence: one layer shared by tasks, voting, verifiers and pair
-building (DESIGN §3), so that a vote and a score can never disagree about whether two answers are the same.
+building, so that a vote and a score can never disagree about whether two answers are the same.
 
 Numbers are normalised to a canonical string: an integer (``"42"``, ``"-3"``) or a reduced fraction
 (``"1/2"``), so ``"0.50"``, ``"$0.5"``, ``"1/2"`` and ``\\frac{1}{2}`` are all ``"1/2"``. Percent signs are

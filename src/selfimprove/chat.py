@@ -70,6 +70,17 @@ def plain(prompt: str) -> str:
     return text
 
 
+def before_last_user(prompt: str, text: str) -> str:
+    """``prompt`` with ``text`` put at the start of its last user message (a hint that must stay inside the
+    conversation); for a plain prompt, ``text + prompt``."""
+    if not is_conversation(prompt):
+        return text + prompt
+    msgs = messages(prompt)
+    last = max(i for i, m in enumerate(msgs) if m["role"] == "user")
+    msgs[last] = {"role": "user", "content": text + msgs[last]["content"]}
+    return conversation([(m["role"], m["content"]) for m in msgs])
+
+
 def render_with_template(tokenizer, prompt: str) -> str:
     """The exact text a chat model receives for ``prompt``: its messages through the tokenizer's template,
     continuing a final assistant message or else adding the generation prompt."""

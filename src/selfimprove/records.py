@@ -1,4 +1,4 @@
-"""Shared records: the one vocabulary every module speaks (DESIGN §2, §4).
+"""Shared records: the one vocabulary every module speaks.
 
 Every record is a frozen dataclass that round-trips through JSON with ``to_dict`` / ``from_dict``.
 Nothing provider-shaped (an OpenAI dict, an HF ``GenerateOutput``) crosses a module boundary: backends
@@ -115,8 +115,14 @@ class Completion(Record):
     """'raw' (the model's distribution) or 'processed' (after temperature/top-k/top-p), when known."""
     error: str | None = None
     """Why the request failed, when finish_reason == 'error'. Never contains secrets."""
+    tokens: tuple[str, ...] | None = None
+    """The text of each sampled token (decoded alone, one per log-probability) where the backend gives it, for
+    showing which tokens were unlikely; None otherwise. Decoded alone, a piece may differ from its share of
+    ``text`` (a multi-byte character split over tokens), so nothing is computed from it."""
 
     def __post_init__(self) -> None:
+        if self.tokens is not None and not isinstance(self.tokens, tuple):
+            object.__setattr__(self, "tokens", tuple(self.tokens))
         if self.token_logprobs is not None and not isinstance(self.token_logprobs, tuple):
             object.__setattr__(self, "token_logprobs", tuple(self.token_logprobs))
 

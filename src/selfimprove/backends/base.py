@@ -1,4 +1,4 @@
-"""The Backend contract: batch in, batch out (DESIGN §4).
+"""The Backend contract: batch in, batch out.
 
 ``generate(prompts, params)`` returns one list of ``params.n`` completions per prompt. A backend that can
 score text offers ``loglikelihood(prompts, continuations)``. Each backend declares what it can do in

@@ -113,6 +113,8 @@ class HFBackend:
                                          chat_template=self._use_chat, trainable=True)
         eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         eos = [eos] if isinstance(eos, int) else list(eos or [])
+        self._stop_ends: dict[tuple[str, ...], frozenset[int]] = {}
+        """Per stop tuple, the token ids that may complete one of its strings (``_may_end_stop``)."""
         self._eos = set(eos) | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set())
         pad = tokenizer.pad_token_id
         self._pad = pad if pad is not None else min(self._eos, default=0)
@@ -136,6 +138,10 @@ class HFBackend:
             h.update(f"{pname}{tuple(p.shape)}{p.dtype}{norm:.12e}".encode())
             h.update(flat[idx].float().cpu().numpy().tobytes())
         return "hf-" + h.hexdigest()[:16]
+
+    def rendered_prompt(self, prompt: str) -> str | None:
+        """The prompt as the model receives it when the chat template changes it (else None): traces keep it."""
+        return self.tokenizer.decode(self.encode_prompt(prompt)) if self._use_chat else None
 
     def encode_prompt(self, prompt: str) -> list[int]:
         """Token ids of a prompt as the model sees it (chat template and special tokens applied)."""
@@ -215,7 +221,7 @@ class HFBackend:
                 alive, chosen, mask, pos = alive[sel], chosen[sel], mask[sel], pos[sel]
             mask = torch.cat([mask, mask.new_ones(len(alive), 1)], dim=-1)
             out = self.model(input_ids=chosen[:, None], attention_mask=mask, position_ids=pos[:, None],
-                             past_key_values=cache, use_cache=True, logits_to_keep=1)
+                             cache=cache, use_cache=True, logits_to_keep=1)
             logits, pos = out.logits[:, -1, :], pos + 1
         out_rows = [self._completion(tokens[r], lps[r], finish[r] or "length", len(chunk[pi].ids), params.stop)
                     for r, (pi, _) in enumerate(rows)]
@@ -231,10 +237,10 @@ class HFBackend:
 
         ids, mask, pos = _left_pad(prompts, self._pad, self.model.device)
         cache = DynamicCache(config=self.model.config)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache,
                          use_cache=True, logits_to_keep=1)
         next_pos = torch.tensor([len(p) for p in prompts], device=ids.device)
-        return out.past_key_values, out.logits[:, -1, :], mask, next_pos
+        return out.cache, out.logits[:, -1, :], mask, next_pos
 
     def _step_row(self, tokens: list[int], lps: list[float], tok: int, lp: float, max_new: int,
                   stop: Sequence[str]) -> str | None:
@@ -243,11 +249,31 @@ class HFBackend:
             return "stop"
         tokens.append(tok)
         lps.append(lp)
-        # Only the new tail can complete a stop string; the exact cut is made on the full text later.
-        tail = self._decode(tokens[-(max(map(len, stop), default=0) + 2):]) if stop else ""
-        if any(s and s in tail for s in stop) and apply_stop(self._decode(tokens), stop)[1]:
-            return "stop"
+        # Only the new tail can complete a stop string; the exact cut is made on the full text later. A token
+        # whose text cannot end a stop string skips the (per-token, per-row) decode: the common case.
+        if stop and self._may_end_stop(tok, tuple(stop)):
+            tail = self._decode(tokens[-(max(map(len, stop), default=0) + 2):])
+            if any(s and s in tail for s in stop) and apply_stop(self._decode(tokens), stop)[1]:
+                return "stop"
         return "length" if len(tokens) >= max_new else None
+
+    def _may_end_stop(self, tok: int, stop: tuple[str, ...]) -> bool:
+        """False only when token ``tok`` cannot complete any of the ``stop`` strings: a stop string completed by
+        this token ends inside the text the token adds, so that text contains the stop string's last character.
+        Tokens whose text alone is unreliable (empty, a partial UTF-8 byte) always get the exact check, and so
+        does every token when a stop string ends in a space (a tokenizer may add a token's leading space only
+        in context)."""
+        ends = self._stop_ends.get(stop)
+        if ends is None:
+            last = {s[-1] for s in stop if s}
+            if " " in last:
+                ends = self._stop_ends[stop] = frozenset(range(len(self.tokenizer)))
+            else:
+                pieces = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))],
+                                                     skip_special_tokens=True)
+                ends = self._stop_ends[stop] = frozenset(
+                    i for i, p in enumerate(pieces) if not p or "\ufffd" in p or any(c in p for c in last))
+        return tok in ends
 
     def _completion(self, tokens: list[int], lps: list[float], finish: str, n_prompt: int,
                     stop: Sequence[str]) -> Completion:
@@ -259,8 +285,9 @@ class HFBackend:
                     and len(piece) <= len(text):
                 kept += 1
             tokens, lps = tokens[:kept], lps[:kept]
+        pieces = self.tokenizer.batch_decode([[t] for t in tokens], skip_special_tokens=True)
         return Completion(text=text, token_logprobs=tuple(lps), finish_reason=finish, prompt_tokens=n_prompt,
-                          completion_tokens=len(tokens), logprobs_source="raw")
+                          completion_tokens=len(tokens), logprobs_source="raw", tokens=tuple(pieces))
 
     def loglikelihood(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[float]:
         """Sum of log p(continuation tokens | prompt), the prompt encoded as in ``generate``."""

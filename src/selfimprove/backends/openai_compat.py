@@ -46,6 +46,8 @@ from .deadlines import spec_deadlines, strip_credentials
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 409, 429})  # and every 5xx
+_PROBE = "Write one random word:"
+"""The start-up probe's prompt: its samples at temperature 1 should differ."""
 
 
 @dataclass(frozen=True)
@@ -317,14 +319,14 @@ class OpenAICompatBackend:
         share = int(usage.get("completion_tokens") or 0) // len(choices)
         out = []
         for c in choices:
-            text, lps = _choice_text(c, self.endpoint)
+            text, lps, pieces = _choice_text(c, self.endpoint)
             text, cut = apply_stop(text, params.stop)  # some servers (transformers serve) keep the stop string
             reason, error = c.get("finish_reason"), None
             finish = "length" if reason == "length" and not cut else "stop"
             if reason not in (None, "stop", "eos", "length", "end_turn", "stop_sequence") and not cut:
                 finish, error = "error", self._scrub(f"server finish_reason={reason!r}")[:200]
-            lps = lps if params.logprobs else None
-            out.append(Completion(text=text, token_logprobs=lps, finish_reason=finish, error=error,
+            lps, pieces = (lps, pieces) if params.logprobs else (None, None)
+            out.append(Completion(text=text, token_logprobs=lps, tokens=pieces, finish_reason=finish, error=error,
                                   prompt_tokens=int(usage.get("prompt_tokens") or 0),
                                   completion_tokens=len(lps) if lps is not None else share,
                                   logprobs_source=self.logprobs_source if lps is not None else None))
@@ -363,7 +365,7 @@ class OpenAICompatBackend:
             if not probe:
                 return
             chat, data, echo = self.endpoint == "chat", None, False
-            body = self._body("Hi", SamplingParams(n=2, temperature=1.0, max_tokens=1), 2, 0)
+            body = self._body(_PROBE, SamplingParams(n=2, temperature=1.0, max_tokens=8), 2, 0)
             for echo in (False,) if chat else (True, False):
                 try:
                     data = await self._call(s, "POST", self._path, {**body, "echo": True} if echo else body, _choices, short)
@@ -383,6 +385,27 @@ class OpenAICompatBackend:
             self.info["n_native"] = len(data) >= 2
         self.info.update(probe="ok", logprobs=has_lp, echo=has_echo)
         self.capabilities = replace(self.capabilities, logprobs=has_lp, loglikelihood=has_echo)
+        await self._probe_sampling([c for c in data if isinstance(c, dict)], {**body, "echo": True} if echo else body)
+
+    async def _probe_sampling(self, choices: list[dict], body: dict) -> None:
+        """Record in ``info["sampling_varies"]`` whether two samples at temperature 1 differ (a second request when
+        the server ignored n), and warn when they do not: a server that ignores temperature gives every sampled
+        strategy n copies of one completion."""
+        if len(choices) < 2:
+            async with self._session() as s:
+                try:
+                    choices = choices + (await self._call(s, "POST", self._path, {**body, "n": 1}, _choices))[:1]
+                except _GiveUp:
+                    return
+        try:
+            texts = [_choice_text(c, self.endpoint)[0] for c in choices]
+        except _Fail:
+            return
+        self.info["sampling_varies"] = varies = len(set(texts)) > 1
+        if not varies:
+            log.warning("%s: two samples at temperature 1 were identical (%r): the server may ignore temperature, "
+                        "and sampled strategies would vote over copies (transformers serve samples only when the "
+                        "model's generation_config.json sets do_sample: true)", self.info["servers"], texts[0])
 
 
 def _choices(data: Any) -> list[Any]:
@@ -394,16 +417,20 @@ def _choices(data: Any) -> list[Any]:
     return sorted(data["choices"], key=lambda c: c.get("index", 0) if isinstance(c, dict) else 0)
 
 
-def _choice_text(choice: Any, endpoint: str) -> tuple[str, tuple[float, ...] | None]:
-    """Text and sampled-token log-probabilities of one choice; ``_Fail`` (not retryable) on a wrong shape."""
+def _choice_text(choice: Any, endpoint: str) -> tuple[str, tuple[float, ...] | None, tuple[str, ...] | None]:
+    """Text, sampled-token log-probabilities and (when the server sent them) the sampled tokens' texts of one
+    choice; ``_Fail`` (not retryable) on a wrong shape."""
     if not isinstance(choice, dict):
         raise _Fail("unexpected response schema: a choice is not an object", False)
     lp = choice.get("logprobs") if isinstance(choice.get("logprobs"), dict) else {}
     if endpoint == "chat":
         text = choice["message"].get("content") if isinstance(choice.get("message"), dict) else None
-        raw = [t["logprob"] for t in lp.get("content") or ()]
+        pairs = [(t.get("token"), t["logprob"]) for t in lp.get("content") or ()]
     else:
-        text, raw = choice.get("text"), lp.get("token_logprobs")
+        values, toks = lp.get("token_logprobs") or [], lp.get("tokens") or []
+        text, pairs = choice.get("text"), list(zip(toks if len(toks) == len(values) else [None] * len(values), values))
     if not isinstance(text, str):
         raise _Fail(f"unexpected response schema: choice text is {type(text).__name__}, not a string", False)
-    return text, tuple(float(v) for v in raw if v is not None) if raw else None
+    pairs = [(t, float(v)) for t, v in pairs if v is not None]
+    pieces = tuple(t for t, _ in pairs) if all(isinstance(t, str) for t, _ in pairs) else None
+    return (text, tuple(v for _, v in pairs), pieces) if pairs else (text, None, None)

@@ -97,6 +97,8 @@ _HINT = re.compile(_OPERANDS + r" #(\d+):$")
 _REVIEW = re.compile(_OPERANDS + r"(:.*| #[0-9?]+) ([?!])$")
 _ASKED = re.compile(_OPERANDS + r"(:.*?| #[0-9?]+) \?")
 _FINAL = re.compile(r"#\s*([0-9]+)")
+_CONTINUE = re.compile(_OPERANDS + r":((?: [a-z]\d+=\d+)*) ?$")
+_STEP = re.compile(r" ([a-z])(\d+)=(\d+)")
 _PAL = re.compile(r"prints the value of (\d+(?: \+ \d+)*)\.")
 
 
@@ -107,7 +109,9 @@ class ScriptedCalculator(ScriptedBackend):
       formats): it writes the task's running-sum solution; a solve sample is wrong (its final sum off by 1–9)
       with probability ``error_rate``, deterministically per (seed, prompt, sample); a hinted prompt is solved
       to the hinted answer; a verdict or a correction is right except with probability ``error_rate / 2``;
-      P(" yes") after a verify prompt is 0.8 for a right candidate and 0.3 for a wrong one.
+      P(" yes") after a verify prompt is 0.8 for a right candidate and 0.3 for a wrong one (for a partial
+      solution, one whose running sums are right so far).
+    - A solve prompt followed by part of a solution (step-level search): it continues the scratchpad.
     - ``pal-arithmetic`` prompts: a program printing the sum (see ``_program``), checking programs and revisions.
     - Any other prompt: the value of its last arithmetic expression (``12 + 7*3``), wrong at ``error_rate``;
       "I do not know." when it has none.
@@ -146,6 +150,8 @@ class ScriptedCalculator(ScriptedBackend):
         if m := _HINT.search(prompt):
             ops, labels, width = _operands(m.group(1))
             return _solution(ops, labels, width, _decode(m.group(2))), -0.2
+        if m := _CONTINUE.search(prompt):
+            return self._continue(prompt, i, m)
         if m := _REVIEW.search(prompt):
             return self._review(prompt, i, m)
         if m := _PAL.search(prompt):
@@ -155,6 +161,24 @@ class ScriptedCalculator(ScriptedBackend):
             return "I do not know.", -2.0
         value = eval(exprs[-1], {"__builtins__": {}})  # digits and + - * only (the regex guarantees it)
         return f"{value if ok else value + self._noise(prompt, i)[1]}", -0.2 if ok else -1.5
+
+    def _continue(self, prompt: str, i: int, m: re.Match) -> Reply:
+        """A partial solution (step-level search): add the operands not yet written, in question order, from the
+        last running sum written; each new running sum is off by 1-9 with probability ``error_rate / terms``
+        (deterministic per seed, prompt, sample and step), and an error carries on to the answer."""
+        ops, labels, width = _operands(m.group(1))
+        written = _STEP.findall(m.group(2))
+        running = _decode(written[-1][2]) if written else 0
+        parts, ok = [], True
+        for j, (lab, v) in enumerate(zip(labels, ops)):
+            if lab in {w[0] for w in written}:
+                continue
+            u, off = self._noise(f"{prompt}|{j}", i)
+            running = max(0, running + v + (off if u < self.error_rate / len(ops) else 0))
+            ok = ok and u >= self.error_rate / len(ops)
+            parts.append(f" {lab}{_encode(v, width)}={_encode(running, width)}")
+        text = "".join(parts) + f" #{_encode(running, width)}"
+        return (text[1:] if prompt.endswith(" ") else text), -0.2 if ok else -1.5
 
     def _program(self, prompt: str, i: int, expr: str) -> Reply:
         """Program-aided prompts (``pal-arithmetic``): a program, a checking program, or a revised program. A
@@ -194,9 +218,12 @@ class ScriptedCalculator(ScriptedBackend):
         m = _ASKED.search(prompt)
         if m is None or continuation.strip() not in ("yes", "no"):
             return -0.1 * len(continuation)
-        ops, _, _ = _operands(m.group(1))
+        ops, labels, _ = _operands(m.group(1))
         cands = _FINAL.findall(m.group(2))
         ok = bool(cands) and "?" not in m.group(2) and _decode(cands[-1]) == sum(ops)
+        if not cands and (steps := _STEP.findall(m.group(2))):  # a partial solution: its running sums so far
+            sums = [sum(ops[labels.index(lab)] for lab, _, _ in steps[:k + 1]) for k in range(len(steps))]
+            ok = all(_decode(w) == t for (_, _, w), t in zip(steps, sums))
         p_yes = 0.8 if ok else 0.3
         return math.log(p_yes if continuation.strip() == "yes" else 1 - p_yes)
 

@@ -86,12 +86,15 @@ def sampling_kwargs(params: SamplingParams) -> dict[str, Any]:
 
 def to_completion(output: Any, prompt_tokens: int, logprobs_source: str | None) -> Completion:
     """One vLLM ``CompletionOutput`` as a ``Completion``."""
-    lps = None
+    lps = pieces = None
     if output.logprobs is not None:
         lps = tuple(float(step[tok].logprob) for tok, step in zip(output.token_ids, output.logprobs))
+        pieces = [getattr(step[tok], "decoded_token", None) for tok, step in zip(output.token_ids, output.logprobs)]
+        pieces = tuple(pieces) if all(isinstance(p, str) for p in pieces) else None
     reason = output.finish_reason
     finish = reason if reason in ("stop", "length") else "error"
-    return Completion(text=output.text, token_logprobs=lps, finish_reason=finish, prompt_tokens=prompt_tokens,
+    return Completion(text=output.text, token_logprobs=lps, tokens=pieces, finish_reason=finish,
+                      prompt_tokens=prompt_tokens,
                       completion_tokens=len(output.token_ids),
                       logprobs_source=logprobs_source if lps is not None else None,
                       error=None if finish != "error" else f"vllm finish_reason={reason!r}")

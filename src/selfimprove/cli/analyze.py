@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 parser_class=type(parser))
     corr = sub.add_parser(
         "correction", help="Acc1, Acc2, delta, transitions, CL, CS, RSS (Confidence v.s. Critique)",
-        description="Acc1, Acc2, delta, transitions cc/cw/wc/ww, CL, CS and RSS (METHODS §3.1); several "
+        description="Acc1, Acc2, delta, transitions cc/cw/wc/ww, CL, CS and RSS (Confidence v.s. Critique, arXiv:2412.19513); several "
                     "rows with one id are several samples of that question.",
         epilog="example:\n" + CORRECTION_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter)

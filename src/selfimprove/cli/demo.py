@@ -62,7 +62,11 @@ def load_recipe(path: str | None) -> dict:
     unknown = set(recipe) - set(FALLBACK)
     if unknown:
         raise UserError(f"unknown recipe key(s) {sorted(unknown)}; known: {sorted(FALLBACK)}", path=str(path))
-    return {**FALLBACK, **recipe, "loop": {**FALLBACK["loop"], **recipe.get("loop", {})}}
+    loop = {**FALLBACK["loop"], **recipe.get("loop", {})}
+    for key, table in FALLBACK["loop"].items():  # a recipe's [loop.sft] adds to the fallback's, key by key
+        if isinstance(table, dict) and isinstance(recipe.get("loop", {}).get(key), dict):
+            loop[key] = {**table, **recipe["loop"][key]}
+    return {**FALLBACK, **recipe, "loop": loop}
 
 
 def run(args) -> int:
@@ -109,9 +113,11 @@ def run(args) -> int:
     run_id = store.create_run("demo", {"recipe": recipe, "model": str(model_path), "task": task.describe()},
                               seed=recipe["seed"])
     out = Path(args.out) if args.out else home() / "demo" / run_id
+    store.put_metrics(run_id, "run", {"run_dir": str(out)})  # where `selfimprove view` finds the rounds
     console.print(f"run {run_id} · task {task.describe()} · run dir {out}")
 
     console.rule("2 · inference: greedy versus self-consistency (dev split)")
+    t_inference = time.perf_counter()
     backend = HFBackend(str(model_path))
     dev = task.examples("dev")[: recipe["eval_limit"]]
     rows = {}
@@ -126,6 +132,7 @@ def run(args) -> int:
             rows[describe(strategy)] = m = strategy_metrics(task, dev, traces, seed=recipe["seed"])
             store.put_metrics(run_id, "inference/" + describe(strategy), m)
     print_strategy_table(rows, title=f"{task.describe()} · dev · n={len(dev)}")
+    inference_s = time.perf_counter() - t_inference
 
     summaries, first = {}, None
     for arm in recipe["arms"]:
@@ -135,7 +142,7 @@ def run(args) -> int:
                                   scope=arm)
         first = first or out / arm  # the arms share one evaluation of the starting model
 
-    from .demo_report import paired_tests, print_rounds
+    from .demo_report import paired_tests, print_rounds, write_page
 
     print_rounds(out, summaries, ("dev", test, harder))
     tests = paired_tests(out, summaries, test, seed=recipe["seed"])
@@ -143,11 +150,14 @@ def run(args) -> int:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     total = time.perf_counter() - t_start
     store.put_metrics(run_id, "demo/resources", {"wall_s": total, "peak_rss_mb": peak_mb,
-                                                 "pretrain_s": pretrain_s})
+                                                 "pretrain_s": pretrain_s, "inference_s": inference_s})
     store.set_status(run_id, "done")
     print(f"\nwall time {total:.0f} s (of which model {pretrain_s:.0f} s) · peak memory {peak_mb:.0f} MB")
     print(f"stored as run {run_id} in {store.path}; round models and traces under {out}")
     print(f"inspect: selfimprove runs show {run_id}")
+    page = write_page(out / "demo.html", out, summaries, ("dev", test, harder), tests, inference=rows,
+                      title=f"selfimprove demo · run {run_id} · {task.describe()}")
+    print(f"report: {page}")
     return 0
 
 

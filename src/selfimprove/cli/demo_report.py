@@ -72,3 +72,26 @@ def paired_tests(out: Path, summaries: dict, split: str, seed: int = 0) -> dict:
                       f"{mc['b_only']} / {mc['a_only']}", f"{mc['p_value']:.4f}", verdict)
     console().print(table)
     return results
+
+
+def write_page(path: Path, out: Path, summaries: dict, splits: tuple[str, ...], tests: dict, *,
+               title: str, inference: dict | None = None) -> Path:
+    """The demo's HTML page (``report/templates/demo.html``): accuracy per round for every arm and split (95 %
+    CI bars; the figure the viewer's multi-arm page draws), the per-round table, the paired tests and the
+    inference comparison. Self-contained: the figure is embedded."""
+    import base64
+
+    from ..report import plots
+    from ..report.render import render
+    from ..training import round_metrics
+
+    rounds = {arm: list(round_metrics(out / arm)) for arm in summaries}
+    figure = plots.arms_by_split(rounds, splits)
+    arms = [{"name": arm, "rounds": ms} for arm, ms in rounds.items()]
+    test_split = next((s for s in splits if s not in ("dev", "test-hard")), splits[-1])
+    html = render("demo.html", static=True, title=title, arms=arms, splits=splits, tests=tests,
+                  test_split=test_split, inference=inference or {},
+                  figure=figure and "data:image/png;base64," + base64.b64encode(figure).decode())
+    path = Path(path)
+    path.write_text(html, encoding="utf-8")
+    return path

@@ -128,6 +128,8 @@ def _run(args, store) -> int:
     if created:
         config["model_fingerprint"] = backend.fingerprint()
         config["chat_template"] = backend.capabilities.chat_template  # chat=false in --model turns it off
+        if isinstance(info := getattr(backend, "info", None), dict):  # a server's probe: n, logprobs, sampling
+            config["backend_info"] = info
         run_id = store.create_run("eval", config, seed=config["seed"])
         store.lock_run(run_id)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from ..errors import EXIT_INCOMPLETE, EXIT_USER_ERROR, RunIncomplete, UserError
@@ -42,9 +43,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_third_party() -> None:
+    """Our own output only: turn off the libraries' progress bars (transformers' "Loading weights" and "Writing
+    model shards", the hub's downloads; our long steps show one rich progress display each) and their
+    deprecation and advisory warnings, which name internals a user cannot change. Explicit environment
+    settings win; ``--debug`` skips this."""
+    import warnings
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' tqdm bars follow the hub's switch
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if "transformers" in sys.modules:  # imported already (in-process callers): tell it directly
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    for module in ("transformers", "trl", "peft", "accelerate", "datasets", "torch"):
+        for category in (FutureWarning, DeprecationWarning):
+            warnings.filterwarnings("ignore", category=category, module=module)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.debug:
+        quiet_third_party()
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -1,12 +1,12 @@
 """Command-line flags generated from typed configs: names, types, defaults and help come from the dataclass
 fields and their docstrings, so no default is typed twice.
 
-``add_loop_arguments(parser)`` adds every setting of a training run (``training.config.LoopConfig``): the run's
-fields (``--rounds``, ``--n``, ...), ``--method`` and the settings of every registered method (``--threshold``,
-``--rationalize``, ...), the trainer settings SFT and DPO share (``--max-steps`` sets both), those of one trainer
-(``--sft-lr``, ``--dpo-beta``) and the guards' (``--guards-limit``). Older names stay as aliases
-(``--k`` for ``--n``, ``--lr`` for ``--sft-lr``; ``config.ALIASES``). ``loop_values(args)`` returns the values
-given, in the keys ``LoopConfig.from_dict`` takes.
+``add_loop_arguments(parser)`` adds every setting of a training run (``training.config.LoopConfig``): the
+run's fields (``--rounds``, ``--n``, ...), ``--method`` and the settings of every registered method
+(``--threshold``, ``--rationalize``, ...), the trainer settings SFT and DPO share (``--max-steps`` sets both),
+those of one trainer (``--sft-lr``, ``--dpo-beta``) and the guards' (``--guards-limit``). Older names stay as
+aliases (``--k`` for ``--n``, ``--lr`` for ``--sft-lr``; ``config.ALIASES``). ``loop_values(args)`` returns
+the values given, in the keys ``LoopConfig.from_dict`` takes.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ SKIP = {"seed"}
 """Trainer fields without a flag: a run seeds each round's training from its own ``--seed``."""
 
 
-def add_fields(group, cls, names=None, *, prefix: str = "", dest_prefix: str = "", aliases=None, note: str = "",
-               owners: dict[str, list[str]] | None = None) -> list[str]:
+def add_fields(group, cls, names=None, *, prefix: str = "", dest_prefix: str = "", aliases=None,
+               note: str = "", owners: dict[str, list[str]] | None = None) -> list[str]:
     """A flag per field of ``cls`` (all, or those in ``names``): ``--<prefix><field-name>`` with dest
     ``<dest_prefix><field>``, help from the field's docstring and default; returns the dests."""
     from ..registry import field_docs
@@ -37,7 +37,8 @@ def add_fields(group, cls, names=None, *, prefix: str = "", dest_prefix: str = "
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         who = f" ({', '.join(owners[f.name])})" if owners and f.name in owners else note
         text = docs.get(f.name, "") + who + f" (default: {_shown(default)})"
-        group.add_argument(*flags, dest=dest, default=None, help=text.replace("%", "%%"), **_kind(hints[f.name]))
+        group.add_argument(*flags, dest=dest, default=None, help=text.replace("%", "%%"),
+                           **_kind(hints[f.name]))
         dests.append(dest)
     return dests
 
@@ -64,7 +65,8 @@ def add_loop_arguments(parser) -> None:
     for name, cls in methods.items():
         for f in dataclasses.fields(cls):
             if f.name in run_fields:
-                raise ValueError(f"method {name}: setting {f.name!r} has the name of a run setting; rename it")
+                raise ValueError(f"method {name}: setting {f.name!r} has the name of a run setting; "
+                                 "rename it")
             owners.setdefault(f.name, []).append(name)
             fields.setdefault(f.name, cls)
     group = parser.add_argument_group("method settings (each applies to the methods named)")
@@ -77,8 +79,8 @@ def add_loop_arguments(parser) -> None:
         own = [f.name for f in dataclasses.fields(cls) if f.name not in shared and f.name not in SKIP]
         dests += add_fields(parser.add_argument_group(f"{key.upper()} only"), cls, own, prefix=f"{key}-",
                             dest_prefix=f"{key}__", aliases=aliases)
-    dests += add_fields(parser.add_argument_group("guards (guarded methods)"), GuardSettings, prefix="guards-",
-                        dest_prefix="guards__", aliases=aliases)
+    dests += add_fields(parser.add_argument_group("guards (guarded methods)"), GuardSettings,
+                        prefix="guards-", dest_prefix="guards__", aliases=aliases)
     parser.set_defaults(loop_dests=tuple(dests))
 
 

@@ -1,4 +1,4 @@
-"""``selfimprove pretrain``: train a built-in model from scratch and cache it (DESIGN §5).
+"""``selfimprove pretrain``: train a built-in model from scratch and cache it.
 
 Without ``--force`` a cached model trained from the same config is reused and its metadata printed. Covered:
 the built-in presets (``tiny``, ``micro``) with ``--steps`` / ``--seed`` overrides. Not covered: choosing the

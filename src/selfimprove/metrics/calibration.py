@@ -1,9 +1,9 @@
 """Calibration of self-evaluation: does the model's confidence track its correctness?
 
-Serves P(True) / P(IK) (*Language Models (Mostly) Know What They Know*, METHODS.md #38), verbalised confidence
-and vote shares, judged as METHODS §3.6 asks: ECE and a reliability diagram, the Brier score, AUROC and
+Serves P(True) / P(IK) (*Language Models (Mostly) Know What They Know*, arXiv:2207.05221), verbalised confidence
+and vote shares, judged the usual ways: ECE and a reliability diagram, the Brier score, AUROC and
 selective prediction (accuracy at coverage and AUACC, the area under the accuracy–coverage curve, as
-reported by ASPIRE #35).
+reported by ASPIRE, *Adaptation with Self-Evaluation to Improve Selective Prediction in LLMs*, arXiv:2310.11689).
 
 Conventions (they change numbers, so they are stated):
 

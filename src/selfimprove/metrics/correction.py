@@ -1,7 +1,8 @@
 """Correction metrics: what a second look fixed versus what it broke.
 
 Implements the decomposition of *Confidence v.s. Critique: A Decomposition of Self-Correction Capability
-for LLMs* (METHODS.md #1, §3.1), with the before/after transition counts of SCoRe (#5, §3.2).
+for LLMs* (arXiv:2412.19513), with the before/after transition counts of SCoRe (*Training Language Models to
+Self-Correct via Reinforcement Learning*, arXiv:2409.12917).
 
 Input: one row per sample, ``(question id, initial_correct, final_correct)``; several rows with the same id
 are several samples of that question. Output, one plain dict:
@@ -9,24 +10,24 @@ are several samples of that question. Output, one plain dict:
 - ``acc1`` = (1/N) Σᵢ P(aᵢ)  and  ``acc2`` = (1/N) Σᵢ P(bᵢ), over the N questions with a decided sample, where
   aᵢ = "initial answer correct", bᵢ = "final answer correct", and P(·) is the fraction of question i's decided
   samples. ``delta`` = acc2 − acc1.
-- ``cl`` (Confidence Level, P(b | a)) and ``cs`` (Critique Score, P(b | ¬a)), METHODS §3.1::
+- ``cl`` (Confidence Level, P(b | a)) and ``cs`` (Critique Score, P(b | ¬a)), as the paper defines them::
 
       CL = Σᵢ P(aᵢ)·P(bᵢ|aᵢ) / Σᵢ P(aᵢ)              = Σᵢ p_cc,i / Σᵢ (p_cc,i + p_cw,i)
       CS = Σᵢ (1−P(aᵢ))·P(bᵢ|¬aᵢ) / Σᵢ (1−P(aᵢ))     = Σᵢ p_wc,i / Σᵢ (p_wc,i + p_ww,i)
 
   with p_xy,i = n_xy,i / nᵢ the share of question i's samples that went x→y.
 - ``rss`` = (acc2 − acc1²) / (2·acc1·(1 − acc1)), the Relative Self-correction Score as the paper's released
-  code computes it (METHODS §3.1); None when acc1 is 0 or 1. Reference points: keeping every answer (CL = 1,
+  code computes it; None when acc1 is 0 or 1. Reference points: keeping every answer (CL = 1,
   CS = 0) and redrawing independently at the same accuracy (CL = CS = acc1) both give 0.5.
 - ``transitions`` (counts cc/cw/wc/ww over all decided samples) and ``transition_rates`` (the per-question
   means of p_xy,i, so acc1 = cc + cw, acc2 = cc + wc and delta = wc − cw hold exactly).
 - ``changed_answer_rate`` when answers are given.
 
-Choices where §3.1 is ambiguous (documented because they change numbers):
+Choices where the paper is ambiguous (documented because they change numbers):
 
 1. *Per-question weighting.* Each question weighs 1/N whatever its sample count, as the per-question
-   probabilities in §3.1 imply. With one sample per question, or the same count for every question, this is
-   identical to the pooled-count recipe of §3.1 (CL = n_cc/(n_cc+n_cw), ...).
+   probabilities in the paper imply. With one sample per question, or the same count for every question, this is
+   identical to the pooled-count recipe of the paper (CL = n_cc/(n_cc+n_cw), ...).
 2. *P(bᵢ|aᵢ) when P(aᵢ) = 0.* It is undefined, but it only ever appears multiplied by P(aᵢ), so the product
    is taken as p_cc,i = 0 directly; no question is dropped for it.
 3. *Undecided samples* (initial or final correctness None) are removed before any probability is estimated,

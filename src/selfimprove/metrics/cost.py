@@ -1,8 +1,8 @@
 """Cost accounting: what did each point of accuracy cost in model calls and tokens?
 
-The efficiency side of adaptive sampling — ESC's "average number of sampling" (METHODS.md #99), DSC's cost at
-comparable accuracy (#54), Soft-SC's samples (#82), token efficiency (#296), §3.10 — made comparable across
-strategies by counting what every ``Trace`` records: ``prompt_tokens``, ``completion_tokens`` and ``calls``.
+The efficiency side of adaptive sampling — ESC's "average number of sampling" (arXiv:2401.10480), DSC's cost
+at comparable accuracy (arXiv:2408.13457), Soft-SC's samples (arXiv:2402.13212), token efficiency
+(arXiv:2508.03979) — made comparable across strategies by counting what every ``Trace`` records: ``prompt_tokens``, ``completion_tokens`` and ``calls``.
 
 - ``cost_by_strategy(traces)``: per strategy, totals and per-example means of calls, prompt, completion and
   all tokens; accuracy over decided traces (``correct`` None counted in ``n_undecided``, not in the

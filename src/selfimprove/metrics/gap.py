@@ -1,10 +1,11 @@
 """Generation–verification gap: how much better is the model at picking than at producing?
 
 Implements the diagnostic of *Mind the Gap: Examining the Self-Improvement Capabilities of Large Language
-Models* (METHODS.md #34, §3.3): gap(f) = J(f[w(u)]) − J(f), the accuracy of the generator's samples after the
+Models* (arXiv:2412.02674): gap(f) = J(f[w(u)]) − J(f), the accuracy of the generator's samples after the
 model's own verification score u selects among them, minus the accuracy of raw samples, and the relative gap
 gap / (1 − J(f)) whose scaling the paper studies. Best-of-n by self-score is also the inference-time form of
-sharpening (#36, §3.4). A gap near 0 means self-training on self-verified data has nothing to amplify.
+sharpening (*Self-Improvement in Language Models: The Sharpening Mechanism*, arXiv:2412.01951). A gap near 0
+means self-training on self-verified data has nothing to amplify.
 
 Per question i with decided samples j (correct c_ij, score u_ij):
 

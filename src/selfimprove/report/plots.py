@@ -128,7 +128,7 @@ def rounds_accuracy(rounds: Sequence[Mapping[str, Any]], title: str = "") -> byt
         ax.errorbar(xs, accs, yerr=[[a - 100 * c[0] for a, c in zip(accs, cis)],
                                     [100 * c[1] - a for a, c in zip(accs, cis)]], fmt="o-", capsize=3, label=split)
     ax.set(xlabel="round (0 = starting model)", ylabel="greedy accuracy % (95% CI)",
-           title=title or "Accuracy per round")
+           title=title or "Accuracy per round", ylim=(-2, 102))
     ax.set_xticks(sorted({m["round"] for m in rounds}))
     ax.legend(fontsize=7)
     return png(fig)
@@ -143,5 +143,32 @@ def series(values: Mapping[str, Sequence[tuple[int, float]]], title: str, ylabel
     for name, pts in values.items():
         ax.plot([r for r, _ in pts], [v for _, v in pts], "o-", ms=4, label=name)
     ax.set(xlabel="round", ylabel=ylabel, title=title)
-    ax.legend(fontsize=7)
+    ax.set_xticks(sorted({r for pts in values.values() for r, _ in pts}))
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))  # beside the axes: never over a line
+    return png(fig)
+
+
+def arms_by_split(rounds: Mapping[str, Sequence[Mapping[str, Any]]], splits: Sequence[str]) -> bytes | None:
+    """One panel per evaluated split, one line per arm: greedy accuracy (95 % CI) over rounds (the viewer's
+    figure for a run of several arms, such as the demo's)."""
+    splits = [s for s in splits if any(m.get("eval", {}).get(s) for ms in rounds.values() for m in ms)]
+    if not splits:
+        return None
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.2 * len(splits), 3.4))
+    axes = fig.subplots(1, len(splits), squeeze=False)[0]
+    for ax, split in zip(axes, splits):
+        for arm, ms in rounds.items():
+            pts = [(m["round"], m["eval"][split]) for m in ms
+                   if (m.get("eval", {}).get(split) or {}).get("accuracy") is not None]
+            ys = [100 * a["accuracy"] for _, a in pts]
+            cis = [a.get("ci95") or (a["accuracy"], a["accuracy"]) for _, a in pts]
+            ax.errorbar([r for r, _ in pts], ys, yerr=[[y - 100 * c[0] for y, c in zip(ys, cis)],
+                                                       [100 * c[1] - y for y, c in zip(ys, cis)]],
+                        marker="o", capsize=3, label=arm or "run")
+        ax.set(title=split, xlabel="round", ylim=(-2, 102))
+        ax.set_xticks(sorted({m["round"] for ms in rounds.values() for m in ms}))
+    axes[0].set_ylabel("greedy accuracy % (95% CI)")
+    axes[-1].legend(fontsize="small")
     return png(fig)

@@ -32,18 +32,19 @@ def render(template: str, **context: Any) -> str:
 def token_spans(completion: Any) -> list[dict[str, Any]]:
     """The completion's text split into its tokens, each with its log-probability and a background colour
     (white for p = 1, deepening red as p falls). Token texts come from ``Completion.tokens`` where the backend
-    recorded them; a character-level model's tokens are its characters (one log-probability per character);
-    otherwise the text is one piece with the mean log-probability, and ``split`` says the boundaries are
-    unknown."""
-    text = completion.text
-    lps = completion.token_logprobs
+    recorded them and they add up to the text; a character-level model's tokens are its characters (one
+    log-probability per character); otherwise the text is one piece titled with the mean log-probability."""
+    text, lps = completion.text, completion.token_logprobs
     pieces = getattr(completion, "tokens", None)
-    if lps and pieces and len(pieces) == len(lps):
+    if lps and pieces and len(pieces) == len(lps) and "".join(pieces) == text:
         return [_span(p, lp) for p, lp in zip(pieces, lps)]
     if lps and len(lps) == len(text):
         return [_span(ch, lp) for ch, lp in zip(text, lps)]
     mean = sum(lps) / len(lps) if lps else None
-    return [{**_span(text, mean), "split": False}] if text else []
+    if not lps:
+        return [{"text": text, "style": "", "title": "no log-probabilities recorded"}] if text else []
+    return [{**_span(text, mean), "title": "token boundaries not recorded; " + _span(text, mean)["title"]
+             .replace("logprob", "mean logprob")}] if text else []
 
 
 def _span(text: str, lp: float | None) -> dict[str, Any]:

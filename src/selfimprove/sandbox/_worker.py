@@ -182,97 +182,125 @@ def _frames(data: bytes) -> list:
     return out
 
 
-def _run_job(cfg: dict, job: dict) -> int:
-    lim, sandboxed = job["limits"], cfg["sandboxed"]
-    if sandboxed:
-        _setup_mounts(cfg, lim)
-        base = "/tmp"
+class _Procs:
+    """The running job: pids of A (and B) and the parent's ends of their pipes."""
+
+    pa: int
+    pb: int | None = None
+    a_out: int = -1
+    a_err: int = -1
+    res: int = -1
+    b_err: int = -1
+    n_tests: int = 0
+
+
+def _workdirs(cfg: dict, job: dict) -> tuple[str, str, str, int | None, int | None]:
+    """(base, A's dir, B's dir, A's uid, B's uid): the job's private tree, with the stdin file in it."""
+    if cfg["sandboxed"]:
+        _setup_mounts(cfg, job["limits"])
+        base, uid_a, uid_b = "/tmp", cfg["uid_base"], cfg["uid_base"] + 1
     else:
-        base = tempfile.mkdtemp(prefix="selfimprove-sbx-")
-    uid_a, uid_b = (cfg["uid_base"], cfg["uid_base"] + 1) if sandboxed else (None, None)
+        base, uid_a, uid_b = tempfile.mkdtemp(prefix="selfimprove-sbx-"), None, None
     adir, bdir = os.path.join(base, "a"), os.path.join(base, "b")
     for d, uid in ((adir, uid_a), (bdir, uid_b)):
         os.mkdir(d, 0o700)
         if uid is not None:
             os.chown(d, uid, uid)
-    stdin_path = os.path.join(base, "stdin")
-    with open(stdin_path, "w", encoding="utf-8") as f:
+    with open(os.path.join(base, "stdin"), "w", encoding="utf-8") as f:
         f.write(job.get("stdin", ""))
-    os.chmod(stdin_path, 0o644)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.set_wakeup_fd(wake_w)
+    os.chmod(os.path.join(base, "stdin"), 0o644)
+    return base, adir, bdir, uid_a, uid_b
+
+
+def _start(job: dict, base: str, adir: str, bdir: str, uid_a, uid_b) -> _Procs:
+    """Fork A; only then read the tests from the parent and fork B. The child ends of the pipes are closed."""
+    lim, has_tests = job["limits"], job["has_tests"]
     a_out, a_err = os.pipe(), os.pipe()
-    has_tests = job["has_tests"]
     call, ret = (os.pipe(), os.pipe()) if has_tests else ((-1, -1), (-1, -1))
-    stdin_fd = os.open(stdin_path, os.O_RDONLY)
-    t0 = time.monotonic()
+    stdin_fd = os.open(os.path.join(base, "stdin"), os.O_RDONLY)
     path = os.path.join(adir, "solution.py")
-    pa = _spawn(uid_a, adir, [stdin_fd, a_out[1], a_err[1], call[0], ret[1]], lim,
-                lambda: _harness.candidate_main(job["code"], path, 3 if has_tests else None,
-                                                4 if has_tests else None))
+    procs = _Procs()
+    procs.pa = _spawn(uid_a, adir, [stdin_fd, a_out[1], a_err[1], call[0], ret[1]], lim,
+                      lambda: _harness.candidate_main(job["code"], path, 3 if has_tests else None,
+                                                      4 if has_tests else None))
+    procs.a_out, procs.a_err = a_out[0], a_err[0]
     for fd in (stdin_fd, a_out[1], a_err[1], call[0], ret[1]):
         if fd >= 0:
             os.close(fd)
-    pb, res, b_err, n_tests = None, (-1, -1), (-1, -1), 0
     if has_tests:
         spec = _codec.read_frame(0)  # read only now: A's memory never held the tests
         _STATE["tests_read"] = True
         tests = [str(t) for t in spec["tests"]]
-        n_tests = len(tests)
+        procs.n_tests = len(tests)
         res, b_err = os.pipe(), os.pipe()
         devnull = os.open(os.devnull, os.O_RDWR)
-        pb = _spawn(uid_b, bdir, [devnull, devnull, b_err[1], call[1], ret[0], res[1]], lim,
-                    lambda: _harness.tests_main(str(spec.get("setup", "")), tests, 3, 4, 5))
+        procs.pb = _spawn(uid_b, bdir, [devnull, devnull, b_err[1], call[1], ret[0], res[1]], lim,
+                          lambda: _harness.tests_main(str(spec.get("setup", "")), tests, 3, 4, 5))
+        procs.res, procs.b_err = res[0], b_err[0]
         del spec, tests
         for fd in (devnull, b_err[1], call[1], ret[0], res[1]):
             os.close(fd)
-    col = _Collector(lim)
-    results = _Collector({"output_bytes": 8 * 1024 * 1024})
-    open_fds = {a_out[0], a_err[0]} | ({res[0], b_err[0]} if has_tests else set())
+    return procs
+
+
+def _reap(exits: dict[int, int]) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        exits[pid] = os.waitstatus_to_exitcode(status)
+
+
+def _collect(procs: _Procs, lim: dict, wake_r: int, t0: float) -> tuple[_Collector, _Collector, dict, bool]:
+    """Read the job's pipes until the process that decides is done (B with tests, else A) and the outcome
+    pipe is drained, or the deadline passes. Returns (output, outcomes, exit codes, timed out)."""
+    col, results = _Collector(lim), _Collector({"output_bytes": 8 * 1024 * 1024})
+    open_fds = {fd for fd in (procs.a_out, procs.a_err, procs.res, procs.b_err) if fd >= 0}
     for fd in open_fds:
         os.set_blocking(fd, False)
     exits: dict[int, int] = {}
+    deciding = procs.pb if procs.pb is not None else procs.pa
     deadline = t0 + float(lim["wall_s"])
+
+    def reader(fd: int) -> _Collector:
+        return results if fd == procs.res else col
+
     timed_out = False
-
-    def done() -> bool:
-        return (pb in exits) if has_tests else (pa in exits)
-
-    while not done() or open_fds & {res[0]}:
+    while deciding not in exits or procs.res in open_fds:
         left = deadline - time.monotonic()
         if left <= 0:
             timed_out = True
             break
-        ready, _, _ = select.select(list(open_fds) + [wake_r], [], [], left)
+        ready, _, _ = select.select([*open_fds, wake_r], [], [], left)
         for fd in ready:
             if fd == wake_r:
                 os.read(wake_r, 4096)
-                continue
-            alive = (results if fd == res[0] else col).read(fd)
-            if not alive:
+            elif not reader(fd).read(fd):
                 open_fds.discard(fd)
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            exits[pid] = os.waitstatus_to_exitcode(status)
-        if col.exceeded and pa not in exits:
-            os.kill(pa, signal.SIGKILL)
-        if done() and not (open_fds & {res[0]}):
-            break
+        _reap(exits)
+        if col.exceeded and procs.pa not in exits:
+            os.kill(procs.pa, signal.SIGKILL)
     for fd in list(open_fds):  # whatever is already buffered, without waiting for lingering writers
-        while fd in open_fds:
-            r, _, _ = select.select([fd], [], [], 0)
-            if not r or not (results if fd == res[0] else col).read(fd):
-                break
+        while select.select([fd], [], [], 0)[0] and reader(fd).read(fd):
+            pass
+    return col, results, exits, timed_out
+
+
+def _run_job(cfg: dict, job: dict) -> int:
+    base, adir, bdir, uid_a, uid_b = _workdirs(cfg, job)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_w)
+    t0 = time.monotonic()
+    procs = _start(job, base, adir, bdir, uid_a, uid_b)
+    col, results, exits, timed_out = _collect(procs, job["limits"], wake_r, t0)
     wall = time.monotonic() - t0
-    if not sandboxed:
-        for pid in (pa, pb):
+    if not cfg["sandboxed"]:  # no pid namespace to tear down: kill the sessions, remove the directory
+        for pid in (procs.pa, procs.pb):
             if pid is not None:
                 try:
                     os.killpg(pid, signal.SIGKILL)
@@ -280,14 +308,14 @@ def _run_job(cfg: dict, job: dict) -> int:
                     pass
         shutil.rmtree(base, ignore_errors=True)
     try:
-        outcomes = _frames(bytes(results.bufs.get(res[0], b"")))
+        outcomes = _frames(bytes(results.bufs.get(procs.res, b"")))
     except ValueError:
         outcomes = []
     text = (lambda fd: bytes(col.bufs.get(fd, b"")).decode("utf-8", "replace"))
     _codec.write_frame(1, {
-        "exit_code": exits.get(pa), "timed_out": timed_out, "output_exceeded": col.exceeded,
-        "stdout": text(a_out[0]), "stderr": text(a_err[0]), "n_tests": n_tests, "tests": outcomes,
-        "test_stderr": text(b_err[0])[-4000:] if has_tests else "", "wall_s": round(wall, 4)})
+        "exit_code": exits.get(procs.pa), "timed_out": timed_out, "output_exceeded": col.exceeded,
+        "stdout": text(procs.a_out), "stderr": text(procs.a_err), "n_tests": procs.n_tests, "tests": outcomes,
+        "test_stderr": text(procs.b_err)[-4000:] if procs.pb is not None else "", "wall_s": round(wall, 4)})
     return 0
 
 

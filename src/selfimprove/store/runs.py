@@ -1,4 +1,4 @@
-"""The run store: SQLite in WAL mode (DESIGN §4, house rule 8).
+"""The run store: SQLite in WAL mode.
 
 Tables: ``runs`` (resolved config, seed, package version, status), ``traces`` (one row per run, strategy and
 example; written in small transactions as work finishes, so a killed run loses at most the batch in flight),

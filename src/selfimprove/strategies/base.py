@@ -1,4 +1,4 @@
-"""The Strategy contract (DESIGN §4) and the bookkeeping every strategy shares.
+"""The Strategy contract and the bookkeeping every strategy shares.
 
 A strategy is a frozen dataclass whose fields are its settings; ``run(backend, task, examples)`` returns one
 ``Trace`` per example, in order. It records every step and the tokens it spent. Strategies never see the gold
@@ -40,18 +40,31 @@ def generate_step(backend: Backend, task, prompts: Sequence[str], params: Sampli
 
     A completion cut at ``max_tokens`` (finish reason 'length') or a failed request has answer None: a
     truncated text has not reached its answer, and a number read from it ("… we add 1 to" → 1) must neither
-    vote nor score. ``info['truncated']`` lists the indices of the truncated completions."""
+    vote nor score. ``info['truncated']`` lists the indices of the truncated completions; ``info['sent_prompt']``
+    is the prompt as the model received it, where the backend changed it (a chat template)."""
     params = params if params.stop else params.replace(stop=tuple(task.stop))
     batches = backend.generate(list(prompts), params)
-    texts = [c.text for comps in batches for c in comps if readable(c)]
-    extracted = iter(task.extract_many(texts))
+    render = getattr(backend, "rendered_prompt", None)
+    usable = [[answer_text(task, c) for c in comps] for comps in batches]
+    extracted = iter(task.extract_many([t for row in usable for t in row if t is not None]))
     steps = []
-    for prompt, comps in zip(prompts, batches, strict=True):
-        answers = tuple(next(extracted) if readable(c) else None for c in comps)
+    for prompt, comps, row in zip(prompts, batches, usable, strict=True):
+        answers = tuple(None if t is None else next(extracted) for t in row)
         cut = [j for j, c in enumerate(comps) if c.finish_reason == "length"]
-        steps.append(Step(kind=kind, prompt=prompt, completions=tuple(comps), answers=answers,
-                          info={"truncated": cut} if cut else {}))
+        info: dict = {"truncated": cut} if cut else {}
+        if render is not None and (sent := render(prompt)) is not None and sent != prompt:
+            info["sent_prompt"] = sent
+        steps.append(Step(kind=kind, prompt=prompt, completions=tuple(comps), answers=answers, info=info))
     return steps
+
+
+def answer_text(task, completion: Completion) -> str | None:
+    """The text an answer may be extracted from: a readable completion's text; for one cut at max_tokens, the
+    part the task says is already complete (``task.complete_part``: a closed code block of a code task), else
+    None."""
+    if readable(completion):
+        return completion.text
+    return task.complete_part(completion.text) if completion.ok else None
 
 
 def readable(completion: Completion) -> bool:

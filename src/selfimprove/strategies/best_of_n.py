@@ -1,8 +1,9 @@
 """Best-of-n selection by the model's own verifier, and weighted best-of-n.
 
-Sample n answers, score each with a self-verifier, keep the best (Kadavath et al. 2022 P(True) selection,
-METHODS #38; judge-based best-of-N as in TICK/STICK #124 and Self-Rewarding #76; the selection side of the
-generation–verification gap, #34 / §3.3, and of sharpening, #36):
+Sample n answers, score each with a self-verifier, keep the best (P(True) selection of "Language Models
+(Mostly) Know What They Know", arXiv:2207.05221; judge-based best-of-N as in TICK/STICK, arXiv:2410.03608, and
+"Self-Rewarding Language Models", arXiv:2401.10020; the selection side of the generation–verification gap,
+arXiv:2412.02674, and of sharpening, arXiv:2412.01951):
 
 - ``best-of-n``: the sample with the highest verifier score wins (ties → the earlier sample). Confidence = that
   score.
@@ -18,7 +19,7 @@ verifier could not give (a judge output without a readable score). When every ve
 selection: the first sample's answer is kept (what plain sampling returns) with confidence None,
 ``info['selected']`` None and ``info['all_unscored']`` True, counted in the eval table — never a silent pick.
 
-Not covered: verifiers trained on the model's own samples (V-STaR #108, see training), process-level scoring,
+Not covered: verifiers trained on the model's own samples (V-STaR, arXiv:2402.06457; see training), process-level scoring,
 gold-answer verifiers (only the oracle strategy may read gold answers).
 """
 

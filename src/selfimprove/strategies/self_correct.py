@@ -1,15 +1,17 @@
 """Self-correction at inference time: intrinsic, confidence-gated, and oracle-triggered (an upper bound).
 
 - ``self-correct``: intrinsic self-correction as measured by Huang et al. 2024, "Large Language Models Cannot
-  Self-Correct Reasoning Yet" (METHODS #9), under the fair protocol of "Large Language Models have Intrinsic
-  Self-Correction Ability" (#4): temperature 0, and the *same* review prompt for every example, which never
+  Self-Correct Reasoning Yet" (arXiv:2310.01798), under the fair protocol of "Large Language Models have
+  Intrinsic Self-Correction Ability" (arXiv:2406.15673): temperature 0, and the *same* review prompt for every example, which never
   hints that the answer is wrong ("if it is correct, repeat it; if it contains a mistake, correct it"). The
   final answer is the last review's answer, whatever it is (None when unparseable).
 - ``gated-correct``: confidence-gated correction in the manner of "The ART of LLM Refinement: Ask, Refine, and
-  Trust" (#87) and the If-or-Else prompt of #6: the model's P(True) for its answer decides whether to revise
+  Trust" (arXiv:2311.07961) and the If-or-Else prompt of "Confidence Matters: Revisiting Intrinsic
+  Self-Correction Capabilities of Large Language Models" (arXiv:2402.12563): the model's P(True) for its answer decides whether to revise
   (only when P(True) < ``threshold``; an unreadable P(True) also revises); the trust step then keeps the
   revision only if its P(True) is higher than the original's. Confidence = P(True) of the final answer.
-- ``oracle-correct``: oracle-feedback correction (#31; the "oracle" setting that #9 shows inflates gains):
+- ``oracle-correct``: oracle-feedback correction ("Self-Reflection in LLM Agents: Effects on Problem-Solving
+  Performance", arXiv:2405.06682; the "oracle" setting that arXiv:2310.01798 shows inflates gains):
   the gold answer decides which answers are wrong, and only those are revised with a prompt that says so.
   THE ONLY STRATEGY THAT READS GOLD ANSWERS: its name contains "oracle", its class has ``uses_gold = True``
   and every trace carries ``info['oracle'] = True``, so reports label it. An unparseable answer counts as

@@ -142,7 +142,7 @@ class SelfDebug:
                 for e, a, p, ts in zip(examples, answers, programs, tests)]
         results = iter(task.run([j for j in jobs if j is not None]))
         out = []
-        for j, a in zip(jobs, answers):
+        for j, a, ts in zip(jobs, answers, tests):
             if j is None:
                 out.append((False, "No program could be read from the answer."))
                 continue
@@ -152,6 +152,8 @@ class SelfDebug:
                 "It ran without errors." if a is not None else "It ran but printed no number on its last line.")
             if task.code == "program-aided" and r.status == "passed":
                 note = f"It printed:\n{r.stdout.strip()[-300:]}" + ("" if ok else "\nThat is not a number.")
+            if self.feedback == "self" and not ts:  # said in the log, so the row's label is not overclaimed
+                note = "(No usable test was written; the program was only run.)\n" + note
             out.append((ok, note))
         return out
 

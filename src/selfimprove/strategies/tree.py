@@ -81,8 +81,8 @@ def refuse_chat(backend) -> None:
     """Search continues partial solutions as plain text; a chat template would send them as the user's turn."""
     if getattr(backend.capabilities, "chat_template", False):
         raise CapabilityError(f"backend '{backend.name}' applies a chat template, so a partial solution would be "
-                              "sent as the user's message; run step-level search on a plain-text backend "
-                              "(without chat)")
+                              "sent as the user's message; run step-level search on the model as plain text "
+                              "(e.g. --model smollm2:chat=false or PATH:chat=false)")
 
 
 @dataclass

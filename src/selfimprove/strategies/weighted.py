@@ -1,15 +1,15 @@
 """Self-consistency with soft votes: likelihood-weighted SC, Soft Self-Consistency and Universal SC.
 
 - ``weighted-sc``: the weighted majority of Wang et al. 2023 ("Self-Consistency Improves Chain of Thought
-  Reasoning", METHODS #89, their "weighted sum" rows): each sample votes for its answer with weight
+  Reasoning", arXiv:2203.11171, their "weighted sum" rows): each sample votes for its answer with weight
   exp(mean token log-probability) (``weight=mean``, length-normalised) or its sequence probability
   (``weight=sequence``, normalised by the pool's largest so long samples do not underflow to 0).
   Confidence = the winner's weight ÷ the weight of all samples, unparseable ones included.
-- ``soft-sc``: Soft Self-Consistency (Wang et al. 2024, METHODS #82): every sample is scored by its token
+- ``soft-sc``: Soft Self-Consistency (Wang et al. 2024, arXiv:2402.13212): every sample is scored by its token
   probabilities (``aggregate`` = mean, min or product of p(token)); the answer with the best-scoring sample
   wins. Confidence = that score.
 - ``usc``: Universal Self-Consistency (Chen et al. 2023, "Universal Self-Consistency for Large Language Model
-  Generation", arXiv 2311.17311): the model is shown its own responses and asked which is the most
+  Generation", arXiv:2311.17311): the model is shown its own responses and asked which is the most
   consistent; the answer of the response it names wins. ``select=loglikelihood`` reads the choice as the most
   probable response number (each number scored in its forms, ``verifiers.choice``; at most 9 responses, so no
   number is a prefix of another), ``select=generate`` parses the number from a greedy reply, ``auto`` (the
@@ -19,8 +19,8 @@
   Confidence = the chosen answer's vote share among the samples.
 
 Answers are grouped through ``task.equivalent``, the layer that scores them. ``info['samples']`` holds the
-samples drawn. Not covered: Soft-SC's action-level aggregation for agents, Fine-grained SC (#152),
-response synthesis (#307).
+samples drawn. Not covered: Soft-SC's action-level aggregation for agents, Fine-grained SC (arXiv:2407.02056),
+response synthesis (arXiv:2503.04104).
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """The built-in synthetic task family: multi-operand sums solved with a free-order running-sum scratchpad.
 
-Why this family (DESIGN §5, the built-in model's issue). On a direct-answer task (reversed-digit a+b) greedy
+Why this family. On a direct-answer task (reversed-digit a+b) greedy
 decoding already returns the mode of the model's answer distribution, so majority vote and majority-vote
 pseudo-labels have nothing to add (with one solution path, the majority answer is greedy's answer). Here each
 problem has *many solution paths*: the scratchpad may add the operands in any order, each step copying the
 operand it adds (with its letter label) and writing the new running sum. Sampled chains follow different
 orders, so their copy and carry errors fall on different partial sums and are close to independent, while the
 correct answer is the same on every path: the situation self-consistency exploits. Measured on the ``tiny``
-model (one seed; numbers in the README): in range greedy 69.5 %, maj@16 75.5 %, pass@16 97.5 %; one term beyond
+model (one seed; docs/results/builtin-model.md): in range greedy 69.5 %, maj@16 75.5 %, pass@16 97.5 %; one term beyond
 greedy 21.5 %. The difficulty knob is the number of terms (each extra term is one more step of the same kind,
 so "one step beyond" the range is within reach); digits per operand are a second knob. The random letter
 labels are not needed in principle, but a 2-layer model learned the any-order copy several times faster with
@@ -256,7 +256,7 @@ class ArithmeticTask(Task):
         Format 2: its own solution in question order, the candidate's answer copied beside its own, one mark
         per digit (``<own digit><candidate digit><= or x>``), `` |`` and `` yes`` when every digit matched —
         each token a copy or a comparison of two adjacent tokens, which a 2-layer model learns (a verdict over
-        two numbers at a distance stayed at chance; README, "The built-in model")."""
+        two numbers at a distance stayed at chance; docs/results/builtin-model.md)."""
         cand = self._candidate(candidate_text)[2:]
         own = self.encode(int(example.answer))
         verdict = "yes" if own == cand else "no"

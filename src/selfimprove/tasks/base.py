@@ -55,6 +55,11 @@ class Task:
         """The normalised answer in a completion's text, or None when it cannot be parsed."""
         raise NotImplementedError(f"task {self.name!r} must define extract(text)")
 
+    def complete_part(self, text: str) -> str | None:
+        """The part of a completion cut at max_tokens that is already complete and may carry an answer (a code
+        task: everything up to a closed code block), or None. Default None: a truncated text has no answer."""
+        return None
+
     def extract_many(self, texts: Sequence[str]) -> list[str | None]:
         """``extract`` of many texts at once (a task that runs programs to read answers batches them here).
         Default: ``extract`` each."""
@@ -130,8 +135,10 @@ class Task:
     def hint_prompt(self, example: Example, answer: str | None = None) -> str:
         """The solve prompt with ``answer`` (the gold answer by default) given as a hint (STaR
         rationalisation). Default: a hint line before the prompt."""
+        from ..chat import before_last_user
+
         answer = example.answer if answer is None else answer
-        return f"hint: the answer is {answer}\n{self.prompt(example)}"
+        return before_last_user(self.prompt(example), f"hint: the answer is {answer}\n")
 
     def correct_target(self, example: Example, answer: str | None = None) -> str | None:
         """What the task's own correct format writes for a right reviewed answer (``answer``, the gold one by

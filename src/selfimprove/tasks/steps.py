@@ -86,10 +86,9 @@ LINES = StepFormat()
 
 
 def step_format(task, delimiter: str | None = None) -> StepFormat:
-    """The task's step format (``task.step_format()`` where it has one, else ``LINES``), with ``delimiter``
-    replacing the task's own when given (a user-set delimiter for free text)."""
-    hook = getattr(task, "step_format", None)  # every ``tasks.base.Task`` has it; a duck-typed task may not
-    fmt = hook() if hook is not None else LINES
+    """The task's step format (``task.step_format()``; ``LINES`` by default), with ``delimiter`` replacing the
+    task's own when given (a user-set delimiter for free text)."""
+    fmt = task.step_format()
     if delimiter:
         from dataclasses import replace
 

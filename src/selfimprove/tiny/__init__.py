@@ -1,4 +1,4 @@
-"""The built-in model (DESIGN §5): a small Llama with a character tokenizer, pretrained here on the arithmetic
+"""The built-in model: a small Llama with a character tokenizer, pretrained here on the arithmetic
 family. ``resolve_model("tiny")`` returns its cached directory, pretraining it on first use."""
 
 from .config import PRESETS, TinyConfig

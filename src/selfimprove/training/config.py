@@ -6,12 +6,13 @@
 The run's own settings (rounds, samples ``n``, sampling, data, evaluation, stopping) are fields here; the
 method's settings are the fields of its ``Method`` dataclass; how each trainer call trains is ``sft`` /
 ``dpo`` (``settings.py``); the guard probe of the guarded methods is ``guards``. Each field is declared once,
-with its default and docstring, and the CLI's flags and ``--help`` are generated from them (``cli/options.py``).
+with its default and docstring, and the CLI's flags and ``--help`` are generated from them
+(``cli/options.py``).
 
 A recipe (TOML) or a saved ``config.json`` goes through ``LoopConfig.from_dict``: nested tables ``[sft]``,
-``[dpo]``, ``[guards]`` and ``[method]`` (with ``name``) or ``method = "<name>"`` with the method's settings at
-the top level. Older flat names are accepted as aliases (``ALIASES``): ``k`` is ``n``, ``lr`` is ``sft.lr``,
-``dpo_lr``/``beta``/``loss_type``/``loss_weights`` are ``dpo.*``, ``guard_limit``/``guard_k`` are
+``[dpo]``, ``[guards]`` and ``[method]`` (with ``name``) or ``method = "<name>"`` with the method's settings
+at the top level. Older flat names are accepted as aliases (``ALIASES``): ``k`` is ``n``, ``lr`` is
+``sft.lr``, ``dpo_lr``/``beta``/``loss_type``/``loss_weights`` are ``dpo.*``, ``guard_limit``/``guard_k`` are
 ``guards.limit``/``guards.n``, ``bon_n`` is v-star's ``eval_n``, ``rationalize_k`` is ``rationalize_n``,
 ``cct_max_per_kind`` is cct's ``max_per_kind``; a trainer setting at the top level (``epochs``,
 ``max_steps``, ``batch_size``, ...) sets it for SFT and DPO alike.
@@ -55,7 +56,8 @@ class GuardSettings:
         from .methods.self_rewarding import JUDGES
 
         if self.judge is not None and self.judge not in JUDGES:
-            raise ValueError(f"GuardSettings.judge must be one of {', '.join(JUDGES)} or None, got {self.judge!r}")
+            raise ValueError(f"GuardSettings.judge must be one of {', '.join(JUDGES)} or None, "
+                             f"got {self.judge!r}")
         if self.limit < 0:
             raise ValueError(f"GuardSettings.limit must be >= 0 (0: no probe), got {self.limit}")
         if self.n < 1:
@@ -137,17 +139,20 @@ class LoopConfig:
             if isinstance(value, Method):
                 out[f.name] = {"name": value.name, **value.options()}
             elif dataclasses.is_dataclass(value):
-                out[f.name] = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(value).items()}
+                out[f.name] = {k: list(v) if isinstance(v, tuple) else v
+                               for k, v in dataclasses.asdict(value).items()}
             else:
                 out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LoopConfig:
-        """A config from nested or flat values (``ALIASES``); unknown names are refused with what they could be."""
+    def from_dict(cls, d: dict[str, Any], strict: bool = True) -> LoopConfig:
+        """A config from nested or flat values (``ALIASES``); unknown names are refused, naming what they
+        could be — or, with ``strict=False`` (the saved config of a run written before settings were nested,
+        which stored every setting of every method), left out."""
         from .methods import get_method
 
-        values = nest(d)
+        values = nest(d, strict)
         method_opts = values.pop("method", {"name": "lmsi"})
         name = method_opts.pop("name", "lmsi")
         for key, sub in (("sft", SFTSettings), ("dpo", DPOSettings), ("guards", GuardSettings)):
@@ -166,8 +171,9 @@ class LoopConfig:
         return dataclasses.replace(self, **changes)
 
 
-def nest(d: dict[str, Any]) -> dict[str, Any]:
-    """Flat or nested values → the nested shape of ``LoopConfig`` (``method`` as a table with ``name``)."""
+def nest(d: dict[str, Any], strict: bool = True) -> dict[str, Any]:
+    """Flat or nested values → the nested shape of ``LoopConfig`` (``method`` as a table with ``name``);
+    a name that is no setting is refused (``strict``) or left out."""
     from .methods import method_classes
 
     run_fields = {f.name for f in dataclasses.fields(LoopConfig)}
@@ -187,6 +193,8 @@ def nest(d: dict[str, Any]) -> dict[str, Any]:
         if key == "method":
             continue
         key = ALIASES.get(key, key)
+        if not strict and key.startswith("method.") and key[7:] not in method_fields:
+            continue
         if key in ("judge",):  # self-rewarding's judge; otherwise the guards'
             key = "method.judge" if "judge" in method_fields else "guards.judge"
         if key == "patience" and value is None:
@@ -203,7 +211,7 @@ def nest(d: dict[str, Any]) -> dict[str, Any]:
             out.setdefault("dpo", {})[key] = value
         elif key in method_fields:
             out["method"][key] = value
-        else:
+        elif strict:
             raise ValueError(f"unknown setting {key!r}" + (f" for method {name}" if name in classes else ""))
     return out
 

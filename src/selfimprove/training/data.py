@@ -1,11 +1,14 @@
-"""Data builders: pure functions from generation traces to SFT rows (DESIGN §4).
+"""Data builders: pure functions from generation traces to SFT rows.
 
 One builder per selection rule of the self-training methods:
 
-- ``correct_rows`` — STaR (Zelikman et al. 2022, described in V-STaR #108) and ReST^EM (Singh et al. 2023, #104):
+- ``correct_rows`` — "STaR: Bootstrapping Reasoning With Reasoning" (arXiv:2203.14465) and ReST^EM ("Beyond
+  Human Data: Scaling Self-Training for Problem-Solving with Language Models", arXiv:2312.06585):
   keep the sampled completions a verifier marked ``correct=True``; STaR's *rationalisation* completions (made
   with the gold answer as a hint) are kept the same way but are trained on the prompt *without* the hint.
-- ``majority_rows`` — LMSI (Huang et al. 2022, #53) and the easy-to-hard rounds of Lee et al. 2025 (#331): no
+- ``majority_rows`` — "Large Language Models Can Self-Improve" (arXiv:2210.11610) and the easy-to-hard
+  rounds of "Self-Improving Transformers Overcome Easy-to-Hard and Length Generalization Challenges"
+  (arXiv:2502.01612): no
   gold; the pseudo-label is the majority answer of the k samples (``answers.majority`` through the task's
   ``equivalent``), and the completions agreeing with it are kept when its vote share (over all k samples,
   unparseable ones included) reaches a threshold. Optional per-completion filter (length, plausibility).

@@ -2,10 +2,11 @@
 
 ``train_dpo(model, tokenizer, pairs, settings)`` trains on ``{"prompt", "chosen", "rejected", "weight"}`` rows
 (``preferences.PreferencePair.trl()``) with TRL 1.16's ``DPOTrainer``. The loss is TRL's: ``settings.loss_type``
-is passed through (``("sigmoid",)`` is the DPO of Rafailov et al. 2023; ``("sigmoid", "sft")`` adds the NLL
-of the chosen completion, the combined objective ScPO (#25) and iterative RPO use; any TRL loss type works).
-The default is the combined loss because the built-in model's measurements (issue 6) showed plain sigmoid DPO
-lowering accuracy while the chosen answers' likelihood fell with the rejected ones.
+is passed through (``("sigmoid",)`` is "Direct Preference Optimization: Your Language Model is Secretly a
+Reward Model", arXiv:2305.18290; ``("sigmoid", "sft")`` adds the NLL of the chosen completion, the combined
+objective of "Self-Consistency Preference Optimization", arXiv:2411.04109, and of iterative RPO; any TRL loss
+type works). The default is the combined loss because on the built-in model plain sigmoid DPO lowered accuracy
+while the chosen answers' likelihood fell with the rejected ones (docs/results/preference-methods.md).
 
 **Weights** (ScPO's vote margin). ``WeightedDPOTrainer`` subclasses ``DPOTrainer``: pair i's weight wᵢ scales
 the gradient through that pair's token log-probabilities (chosen and rejected rows), forward values untouched.
@@ -18,7 +19,8 @@ The reference is the policy as the call received it (a copy: the previous iterat
 and ScPO iterate); with ``lora=True`` it is the adapter-disabled model and the adapter is merged before
 saving. TRL defaults a small CPU run does not want are overridden as in ``sft.py``. Every call reports the
 mean log π(chosen) and log π(rejected) before and after training: a falling chosen log-probability is the
-failure mode to watch. ``DPOVerifier`` is V-STaR's verifier (#108) behind the verifier protocol: a
+failure mode to watch. ``DPOVerifier`` is the verifier of "V-STaR: Training Verifiers for Self-Taught
+Reasoners" (arXiv:2402.06457) behind the verifier protocol: a
 candidate's score is the DPO implicit reward log π_V(y|x) − log π_ref(y|x) (or log π_V alone).
 
 Not covered: precomputed reference log-probs, TR-DPO reference syncing, padding-free batches.

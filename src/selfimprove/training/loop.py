@@ -6,8 +6,8 @@ marker (``rundir.py``), so that ``run_loop`` called again on the same run direct
 
 1. **generate** — ``method.round_examples`` then ``method.collect`` with round r-1's model: scored traces
    (``round-<r>/traces.jsonl``, ``generate.json``);
-2. **select** — ``method.build``: SFT rows, preference pairs and pseudo-labels (``rows.jsonl``, ``pairs.jsonl``,
-   ``labels.jsonl``) and their report (``data.json``);
+2. **select** — ``method.build``: SFT rows, preference pairs and pseudo-labels (``rows.jsonl``,
+   ``pairs.jsonl``, ``labels.jsonl``) and their report (``data.json``);
 3. **train** — TRL SFT on the rows or DPO on the pairs (``method.objective``), from round r-1's weights or,
    for ``method.restarts_from_base``, from the base model; then ``method.after_train``; ``round-<r>/`` is
    saved as a loadable HF model dir and ``train.json`` says what training did;
@@ -57,9 +57,10 @@ def run_loop(cfg: LoopConfig, task, model_path: str | Path, run_dir: str | Path,
     splits, limits and task; its round-0 evaluation is copied instead of recomputed (the demo's arms share
     one). ``scope``: a prefix for every store scope of this run, so that several loops can share one
     ``run_id`` without mixing their traces."""
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     loop = RoundLoop(cfg, task, Path(model_path), RunDir(run_dir), store=store, run_id=run_id,
-                     make_backend=make_backend, log=log or (lambda msg: print(msg, file=sys.stderr, flush=True)),
-                     reuse_start=RunDir(reuse_start) if reuse_start is not None else None, scope=scope)
+                     make_backend=make_backend, log=log, scope=scope,
+                     reuse_start=RunDir(reuse_start) if reuse_start is not None else None)
     return loop.run()
 
 
@@ -124,9 +125,11 @@ class RoundLoop(RunState):
 
     def phase_select(self, r: int, traces: list[Trace], examples: list[Example]) -> Built:
         if self.rd.done(r, "select"):
-            return Built(rows=[SFTRow.from_dict(d) for d in self.rd.read_jsonl(f"round-{r}/rows.jsonl")],
-                         pairs=[PreferencePair.from_dict(d) for d in self.rd.read_jsonl(f"round-{r}/pairs.jsonl")],
-                         labels=[PseudoLabel.from_dict(d) for d in self.rd.read_jsonl(f"round-{r}/labels.jsonl")])
+            def read(name: str, record) -> list:
+                return [record.from_dict(d) for d in self.rd.read_jsonl(f"round-{r}/{name}.jsonl")]
+
+            return Built(rows=read("rows", SFTRow), pairs=read("pairs", PreferencePair),
+                         labels=read("labels", PseudoLabel))
         t0 = time.perf_counter()
         built = self.method.build(self, r, traces, examples)
         built.stats.update(split=self.rd.read_json(f"round-{r}/generate.json")["split"],
@@ -152,14 +155,14 @@ class RoundLoop(RunState):
         info: dict[str, Any] = {"start_round": start, "objective": method.objective}
         if method.objective == "sft" and built.rows:
             self.log(f"round {r}: SFT on {len(built.rows)} rows from round {start}'s model")
-            model, res = train_sft(model, tok, [x.trl() for x in built.rows], self.trainer_settings("sft", seed),
-                                   save_to=stage)
+            model, res = train_sft(model, tok, [x.trl() for x in built.rows],
+                                   self.trainer_settings("sft", seed), save_to=stage)
             info.update(res.to_dict(), first_loss=res.first_loss, last_loss=res.last_loss)
         elif method.objective == "dpo" and built.pairs:
             self.log(f"round {r}: DPO ({'+'.join(self.cfg.dpo.loss_type)}) on {len(built.pairs)} pairs from "
                      f"round {start}'s model")
-            model, res = train_dpo(model, tok, [p.trl() for p in built.pairs], self.trainer_settings("dpo", seed),
-                                   save_to=stage)
+            model, res = train_dpo(model, tok, [p.trl() for p in built.pairs],
+                                   self.trainer_settings("dpo", seed), save_to=stage)
             info.update(res.summary())
         else:
             self.log(f"round {r}: nothing to train on; round {r} keeps round {start}'s weights")
@@ -219,7 +222,8 @@ class RoundLoop(RunState):
         return guards.probe(self.backend(r), self.task, probe, cfg, r, base_len, judge=judge, n=cfg.guards.n)
 
     def extras(self, r: int) -> dict[str, Any]:
-        """Mean log π(gold solution) on the dev split, self-correction when asked, the method's own measures."""
+        """Mean log π(gold solution) on the dev split, self-correction when asked, the method's own
+        measurements."""
         cfg, task = self.cfg, self.task
         backend = self.backend(r)
         dev = self.examples(cfg.dev_split, cfg.eval_limit)
@@ -234,7 +238,7 @@ class RoundLoop(RunState):
             out["correction"] = guards.correction(task, backend, dev, cfg.max_tokens)
         return {**out, **own}
 
-    # ---- stopping and summary --------------------------------------------------------------------------------
+    # ---- stopping and summary ------------------------------------------------------------------------------
     def stop_reason(self, r: int) -> str | None:
         if reason := self.method.stop_reason(self, r):
             return reason

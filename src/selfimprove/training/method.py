@@ -10,11 +10,12 @@ and arXiv id). The one round loop (``loop.py``) runs any method the same way::
                method.restarts_from_base, from the base model; then method.after_train(loop, r, seed)
     evaluate   greedy accuracy on the dev and evaluated splits, + method.evaluate(loop, r, backend, dev)
 
-Class-level facts every method declares: ``name`` (as ``--method`` takes it), ``paper``, ``objective``, ``reads_gold``
-(whether its data selection reads gold answers), ``restarts_from_base`` and ``guarded`` (whether every
-evaluation also probes the judge-reliability and collapse guards of ``guards.py``, and the run stops when dev
-accuracy fell two rounds in a row). A new method is one file with one subclass and one ``register_method``
-line; the run settings it reads (samples ``n``, temperature, seeds, ...) come from ``loop.cfg``.
+Class-level facts every method declares: ``name`` (as ``--method`` takes it), ``paper``, ``objective``,
+``reads_gold`` (whether its data selection reads gold answers), ``restarts_from_base`` and ``guarded``
+(whether every evaluation also probes the judge-reliability and collapse guards of ``guards.py``, and the run
+stops when dev accuracy fell two rounds in a row). A new method is one file with one subclass and one
+``register_method`` line; the run settings it reads (samples ``n``, temperature, seeds, ...) come from
+``loop.cfg``.
 
 The shared building blocks of ``collect`` and ``build`` follow: sampling, gold verification, majority voting,
 and the data reports every round stores in ``data.json``.
@@ -57,7 +58,7 @@ class Method:
     name: ClassVar[str] = ""
     """The method's name, as ``--method`` and recipes take it."""
     paper: ClassVar[str] = ""
-    """The paper the method implements, as 'Title, arXiv:ID' (empty for controls); ``selfimprove ls`` shows it."""
+    """The paper the method implements, as 'Title, arXiv:ID' (empty for controls); ``ls`` shows it."""
     objective: ClassVar[str] = "sft"
     """'sft' (trains on ``Built.rows``) or 'dpo' (trains on ``Built.pairs``)."""
     reads_gold: ClassVar[bool] = False
@@ -66,7 +67,8 @@ class Method:
     """Whether every round trains the base model (else it continues from round r-1's model)."""
     guarded: ClassVar[bool] = False
     """Whether every evaluation probes the guards (judge agreement, injection, length drift, collapse) and
-    stores the log-probability of the gold solutions; the run then stops on collapse (``guards.collapse_stop``)."""
+    stores the log-probability of the gold solutions; the run then stops on collapse
+    (``guards.collapse_stop``)."""
 
     # ---- the round --------------------------------------------------------------------------------------
     def validate(self, cfg) -> None:
@@ -77,7 +79,8 @@ class Method:
         return loop.train_slice(r)
 
     def collect(self, loop, r: int, backend, examples: list[Example]) -> list[Trace]:
-        """Round r's generation with round r-1's model (``backend``): one scored trace per example, in order."""
+        """Round r's generation with round r-1's model (``backend``): one scored trace per example, in
+        order."""
         raise NotImplementedError
 
     def build(self, loop, r: int, traces: list[Trace], examples: list[Example]) -> Built:
@@ -101,7 +104,8 @@ class Method:
         return None
 
     def guard_judge(self) -> str:
-        """The self-judge the guards probe unless ``guards.judge`` names one (the method's own, where it judges)."""
+        """The self-judge the guards probe unless ``guards.judge`` names one (the method's own, where it
+        judges)."""
         return "ptrue"
 
     def sample_rewards(self, task, trace: Trace) -> list[float | None] | None:
@@ -116,7 +120,7 @@ class Method:
                 for f in dataclasses.fields(self)}
 
 
-# ---- building blocks of collect ------------------------------------------------------------------------------
+# ---- building blocks of collect ----------------------------------------------------------------------------
 
 
 def seed_of(cfg, r: int) -> int:
@@ -166,11 +170,12 @@ def voted_traces(name: str, task, examples: Sequence[Example], steps: Sequence[S
     return traces
 
 
-# ---- building blocks of build: the data reports ---------------------------------------------------------------
+# ---- building blocks of build: the data reports ------------------------------------------------------------
 
 
-def sft_report(method: Method, task, examples: Sequence[Example], traces: Sequence[Trace], rows: Sequence[SFTRow],
-               labels: Sequence[PseudoLabel] = (), new_rows: int | None = None) -> dict[str, Any]:
+def sft_report(method: Method, task, examples: Sequence[Example], traces: Sequence[Trace],
+               rows: Sequence[SFTRow], labels: Sequence[PseudoLabel] = (), new_rows: int | None = None
+               ) -> dict[str, Any]:
     """``data.json`` of an SFT round: row counts, coverage, rationalisations, pseudo-label precision."""
     out = row_stats(traces, rows)
     out["gold_filter"] = method.reads_gold

@@ -1,34 +1,40 @@
 """Preference-pair builders: pure functions from generation traces to (prompt, chosen, rejected) pairs.
 
-One builder per pairing rule of the preference methods (METHODS area F, E, §3.1):
+One builder per pairing rule of the preference methods (``training/methods/``):
 
-- ``self_rewarding_pairs`` — Self-Rewarding LMs (Yuan et al. 2024, #76): the policy judges its own k samples
-  (additive 5-point rubric, P(True) in the task's verify format, ...); chosen = the highest-scored sample,
-  rejected = the lowest, ties (and pools with fewer than two scored samples) dropped. The judge is the current
-  model, so iterating M1 → M2 → M3 improves judge and actor together.
-- ``meta_judge_pairs`` — Meta-Rewarding (Wu et al. 2024, #27): the model compares two of its *judgements* of
-  the same response (as a meta-judge, both orders); the preferred judgement is chosen. Pairs train the judge.
-- ``scpo_pairs`` — Self-Consistency Preference Optimization (Prasad et al. 2024, #25): no gold; chosen = a
-  sample of the most-voted answer, rejected = a sample of the least-voted answer, weight = the vote margin
-  (votes(chosen) − votes(rejected)) / k, used by the weighted DPO loss (``dpo.WeightedDPOTrainer``).
-- ``spin_pairs`` — Self-Play Fine-Tuning (Chen et al. 2024, #334): chosen = the gold/reference response,
-  rejected = the current model's own generation for the same prompt (the reference model of the DPO step is
-  the previous iterate, which is what the loop passes).
-- ``correctness_pairs`` — V-STaR (Hosseini et al. 2024, #108): correct vs incorrect solutions (by the gold
-  verifier) from the STaR rounds, to train a verifier with DPO; with ``max_pairs_per_example=1`` it is the
-  gold-labelled DPO control of the comparison.
-- ``cct_rows`` — Confidence and Critique Improvement Tuning (CCT, "Confidence v.s. Critique" #1, §3.1): SFT
-  data turned into correction examples — a correct answer under review is kept as it is (confidence, CL), a
-  wrong one is replaced by the right answer (critique, CS), each written in the task's correct format (the
-  built-in task's review answers `` #<answer>``; the generic review prompt a whole solution). SFT rows, not pairs.
+- ``self_rewarding_pairs`` — "Self-Rewarding Language Models" (Yuan et al. 2024, arXiv:2401.10020): the
+  policy judges its own k samples (additive 5-point rubric, P(True) in the task's verify format, ...);
+  chosen = the highest-scored sample, rejected = the lowest, ties (and pools with fewer than two scored samples)
+  dropped. The judge is the current model, so iterating M1 → M2 → M3 improves judge and actor together.
+- ``meta_judge_pairs`` — "Meta-Rewarding Language Models" (Wu et al. 2024, arXiv:2407.19594): the model
+  compares two of its *judgements* of the same response (as a meta-judge, both orders); the preferred
+  judgement is chosen. Pairs train the judge.
+- ``scpo_pairs`` — "Self-Consistency Preference Optimization" (Prasad et al. 2024, arXiv:2411.04109): no gold;
+  chosen = a sample of the most-voted answer, rejected = a sample of the least-voted answer, weight = the vote
+  margin (votes(chosen) − votes(rejected)) / k, used by the weighted DPO loss (``dpo.WeightedDPOTrainer``).
+- ``spin_pairs`` — "Self-Play Fine-Tuning Converts Weak Language Models to Strong Language Models" (Chen et
+  al. 2024, arXiv:2401.01335): chosen = the gold/reference response, rejected = the current model's own
+  generation for the same prompt (the reference model of the DPO step is the previous iterate, which is what
+  the loop passes).
+- ``correctness_pairs`` — "V-STaR: Training Verifiers for Self-Taught Reasoners" (Hosseini et al. 2024,
+  arXiv:2402.06457): correct vs incorrect solutions (by the gold verifier) from the STaR rounds, to train a
+  verifier with DPO; with ``max_pairs_per_example=1`` it is the gold-labelled DPO control of the comparison.
+- ``cct_rows`` — Confidence and Critique Improvement Tuning ("Confidence v.s. Critique: A Decomposition of
+  Self-Correction Capability for LLMs", arXiv:2412.19513): SFT data turned into correction examples — a
+  correct answer under review is kept as it is (confidence, CL), a wrong one is replaced by the right answer
+  (critique, CS), each written in the task's correct format (the built-in task's review answers
+  `` #<answer>``; the generic review prompt a whole solution). SFT rows, not pairs.
 
 Every pair carries its provenance (round, model, judge, seed) and every builder returns counts of what it
 skipped and why: a pool the judge could not score, a tie, a unanimous vote is data, never silently dropped.
 Completions that failed or were cut at ``max_tokens`` are never a *chosen* target; they may be a rejected one
 only where the method's rejected response is "whatever the model said" (SPIN).
 
-Not covered: CREAM's cross-iteration consistency weights (#62), SCIR's multi-reward consistency filter (#81),
-step-level pairs (Step-DPO #357), the Self-Rewarding paper's instruction-following EFT seed data.
+Not covered: CREAM's cross-iteration consistency weights ("CREAM: Consistency Regularized Self-Rewarding
+Language Models", arXiv:2410.12735), SCIR's multi-reward consistency filter ("Self-Consistency of the Internal
+Reward Models Improves Self-Rewarding Language Models"), step-level pairs ("Step-DPO: Step-wise Preference
+Optimization for Long-chain Reasoning of LLMs", arXiv:2406.18629), the Self-Rewarding paper's instruction-
+following EFT seed data.
 """
 
 from __future__ import annotations

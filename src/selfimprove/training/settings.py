@@ -17,9 +17,9 @@ SCHEDULERS = ("constant", "linear", "cosine", "constant_with_warmup")
 LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
               "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm")
 """TRL 1.16's DPO loss types."""
-MODELLED = {"learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "lr_scheduler_type",
-            "warmup_steps", "weight_decay", "seed", "data_seed", "max_length", "packing", "beta", "loss_type",
-            "loss_weights", "bf16", "fp16", "output_dir", "logging_steps"}
+MODELLED = {"learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+            "lr_scheduler_type", "warmup_steps", "weight_decay", "seed", "data_seed", "max_length", "packing",
+            "beta", "loss_type", "loss_weights", "bf16", "fp16", "output_dir", "logging_steps"}
 """TRL config fields set from a modelled setting: ``trl_args`` may not set them (set the setting instead)."""
 
 
@@ -63,7 +63,8 @@ class TrainerSettings:
         if self.max_length < 8:
             raise ValueError(f"{name}.max_length must be >= 8, got {self.max_length}")
         if self.scheduler not in SCHEDULERS:
-            raise ValueError(f"{name}.scheduler must be one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}")
+            raise ValueError(f"{name}.scheduler must be one of {', '.join(SCHEDULERS)}, "
+                             f"got {self.scheduler!r}")
         if self.warmup_steps < 0 or self.lora_r < 1 or self.logging_steps < 1:
             raise ValueError(f"{name}: warmup_steps must be >= 0, lora_r and logging_steps >= 1")
         if self.precision not in ("auto", "fp32", "bf16"):
@@ -71,8 +72,8 @@ class TrainerSettings:
         if not isinstance(self.trl_args, dict):
             raise ValueError(f"{name}.trl_args must be a table of TRL options, got {self.trl_args!r}")  # noqa: TRY004
         if clash := sorted(MODELLED & set(self.trl_args)):
-            raise ValueError(f"{name}.trl_args may not set {', '.join(clash)}: set the matching setting instead "
-                             f"(lr, epochs, max_steps, batch_size, ...)")
+            raise ValueError(f"{name}.trl_args may not set {', '.join(clash)}: set the matching setting "
+                             f"instead (lr, epochs, max_steps, batch_size, ...)")
         object.__setattr__(self, "trl_args", dict(self.trl_args))
 
     @property
@@ -86,8 +87,8 @@ class TrainerSettings:
 
         known = {f.name for f in dataclasses.fields(config_cls)}
         if unknown := sorted(set(self.trl_args) - known):
-            raise ValueError(f"{type(self).__name__}.trl_args: {', '.join(unknown)} is not an option of TRL's "
-                             f"{config_cls.__name__}")
+            raise ValueError(f"{type(self).__name__}.trl_args: {', '.join(unknown)} is not an option of "
+                             f"TRL's {config_cls.__name__}")
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,8 @@ class SFTSettings(TrainerSettings):
 
     lr: float = 3e-5
     """Peak learning rate. 3e-5 suits the built-in tiny model: one SFT call on the same self-generated round-1
-    rows took dev accuracy from 72 % to 60-67.5 % at 3e-4, 75-81 % at 1e-4 and 78-82 % at 3e-5 (docs/results);
-    ~1e-5 (full) or ~1e-4 (LoRA) for real LMs."""
+    rows took dev accuracy from 72 % to 60-67.5 % at 3e-4, 75-81 % at 1e-4 and 78-82 % at 3e-5
+    (docs/results/learning-rate.md); ~1e-5 (full) or ~1e-4 (LoRA) for real LMs."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
     packing: bool = False
@@ -116,10 +117,10 @@ class DPOSettings(TrainerSettings):
     """How one DPO call trains (TRL DPOTrainer with per-pair weights)."""
 
     lr: float = 1e-5
-    """Peak learning rate. 1e-5 suits the built-in tiny model: one round of gold-labelled DPO or ScPO (+ SFT term)
-    on 330 train problems moved dev accuracy from 72 % to 60-67 % / 53-65 % at 1e-4, 71-74 % / 69-72 % at 3e-5,
-    77-82 % / 77-78 % at 1e-5 and 76-80 % / 76-77 % at 3e-6 (two seeds; docs/results). ~5e-7 to 1e-6 full /
-    ~5e-6 LoRA for real LMs."""
+    """Peak learning rate. 1e-5 suits the built-in tiny model: one round of gold-labelled DPO or ScPO (+ SFT
+    term) on 330 train problems moved dev accuracy from 72 % to 60-67 % / 53-65 % at 1e-4, 71-74 % / 69-72 %
+    at 3e-5, 77-82 % / 77-78 % at 1e-5 and 76-80 % / 76-77 % at 3e-6 (two seeds;
+    docs/results/preference-methods.md). ~5e-7 to 1e-6 full / ~5e-6 LoRA for real LMs."""
     beta: float = 0.1
     """DPO's β: how far the policy may move from the reference."""
     loss_type: tuple[str, ...] = ("sigmoid", "sft")
@@ -137,10 +138,11 @@ class DPOSettings(TrainerSettings):
             raise ValueError(f"DPOSettings.lr and beta must be > 0, got lr={self.lr}, beta={self.beta}")
         bad = [t for t in self.loss_type if t not in LOSS_TYPES]
         if not self.loss_type or bad:
-            raise ValueError(f"DPOSettings.loss_type must be one or more of {', '.join(LOSS_TYPES)}, got {bad}")
+            raise ValueError(f"DPOSettings.loss_type must be one or more of {', '.join(LOSS_TYPES)}, "
+                             f"got {bad}")
         if self.loss_weights is not None and len(self.loss_weights) != len(self.loss_type):
-            raise ValueError(f"DPOSettings.loss_weights needs one weight per loss type ({len(self.loss_type)}), "
-                             f"got {len(self.loss_weights)}")
+            raise ValueError(f"DPOSettings.loss_weights needs one weight per loss type "
+                             f"({len(self.loss_type)}), got {len(self.loss_weights)}")
 
 
 def _tuple(value) -> tuple:

@@ -27,7 +27,7 @@ class RunState:
         self.reuse_start = reuse_start
         self.scope = f"{scope.rstrip('/')}/" if scope else ""  # prefix of the store scopes
 
-    # ---- for methods -----------------------------------------------------------------------------------------
+    # ---- for methods ---------------------------------------------------------------------------------------
     def train_slice(self, r: int) -> tuple[list[Example], str]:
         """Round r's slice of the train split: ``train_limit`` examples, a fresh slice each round with
         ``rotate`` (wrapping around), else the first ones."""
@@ -55,7 +55,7 @@ class RunState:
         """The ``sft`` or ``dpo`` settings of the config with a round's seed."""
         return dataclasses.replace(getattr(self.cfg, objective), seed=seed)
 
-    # ---- models ----------------------------------------------------------------------------------------------
+    # ---- models --------------------------------------------------------------------------------------------
     def policy(self, r: int):
         """(model, tokenizer) of round r, from memory when it is the last one used, else loaded from disk.
         Training updates the returned model in place; round r's weights stay safe on disk."""
@@ -89,7 +89,7 @@ class RunState:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         return HFBackend(path, device=device)
 
-    # ---- round 0 and resuming --------------------------------------------------------------------------------
+    # ---- round 0 and resuming ------------------------------------------------------------------------------
     def start_settings(self) -> dict[str, Any]:
         """What round 0's evaluation depends on: the model, the task, the splits, limits and decoding."""
         import hashlib
@@ -112,7 +112,8 @@ class RunState:
             self.log(f"not reusing round 0 of {other.path}: its model, task or evaluation settings differ")
             return False
         for split in m["eval"]:
-            self.rd.write_jsonl(f"round-0/eval-{split}.jsonl", other.read_jsonl(f"round-0/eval-{split}.jsonl"))
+            name = f"round-0/eval-{split}.jsonl"
+            self.rd.write_jsonl(name, other.read_jsonl(name))
         self.rd.write_json("round-0/metrics.json", {**m, "reused_from": str(other.path)})
         self.rd.write_jsonl("metrics.jsonl", round_metrics(self.rd.path))
         self.rd.mark(0, "eval")
@@ -121,7 +122,8 @@ class RunState:
         return True
 
     def resync_eval(self, r: int) -> dict[str, Any]:
-        """A finished round's metrics, with its eval traces and metrics mirrored into the store (idempotent)."""
+        """A finished round's metrics, with its eval traces and metrics mirrored into the store
+        (idempotent)."""
         m = self.rd.read_json(f"round-{r}/metrics.json")
         if self.store is not None and self.run_id is not None:
             for split in m["eval"]:
@@ -151,7 +153,8 @@ def headline(m: dict[str, Any]) -> str:
 
 
 def flat(m: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A round's metrics with the nested eval/data/train/generate records flattened (``eval.dev.accuracy``)."""
+    """A round's metrics with the nested eval/data/train/generate records flattened
+    (``eval.dev.accuracy``)."""
     out: dict[str, Any] = {}
     for k, v in m.items():
         if isinstance(v, dict) and k in ("eval", "data", "train", "generate"):

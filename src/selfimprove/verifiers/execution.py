@@ -28,7 +28,7 @@ from ..sandbox import Job
 from ..tasks.code import extract_code
 from .base import Assessment
 
-_ASSERT = re.compile(r"^\s*(assert\s.+)$", re.MULTILINE)
+_ASSERT = re.compile(r"^(assert\s.+)$", re.MULTILINE)
 _NUMERIC = re.compile(r"^-?\d+(?:\.\d+)?$")
 
 
@@ -79,12 +79,15 @@ def tests_prompt(task, example: Example, k: int) -> str:
             f"{target}, one per line, with the expected results worked out by hand, in a ```python code block.\n")
 
 
-def parse_tests(text: str, limit: int) -> list[str]:
-    """The distinct ``assert`` lines of a completion, in order, at most ``limit``."""
+def parse_tests(text: str, limit: int, name: str | None = None) -> list[str]:
+    """The distinct top-level ``assert`` lines of a completion (an indented assert belongs to some function the
+    model wrote, not to a test), in order, at most ``limit``; with ``name``, only those that call it."""
     body = extract_code(text) or ""
     seen: dict[str, None] = {}
     for m in _ASSERT.finditer(body):
-        seen.setdefault(m.group(1).strip(), None)
+        line = m.group(1).strip()
+        if name is None or re.search(rf"\b{re.escape(name)}\s*\(", line):
+            seen.setdefault(line, None)
     return list(seen)[:limit]
 
 
@@ -109,11 +112,11 @@ class SelfTests:
                                 max_tokens=self.max_tokens, seed=0)
         batches = self.backend.generate(prompts, params)
         tests, steps = [], []
-        for prompt, comps in zip(prompts, batches, strict=True):
+        for e, prompt, comps in zip(examples, prompts, batches, strict=True):
             found: dict[str, None] = {}
             for c in comps:
                 if c.ok:
-                    for t in parse_tests(c.text, self.tests_per_sample):
+                    for t in parse_tests(c.text, self.tests_per_sample, entry_point(self.task, e)):
                         found.setdefault(t, None)
             tests.append(list(found))
             steps.append(Step(kind="write-tests", prompt=prompt, completions=tuple(comps),

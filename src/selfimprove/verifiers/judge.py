@@ -1,13 +1,13 @@
 """LLM-as-a-judge verifiers: the model grades responses (its own or others') by prompting.
 
 - **Pointwise rubric** — the additive 5-point rubric of Yuan et al. 2024, "Self-Rewarding Language Models"
-  (METHODS #76): the judge justifies and ends with "Score: <0-5>". Verdict score = points / 5;
+  (arXiv:2401.10020): the judge justifies and ends with "Score: <0-5>". Verdict score = points / 5;
   ``correct`` = points ≥ ``pass_points``.
-- **Pairwise** — the judge picks A or B, asked in *both orders* to control position bias (METHODS §3.7,
-  #115); a pair is ``consistent`` when both orders prefer the same response. As a Verifier, each candidate's
+- **Pairwise** — the judge picks A or B, asked in *both orders* to control position bias ("On Large Language
+  Models' Selection Bias in Multi-Choice Questions", arXiv:2309.03882); a pair is ``consistent`` when both orders prefer the same response. As a Verifier, each candidate's
   score is its share of points over all pairwise comparisons in its pool (a consistent win 1, an inconsistent
-  or undecided pair ½ to each), the round-robin form of SPO's win rate (#359); ``correct`` = score ≥ ½.
-- **Checklist** — TICK (Cook et al. 2024, METHODS #124): the model writes an instruction-specific checklist
+  or undecided pair ½ to each), the round-robin form of SPO's win rate (arXiv:2401.04056); ``correct`` = score ≥ ½.
+- **Checklist** — TICK (Cook et al. 2024, arXiv:2410.03608): the model writes an instruction-specific checklist
   of YES/NO questions, then answers it for each response; score = fraction of YES, ``correct`` = score ≥
   ``pass_fraction``.
 
@@ -23,8 +23,8 @@ chat model rarely writes "Score: N" when asked (it continues the conversation in
 Failure is data: output without a readable score, letter or complete set of answers is a verdict with
 ``score=None, correct=None`` and the reason, counted by ``count_unparseable``. Judges never see gold answers.
 
-Not covered: reference-guided judging, meta-judging (#27), self-preference and self-recognition checks
-(#18, #167), STICK refinement with the checklist (Self-Refine with this judge as feedback approximates it).
+Not covered: reference-guided judging, meta-judging (arXiv:2407.19594), self-preference and self-recognition
+checks (arXiv:2404.13076, arXiv:2502.04313), STICK refinement with the checklist (Self-Refine with this judge as feedback approximates it).
 """
 
 from __future__ import annotations

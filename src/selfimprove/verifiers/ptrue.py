@@ -1,6 +1,6 @@
 """Self-evaluation from the model's own probabilities: P(True), P(IK) and verbalised confidence.
 
-Kadavath et al. 2022, "Language Models (Mostly) Know What They Know" (METHODS #38, §3.6):
+Kadavath et al. 2022, "Language Models (Mostly) Know What They Know" (arXiv:2207.05221):
 
 - **P(True)**: after the model proposes an answer, ask whether it is correct and read the probability of
   "yes". With ``backend.loglikelihood`` the verdict continuations are scored in every surface form ("Yes",

@@ -176,8 +176,7 @@ class Rollout:
         steps: list[list[Step]] = [[] for _ in partials]
         for i, comps in zip(open_, batches):
             p = partials[i]
-            texts = self.task.extract_many([p.prefix + c.text for c in comps]) if hasattr(self.task, "extract_many") \
-                else [self.task.extract(p.prefix + c.text) for c in comps]
+            texts = self.task.extract_many([p.prefix + c.text for c in comps])
             answers[i] = [a if c.ok else None for a, c in zip(texts, comps)]
             steps[i] = [Step(kind="rollout", prompt=p.prompt + p.prefix, completions=tuple(comps),
                              answers=tuple(answers[i]))]

@@ -88,6 +88,7 @@ class Viewer:
         page = _int(q.get("page"), 1)
         ids, total = self.store.example_ids(rid, list_scope, page, cell) if list_scope else ([], 0)
         rows = {s: self.store.light(rid, s, ids) for s in scope_names}
+        columns = [s for s in scope_names if rows[s]]  # the scopes that hold any example of this page
         pair_a, pair_b = q.get("a", scope_names[0] if scope_names else ""), q.get("b", "")
         pair = pair_error = None
         if pair_b:
@@ -105,7 +106,7 @@ class Viewer:
                    for name in P.EVAL_PLOTS},
             links=_Links(rid, cell, list_scope, base or f"/run/{rid}"), scope_names=scope_names, pair_a=pair_a,
             pair_b=pair_b, pair=pair, pair_error=pair_error, paired_head=S.PAIRED_HEAD, example_ids=ids,
-            rows=rows, page=page, total=total, per_page=PAGE, cell=cell, cell_scope=list_scope,
+            rows=rows, columns=columns, page=page, total=total, per_page=PAGE, cell=cell, cell_scope=list_scope,
             cell_label=CELL_LABELS.get(cell, ""), indexed=self.store.indexed)
 
     def summaries(self, run: dict[str, Any]) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -149,7 +150,7 @@ class Viewer:
             if len(self._plots) > 64:  # bounded: figures of runs looked at long ago are drawn again
                 self._plots.clear()
             self._plots[key] = self.eval_figure(run, name)
-        return _png(self._plots[key])
+        return png_response(self._plots[key])
 
     def eval_figure(self, run: dict[str, Any], name: str) -> bytes | None:
         rows, analyses = self.summaries(run)
@@ -235,7 +236,7 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
-def _png(data: bytes | None):
+def png_response(data: bytes | None):
     from starlette.responses import Response
 
     if data is None:

@@ -177,9 +177,9 @@ class ViewStore:
                          "LIMIT ? OFFSET ?", (run_id, scope, PAGE, (page - 1) * PAGE))
         return [r[0] for r in rows], total
 
-    def light(self, run_id: str, scope: str, ids: list[str] | None = None) -> dict[str, Trace]:
-        """Scalar fields of a scope's traces (all of them in run order, or the given ids) as step-less Traces,
-        by example id, read from the summary index."""
+    def light(self, run_id: str, scope: str, ids: list[str] | None = None) -> dict[str, TraceSummary]:
+        """Scalar fields of a scope's traces (all of them in run order, or the given ids), by example id, read
+        from the summary index."""
         sql = f"SELECT example_id, {_SUMMARY} FROM traces WHERE run_id = ? AND scope = ?"
         args: list[Any] = [run_id, scope]
         if ids is not None:
@@ -209,7 +209,7 @@ class ViewStore:
         return (prev[0] if prev else None), (nxt[0] if nxt else None)
 
 
-def cell_of(t: Trace) -> str | None:
+def cell_of(t: Trace | TraceSummary) -> str | None:
     """The correction cell ('cc', 'cw', 'wc', 'ww') of an answered trace, as ``metrics.correction`` counts it
     (an unparseable answer is wrong); None for a failed request or an undecided verdict."""
     if t.status != "ok":
@@ -233,12 +233,27 @@ def redact(value: Any) -> Any:
     return value
 
 
-def _light_trace(example_id: str, scope: str, values: str) -> Trace:
-    v = dict(zip(LIGHT, json.loads(values)))
-    info = {"oracle": True} if v.pop("info.oracle") else {}
-    for key in ("correct", "initial_correct"):  # SQLite's JSON booleans come back as 0 / 1
-        if v[key] is not None:
-            v[key] = bool(v[key])
-    return Trace(example_id=example_id, strategy=scope, info=info, status=v.pop("status") or "ok",
-                 **{k: (val if val is not None or k not in ("prompt_tokens", "completion_tokens", "calls")
-                        else 0) for k, val in v.items()})
+class TraceSummary:
+    """The scalar fields of a ``Trace`` (no steps), read from the store's summary index: what lists, correction
+    cells, paired tests and the metrics functions read, built about ten times faster than a ``Trace``."""
+
+    __slots__ = ("calls", "completion_tokens", "confidence", "correct", "example_id", "final_answer", "info",
+                 "initial_answer", "initial_correct", "prompt_tokens", "status", "steps", "strategy")
+
+    def __init__(self, example_id: str, scope: str, values: list) -> None:
+        (correct, initial_correct, self.initial_answer, self.final_answer, self.confidence, status, oracle,
+         prompt_tokens, completion_tokens, calls) = values
+        self.example_id, self.strategy, self.steps = example_id, scope, ()
+        # SQLite's JSON booleans come back as 0 / 1
+        self.correct = None if correct is None else bool(correct)
+        self.initial_correct = None if initial_correct is None else bool(initial_correct)
+        self.status, self.info = status or "ok", {"oracle": True} if oracle else {}
+        self.prompt_tokens, self.completion_tokens, self.calls = prompt_tokens or 0, completion_tokens or 0, calls or 0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def _light_trace(example_id: str, scope: str, values: str) -> TraceSummary:
+    return TraceSummary(example_id, scope, json.loads(values))

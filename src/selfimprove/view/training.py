@@ -32,6 +32,7 @@ def routes(v) -> list:
     from starlette.routing import Route
 
     return [Route("/run/{run_id}/traces", lambda request: traces_page(v, request)),
+            Route("/run/{run_id}/arms.png", lambda request: arms_plot(v, request)),
             Route("/run/{run_id}/arm/{arm:int}/plot/{name}.png", lambda request: train_plot(v, request)),
             Route("/run/{run_id}/arm/{arm:int}/round/{round:int}", lambda request: round_page(v, request))]
 
@@ -95,8 +96,12 @@ def training_page(v, request, run: dict[str, Any]):
                          "rounds": rs, "guards": guards, "plots": {
                              k: f"/run/{run['id']}/arm/{i}/plot/{k}.png?" + urlencode({"v": run["updated"]})
                              for k in TRAIN_PLOTS if k != "guards" or guards["rows"]}})
+    arms_figure = (f"/run/{run['id']}/arms.png?" + urlencode({"v": run["updated"]})) if len(per_arm) > 1 else None
+    scopes = v.store.scopes(run["id"])
+    others = {s: n for s, n in scopes.items() if not re.match(r"^(?:[^/]+/)?round-\d+/", s)}
     return v.page("training.html", run=run, run_dir=str(path) if path else None, dir_found=bool(found),
-                  arms=arms_ctx, splits=splits, scopes=v.store.scopes(run["id"]))
+                  arms=arms_ctx, splits=splits, scopes=scopes, arms_figure=arms_figure, others=others,
+                  scope_link=lambda s: f"/run/{run['id']}/traces?" + urlencode({"scope": s}) + "#examples")
 
 
 def guard_rows(rs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -123,8 +128,24 @@ def _arm(v, request, run):
     return found[i] if 0 <= i < len(found) else None
 
 
+def arms_plot(v, request):
+    """Every arm's accuracy per round, one panel per split (the demo page's figure)."""
+    from .app import png_response
+
+    run = v.store.get_run(request.path_params["run_id"])
+    if run is None:
+        return v.not_found("no such run")
+    key = (run["id"], run["updated"], "arms")
+    if key not in v._plots:
+        found = arms(run_dir(v, run))
+        per_arm = {name: rounds(d) for name, d in found} if found else rounds_from_store(v.store.metrics(run["id"]))
+        splits = sorted({s for rs in per_arm.values() for m in rs for s in m.get("eval", {})})
+        v._plots[key] = P.arms_by_split(per_arm, splits)
+    return png_response(v._plots[key])
+
+
 def train_plot(v, request):
-    from .app import _png
+    from .app import png_response
 
     run = v.store.get_run(request.path_params["run_id"])
     name = request.path_params["name"]
@@ -147,7 +168,7 @@ def train_plot(v, request):
                                           if isinstance(m.get("data", {}).get(k), (int, float))]
                                       for k in ("rows", "pairs", "examples", "samples")},
                                      f"Training data per round · {label}", "count")
-    return _png(v._plots[key])
+    return png_response(v._plots[key])
 
 
 def round_page(v, request):

@@ -1,7 +1,8 @@
 """The training methods, one file each, registered by name (``--method``; ``selfimprove ls methods``).
 
 Supervised rounds: ``star``, ``rest-em``, ``lmsi``, ``easy-to-hard``, ``no-filter`` (the control); preference
-and verifier rounds: ``self-rewarding``, ``scpo``, ``spin``, ``gold-dpo`` (the control), ``v-star``, ``cct``.
+and verifier rounds: ``self-rewarding``, ``scpo``, ``spin``, ``gold-dpo`` (the control), ``v-star``, ``cct``;
+code (programs run in the sandbox): ``code-star`` (gold tests) and ``self-code-align`` (the model's own tests).
 Each is a ``training.method.Method``; ``register_method(cls)`` adds another (or an entry point in the group
 ``selfimprove.methods``, see ``selfimprove.registry``).
 """
@@ -13,12 +14,14 @@ from typing import Any
 from ... import registry
 from ..method import Method
 from .cct import CCT
+from .code_star import CodeStar
 from .easy_to_hard import EasyToHard
 from .gold_dpo import GoldDPO
 from .lmsi import Lmsi
 from .no_filter import NoFilter
 from .rest_em import RestEM
 from .scpo import ScPO
+from .self_code_align import SelfCodeAlign
 from .self_rewarding import SelfRewarding
 from .spin import Spin
 from .star import Star
@@ -50,12 +53,14 @@ def get_method(name: str, **options: Any) -> Method:
     """The method ``name`` with ``options`` as its settings."""
     classes = method_classes()
     if name not in classes:
-        raise ValueError(f"unknown method {name!r}; one of {', '.join(classes)} (see `selfimprove ls methods`)")
+        raise ValueError(f"unknown method {name!r}; one of {', '.join(classes)} "
+                         "(see `selfimprove ls methods`)")
     return classes[name](**options)
 
 
-for _cls in (Star, RestEM, Lmsi, EasyToHard, NoFilter, SelfRewarding, ScPO, Spin, GoldDPO, VStar, CCT):
+for _cls in (Star, RestEM, Lmsi, EasyToHard, NoFilter, SelfRewarding, ScPO, Spin, GoldDPO, VStar, CCT,
+             CodeStar, SelfCodeAlign):
     registry.register_method(_cls.name, _cls, paper=_cls.paper)
 
-__all__ = ["CCT", "EasyToHard", "GoldDPO", "Lmsi", "NoFilter", "RestEM", "ScPO", "SelfRewarding", "Spin", "Star",
-           "VStar", "get_method", "method_classes", "register_method"]
+__all__ = ["CCT", "CodeStar", "EasyToHard", "GoldDPO", "Lmsi", "NoFilter", "RestEM", "ScPO", "SelfCodeAlign",
+           "SelfRewarding", "Spin", "Star", "VStar", "get_method", "method_classes", "register_method"]

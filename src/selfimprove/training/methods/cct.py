@@ -25,7 +25,8 @@ class CCT(Method):
     """SFT on confidence and critique rows in the task's review format."""
 
     name = "cct"
-    paper = "Confidence v.s. Critique: A Decomposition of Self-Correction Capability for LLMs, arXiv:2412.19513"
+    paper = ("Confidence v.s. Critique: A Decomposition of Self-Correction Capability for LLMs, "
+             "arXiv:2412.19513")
     objective = "sft"
     reads_gold = True
     guarded = True
@@ -49,8 +50,9 @@ class CCT(Method):
         # the task's own correct format where it has one (the built-in task: " #<answer>" in format 1, a
         # question-order solution in format 2)
         targets = {e.id: target for e in examples if (target := task.correct_target(e)) is not None}
-        rows, stats = cct_rows(traces, references(task, examples), lambda i, text: fmt.correct(by_id[i], text),
-                               round_idx=r, suffix=loop.cfg.target_suffix, max_per_kind=self.max_per_kind,
+        rows, stats = cct_rows(traces, references(task, examples),
+                               lambda i, text: fmt.correct(by_id[i], text), round_idx=r,
+                               suffix=loop.cfg.target_suffix, max_per_kind=self.max_per_kind,
                                review_targets=targets)
         return Built(rows=rows, stats=pair_report(self, loop, r, traces, examples, stats, rows=rows))
 

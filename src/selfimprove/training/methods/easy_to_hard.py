@@ -1,11 +1,11 @@
-"""Easy-to-hard self-improvement — "Self-Improving Transformers Overcome Easy-to-Hard and Length Generalization
-Challenges" (Lee et al. 2025, arXiv:2502.01612).
+"""Easy-to-hard self-improvement — "Self-Improving Transformers Overcome Easy-to-Hard and Length
+Generalization Challenges" (Lee et al. 2025, arXiv:2502.01612).
 
 LMSI's majority-vote labelling (``lmsi.py``) applied one difficulty step beyond the current frontier: round r
 pseudo-labels a training pool at the difficulty ``difficulty_splits[frontier]`` (the task's ``pool_split``,
 disjoint from every evaluated split), keeps the agreeing completions that pass the length filter (not
-truncated; plausible length where the task can judge it), adds ``replay`` earlier rows per new row (seeded with
-gold in-range solutions), and the frontier moves one step after every round that kept rows. The run stops
+truncated; plausible length where the task can judge it), adds ``replay`` earlier rows per new row (seeded
+with gold in-range solutions), and the frontier moves one step after every round that kept rows. The run stops
 when it runs out of difficulty splits; every difficulty split is evaluated every round.
 
 Not covered: the paper's curriculum of many small steps and its weight averaging.
@@ -28,15 +28,16 @@ class EasyToHard(Lmsi):
     """LMSI one difficulty step beyond the frontier, with length filter and replay."""
 
     name = "easy-to-hard"
-    paper = "Self-Improving Transformers Overcome Easy-to-Hard and Length Generalization Challenges, arXiv:2502.01612"
+    paper = ("Self-Improving Transformers Overcome Easy-to-Hard and Length Generalization Challenges, "
+             "arXiv:2502.01612")
 
     difficulty_splits: tuple[str, ...] = ()
     """Split names in increasing difficulty, the first one step beyond the pretraining range."""
     replay: float = 1.0
     """Replayed earlier rows per new row (0 disables replay)."""
     replay_gold: bool = True
-    """The replay pool starts with gold in-range solutions (``task.solution``) where the task has them — in range
-    only, so no gold beyond the pretraining range is used."""
+    """The replay pool starts with gold in-range solutions (``task.solution``) where the task has them — in
+    range only, so no gold beyond the pretraining range is used."""
     length_filter: bool = True
     """Drop truncated completions and, where the task can judge it, implausible lengths."""
 
@@ -47,8 +48,8 @@ class EasyToHard(Lmsi):
     def validate(self, cfg) -> None:
         super().validate(cfg)
         if not self.difficulty_splits:
-            raise ValueError(f"{self.name}: difficulty_splits needs at least one split name beyond the pretraining "
-                             f"range (e.g. terms=6)")
+            raise ValueError(f"{self.name}: difficulty_splits needs at least one split name beyond the "
+                             f"pretraining range (e.g. terms=6)")
         if self.replay < 0:
             raise ValueError(f"{self.name}: replay must be >= 0, got {self.replay}")
 
@@ -65,8 +66,8 @@ class EasyToHard(Lmsi):
 
     def pool_split(self, loop, split: str) -> str:
         """The task's training pool at that difficulty (``task.pool_split``), disjoint from every evaluated
-        split; otherwise the evaluated split itself, which the log and ``data.json`` say (the round's accuracy on
-        that split is then measured on problems it trained on, without their gold labels)."""
+        split; otherwise the evaluated split itself, which the log and ``data.json`` say (the round's accuracy
+        on that split is then measured on problems it trained on, without their gold labels)."""
         name = loop.task.pool_split(split)
         if name is not None:
             if not loop.task.examples(name):
@@ -83,8 +84,8 @@ class EasyToHard(Lmsi):
 
     def build(self, loop, r: int, traces: list[Trace], examples: list[Example]) -> Built:
         rows, labels = majority_rows(traces, loop.task.equivalent, threshold=self.threshold,
-                                     keep=self.keep(loop.task, examples), max_per_example=self.max_per_example,
-                                     suffix=loop.cfg.target_suffix, round_idx=r)
+                                     keep=self.keep(loop.task, examples), suffix=loop.cfg.target_suffix,
+                                     max_per_example=self.max_per_example, round_idx=r)
         new = len(rows)
         rows = rows + self.replayed(loop, r, new)
         stats = sft_report(self, loop.task, examples, traces, rows, labels, new_rows=new)
@@ -107,12 +108,14 @@ class EasyToHard(Lmsi):
         return keep
 
     def replayed(self, loop, r: int, new: int) -> list[SFTRow]:
-        """``ceil(replay x new)`` rows drawn from gold in-range solutions and earlier rounds' pseudo-labelled rows."""
+        """``ceil(replay x new)`` rows drawn from gold in-range solutions and earlier rounds' pseudo-labelled
+        rows."""
         task, cfg, pool = loop.task, loop.cfg, []
         if self.replay_gold:
             for e in loop.examples(cfg.train_split, cfg.train_limit):
                 if (gold := task.solution(e)) is not None:
-                    pool.append(SFTRow(task.prompt(e), gold + cfg.target_suffix, e.id, "replay-gold", e.answer, 0))
+                    pool.append(SFTRow(task.prompt(e), gold + cfg.target_suffix, e.id, "replay-gold",
+                                       e.answer, 0))
         for j in range(1, r):
             pool += [SFTRow.from_dict(d) for d in loop.rd.read_jsonl(f"round-{j}/rows.jsonl")
                      if d["source"] == "pseudo"]

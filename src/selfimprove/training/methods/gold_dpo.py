@@ -1,5 +1,5 @@
-"""Gold-labelled DPO: the control of the preference comparison — "Direct Preference Optimization: Your Language
-Model is Secretly a Reward Model" (Rafailov et al. 2023, arXiv:2305.18290) on pairs labelled by gold.
+"""Gold-labelled DPO: the control of the preference comparison — "Direct Preference Optimization: Your
+Language Model is Secretly a Reward Model" (Rafailov et al. 2023, arXiv:2305.18290) on pairs labelled by gold.
 
 Each round: ``n`` samples per training example, verified against gold; one (correct, incorrect) pair per
 example that has both; DPO continues from the previous round's model. A self-labelled method that does not

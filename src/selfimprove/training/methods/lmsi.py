@@ -45,9 +45,10 @@ class Lmsi(Method):
 
     def build(self, loop, r: int, traces: list[Trace], examples: list[Example]) -> Built:
         rows, labels = majority_rows(traces, loop.task.equivalent, threshold=self.threshold,
-                                     keep=self.keep(loop.task, examples), max_per_example=self.max_per_example,
-                                     suffix=loop.cfg.target_suffix, round_idx=r)
-        return Built(rows=rows, labels=labels, stats=sft_report(self, loop.task, examples, traces, rows, labels))
+                                     keep=self.keep(loop.task, examples), suffix=loop.cfg.target_suffix,
+                                     max_per_example=self.max_per_example, round_idx=r)
+        stats = sft_report(self, loop.task, examples, traces, rows, labels)
+        return Built(rows=rows, labels=labels, stats=stats)
 
     def keep(self, task, examples: list[Example]) -> Callable[[str, Completion, str], bool] | None:
         """A per-completion filter on top of the vote, (example id, completion, label) -> keep? (None: keep

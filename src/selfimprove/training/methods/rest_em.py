@@ -23,7 +23,8 @@ class RestEM(Method):
     """SFT of the base model on this round's gold-verified samples."""
 
     name = "rest-em"
-    paper = "Beyond Human Data: Scaling Self-Training for Problem-Solving with Language Models, arXiv:2312.06585"
+    paper = ("Beyond Human Data: Scaling Self-Training for Problem-Solving with Language Models, "
+             "arXiv:2312.06585")
     objective = "sft"
     reads_gold = True
     restarts_from_base = True
@@ -36,5 +37,6 @@ class RestEM(Method):
         return score_traces(loop.task, examples, gold_traces(self.name, examples, steps))
 
     def build(self, loop, r: int, traces: list[Trace], examples: list[Example]) -> Built:
-        rows = correct_rows(traces, suffix=loop.cfg.target_suffix, max_per_example=self.max_per_example, round_idx=r)
+        rows = correct_rows(traces, suffix=loop.cfg.target_suffix, max_per_example=self.max_per_example,
+                            round_idx=r)
         return Built(rows=rows, stats=sft_report(self, loop.task, examples, traces, rows))

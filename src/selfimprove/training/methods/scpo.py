@@ -1,8 +1,9 @@
 """ScPO — "Self-Consistency Preference Optimization" (Prasad et al. 2024, arXiv:2411.04109).
 
-No gold: ``n`` samples per training example; chosen = a sample of the most-voted answer, rejected = a sample of
-the least-voted answer, weighted by the vote margin (votes(chosen) − votes(rejected)) / n in the weighted DPO
-loss (``dpo.WeightedDPOTrainer``; by default DPO + NLL on the chosen response, the paper's combined objective).
+No gold: ``n`` samples per training example; chosen = a sample of the most-voted answer, rejected = a sample
+of the least-voted answer, weighted by the vote margin (votes(chosen) − votes(rejected)) / n in the weighted
+DPO loss (``dpo.WeightedDPOTrainer``; by default DPO + NLL on the chosen response, the paper's combined
+objective).
 Pools whose majority share is below ``threshold``, and ties for the majority, give no pair (counted). DPO
 continues from the previous round's model.
 

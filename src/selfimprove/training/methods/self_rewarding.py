@@ -1,5 +1,5 @@
-"""Self-Rewarding — "Self-Rewarding Language Models" (Yuan et al. 2024, arXiv:2401.10020), with the judge pairs
-of "Meta-Rewarding Language Models: Self-Improving Alignment with LLM-as-a-Meta-Judge" (Wu et al. 2024,
+"""Self-Rewarding — "Self-Rewarding Language Models" (Yuan et al. 2024, arXiv:2401.10020), with the judge
+pairs of "Meta-Rewarding Language Models: Self-Improving Alignment with LLM-as-a-Meta-Judge" (Wu et al. 2024,
 arXiv:2407.19594).
 
 Each round: ``n`` samples per training example from the current model, each judged by the same model
@@ -45,7 +45,8 @@ class SelfRewarding(Method):
         if self.judge not in JUDGES:
             raise ValueError(f"{self.name}: judge must be one of {', '.join(JUDGES)}, got {self.judge!r}")
         if self.meta_judge and self.judge != "rubric":
-            raise ValueError(f"{self.name}: meta_judge needs judge='rubric' (a judge that writes its judgements)")
+            raise ValueError(f"{self.name}: meta_judge needs judge='rubric' (a judge that writes its "
+                             f"judgements)")
 
     def guard_judge(self) -> str:
         return self.judge
@@ -61,15 +62,16 @@ class SelfRewarding(Method):
 
     def build(self, loop, r: int, traces: list[Trace], examples: list[Example]) -> Built:
         prov = Provenance(r, model=str(loop.path(r - 1)), seed=seed_of(loop.cfg, r))
-        pairs, stats = self_rewarding_pairs(traces, judge=self.judge, prov=prov, suffix=loop.cfg.target_suffix,
-                                            min_gap=self.min_gap)
+        pairs, stats = self_rewarding_pairs(traces, judge=self.judge, prov=prov, min_gap=self.min_gap,
+                                            suffix=loop.cfg.target_suffix)
         if self.meta_judge:
             meta, stats["meta"] = meta_judge_pairs(traces, prov=prov)
             pairs += meta
         return Built(pairs=pairs, stats=pair_report(self, loop, r, traces, examples, stats, pairs))
 
 
-def judge_samples(backend, task, examples: list[Example], traces: list[Trace], judge_name: str) -> list[Trace]:
+def judge_samples(backend, task, examples: list[Example], traces: list[Trace], judge_name: str
+                  ) -> list[Trace]:
     """Add the self-judge's verdict on every sample (one ``self-judge`` step; failed or empty samples get an
     undecided verdict) and the judge's own steps, with their token costs."""
     from ...strategies.best_of_n import self_verifier
@@ -80,10 +82,12 @@ def judge_samples(backend, task, examples: list[Example], traces: list[Trace], j
     judged = judge.assess(examples, [[g.completions[j].text for j in ks] for g, ks in zip(gens, keep)])
     out = []
     for t, g, ks, vs, steps in zip(traces, gens, keep, judged.verdicts, judged.steps):
-        verdicts = [Verdict(score=None, correct=None, reason="not judged: failed or empty")] * len(g.completions)
+        unjudged = Verdict(score=None, correct=None, reason="not judged: failed or empty")
+        verdicts = [unjudged] * len(g.completions)
         for j, v in zip(ks, vs):
             verdicts[j] = v
-        all_steps = (*t.steps, *steps, Step(kind=SELF_JUDGE, verdicts=tuple(verdicts), info={"judge": judge_name}))
+        judged_step = Step(kind=SELF_JUDGE, verdicts=tuple(verdicts), info={"judge": judge_name})
+        all_steps = (*t.steps, *steps, judged_step)
         out.append(t.replace(steps=all_steps, **spent(all_steps)))
     return out
 
@@ -100,9 +104,11 @@ def meta_judge(backend, task, examples: list[Example], traces: list[Trace], cfg,
         scored = [(v.score, j) for j, v in enumerate(judge.verdicts) if v.score is not None]
         text = gen.completions[max(scored)[1]].text if scored else gen.completions[0].text
         prompts.append(RUBRIC.format(question=e.question, response=text.strip()))
-    outs = backend.generate(prompts, SamplingParams(n=2, temperature=cfg.temperature, max_tokens=256, seed=seed))
-    results, duels = PairwiseJudge(backend, task).compare([Example(e.id, p) for e, p in zip(examples, prompts)],
-                                                          [o[0].text for o in outs], [o[1].text for o in outs])
+    outs = backend.generate(prompts, SamplingParams(n=2, temperature=cfg.temperature, max_tokens=256,
+                                                    seed=seed))
+    results, duels = PairwiseJudge(backend, task).compare(
+        [Example(e.id, p) for e, p in zip(examples, prompts)], [o[0].text for o in outs],
+        [o[1].text for o in outs])
     out = []
     for t, p, o, res, duel in zip(traces, prompts, outs, results, duels):
         step = Step(kind=META_JUDGE, prompt=p, completions=tuple(o),

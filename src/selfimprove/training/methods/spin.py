@@ -34,5 +34,6 @@ class Spin(Method):
 
     def build(self, loop, r: int, traces: list[Trace], examples: list[Example]) -> Built:
         prov = Provenance(r, model=str(loop.path(r - 1)), seed=seed_of(loop.cfg, r))
-        pairs, stats = spin_pairs(traces, references(loop.task, examples), prov=prov, suffix=loop.cfg.target_suffix)
+        pairs, stats = spin_pairs(traces, references(loop.task, examples), prov=prov,
+                                  suffix=loop.cfg.target_suffix)
         return Built(pairs=pairs, stats=pair_report(self, loop, r, traces, examples, stats, pairs))

@@ -51,7 +51,8 @@ class Star(Method):
         hinted = self.rationalise(loop, r, backend, examples, steps) if self.rationalize else {}
         return score_traces(task, examples, gold_traces(self.name, examples, steps, hinted))
 
-    def rationalise(self, loop, r: int, backend, examples: list[Example], steps: list[Step]) -> dict[int, Step]:
+    def rationalise(self, loop, r: int, backend, examples: list[Example], steps: list[Step]
+                    ) -> dict[int, Step]:
         """For each example no sample solved: a hinted generation step (verified), keyed by example index;
         ``info['train_prompt']`` is the plain prompt the row is trained under."""
         task, cfg = loop.task, loop.cfg
@@ -59,8 +60,8 @@ class Star(Method):
                 if examples[i].answer is not None and not any(v.correct for v in s.verdicts)]
         if not todo:
             return {}
-        params = SamplingParams(n=self.rationalize_n, temperature=self.rationalize_temperature, top_p=cfg.top_p,
-                                max_tokens=cfg.max_tokens, seed=seed_of(cfg, r) + 500)
+        params = SamplingParams(n=self.rationalize_n, temperature=self.rationalize_temperature,
+                                top_p=cfg.top_p, max_tokens=cfg.max_tokens, seed=seed_of(cfg, r) + 500)
         todo_ex = [examples[i] for i in todo]
         raw = generate_step(backend, task, [task.hint_prompt(e) for e in todo_ex], params, kind="rationalise")
         raw = verified(task, todo_ex, raw)
@@ -68,5 +69,6 @@ class Star(Method):
                 for i, s in zip(todo, raw)}
 
     def build(self, loop, r: int, traces: list[Trace], examples: list[Example]) -> Built:
-        rows = correct_rows(traces, suffix=loop.cfg.target_suffix, max_per_example=self.max_per_example, round_idx=r)
+        rows = correct_rows(traces, suffix=loop.cfg.target_suffix, max_per_example=self.max_per_example,
+                            round_idx=r)
         return Built(rows=rows, stats=sft_report(self, loop.task, examples, traces, rows))

@@ -41,15 +41,17 @@ class VStar(Star):
     def validate(self, cfg) -> None:
         super().validate(cfg)
         if self.verifier_score not in ("logratio", "likelihood") or self.eval_n < 1:
-            raise ValueError(f"{self.name}: verifier_score must be logratio or likelihood and eval_n >= 1, got "
-                             f"{self.verifier_score!r}, {self.eval_n}")
+            raise ValueError(f"{self.name}: verifier_score must be logratio or likelihood and eval_n >= 1, "
+                             f"got {self.verifier_score!r}, {self.eval_n}")
 
     def build(self, loop, r: int, traces: list[Trace], examples: list[Example]) -> Built:
         prov = Provenance(r, model=str(loop.path(r - 1)), seed=seed_of(loop.cfg, r))
-        pairs, stats = correctness_pairs(traces, prov=prov, method=self.name,
-                                         max_pairs_per_example=self.max_per_example, suffix=loop.cfg.target_suffix)
-        rows = correct_rows(traces, suffix=loop.cfg.target_suffix, max_per_example=self.max_per_example, round_idx=r)
-        return Built(rows=rows, pairs=pairs, stats=pair_report(self, loop, r, traces, examples, stats, pairs, rows))
+        suffix = loop.cfg.target_suffix
+        pairs, stats = correctness_pairs(traces, prov=prov, method=self.name, suffix=suffix,
+                                         max_pairs_per_example=self.max_per_example)
+        rows = correct_rows(traces, suffix=suffix, max_per_example=self.max_per_example, round_idx=r)
+        stats = pair_report(self, loop, r, traces, examples, stats, pairs, rows)
+        return Built(rows=rows, pairs=pairs, stats=stats)
 
     def after_train(self, loop, r: int, seed: int) -> dict[str, Any]:
         """The verifier: DPO from the base model on every round's (correct, incorrect) pairs, into
@@ -102,5 +104,6 @@ class VStar(Star):
                 per = [next(scores) if a is not None else None for a in s.answers]
                 best.append(bool(task.check(e, BestOfN().select(task, s.answers, per)[0])))
         n = len(dev) or 1
-        return {"n": len(dev), "samples": self.eval_n, "first_sample": sum(first) / n, "majority": sum(vote) / n,
-                "pass_at_n": sum(any_ok) / n, "verifier": sum(best) / n if judged is not None else None}
+        return {"n": len(dev), "samples": self.eval_n, "first_sample": sum(first) / n,
+                "majority": sum(vote) / n, "pass_at_n": sum(any_ok) / n,
+                "verifier": sum(best) / n if judged is not None else None}

@@ -1,0 +1,79 @@
+"""Benchmark (not a test): where `selfimprove demo`'s time goes, as ratios of one another and of pretraining.
+
+One run, side by side on the same machine: pretrain the demo's model into a fresh selfimprove home (the
+reference: pretraining was measured at 19.0k tokens/s, ~79 s, and the cached demo at 124 s on an idle
+2-core machine), then run `selfimprove demo` on the cached model and read the phase times the demo and its
+training loop record (`demo/resources` in the run store, `seconds` in every round's metrics). The goal "a cached
+demo in 60 s where pretraining takes ~79 s" is the ratio demo ÷ pretraining ≤ 0.76.
+
+    OMP_NUM_THREADS=2 .venv/bin/python bench/bench_demo_phases.py            # ~4 minutes on 2 idle cores
+    .venv/bin/python bench/bench_demo_phases.py --home /tmp/si-bench --reuse  # skip pretraining if cached
+    .venv/bin/python bench/bench_demo_phases.py --model micro --recipe bench/recipes/micro-demo.toml  # a check
+
+Phases: model load and inference table (greedy and self-consistency on dev), the shared round-0 evaluation,
+and per arm and round: generate (k samples per training problem), select (labels, rows), train (SFT, including
+loading and saving the policy) and eval (greedy on dev, test and test-hard); "other" is the rest of the demo's
+wall time (imports, tables, the HTML page). On a shared machine the absolute seconds are noisy: trust the
+ratios, and rerun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--home", help="selfimprove home (default: a fresh temporary directory)")
+    ap.add_argument("--reuse", action="store_true", help="reuse a cached model in --home (no pretraining "
+                                                         "measured; ratios to pretraining use its recorded time)")
+    ap.add_argument("--recipe", help="demo recipe (default: recipes/demo.toml)")
+    ap.add_argument("--model", default="tiny", help="the built-in model the recipe names (default: tiny; a "
+                                                    "micro recipe checks the bench in seconds)")
+    args = ap.parse_args()
+    home = Path(args.home or tempfile.mkdtemp(prefix="si-bench-"))
+    os.environ["SELFIMPROVE_HOME"] = str(home)
+
+    from selfimprove.cli.main import main as cli
+    from selfimprove.store.runs import RunStore
+    from selfimprove.tiny import ensure_model
+    from selfimprove.training import round_metrics
+
+    t0 = time.perf_counter()
+    _, meta = ensure_model(args.model, force=not args.reuse, progress=False)
+    pretrain_s = time.perf_counter() - t0 if not args.reuse else float(meta.get("wall_seconds") or 0)
+    out, store_path = home / "bench-demo", home / "bench-runs.db"
+    t0 = time.perf_counter()
+    cli(["demo", "--out", str(out), "--store", str(store_path), *(["--recipe", args.recipe] if args.recipe
+                                                                    else [])])
+    demo_s = time.perf_counter() - t0
+
+    store = RunStore(str(store_path))
+    run_id = store.list_runs(limit=1)[0]["id"]
+    resources = store.metrics(run_id).get("demo/resources", {})
+    phases: dict[str, float] = {"model load + inference table": resources.get("inference_s", 0.0)}
+    for arm_dir in sorted(p for p in out.iterdir() if p.is_dir()):
+        for m in round_metrics(arm_dir):
+            if m["round"] == 0 and not m.get("reused_from"):
+                phases["round-0 evaluation (shared)"] = phases.get("round-0 evaluation (shared)", 0.0) + \
+                    m.get("eval_seconds", 0.0)
+            for phase, s in (m.get("seconds") or {}).items():
+                phases[f"{phase} (all arms)"] = phases.get(f"{phase} (all arms)", 0.0) + s
+    phases["other (imports, cached-model check, tables, page)"] = max(0.0, demo_s - sum(phases.values()))
+
+    print(f"\npretraining (reference): {pretrain_s:.1f} s · cached demo: {demo_s:.1f} s · "
+          f"demo ÷ pretraining = {demo_s / pretrain_s:.2f} (goal ≤ 0.76)")
+    print(f"{'phase':<52}{'s':>8}{'% of demo':>11}{'÷ pretrain':>12}")
+    for name, s in sorted(phases.items(), key=lambda kv: -kv[1]):
+        print(f"{name:<52}{s:>8.1f}{100 * s / demo_s:>10.1f}%{s / pretrain_s:>12.2f}")
+    print(json.dumps({"pretrain_s": pretrain_s, "demo_s": demo_s, "phases": phases,
+                      "threads": os.environ.get("OMP_NUM_THREADS")}, indent=None))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The code training methods' rounds on the scripted backend: what ``code-star`` and ``self-code-align`` collect
+and build (programs run for real in the sandbox), and that self-code-align never reads gold to select."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from selfimprove.backends.scripted import ScriptedBackend, ScriptedCalculator
+from selfimprove.sandbox import Sandbox, SandboxUnavailable
+from selfimprove.tasks import get_task
+from selfimprove.training.config import LoopConfig
+from selfimprove.training.methods import get_method
+
+ROWS = [{"task_id": 1, "text": "Write a function to add two numbers.", "code": "def add(a, b):\n    return a + b",
+         "test_list": ["assert add(1, 2) == 3", "assert add(2, 2) == 4"]}]
+WRONG = "```python\ndef add(a, b):\n    return a - b\n```"
+RIGHT = "```python\ndef add(a, b):\n    return a + b\n```"
+OTHER = "```python\ndef add(a, b):\n    return a * b\n```"
+TESTS = "```python\nassert add(1, 2) == 3\nassert add(5, 5) == 10\nassert add(0, 0) == 0\n```"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_sandbox():
+    try:
+        Sandbox(workers=1).close()
+    except SandboxUnavailable as e:
+        pytest.skip(f"no sandbox on this machine: {e}")
+
+
+def _mbpp(tmp_path, **row):
+    path = tmp_path / f"mbpp{len(row)}.jsonl"
+    path.write_text(json.dumps({**ROWS[0], **row}) + "\n")
+    return get_task("mbpp", data=str(path))
+
+
+def _loop(task, method: str) -> SimpleNamespace:
+    return SimpleNamespace(task=task, cfg=LoopConfig.from_dict({"method": {"name": method}, "n": 4}))
+
+
+def _backend():
+    return ScriptedBackend([(r"Do not solve the problem", [TESTS]),
+                            (r"add two numbers", [WRONG, RIGHT, OTHER, RIGHT])])
+
+
+def test_code_star_keeps_the_programs_that_pass_the_gold_tests(tmp_path):
+    task = _mbpp(tmp_path)
+    try:
+        method = get_method("code-star")
+        assert method.reads_gold and method.objective == "sft"
+        examples = task.examples("test")
+        traces = method.collect(_loop(task, "code-star"), 1, _backend(), examples)
+        assert [v.correct for v in traces[0].steps[0].verdicts] == [False, True, False, True]
+        assert "oracle tests" in traces[0].steps[0].verdicts[1].reason
+        built = method.build(_loop(task, "code-star"), 1, traces, examples)
+        assert [r.completion for r in built.rows] == [RIGHT]  # deduplicated
+        assert built.stats["gold_filter"] is True
+    finally:
+        task.close()
+
+
+def test_self_code_align_selects_by_its_own_tests_and_never_by_gold(tmp_path):
+    task = _mbpp(tmp_path)
+    # different gold: the solution returns 0 and the gold tests expect it; selection must not change
+    other = _mbpp(tmp_path, code="def add(a, b):\n    return 0", test_list=["assert add(1, 2) == 0"])
+    try:
+        method = get_method("self-code-align")
+        assert not method.reads_gold
+        built = {}
+        for name, t in (("task", task), ("other", other)):
+            examples = t.examples("test")
+            traces = method.collect(_loop(t, "self-code-align"), 1, _backend(), examples)
+            built[name] = method.build(_loop(t, "self-code-align"), 1, traces, examples)
+        assert [r.completion for r in built["task"].rows] == [RIGHT] == [r.completion for r in built["other"].rows]
+        # gold is read only for the report: the kept program passes the first gold tests, not the second
+        assert built["task"].stats["kept_gold_precision"] == 1.0
+        assert built["other"].stats["kept_gold_precision"] == 0.0
+        assert built["task"].stats["problems_with_tests"] == 1
+    finally:
+        task.close()
+        other.close()
+
+
+def test_code_star_on_the_program_aided_task():
+    task = get_task("pal-arithmetic")
+    try:
+        examples = task.examples("train")[:4]
+        method = get_method("code-star")
+        loop = _loop(task, "code-star")
+        traces = method.collect(loop, 1, ScriptedCalculator(error_rate=0.5, seed=3), examples)
+        built = method.build(loop, 1, traces, examples)
+        for row in built.rows:  # every kept program prints the gold answer
+            ex = next(e for e in examples if e.id == row.example_id)
+            assert task.extract(row.completion) == ex.answer
+        assert built.rows and len({r.example_id for r in built.rows}) <= 4
+    finally:
+        task.close()
+
+
+def test_code_methods_refuse_tasks_they_cannot_run():
+    task = get_task("arithmetic")
+    with pytest.raises(ValueError, match="needs a code task"):
+        get_method("code-star").collect(_loop(task, "code-star"), 1, ScriptedBackend(), task.examples("dev")[:1])
+    pal = get_task("pal-arithmetic")
+    with pytest.raises(ValueError, match="needs a code task with tests"):
+        get_method("self-code-align").collect(_loop(pal, "self-code-align"), 1, ScriptedBackend(),
+                                              pal.examples("dev")[:1])
