@@ -136,8 +136,9 @@ def _check(command: str, out: str) -> None:
 
 def test_every_help_lists_examples():
     assert len(EXAMPLES) >= 15
-    assert all(e.split()[1] in {"eval", "score", "runs", "analyze", "pretrain", "train", "demo", "ls"}
-               for e in EXAMPLES), EXAMPLES
+    from selfimprove.cli.main import SUBCOMMANDS
+
+    assert all(e.split()[1] in SUBCOMMANDS for e in EXAMPLES), EXAMPLES
 
 
 @pytest.mark.parametrize("command", [
@@ -145,6 +146,8 @@ def test_every_help_lists_examples():
 def test_help_example_runs(command, workdir, monkeypatch, capsys):
     if command in EXEMPT:
         pytest.skip(EXEMPT[command])
+    if command.split()[1] == "view":
+        pytest.skip("starts a web server that runs until stopped; tests/test_view.py serves the same app")
     if HUB_ID.search(command):
         pytest.skip("downloads a model from the hub; the same commands run the micro model here")
     if " gsm8k" in command and "--data" in command and not SHARED_DATA.exists():
