@@ -116,3 +116,11 @@ def test_the_demo_recipe_resolves_to_the_settings_its_numbers_were_measured_with
                 sft.trl_args) == (3e-5, 80, 2.0, 16, 512, "constant", False, {})
     assert cfg.method.options() == {"rationalize": True, "rationalize_n": 1, "rationalize_temperature": 0.0,
                                     "max_per_example": 4}
+
+
+def test_a_demo_recipe_table_adds_to_the_fallback_key_by_key(tmp_path):
+    from selfimprove.cli.demo import load_recipe
+
+    path = tmp_path / "demo.toml"
+    path.write_text("[loop.sft]\nlr = 1e-4\n")
+    assert load_recipe(str(path))["loop"]["sft"] == {"max_steps": 80, "lr": 1e-4}

@@ -123,6 +123,19 @@ def test_loop_config_round_trips_and_takes_the_old_flat_names():
     assert old.sft.max_steps == old.dpo.max_steps == 7 and old.dpo.loss_type == ("sigmoid",)
 
 
+def test_a_run_saved_before_settings_were_nested_still_resumes():
+    """Older runs stored every setting of every method flat; resuming reads what the method has."""
+    saved = {"method": "star", "rounds": 2, "k": 8, "threshold": 0.5, "rationalize": False, "rationalize_k": 2,
+             "difficulty_splits": [], "replay": 1.0, "lr": 3e-5, "epochs": 2.0, "max_steps": 80, "patience": None,
+             "eval_splits": ["test"], "device": "auto"}
+    with pytest.raises(ValueError, match="unknown setting"):
+        LoopConfig.from_dict(saved)
+    cfg = LoopConfig.from_dict(saved, strict=False)
+    assert (cfg.method.name, cfg.method.rationalize, cfg.method.rationalize_n, cfg.n, cfg.patience) == (
+        "star", False, 2, 8, 0)
+    assert cfg.sft.max_steps == 80 and cfg.eval_splits == ("test",)
+
+
 def test_one_default_per_setting():
     """The trainer budget is declared once: SFT and DPO calls, direct or in a loop, share the same defaults."""
     from selfimprove.training.settings import DPOSettings, SFTSettings

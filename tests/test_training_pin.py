@@ -44,8 +44,11 @@ CASES = {
     "cct": {"method": "cct", **PREF},
 }
 VOLATILE = {"seconds", "phase_seconds", "eval_seconds", "losses", "first_loss", "last_loss", "chosen_logp_before",
-            "chosen_logp_after", "rejected_logp_before", "rejected_logp_after", "trl_metrics", "model_mtime"}
-"""Keys whose values depend on the machine (wall times) or on the trained weights (losses, log-probabilities)."""
+            "chosen_logp_after", "rejected_logp_before", "rejected_logp_after", "trl_metrics", "model_mtime",
+            "tokens"}
+"""Keys whose values depend on the machine (wall times) or on the trained weights (losses, log-probabilities),
+and ``Completion.tokens`` (added after the record: each sampled token's text for display, from which nothing is
+computed)."""
 TRL_FIELDS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "lr_scheduler_type",
               "warmup_steps", "weight_decay", "seed", "data_seed", "max_length", "packing", "beta", "loss_type",
               "loss_weights", "gradient_accumulation_steps", "bf16", "completion_only_loss")

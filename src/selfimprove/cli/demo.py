@@ -62,7 +62,11 @@ def load_recipe(path: str | None) -> dict:
     unknown = set(recipe) - set(FALLBACK)
     if unknown:
         raise UserError(f"unknown recipe key(s) {sorted(unknown)}; known: {sorted(FALLBACK)}", path=str(path))
-    return {**FALLBACK, **recipe, "loop": {**FALLBACK["loop"], **recipe.get("loop", {})}}
+    loop = {**FALLBACK["loop"], **recipe.get("loop", {})}
+    for key, table in FALLBACK["loop"].items():  # a recipe's [loop.sft] adds to the fallback's, key by key
+        if isinstance(table, dict) and isinstance(recipe.get("loop", {}).get(key), dict):
+            loop[key] = {**table, **recipe["loop"][key]}
+    return {**FALLBACK, **recipe, "loop": loop}
 
 
 def run(args) -> int:

@@ -1,4 +1,5 @@
-"""``selfimprove train``: rounds of generate -> verify/vote -> keep -> SFT or DPO (TRL) -> evaluate, resumable."""
+"""``selfimprove train``: rounds of generate -> verify/vote/judge -> build -> SFT or DPO (TRL) -> evaluate,
+resumable, for any training method (``selfimprove ls methods``)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ EPILOG = """examples:
   selfimprove train --model tiny --task arithmetic --method easy-to-hard --rounds 3   # terms=6, 7, 8
   selfimprove train --model tiny --task arithmetic --method no-filter --rounds 2      # the control
   selfimprove train --model tiny --task arithmetic --method scpo --rounds 3           # DPO on vote pairs
-  selfimprove train --model tiny --task arithmetic --method self-rewarding --judge ptrue --dpo-loss-type sigmoid
+  selfimprove train --model tiny --task arithmetic --method self-rewarding --judge ptrue \\
+      --dpo-loss-type sigmoid
   selfimprove train --model Qwen/Qwen2.5-0.5B-Instruct --task gsm8k --data gsm8k/ --method rest-em \\
       --sft-lr 1e-4 --lora --max-tokens 320 --train-limit 500 --eval-limit 200 \\
       --trl-args gradient_accumulation_steps=4
@@ -70,7 +72,7 @@ def build_config(args, task, recipe: dict | None = None) -> LoopConfig:
         rounds = nested.get("rounds", LoopConfig.rounds)
         if e2h and not method.get("difficulty_splits") and task.harder_splits(rounds):
             method["difficulty_splits"] = task.harder_splits(rounds)  # arithmetic: one more term per round
-        if "eval_splits" not in nested and task.extra_eval_splits() and not e2h:  # e2h evaluates its own splits
+        if "eval_splits" not in nested and task.extra_eval_splits() and not e2h:  # e2h: its own splits
             nested["eval_splits"] = task.extra_eval_splits()
         check_nested_types(nested, where=getattr(args, "recipe", None))
         cfg = LoopConfig.from_dict(nested)
@@ -82,7 +84,7 @@ def build_config(args, task, recipe: dict | None = None) -> LoopConfig:
         msg = str(e)
         for cls, key in (("LoopConfig.", ""), ("SFTSettings.", "sft."), ("DPOSettings.", "dpo."),
                          ("GuardSettings.", "guards.")):
-            msg = msg.replace(cls, key)  # the setting's name, as a recipe writes it (flag: dots become dashes)
+            msg = msg.replace(cls, key)  # the setting, as a recipe names it (flag: dots become dashes)
         raise UserError(msg, path=getattr(args, "recipe", None)) from None
 
 
@@ -130,9 +132,10 @@ def _run(args, store) -> int:
     if args.resume:
         run_dir, saved = _find_run(args.resume, store)
         try:
-            cfg = LoopConfig.from_dict(saved["loop"])
+            cfg = LoopConfig.from_dict(saved["loop"], strict=False)
         except (TypeError, ValueError) as e:
-            raise UserError(f"cannot read the run's saved config: {e}", path=str(run_dir / "config.json")) from None
+            raise UserError(f"cannot read the run's saved config: {e}",
+                            path=str(run_dir / "config.json")) from None
         _check_resume_flags(args, cfg)
         task = get_task(saved["task"], data=saved.get("data"))
         model_path, run_id = saved["model_path"], saved.get("run_id")
@@ -148,7 +151,8 @@ def _run(args, store) -> int:
     except RunIncomplete as e:  # a round lost too many requests: stored 'incomplete', resumable
         if run_id:
             store.set_status(run_id, "incomplete")
-        print(f"selfimprove: incomplete: {e} (`selfimprove train --resume {run_id or run_dir}`)", file=sys.stderr)
+        print(f"selfimprove: incomplete: {e} (`selfimprove train --resume {run_id or run_dir}`)",
+              file=sys.stderr)
         return EXIT_INCOMPLETE
     except UserError:
         if run_id and not args.resume and not (Path(run_dir) / "state.json").exists():
@@ -240,7 +244,8 @@ def _check_out(run_dir: Path) -> None:
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{run_dir} is a file; --out needs a directory", field="--out")
     if (run_dir / "state.json").exists():
-        raise UserError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out", field="--out")
+        raise UserError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out",
+                        field="--out")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -262,13 +267,13 @@ def _check_resume_flags(args, cfg) -> None:
         value = tuple(value) if isinstance(value, list) else value
         if value != stored:
             flag = "--" + key.replace(".", "-").replace("_", "-")
-            raise UserError(f"{flag} {value!r} contradicts the run being resumed, which has {stored!r}; drop the "
-                            "flag to resume, or start a new run", field=flag)
+            raise UserError(f"{flag} {value!r} contradicts the run being resumed, which has {stored!r}; "
+                            "drop the flag to resume, or start a new run", field=flag)
 
 
 def _stored(cfg, key: str):
-    """The value of a flag's setting in ``cfg`` (``sft.lr``; a shared trainer setting reads SFT's; the method's
-    name for ``method``)."""
+    """The value of a flag's setting in ``cfg`` (``sft.lr``; a shared trainer setting reads SFT's; the
+    method's name for ``method``)."""
     if key == "method":
         return cfg.method.name
     group, _, name = key.rpartition(".")
@@ -279,9 +284,9 @@ def _stored(cfg, key: str):
 
 
 def task_for_model(spec: str, model) -> str:
-    """``arithmetic`` without terms/digits options, on a built-in model, becomes the arithmetic task that model
-    was pretrained for, so ``--model tiny --task arithmetic`` just works. Read from the preset of a built-in
-    name (nothing is pretrained to find it) or from a model dir's ``selfimprove.json``."""
+    """``arithmetic`` without terms/digits options, on a built-in model, becomes the arithmetic task that
+    model was pretrained for, so ``--model tiny --task arithmetic`` just works. Read from the preset of a
+    built-in name (nothing is pretrained to find it) or from a model dir's ``selfimprove.json``."""
     import json
 
     name, _, rest = spec.partition(":")
@@ -294,7 +299,8 @@ def task_for_model(spec: str, model) -> str:
             config = dataclasses.asdict(PRESETS[str(model)])
         else:
             config = json.loads((Path(model) / "selfimprove.json").read_text())["config"]
-        options = f"terms={config['terms'][0]}-{config['terms'][1]},digits={config['digits'][0]}-{config['digits'][1]}"
+        terms, digits = config["terms"], config["digits"]
+        options = f"terms={terms[0]}-{terms[1]},digits={digits[0]}-{digits[1]}"
         if config.get("verify_format", 1) != 1 and "verify=" not in rest:  # the formats it learned
             options += f",verify={config['verify_format']}"
     except (ImportError, OSError, ValueError, KeyError, TypeError, IndexError):
@@ -314,7 +320,8 @@ def _load_recipe(path: str) -> dict:
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"not valid TOML: {e}", path=path) from None
     except UnicodeDecodeError as e:
-        raise UserError(f"not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})", path=path) from None
+        raise UserError(f"not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})",
+                        path=path) from None
 
 
 def _find_run(ref: str, store) -> tuple[Path, dict]:

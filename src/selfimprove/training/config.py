@@ -146,12 +146,13 @@ class LoopConfig:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LoopConfig:
+    def from_dict(cls, d: dict[str, Any], strict: bool = True) -> LoopConfig:
         """A config from nested or flat values (``ALIASES``); unknown names are refused, naming what they
-        could be."""
+        could be — or, with ``strict=False`` (the saved config of a run written before settings were nested,
+        which stored every setting of every method), left out."""
         from .methods import get_method
 
-        values = nest(d)
+        values = nest(d, strict)
         method_opts = values.pop("method", {"name": "lmsi"})
         name = method_opts.pop("name", "lmsi")
         for key, sub in (("sft", SFTSettings), ("dpo", DPOSettings), ("guards", GuardSettings)):
@@ -170,8 +171,9 @@ class LoopConfig:
         return dataclasses.replace(self, **changes)
 
 
-def nest(d: dict[str, Any]) -> dict[str, Any]:
-    """Flat or nested values → the nested shape of ``LoopConfig`` (``method`` as a table with ``name``)."""
+def nest(d: dict[str, Any], strict: bool = True) -> dict[str, Any]:
+    """Flat or nested values → the nested shape of ``LoopConfig`` (``method`` as a table with ``name``);
+    a name that is no setting is refused (``strict``) or left out."""
     from .methods import method_classes
 
     run_fields = {f.name for f in dataclasses.fields(LoopConfig)}
@@ -191,6 +193,8 @@ def nest(d: dict[str, Any]) -> dict[str, Any]:
         if key == "method":
             continue
         key = ALIASES.get(key, key)
+        if not strict and key.startswith("method.") and key[7:] not in method_fields:
+            continue
         if key in ("judge",):  # self-rewarding's judge; otherwise the guards'
             key = "method.judge" if "judge" in method_fields else "guards.judge"
         if key == "patience" and value is None:
@@ -207,7 +211,7 @@ def nest(d: dict[str, Any]) -> dict[str, Any]:
             out.setdefault("dpo", {})[key] = value
         elif key in method_fields:
             out["method"][key] = value
-        else:
+        elif strict:
             raise ValueError(f"unknown setting {key!r}" + (f" for method {name}" if name in classes else ""))
     return out
 

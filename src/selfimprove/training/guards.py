@@ -5,9 +5,9 @@ guarded round stores beside its data:
 
 - ``judge_agreement`` — how often the self-judge's verdict equals the gold verdict on a dev slice (accuracy
   with a Wilson 95 % CI, acceptance rates of right and wrong answers, AUROC of its scores).
-- ``position_consistency`` — pairwise judges asked in both orders ("On Large Language Models' Selection Bias in
-  Multi-Choice Questions", arXiv:2309.03882; "PRD: Peer Rank and Discussion Improve Large Language Model based
-  Evaluations", arXiv:2307.02762): the share of pairs whose two
+- ``position_consistency`` — pairwise judges asked in both orders ("On Large Language Models' Selection Bias
+  in Multi-Choice Questions", arXiv:2309.03882; "PRD: Peer Rank and Discussion Improve Large Language Model
+  based Evaluations", arXiv:2307.02762): the share of pairs whose two
   orders agree, and how often the first-shown response wins (0.5 = no position bias).
 - ``self_preference`` — "LLM Evaluators Recognize and Favor Their Own Generations" (Panickssery et al.,
   arXiv:2404.13076): does the judge score the policy's own answer above an
@@ -28,8 +28,8 @@ guarded round stores beside its data:
 bootstrap), stored in a preference run's summary.
 
 Measured with a model, every round (``probe``, on a dev slice with each evaluated model, round 0 and the
-final round included; ``train_guards`` on the round's own samples with the method's reward; ``pair_gold``: how often a
-self-labelled pair is right by gold — reported, never used).
+final round included; ``train_guards`` on the round's own samples with the method's reward; ``pair_gold``: how
+often a self-labelled pair is right by gold — reported, never used).
 
 Conventions: None means undecided and is counted, never folded into a rate's numerator or denominator.
 Wilson intervals (z = 1.96) for proportions; a bootstrap CI (``metrics.accuracy.bootstrap_ci``) where ties
@@ -188,8 +188,8 @@ def injection_success(plain: Sequence[tuple[float | None, bool | None]],
 # ---- measured with a model (the preference loop calls these every round) ----------------------------------
 
 
-def probe(backend, task, examples: list[Example], cfg, model_round: int, base_len: float | None, *, judge: str,
-          n: int) -> dict[str, Any]:
+def probe(backend, task, examples: list[Example], cfg, model_round: int, base_len: float | None, *,
+          judge: str, n: int) -> dict[str, Any]:
     """The guards measured with ``backend`` (round ``model_round``'s model, which judges and generates the
     next round's data) on a dev slice: judge agreement, self-preference, injection, position consistency
     (pairwise judges), parse failures, response length against ``base_len`` and B-STaR's exploration /
@@ -313,13 +313,14 @@ def paired_rounds(run_dir: str | Path, split: str) -> list[dict[str, Any]]:
 
 def correction(task, backend, dev: list[Example], max_tokens: int) -> dict[str, Any]:
     """CL / CS / RSS of the model's self-correction step on ``dev`` ("Confidence v.s. Critique", Yang et al.
-    2024, arXiv:2412.19513). An unreadable review answer is wrong, as in accuracy (else a model that answers the
-    review prompt with anything but an answer would drop out of CL / CS instead of showing as c→w)."""
+    2024, arXiv:2412.19513). An unreadable review answer is wrong, as in accuracy (else a model that answers
+    the review prompt with anything but an answer would drop out of CL / CS instead of showing as c→w)."""
     from ..metrics.correction import correction_from_traces
     from ..strategies.base import score_traces
     from ..strategies.self_correct import SelfCorrect
 
     traces = score_traces(task, dev, SelfCorrect(max_tokens=max_tokens).run(backend, task, dev))
     c = correction_from_traces(traces, unparsed_as_wrong=True)
-    return {k: c[k] for k in ("n", "acc1", "acc2", "delta", "cl", "cs", "rss", "transitions", "unparsed_initial",
-                              "unparsed_final")}
+    keys = ("n", "acc1", "acc2", "delta", "cl", "cs", "rss", "transitions", "unparsed_initial",
+            "unparsed_final")
+    return {k: c[k] for k in keys}

@@ -2,26 +2,28 @@
 
 One builder per pairing rule of the preference methods (``training/methods/``):
 
-- ``self_rewarding_pairs`` — "Self-Rewarding Language Models" (Yuan et al. 2024, arXiv:2401.10020): the policy judges its own k samples
-  (additive 5-point rubric, P(True) in the task's verify format, ...); chosen = the highest-scored sample,
-  rejected = the lowest, ties (and pools with fewer than two scored samples) dropped. The judge is the current
-  model, so iterating M1 → M2 → M3 improves judge and actor together.
-- ``meta_judge_pairs`` — "Meta-Rewarding Language Models" (Wu et al. 2024, arXiv:2407.19594): the model compares two of its *judgements* of
-  the same response (as a meta-judge, both orders); the preferred judgement is chosen. Pairs train the judge.
-- ``scpo_pairs`` — "Self-Consistency Preference Optimization" (Prasad et al. 2024, arXiv:2411.04109): no gold; chosen = a
-  sample of the most-voted answer, rejected = a sample of the least-voted answer, weight = the vote margin
-  (votes(chosen) − votes(rejected)) / k, used by the weighted DPO loss (``dpo.WeightedDPOTrainer``).
-- ``spin_pairs`` — "Self-Play Fine-Tuning Converts Weak Language Models to Strong Language Models" (Chen et al. 2024,
-  arXiv:2401.01335): chosen = the gold/reference response,
-  rejected = the current model's own generation for the same prompt (the reference model of the DPO step is
-  the previous iterate, which is what the loop passes).
-- ``correctness_pairs`` — "V-STaR: Training Verifiers for Self-Taught Reasoners" (Hosseini et al. 2024, arXiv:2402.06457): correct vs incorrect solutions (by the gold
-  verifier) from the STaR rounds, to train a verifier with DPO; with ``max_pairs_per_example=1`` it is the
-  gold-labelled DPO control of the comparison.
-- ``cct_rows`` — Confidence and Critique Improvement Tuning (CCT, "Confidence v.s. Critique: A Decomposition of Self-Correction Capability for LLMs", arXiv:2412.19513): SFT
-  data turned into correction examples — a correct answer under review is kept as it is (confidence, CL), a
-  wrong one is replaced by the right answer (critique, CS), each written in the task's correct format (the
-  built-in task's review answers `` #<answer>``; the generic review prompt a whole solution). SFT rows, not pairs.
+- ``self_rewarding_pairs`` — "Self-Rewarding Language Models" (Yuan et al. 2024, arXiv:2401.10020): the
+  policy judges its own k samples (additive 5-point rubric, P(True) in the task's verify format, ...);
+  chosen = the highest-scored sample, rejected = the lowest, ties (and pools with fewer than two scored samples)
+  dropped. The judge is the current model, so iterating M1 → M2 → M3 improves judge and actor together.
+- ``meta_judge_pairs`` — "Meta-Rewarding Language Models" (Wu et al. 2024, arXiv:2407.19594): the model
+  compares two of its *judgements* of the same response (as a meta-judge, both orders); the preferred
+  judgement is chosen. Pairs train the judge.
+- ``scpo_pairs`` — "Self-Consistency Preference Optimization" (Prasad et al. 2024, arXiv:2411.04109): no gold;
+  chosen = a sample of the most-voted answer, rejected = a sample of the least-voted answer, weight = the vote
+  margin (votes(chosen) − votes(rejected)) / k, used by the weighted DPO loss (``dpo.WeightedDPOTrainer``).
+- ``spin_pairs`` — "Self-Play Fine-Tuning Converts Weak Language Models to Strong Language Models" (Chen et
+  al. 2024, arXiv:2401.01335): chosen = the gold/reference response, rejected = the current model's own
+  generation for the same prompt (the reference model of the DPO step is the previous iterate, which is what
+  the loop passes).
+- ``correctness_pairs`` — "V-STaR: Training Verifiers for Self-Taught Reasoners" (Hosseini et al. 2024,
+  arXiv:2402.06457): correct vs incorrect solutions (by the gold verifier) from the STaR rounds, to train a
+  verifier with DPO; with ``max_pairs_per_example=1`` it is the gold-labelled DPO control of the comparison.
+- ``cct_rows`` — Confidence and Critique Improvement Tuning ("Confidence v.s. Critique: A Decomposition of
+  Self-Correction Capability for LLMs", arXiv:2412.19513): SFT data turned into correction examples — a
+  correct answer under review is kept as it is (confidence, CL), a wrong one is replaced by the right answer
+  (critique, CS), each written in the task's correct format (the built-in task's review answers
+  `` #<answer>``; the generic review prompt a whole solution). SFT rows, not pairs.
 
 Every pair carries its provenance (round, model, judge, seed) and every builder returns counts of what it
 skipped and why: a pool the judge could not score, a tie, a unanimous vote is data, never silently dropped.
