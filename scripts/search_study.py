@@ -47,6 +47,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--chunk", type=int, default=50, help="examples per strategy call")
+    p.add_argument("--budgets", nargs="+", default=list(BUDGETS), help="budget levels to run (default: all)")
     p.add_argument("--out", help="write every number as JSON here")
     args = p.parse_args(argv)
 
@@ -82,11 +83,15 @@ def run_seed(backend, task, examples, seed: int, args) -> dict:
     T = args.temperature
     greedy = timed(backend, task, examples, get_strategy("greedy"), args.chunk)
     out[("B0", "greedy")] = tally(greedy, "greedy", lambda t: t.final_answer, lambda t: tokens(t.steps))
-    sc = timed(backend, task, examples, get_strategy(f"self-consistency:n=16,temperature={T},seed={seed}"),
+    n_sc = max(BUDGETS[b]["sc"] for b in args.budgets)
+    n_bon = max(BUDGETS[b]["bon"] for b in args.budgets)
+    sc = timed(backend, task, examples, get_strategy(f"self-consistency:n={n_sc},temperature={T},seed={seed}"),
                args.chunk)
-    bon = timed(backend, task, examples, get_strategy(f"best-of-n:n=6,verifier=ptrue,temperature={T},seed={seed}"),
-                args.chunk)
+    bon = timed(backend, task, examples,
+                get_strategy(f"best-of-n:n={n_bon},verifier=ptrue,temperature={T},seed={seed}"), args.chunk)
     for budget, cfg in BUDGETS.items():
+        if budget not in args.budgets:
+            continue
         out[(budget, "self-consistency")] = tally(sc, f"self-consistency:n={cfg['sc']}",
                                                   lambda t, n=cfg["sc"]: sc_answer(task, t, n),
                                                   lambda t, n=cfg["sc"]: tokens(t.steps[:1], first=n))

@@ -173,6 +173,16 @@ def test_mcts_backpropagation_on_a_hand_built_tree():
     # final answers: most visits walks root -> a -> c
     chosen, answer, conf, _ = final_answer(LineTask(), t, "visits")
     assert chosen is c and answer == "1" and conf == 0.5
+    # no finished path yet: 'value' and 'visits' fall back to the rollouts of the best / most visited node
+    t2 = Tree(Example(id="y", question=""), "P")
+    x = t2.add(t2.nodes[0], "x\n", -1.0, 2, info={"rollout_answers": ["4", "4", None]})
+    y = t2.add(t2.nodes[0], "y\n", -1.0, 2, info={"rollout_answers": ["9"]})
+    backpropagate(t2, x, 0.2)
+    backpropagate(t2, x, 0.2)
+    backpropagate(t2, y, 0.9)
+    assert final_answer(LineTask(), t2, "value")[1:3] == ("9", 1.0)
+    assert final_answer(LineTask(), t2, "visits")[1:3] == ("4", 2 / 3)
+    assert final_answer(LineTask(), t2, "visits")[3]["fallback"] == "rollouts"
     # an unvisited child is tried first under UCT
     d = t.add(t.nodes[0], "d\n", -1.0, 2)
     assert select(t, "uct", 1.0) is d

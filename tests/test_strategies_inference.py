@@ -460,3 +460,20 @@ def test_best_of_n_by_rubric_score_probabilities():
                                                EX[:1])[0]
     assert none.info["all_unscored"] and none.info["selected"] is None
     assert "of the probability on an allowed answer" in next(s for s in none.steps if s.kind == "judge").verdicts[0].reason
+
+
+def test_a_task_whose_answer_comes_first_reads_it_from_a_cut_completion():
+    from selfimprove.answers import extract_yes_no
+
+    class YesNo(NumTask):
+        def complete_part(self, text):  # "No, it does not ..." has answered before it is cut
+            return text
+
+        def extract(self, text):
+            return extract_yes_no(text)
+
+    b = Recorder([(r"one", ["No, it does not, because the", "I think that it is"])])
+    t = get_strategy("self-consistency:n=2,max_tokens=12").run(b, YesNo(), EX[:1])[0]
+    assert t.steps[0].answers == ("no", None) and t.steps[0].info["truncated"] == [0, 1]
+    assert t.final_answer == "no"
+    assert get_strategy("greedy:max_tokens=12").run(b, T, EX[:1])[0].final_answer is None  # a number task: None

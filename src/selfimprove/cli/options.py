@@ -53,7 +53,7 @@ def add_loop_arguments(parser) -> None:
     for old, new in ALIASES.items():
         dest = new.removeprefix("method.").replace(".", "__")
         aliases.setdefault(dest, []).append("--" + old.replace("_", "-"))
-    nested = {"method", "sft", "dpo", "guards"}
+    nested = {"method", "sft", "dpo", "guards", "rl"}
     run = parser.add_argument_group("run")
     methods = method_classes()
     run.add_argument("--method", choices=list(methods), default=None,
@@ -81,6 +81,10 @@ def add_loop_arguments(parser) -> None:
                             dest_prefix=f"{key}__", aliases=aliases)
     dests += add_fields(parser.add_argument_group("guards (guarded methods)"), GuardSettings,
                         prefix="guards-", dest_prefix="guards__", aliases=aliases)
+    from ..training.grpo import GRPOSettings
+
+    dests += add_fields(parser.add_argument_group("GRPO (methods whose objective is grpo)"), GRPOSettings,
+                        prefix="rl-", dest_prefix="rl__", aliases=aliases)
     parser.set_defaults(loop_dests=tuple(dests))
 
 

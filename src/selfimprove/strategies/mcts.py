@@ -18,7 +18,8 @@ A selected node that is already finished is back-propagated again with its value
 stops after ``iterations`` iterations per example (the node budget is iterations · k) or when every path is
 finished. The final answer: ``visits`` — descend by most visits to a finished node (a walk that stops at an
 unfinished node takes the majority of its rollout answers, else the best-valued finished path, recorded as a
-fallback); ``value`` — the finished path with the highest mean value Q; ``majority`` — the most common answer over
+fallback); ``value`` — the finished path with the highest mean value Q (with no finished path, the majority of the
+rollouts of the node with the highest Q); ``majority`` — the most common answer over
 finished paths and every rollout.
 
 Not covered: virtual loss (several selections per tree per iteration), progressive widening, transpositions
@@ -156,14 +157,17 @@ def final_answer(task, tree: Tree, how: str) -> tuple[TreeNode | None, str | Non
                                                                             "votes": len(answers)}
     if how == "value":
         valued = [n for n in leaves if n.q is not None]
-        best = max(valued, key=lambda n: n.q) if valued else (leaves[0] if leaves else None)
-        return best, None if best is None else best.answer, None if best is None else best.q, \
-            {"leaves": len(leaves)}
-    node = tree.nodes[0]
-    while node.children and not node.terminal:
-        node = max((tree.nodes[i] for i in node.children), key=lambda n: (n.visits, n.q or 0.0))
-    if node.terminal:
-        return node, node.answer, node.q, {"leaves": len(leaves)}
+        if valued:
+            best = max(valued, key=lambda n: n.q)
+            return best, best.answer, best.q, {"leaves": len(leaves)}
+        visited = [n for n in tree.nodes[1:] if n.q is not None]
+        node = max(visited, key=lambda n: n.q) if visited else tree.nodes[0]  # no finished path yet
+    else:
+        node = tree.nodes[0]
+        while node.children and not node.terminal:
+            node = max((tree.nodes[i] for i in node.children), key=lambda n: (n.visits, n.q or 0.0))
+        if node.terminal:
+            return node, node.answer, node.q, {"leaves": len(leaves)}
     rollout = [a for a in node.info.get("rollout_answers", []) if a is not None]
     if rollout:
         winner, votes, _ = majority(rollout, task.equivalent)

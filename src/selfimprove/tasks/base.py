@@ -57,7 +57,8 @@ class Task:
 
     def complete_part(self, text: str) -> str | None:
         """The part of a completion cut at max_tokens that is already complete and may carry an answer (a code
-        task: everything up to a closed code block), or None. Default None: a truncated text has no answer."""
+        task: everything up to a closed code block; a yes/no task whose reply starts with its answer: the whole
+        text), or None. Default None: a truncated text (a chain of thought) has not reached its answer."""
         return None
 
     def extract_many(self, texts: Sequence[str]) -> list[str | None]:

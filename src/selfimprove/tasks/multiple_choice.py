@@ -118,3 +118,8 @@ class BoolQTask(_FileTask):
 
     def extract(self, text: str) -> str | None:
         return extract_yes_no(text)
+
+    def complete_part(self, text: str) -> str | None:
+        """A reply cut at max_tokens after "No, ethanol does not ..." has already answered: the yes/no comes
+        first (``extract_yes_no`` reads a marked answer or the first word), whatever the cut explanation says."""
+        return text

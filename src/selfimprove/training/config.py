@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .grpo import GRPOSettings
 from .method import Method
 from .settings import DPOSettings, SFTSettings, TrainerSettings
 
@@ -109,6 +110,8 @@ class LoopConfig:
     """How each DPO call trains (methods whose objective is dpo; V-STaR's verifier)."""
     guards: GuardSettings = field(default_factory=GuardSettings)
     """The guard probe of the guarded methods."""
+    rl: GRPOSettings = field(default_factory=GRPOSettings)
+    """How each GRPO call trains and which reward it uses (methods whose objective is grpo)."""
 
     def __post_init__(self) -> None:
         from .methods import get_method
@@ -127,7 +130,8 @@ class LoopConfig:
         _check(math.isfinite(self.min_delta), "min_delta", self.min_delta, "a finite number")
         _check(self.patience >= 0, "patience", self.patience, ">= 0 (0: never stop for lack of gain)")
         object.__setattr__(self, "eval_splits", _tuple(self.eval_splits))
-        for name, cls in (("sft", SFTSettings), ("dpo", DPOSettings), ("guards", GuardSettings)):
+        for name, cls in (("sft", SFTSettings), ("dpo", DPOSettings), ("guards", GuardSettings),
+                          ("rl", GRPOSettings)):
             _check(isinstance(getattr(self, name), cls), name, getattr(self, name), f"a {cls.__name__}")
         self.method.validate(self)
 
@@ -155,7 +159,8 @@ class LoopConfig:
         values = nest(d, strict)
         method_opts = values.pop("method", {"name": "lmsi"})
         name = method_opts.pop("name", "lmsi")
-        for key, sub in (("sft", SFTSettings), ("dpo", DPOSettings), ("guards", GuardSettings)):
+        for key, sub in (("sft", SFTSettings), ("dpo", DPOSettings), ("guards", GuardSettings),
+                         ("rl", GRPOSettings)):
             if key in values:
                 values[key] = sub(**values[key])
         try:
@@ -199,7 +204,7 @@ def nest(d: dict[str, Any], strict: bool = True) -> dict[str, Any]:
             key = "method.judge" if "judge" in method_fields else "guards.judge"
         if key == "patience" and value is None:
             value = 0
-        if key in ("sft", "dpo", "guards") and isinstance(value, dict):
+        if key in ("sft", "dpo", "guards", "rl") and isinstance(value, dict):
             out.setdefault(key, {}).update(value)
         elif "." in key:
             group, sub = key.split(".", 1)

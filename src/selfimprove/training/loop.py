@@ -164,6 +164,11 @@ class RoundLoop(RunState):
             model, res = train_dpo(model, tok, [p.trl() for p in built.pairs],
                                    self.trainer_settings("dpo", seed), save_to=stage)
             info.update(res.summary())
+        elif method.objective == "grpo":
+            examples = self.examples_of(r)
+            self.log(f"round {r}: GRPO ({self.cfg.rl.reward}) on {len(examples)} prompts from round {start}'s model")
+            model, out = method.train(self, r, model, tok, examples, seed, save_to=stage)
+            info.update(out)
         else:
             self.log(f"round {r}: nothing to train on; round {r} keeps round {start}'s weights")
             save_policy(model, tok, stage)

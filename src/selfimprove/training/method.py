@@ -33,8 +33,8 @@ from ..strategies.base import generate_step, make_trace
 from .data import PseudoLabel, SFTRow, label_precision, row_stats
 from .preferences import PreferencePair, pair_stats
 
-OBJECTIVES = ("sft", "dpo")
-"""What a method trains with (GRPO and reward-based objectives come later)."""
+OBJECTIVES = ("sft", "dpo", "grpo")
+"""What a method trains with ('grpo': TRL's GRPO on the round's prompts with the run's ``rl`` reward)."""
 
 
 @dataclass

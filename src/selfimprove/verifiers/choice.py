@@ -18,8 +18,9 @@ arXiv 2207.05221: yes vs no), the rubric judge (the expected score over score to
 "G-Eval: NLG Evaluation using GPT-4 with Better Human Alignment", arXiv 2303.16634), the pairwise judge
 (A vs B) and Universal Self-Consistency's selection (a response number).
 
-On a local Hugging Face model whose forms are all single tokens (the usual case: "Yes", " 3", "A"), the
-distribution is read from one forward pass per prompt; elsewhere ``backend.loglikelihood`` scores each form.
+On a local Hugging Face model the forms that are single tokens ("Yes", "3", "A") are read from one forward pass
+per prompt; the others ("YES" = "Y" + "ES", " 3" = " " + "3" in SmolLM2's vocabulary), and every form on other
+backends, are scored one row each by ``backend.loglikelihood``.
 
 Not covered: options whose forms are prefixes of each other's (``"1"`` and ``"10"``: the shorter one's
 probability would include the longer one's), which callers avoid by offering single-character options.
@@ -74,9 +75,14 @@ def choose(backend, prompts: Sequence[str], options: Sequence[tuple[str, Sequenc
     if not prompts:
         return [], []
     forms = [(label, v) for label, variants in options for v in variants]
-    lls = _next_token_scores(backend, prompts, [v for _, v in forms])
-    if lls is None:
-        lls = backend.loglikelihood([p for p in prompts for _ in forms], [v for _ in prompts for _, v in forms])
+    fast = _next_token_scores(backend, prompts, [v for _, v in forms])
+    slow = [(k, j) for k in range(len(prompts)) for j in range(len(forms))
+            if fast is None or fast[k * len(forms) + j] is None]
+    lls = list(fast) if fast is not None else [0.0] * (len(prompts) * len(forms))
+    if slow:  # forms of more than one token (or no local model): one scored row each
+        scores = backend.loglikelihood([prompts[k] for k, _ in slow], [forms[j][1] for _, j in slow])
+        for (k, j), x in zip(slow, scores):
+            lls[k * len(forms) + j] = x
     choices, comps = [], []
     for k, prompt in enumerate(prompts):
         row = lls[k * len(forms):(k + 1) * len(forms)]
@@ -98,21 +104,23 @@ def choice_step(kind: str, prompt: str, choice: Choice, comps: tuple[Completion,
                       "loglikelihoods": choice.loglikelihoods, **info})
 
 
-def _next_token_scores(backend, prompts: Sequence[str], forms: Sequence[str]) -> list[float] | None:
-    """The log-likelihoods ``backend.loglikelihood`` would give when every form is one token of a local Hugging
-    Face model: one forward pass per prompt reads all forms from its next-token distribution, instead of one
-    pass per (prompt, form). None when the backend has no local model or a form is not a single token."""
+def _next_token_scores(backend, prompts: Sequence[str], forms: Sequence[str]) -> list[float | None] | None:
+    """The log-likelihoods ``backend.loglikelihood`` would give for the forms that are one token of a local
+    Hugging Face model, read from one forward pass per prompt (row-major: prompt, then form); None for a form
+    of several tokens ("YES" may be "Y" + "ES"), which the caller scores the slow way. None when the backend
+    has no local model or no form is a single token."""
     model, tokenizer = getattr(backend, "model", None), getattr(backend, "tokenizer", None)
     encode = getattr(backend, "encode_prompt", None)
     if model is None or tokenizer is None or encode is None or not hasattr(model, "forward"):
         return None
     ids = [tokenizer(f, add_special_tokens=False)["input_ids"] for f in forms]
-    if any(len(x) != 1 for x in ids):
+    single = [j for j, x in enumerate(ids) if len(x) == 1]
+    if not single:
         return None
     import torch
 
-    targets = torch.tensor([x[0] for x in ids])
-    out: list[float] = []
+    targets = torch.tensor([ids[j][0] for j in single])
+    out: list[float | None] = []
     was_training = model.training
     model.eval()
     try:
@@ -120,7 +128,8 @@ def _next_token_scores(backend, prompts: Sequence[str], forms: Sequence[str]) ->
             for prompt in prompts:
                 context = torch.tensor([encode(prompt)], device=model.device)
                 logits = model(input_ids=context, logits_to_keep=1).logits[0, -1].float()
-                out.extend(torch.log_softmax(logits, dim=-1)[targets.to(logits.device)].tolist())
+                got = dict(zip(single, torch.log_softmax(logits, dim=-1)[targets.to(logits.device)].tolist()))
+                out.extend(got.get(j) for j in range(len(forms)))
     finally:
         model.train(was_training)
     return out

@@ -17,6 +17,7 @@ from .cct import CCT
 from .code_star import CodeStar
 from .easy_to_hard import EasyToHard
 from .gold_dpo import GoldDPO
+from .grpo import GRPO
 from .lmsi import Lmsi
 from .no_filter import NoFilter
 from .rest_em import RestEM
@@ -59,8 +60,8 @@ def get_method(name: str, **options: Any) -> Method:
 
 
 for _cls in (Star, RestEM, Lmsi, EasyToHard, NoFilter, SelfRewarding, ScPO, Spin, GoldDPO, VStar, CCT,
-             CodeStar, SelfCodeAlign):
+             CodeStar, SelfCodeAlign, GRPO):
     registry.register_method(_cls.name, _cls, paper=_cls.paper)
 
-__all__ = ["CCT", "CodeStar", "EasyToHard", "GoldDPO", "Lmsi", "NoFilter", "RestEM", "ScPO", "SelfCodeAlign",
+__all__ = ["CCT", "GRPO", "CodeStar", "EasyToHard", "GoldDPO", "Lmsi", "NoFilter", "RestEM", "ScPO", "SelfCodeAlign",
            "SelfRewarding", "Spin", "Star", "VStar", "get_method", "method_classes", "register_method"]
