@@ -1,7 +1,9 @@
 """The training methods pinned on a model that learns: one round of every method on the built-in ``micro``
-model (generation, training and evaluation all real), compared with what main at 03d01f6 (the last commit before
-training methods became one file each) produced — traces, kept rows, pairs, the TRL settings and every
-evaluation (per-round accuracy included), guards and extras.
+model (generation, training and evaluation all real), compared with a record — traces, kept rows, pairs, the TRL settings and every evaluation (per-round
+accuracy included), guards and extras. First recorded on 03d01f6 (the last commit before training methods
+became one file each), which the one-file methods reproduced exactly; re-recorded at the end of that session,
+after the intended extraction changes (a completion cut at max_tokens no longer answers; request errors and
+empty completions recorded) had changed the micro model's traces.
 
 Pretraining and training are not bit-identical across CPUs and thread counts, so the record is tied to the
 micro model it was measured from (the SHA-256 of its weights, in ``tests/golden/training_pin_micro.json``):
