@@ -25,6 +25,8 @@ NONCE = uuid.uuid4().hex[:12]
 SECRET = f"sk-test-{NONCE}"
 ESCAPE_MARK = f"/tmp/si-escape-{NONCE}"
 REPO = Path(__file__).resolve().parents[1]
+NEIGHBOUR = REPO.parent / "shared" / "README.md"  # outside the project, in its top-level folder (hidden)
+TOP = "/" + REPO.parts[1]  # the top-level folder of the checkout, which the sandbox hides
 
 WRONG_ADD = "def add(a, b):\n    return a - b\n"
 ADD_TESTS = ("assert add(1, 2) == 3", "assert add(-1, 1) == 0")
@@ -116,7 +118,7 @@ def programs(port: int) -> dict[str, tuple[Job, str, tuple[str, ...]]]:
                     pass""")), "passed", leak),
         "read_outside": (Job(_p(f"""
             found = []
-            for p in ['{REPO / "pyproject.toml"}', '/root/.bashrc', '/work/notes/COMMON.md',
+            for p in ['{REPO / "pyproject.toml"}', '/root/.bashrc', '{NEIGHBOUR}',
                       '/proc/1/root/etc/hostname']:
                 try:
                     open(p).read(); found.append(p)
@@ -140,15 +142,15 @@ def programs(port: int) -> dict[str, tuple[Job, str, tuple[str, ...]]]:
                     f(); print('LEAK root')
                 except OSError:
                     pass""")), "passed", leak),
-        "unmount_hidden": (Job(_p("""
+        "unmount_hidden": (Job(_p(f"""
             import ctypes, os
             libc = ctypes.CDLL(None, use_errno=True)
             libc.unshare(0x10000000 | 0x00020000)  # a user + mount namespace of its own, if allowed
-            for p in (b'/work', b'/root', b'/tmp'):
+            for p in ({TOP!r}.encode(), b'/root', b'/tmp'):
                 if libc.umount2(p, 2) == 0:
                     print('LEAK unmounted', p)
-            if os.path.exists('/work/notes/COMMON.md'):
-                print('LEAK sees notes')""")), "passed", leak),
+            if os.path.exists({str(NEIGHBOUR)!r}) or os.path.exists({str(REPO / "pyproject.toml")!r}):
+                print('LEAK sees the checkout or its neighbours')""")), "passed", leak),
         # processes
         "kill_parent": (Job(_p("""
             import os, signal
