@@ -1,5 +1,8 @@
 """A backend for any OpenAI-compatible server (vLLM, SGLang, llama.cpp, ``transformers serve``, hosted APIs).
 
+Over 400 lines because retries, deadlines, the capability probe and both endpoints (completions, chat) share
+one request path; splitting them would pass that state between modules.
+
 Async with bounded concurrency (``httpx.AsyncClient`` + a semaphore); ``generate`` is synchronous and runs its own
 event loop (in a worker thread if the caller's thread runs one; async code calls ``agenerate``). Base URLs are
 balanced by least-in-flight; a retry avoids the servers that failed it. One retry layer (httpx's are off):

@@ -1,5 +1,7 @@
 """The sandbox worker: a small stdlib-only "zygote" process that forks one jailed job per request.
 
+Over 400 lines because it runs as one file with ``python -I -S``: it cannot import siblings from the package.
+
 Run as ``python -I -S -B _worker.py CONFIG_JSON`` with a scrubbed environment. Per job (sandboxed mode):
 
     zygote: setns(own pid ns), unshare(pid) ──fork──> I: pid 1 of a new pid namespace; setsid,
