@@ -56,3 +56,10 @@ def verify_answers(verifier: Verifier, examples: Sequence[Example], answers: Seq
         out.append([Verdict(score=None, correct=None, reason="unparseable") if a is None else next(it)
                     for a in row])
     return out
+
+
+def assess_extracted(verifier, examples: Sequence[Example], texts: Sequence[Sequence[str]]) -> Assessment:
+    """``assess`` for a verifier that makes no model call: extract each text's answer with the verifier's task
+    and ``verify`` it; no steps."""
+    answers = [[verifier.task.extract(t) for t in row] for row in texts]
+    return Assessment(verifier.verify(examples, answers), [[] for _ in examples])

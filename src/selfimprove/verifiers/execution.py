@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from ..records import Example, SamplingParams, Step, Verdict
 from ..sandbox import Job
 from ..tasks.code import extract_code
-from .base import Assessment
+from .base import Assessment, assess_extracted
 
 _ASSERT = re.compile(r"^(assert\s.+)$", re.MULTILINE)
 _NUMERIC = re.compile(r"^-?\d+(?:\.\d+)?$")
@@ -42,8 +42,7 @@ class ExecutionVerifier:
         self.task = task
 
     def assess(self, examples: Sequence[Example], texts: Sequence[Sequence[str]]) -> Assessment:
-        answers = [[self.task.extract(t) for t in row] for row in texts]
-        return Assessment(self.verify(examples, answers), [[] for _ in examples])
+        return assess_extracted(self, examples, texts)
 
     def verify(self, examples: Sequence[Example], answers: Sequence[Sequence[str | None]]
                ) -> list[list[Verdict]]:

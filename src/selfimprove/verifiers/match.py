@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..records import Example, Verdict
-from .base import Assessment
+from .base import Assessment, assess_extracted
 
 
 class GoldMatch:
@@ -19,8 +19,7 @@ class GoldMatch:
 
     def assess(self, examples: Sequence[Example], texts: Sequence[Sequence[str]]) -> Assessment:
         """Extract each text's answer and match it to the gold answer; no model call, so no steps."""
-        answers = [[self.task.extract(t) for t in row] for row in texts]
-        return Assessment(self.verify(examples, answers), [[] for _ in examples])
+        return assess_extracted(self, examples, texts)
 
     def verify(self, examples: Sequence[Example], answers: Sequence[Sequence[str | None]]
                ) -> list[list[Verdict]]:
