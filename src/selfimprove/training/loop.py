@@ -166,7 +166,8 @@ class RoundLoop(RunState):
             info.update(res.summary())
         elif method.objective == "grpo":
             examples = self.examples_of(r)
-            self.log(f"round {r}: GRPO ({self.cfg.rl.reward}) on {len(examples)} prompts from round {start}'s model")
+            self.log(f"round {r}: {method.name} ({getattr(method, 'reward', '')}) on {len(examples)} prompts "
+                     f"from round {start}'s model")
             model, out = method.train(self, r, model, tok, examples, seed, save_to=stage)
             info.update(out)
         else:
@@ -187,8 +188,11 @@ class RoundLoop(RunState):
         if self.method.guarded:
             self.rd.write_json(f"round-{r}/extra.json", self.extras(r))
             self.rd.write_json(f"round-{r}/guards.json", self.guard_probe(r))
-            files += ["extra", "guards"]
             t0 = time.perf_counter()
+        elif own := self.method.evaluate(self, r, self.backend(r),
+                                         self.examples(self.cfg.dev_split, self.cfg.eval_limit)):
+            self.rd.write_json(f"round-{r}/extra.json", own)  # e.g. SCoRe's correction transitions
+        files += ["extra", "guards"]  # an RL method's training writes its round's guards.json
         backend, results = self.backend(r), {}
         for split in self.eval_split_names():
             examples = self.examples(split, self.cfg.eval_limit)
