@@ -39,7 +39,7 @@ from ..strategies.sample import Greedy
 from . import guards
 from .config import LoopConfig
 from .data import PseudoLabel, SFTRow, check_generation_errors
-from .method import Built, seed_of
+from .method import Built, Method, seed_of
 from .preferences import PreferencePair, references
 from .rundir import RunDir, sync_store
 from .sft import SFTResult, save_policy
@@ -189,9 +189,9 @@ class RoundLoop(RunState):
             self.rd.write_json(f"round-{r}/extra.json", self.extras(r))
             self.rd.write_json(f"round-{r}/guards.json", self.guard_probe(r))
             t0 = time.perf_counter()
-        elif own := self.method.evaluate(self, r, self.backend(r),
-                                         self.examples(self.cfg.dev_split, self.cfg.eval_limit)):
-            self.rd.write_json(f"round-{r}/extra.json", own)  # e.g. SCoRe's correction transitions
+        elif type(self.method).evaluate is not Method.evaluate:  # e.g. SCoRe's correction transitions
+            dev = self.examples(self.cfg.dev_split, self.cfg.eval_limit)
+            self.rd.write_json(f"round-{r}/extra.json", self.method.evaluate(self, r, self.backend(r), dev))
         files += ["extra", "guards"]  # an RL method's training writes its round's guards.json
         backend, results = self.backend(r), {}
         for split in self.eval_split_names():
