@@ -1,4 +1,5 @@
-"""GRPO through TRL on the micro model: a couple of steps change the weights; the settings refuse bad values."""
+"""GRPO through TRL on the micro model: a couple of steps change the weights; the settings refuse bad
+values."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ def test_train_method_grpo_majority_one_round_on_the_micro_model(micro_model_dir
 
     out = tmp_path / "run"
     assert main(["train", "--model", str(micro_model_dir), "--task", "arithmetic:terms=2-3,digits=1-2",
-                 "--method", "grpo", "--rl-reward", "majority", "--rl-min-share", "0.5", "--rl-max-steps", "1",
+                 "--method", "grpo", "--rl-reward", "majority", "--rl-min-share", "0.5", "--rl-max-steps",
+                 "1",
                  "--rl-num-generations", "4", "--rl-batch-size", "8", "--rl-max-completion-length", "32",
                  "--rounds", "1", "--train-limit", "2", "--eval-limit", "4", "--patience", "5",
                  "--out", str(out), "--store", str(tmp_path / "runs.db")]) == 0
