@@ -374,8 +374,8 @@ FORMATS = {
               {"id": "q0", "question": "What is 1 + 1?", "answer": "2"}),
     "gsm8k": ("eval --model scripted --task gsm8k --data {path} --store {store} --limit 3",
               {"id": "q0", "question": "What is 1 + 1?", "answer": "1 + 1 = 2\n#### 2"}),
-    "multiple-choice": ("eval --model scripted --task multiple-choice --data {path} --store {store} "
-                        "--limit 3",
+    "multiple-choice": (("eval --model scripted --task multiple-choice --data {path} --store {store} "
+                         "--limit 3"),
                         {"id": "q0", "question": "1 + 1?", "choices": ["1", "2"], "answer": 1}),
     "boolq": ("eval --model scripted --task boolq --data {path} --store {store} --limit 3",
               {"id": "q0", "question": "is 2 even?", "answer": True, "passage": "2 = 2 x 1"}),
