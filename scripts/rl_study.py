@@ -100,7 +100,8 @@ def report(out: Path, arms: list[str], seeds: list[int], split: str) -> None:
             cells = [test(correct_by_id(eval_traces(run, 0, split)), now)]
             for ref in ("star", "no-filter"):
                 rr = base / ref
-                ok = (rr / "summary.json").exists() and ref != arm
+                ok = (rr / "summary.json").exists() and ref != arm and \
+                    (rr / f"round-{len(round_metrics(rr)) - 1}" / f"eval-{split}.jsonl").exists()
                 cells.append(test(correct_by_id(eval_traces(rr, len(round_metrics(rr)) - 1, split)), now)
                              if ok else "")
             print(f"| {arm} | {seed} | {accs} | {tokens} | {' | '.join(cells)} |")
