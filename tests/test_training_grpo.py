@@ -134,3 +134,13 @@ def test_grpo_killed_mid_round_resumes_to_the_end(micro_model_dir, tmp_path):
         assert m["train"]["objective"] == "grpo" and m["train"]["steps"] == 1 and m["guards"]["entropy"]
         assert (run / f"round-{r}" / "model.safetensors").exists()
     assert [json.loads(x)["round"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [0, 1, 2]
+
+
+def test_the_viewer_plots_reward_accuracy_entropy_and_accuracy_of_an_rl_run():
+    from selfimprove.view.training import _is_rl, rl_figure
+
+    rounds = [{"round": 0, "eval": {"dev": {"accuracy": 0.5}}},
+              {"round": 1, "eval": {"dev": {"accuracy": 0.6}},
+               "guards": {"reward_accuracy": 0.7, "entropy": {"last": 0.4}}}]
+    assert _is_rl(rounds) and not _is_rl(rounds[:1])  # an SFT run's rounds get no such figure
+    assert rl_figure(rounds, "grpo").startswith(b"\x89PNG")
