@@ -91,8 +91,9 @@ class GRPO(Method):
             for t in traces:
                 vote = next(s for s in t.steps if s.kind == "vote").info
                 share = vote["votes"] / vote["n"] if vote["n"] else 0.0
-                labels.append(PseudoLabel(t.example_id, vote["winner"], vote["votes"], vote["parsed"], vote["n"],
-                                          vote["winner"] is not None and share >= (self.min_share or 0.0)))
+                accepted = vote["winner"] is not None and share >= (self.min_share or 0.0)
+                labels.append(PseudoLabel(t.example_id, vote["winner"], vote["votes"], vote["parsed"],
+                                          vote["n"], accepted))
             stats["pool_labels"] = label_precision(labels, lambda i, a: loop.task.check(by_id[i], a))
             return Built(labels=labels, stats=stats)
         return Built(stats=stats)
