@@ -67,4 +67,5 @@ for _cls in (Star, RestEM, Lmsi, EasyToHard, NoFilter, SelfRewarding, ScPO, Spin
     registry.register_method(_cls.name, _cls, paper=_cls.paper)
 
 __all__ = ["CCT", "GRPO", "CodeStar", "EasyToHard", "GoldDPO", "Lmsi", "NoFilter", "RestEM", "SCoRe", "ScPO",
-           "SelfCodeAlign", "SelfRewarding", "Spin", "Star", "VStar", "get_method", "method_classes", "register_method"]
+           "SelfCodeAlign", "SelfRewarding", "Spin", "Star", "VStar", "get_method", "method_classes",
+           "register_method"]
