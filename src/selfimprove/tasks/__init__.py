@@ -28,5 +28,7 @@ register_task("mbpp", "selfimprove.tasks.code:MbppTask",
               paper="Program Synthesis with Large Language Models, arXiv:2108.07732")
 register_task("pal-arithmetic", "selfimprove.tasks.pal:PalArithmeticTask",
               paper="PAL: Program-aided Language Models, arXiv:2211.10435")
+register_task("pal-word-problems", "selfimprove.tasks.pal:PalWordProblemsTask",
+              paper="PAL: Program-aided Language Models, arXiv:2211.10435")
 
 __all__ = ["get_task"]
