@@ -68,8 +68,8 @@ def test_step_formats_split_losslessly_and_continue():
     text = " c6000=6000 a2100=8100 #1440"
     assert arith.split(text) == [" c6000=6000", " a2100=8100", " #1440"]
     assert "".join(arith.split(text)) == text
-    assert arith.next_prompt("P:", " c6000=6000") == "P: c6000=6000 " and arith.make_step("a2100=8100", False) == \
-        " a2100=8100"
+    assert (arith.next_prompt("P:", " c6000=6000") == "P: c6000=6000 "
+            and arith.make_step("a2100=8100", False) == " a2100=8100")
     assert arith.answered(" c6000=6000 #1440") and not arith.answered(" c6000=6000")
     assert not ArithmeticTask(verify=2).step_format().judges_partial
     lines = "first\nsecond\n\nANSWER 3"
@@ -106,7 +106,8 @@ def test_beam_golden_trace_one_call_per_layer():
 
 
 def test_beam_self_evaluation_steers_the_choice():
-    """With lam=1 (self-evaluation only) the path P(True) likes wins although the model finds it less likely."""
+    """With lam=1 (self-evaluation only) the path P(True) likes wins although the model finds it less
+    likely."""
     task, ex = LineTask(), [Example(id="1", question="", answer="7")]
 
     def ll(prompt, cont):  # P(True) high for anything on the B path, low otherwise
@@ -210,14 +211,16 @@ def test_mcts_golden_trace_with_rollouts():
         own = 1 if (n.parent is not None and n.value is not None) else 0
         assert n.visits == own + sum(k.visits for k in kids)
         assert n.value_sum == pytest.approx((n.value if own else 0.0) + sum(k.value_sum for k in kids))
-    # it0 expands the root (A 0.5, B 1.0); it1: UCT picks B (1.0 + sqrt(ln 2)) over A (0.5 + sqrt(ln 2)); B's two
-    # samples are the same finished step (merged), valued 1.0 against the pool {5, 7, 7, 7, 7}; it2: B again
-    # (1 + sqrt(ln 3 / 2) > 0.5 + sqrt(ln 3)), so its finished child is re-counted without a model call
+    # it0 expands the root (A 0.5, B 1.0); it1: UCT picks B (1.0 + sqrt(ln 2)) over A (0.5 + sqrt(ln 2)); B's
+    # two samples are the same finished step (merged), valued 1.0 against the pool {5, 7, 7, 7, 7}; it2: B
+    # again (1 + sqrt(ln 3 / 2) > 0.5 + sqrt(ln 3)), so its finished child is re-counted without a model call
     assert by[0].visits == 4 and by[2].visits == 3 and by[3].visits == 2 and by[1].visits == 1
-    assert backend.generate_calls == 3  # it0: expand + rollouts; it1: expand (a finished child needs no rollout)
+    # it0: expand + rollouts; it1: expand (a finished child needs no rollout)
+    assert backend.generate_calls == 3
     assert t.final_answer == "7" and t.correct is False  # the rollout majority misleads it here: recorded
     rollouts = [s for s in t.steps if s.kind == "rollout"]
-    assert rollouts and t.completion_tokens == sum(c.completion_tokens for s in t.steps for c in s.completions)
+    assert rollouts and t.completion_tokens == sum(c.completion_tokens for s in t.steps
+                                                   for c in s.completions)
     assert Trace.from_json(t.to_json()) == t
 
 
@@ -292,8 +295,8 @@ def test_search_on_the_arithmetic_scratchpad():
     (t,) = score_traces(task, ex, Beam(beams=1, samples=1, value="likelihood").run(backend, task, ex))
     assert t.final_answer == str(p.total) and t.correct is True
     nodes = t.steps[-1].info["nodes"]
-    assert [n["step"] for n in nodes[1:]] == steps and nodes[-1]["terminal"] and nodes[-1]["info"]["ended"] == \
-        "answered"
+    assert ([n["step"] for n in nodes[1:]] == steps and nodes[-1]["terminal"]
+            and nodes[-1]["info"]["ended"] == "answered")
     assert all(c[0].endswith(" ") for c in backend.calls)
 
 
@@ -350,8 +353,8 @@ def test_search_on_a_chat_backend_continues_the_assistant_reply():
 
 
 def test_search_on_a_real_model_stops_steps_at_the_delimiter(micro_model_dir):
-    """The micro model through the hf backend: each step is one scratchpad entry (the stop string works), every
-    prefix is its parent's plus its step, tokens add up, one generate call per expansion layer."""
+    """The micro model through the hf backend: each step is one scratchpad entry (the stop string works),
+    every prefix is its parent's plus its step, tokens add up, one generate call per expansion layer."""
     from selfimprove.backends.hf import HFBackend
 
     class CountingHF(HFBackend):
@@ -388,14 +391,16 @@ def test_search_on_a_real_model_stops_steps_at_the_delimiter(micro_model_dir):
 
 
 def test_eval_cli_runs_every_search_on_the_scripted_model(tmp_path, capsys):
-    """`selfimprove eval --strategy beam|mcts|dvts` end to end (the scripted model continues partial scratchpads
-    and its P(True) judges running sums so far): traces stored with every node; search beats greedy here."""
+    """`selfimprove eval --strategy beam|mcts|dvts` end to end (the scripted model continues partial
+    scratchpads and its P(True) judges running sums so far): traces stored with every node; search beats
+    greedy here."""
     from selfimprove.cli.main import main
     from selfimprove.store.runs import RunStore
 
     store = tmp_path / "runs.db"
     assert main(["eval", "--model", "scripted", "--task", "arithmetic", "--split", "dev", "--limit", "30",
-                 "--store", str(store), "--strategy", "greedy", "--strategy", "beam:beams=2,samples=4,value=self-eval",
+                 "--store", str(store), "--strategy", "greedy", "--strategy",
+                 "beam:beams=2,samples=4,value=self-eval",
                  "--strategy", "mcts:iterations=6,k=2", "--strategy", "dvts:subtrees=2,width=4"]) == 0
     out = capsys.readouterr().out
     assert "beam" in out and "mcts" in out and "dvts" in out
