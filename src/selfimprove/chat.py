@@ -81,6 +81,19 @@ def before_last_user(prompt: str, text: str) -> str:
     return conversation([(m["role"], m["content"]) for m in msgs])
 
 
+def continue_reply(prompt: str, text: str, chat: bool) -> str:
+    """``prompt`` followed by ``text`` as the start of the model's reply (a partial solution that search
+    continues). For a chat backend (``chat``) ``text`` becomes a final assistant message, which the template
+    continues, unless the prompt already ends in one (then ``text`` extends it); without a chat template, and
+    for an empty ``text``, the plain concatenation ``prompt + text`` (unchanged behaviour)."""
+    if not chat or not text:
+        return prompt + text
+    msgs = messages(prompt)
+    if msgs[-1]["role"] == "assistant":
+        return prompt + text
+    return conversation([(m["role"], m["content"]) for m in msgs] + [("assistant", text)])
+
+
 def render_with_template(tokenizer, prompt: str) -> str:
     """The exact text a chat model receives for ``prompt``: its messages through the tokenizer's template,
     continuing a final assistant message or else adding the generation prompt."""

@@ -19,8 +19,10 @@ when a step hits its token budget, or when the search's depth limit is reached. 
 answer is still a leaf; its answer is ``task.extract`` of its text, None when unparseable (counted, never
 dropped).
 
-Not covered: steps of structured output (code blocks, JSON), chat-template backends (the partial solution
-would land in the user's turn; search refuses them), steps split by a model rather than a delimiter.
+On a chat-template backend the partial solution is sent as the start of the assistant's reply
+(``chat.continue_reply``: a final assistant message the template continues), never appended to the user's turn.
+
+Not covered: steps of structured output (code blocks, JSON), steps split by a model rather than a delimiter.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ Prompt (a conversation, ``selfimprove.chat``):
 
     system  Solve the word problem. Show the calculation in one short sentence, then end with
             'The answer is <number>.'
+    (``shots=K``: K worked examples from the train split first, one operation after another (add, sub, mul,
+    div, add, ...), as user/assistant turns whose reply is the one-line worked answer "a - b = c. The answer
+    is c.")
     user    <question>
 
 Extraction: the number after the last "the answer is" (else the last number), whole numbers only.
@@ -27,7 +30,7 @@ from ..answers import extract_number
 from ..chat import few_shot
 from ..errors import UserError
 from ..records import Example
-from .base import Task
+from .base import Task, pick_shots
 
 SYSTEM = ("Solve the word problem. Show the calculation in one short sentence, then end with "
           "'The answer is <number>.'")
@@ -63,18 +66,23 @@ class WordProblemsTask(Task):
     name = "word-problems"
     stop = ("\nQuestion:",)
 
-    def __init__(self, ops: str = "add|sub|mul|div", max_value: int = 60, seed: int = 0) -> None:
+    def __init__(self, ops: str = "add|sub|mul|div", max_value: int = 60, seed: int = 0,
+                 shots: int = 0) -> None:
         chosen = tuple(o for o in str(ops).split("|") if o)
         if not chosen or set(chosen) - set(OPS):
             raise UserError(f"ops must be '|'-separated names from {', '.join(OPS)}, got {ops!r}",
                             field="ops")
         if not 10 <= max_value <= 10_000:
             raise UserError(f"max_value must be in 10..10000, got {max_value}", field="max_value")
-        self.ops, self.max_value, self.seed = chosen, int(max_value), int(seed)
+        if not 0 <= int(shots) <= 16:
+            raise UserError(f"shots must be in 0..16, got {shots}", field="shots")
+        self.ops, self.max_value, self.seed, self.shots = chosen, int(max_value), int(seed), int(shots)
         self._splits: dict[str, list[Example]] | None = None
+        self._shots: list[tuple[str, str]] | None = None
 
     def describe(self) -> str:
-        return f"{self.name}:ops={'|'.join(self.ops)},max_value={self.max_value},seed={self.seed}"
+        shots = f",shots={self.shots}" if self.shots else ""
+        return f"{self.name}:ops={'|'.join(self.ops)},max_value={self.max_value},seed={self.seed}{shots}"
 
     def examples(self, split: str = "test") -> list[Example]:
         if split not in SIZES:
@@ -104,7 +112,16 @@ class WordProblemsTask(Task):
         return out
 
     def prompt(self, example: Example) -> str:
-        return few_shot(SYSTEM, [], example.question)
+        if self._shots is None:
+            self._shots = [(e.question, self.solution(e)) for e in self._pick_shots()]
+        return few_shot(SYSTEM, self._shots, example.question)
+
+    def _pick_shots(self) -> list[Example]:
+        """``shots`` train examples taking the operations in turn (the first unused problem of each)."""
+        symbol = {"add": " + ", "sub": " - ", "mul": " x ", "div": " / "}
+        pool = pick_shots(self, SIZES["train"]) if self.shots else []
+        by_op = [[e for e in pool if symbol[op] in e.meta["solution"]] for op in self.ops]
+        return [by_op[i % len(by_op)][i // len(by_op)] for i in range(self.shots)]
 
     def extract(self, text: str) -> str | None:
         return extract_number(text, fractions=False)
