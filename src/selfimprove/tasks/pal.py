@@ -1,5 +1,5 @@
-"""Program-aided arithmetic: the built-in arithmetic problems, answered by a Python program whose printed value
-is the answer.
+"""Program-aided arithmetic: the built-in arithmetic problems, answered by a Python program whose printed
+value is the answer.
 
 "PAL: Program-aided Language Models" (Gao et al. 2022, arXiv:2211.10435): the model writes a program and an
 interpreter computes the answer. The examples, splits and gold answers are the built-in ``arithmetic`` task's
@@ -34,7 +34,8 @@ _NUMBER = re.compile(r"^-?\d+(?:\.0+)?$")
 
 
 class PalArithmeticTask(CodeTask):
-    """The built-in arithmetic problems as program-aided questions (``--task pal-arithmetic:terms=2-4,...``)."""
+    """The built-in arithmetic problems as program-aided questions
+    (``--task pal-arithmetic:terms=2-4,...``)."""
 
     name = "pal-arithmetic"
     code = "program-aided"
@@ -51,7 +52,8 @@ class PalArithmeticTask(CodeTask):
                 + (",unsafe_exec=true" if self.unsafe_exec else ""))
 
     def examples(self, split: str) -> list[Example]:
-        return [Example(id=e.id.replace("arith-", "pal-", 1), question=e.question, answer=e.answer, meta=e.meta)
+        return [Example(id=e.id.replace("arith-", "pal-", 1), question=e.question, answer=e.answer,
+                        meta=e.meta)
                 for e in self.arith.examples(split)]
 
     def pool_split(self, split: str) -> str | None:
