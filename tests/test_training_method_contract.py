@@ -19,10 +19,11 @@ from selfimprove.training.method import Built, Method, sample, sft_report
 from selfimprove.training.methods import get_method, method_classes, register_method
 
 
-# ---- a whole training method, as a newcomer would write it --------------------------------------------------
+# ---- a whole training method, as a newcomer would write it -------------------------------------------------
 @dataclass(frozen=True)
 class ShortestParsed(Method):
-    """Train on the shortest sample whose answer parses (no gold, no vote): a toy rule for the contract test."""
+    """Train on the shortest sample whose answer parses (no gold, no vote): a toy rule for the contract
+    test."""
 
     name = "shortest-parsed"
     objective = "sft"
@@ -91,10 +92,14 @@ def test_a_registered_method_is_a_cli_choice_with_generated_flags(registered, ti
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = capsys.readouterr().out
-    assert "shortest-parsed" in out and "--min-chars INT" in out and "Ignore samples shorter than this." in out
-    code = main(["train", "--model", str(tiny_random_model_dir), "--task", "arithmetic:n_train=8,n_dev=4,n_test=4",
-                 "--method", "shortest-parsed", "--min-chars", "3", "--rounds", "1", "--n", "2", "--train-limit",
-                 "2", "--eval-limit", "2", "--max-tokens", "8", "--max-steps", "1", "--out", str(tmp_path / "run"),
+    assert ("shortest-parsed" in out and "--min-chars INT" in out
+            and "Ignore samples shorter than this." in out)
+    code = main(["train", "--model", str(tiny_random_model_dir), "--task",
+                 "arithmetic:n_train=8,n_dev=4,n_test=4",
+                 "--method", "shortest-parsed", "--min-chars", "3", "--rounds", "1", "--n", "2",
+                 "--train-limit",
+                 "2", "--eval-limit", "2", "--max-tokens", "8", "--max-steps", "1", "--out",
+                 str(tmp_path / "run"),
                  "--store", str(tmp_path / "runs.db")])
     assert code == 0
     saved = json.loads((tmp_path / "run/config.json").read_text())["loop"]
@@ -114,7 +119,8 @@ def test_the_registry_refuses_a_second_method_of_the_same_name_and_non_methods(r
         get_method("nope")
 
 
-@pytest.mark.parametrize("name", ["star", "rest-em", "lmsi", "easy-to-hard", "no-filter", "self-rewarding", "scpo",
+@pytest.mark.parametrize("name", ["star", "rest-em", "lmsi", "easy-to-hard", "no-filter", "self-rewarding",
+                                  "scpo",
                                   "spin", "gold-dpo", "v-star", "cct"])
 def test_every_built_in_method_declares_the_contract(name):
     """Each is a frozen dataclass with its paper in its module docstring (title and arXiv id, or the control's
@@ -129,6 +135,7 @@ def test_every_built_in_method_declares_the_contract(name):
     assert "arXiv:" in doc or name == "no-filter", doc
     docs = field_docs(cls)
     for f in dataclasses.fields(cls):
-        assert f.default is not dataclasses.MISSING and docs.get(f.name), f"{name}.{f.name} needs a default and doc"
+        assert f.default is not dataclasses.MISSING and docs.get(f.name), (
+            f"{name}.{f.name} needs a default and doc")
     with pytest.raises(dataclasses.FrozenInstanceError):
         (cls() if name != "easy-to-hard" else cls(difficulty_splits=("x",))).name = "x"

@@ -17,7 +17,8 @@ import pytest
 from selfimprove.cli.main import main
 
 TASK = "arithmetic:n_train=12,n_dev=6,n_test=6"
-FAST = ["--train-limit", "6", "--eval-limit", "3", "--max-tokens", "20", "--max-steps", "3", "--batch-size", "4",
+FAST = ["--train-limit", "6", "--eval-limit", "3", "--max-tokens", "20", "--max-steps", "3", "--batch-size",
+        "4",
         "--patience", "0"]
 
 
@@ -52,7 +53,8 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(tiny_random_model_dir, tm
     deadline = time.time() + 120
     while not marker.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.01)
-    assert proc.poll() is None, "the run ended before it could be killed:\n" + proc.stdout.read().decode()[-3000:]
+    assert proc.poll() is None, ("the run ended before it could be killed:\n"
+                                 + proc.stdout.read().decode()[-3000:])
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert marker.exists(), proc.stdout.read().decode()[-3000:]

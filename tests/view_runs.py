@@ -85,7 +85,8 @@ def build_training_run(store_path: Path, run_dir: Path, model_dir: Path) -> str:
                                 "train_limit": 6, "eval_limit": 3, "max_steps": 2, "batch_size": 4,
                                 "guards": {"limit": 3, "n": 2}})
     store = RunStore(store_path)
-    config = {"command": "train", "model": "tiny-random", "model_path": str(model_dir), "task": task.describe(),
+    config = {"command": "train", "model": "tiny-random", "model_path": str(model_dir),
+              "task": task.describe(),
               "data": None, "loop": cfg.to_dict()}
     run_id = store.create_run("train", config, seed=cfg.seed)
     store.put_metrics(run_id, "run", {"run_dir": str(run_dir)})

@@ -88,7 +88,7 @@ class ScriptedBackend:
         return [self.loglikelihoods.get(c, -0.1 * len(c)) for c in continuations]
 
 
-# ---- the `scripted` model: a noisy calculator that also speaks the built-in arithmetic task's formats --------
+# ---- the `scripted` model: a noisy calculator that also speaks the built-in arithmetic task's formats ------
 
 _EXPR = re.compile(r"\d+(?:\s*[-+*]\s*\d+)+")
 _OPERANDS = r"((?:[a-z]\d+ )*[a-z]\d+)"
@@ -112,7 +112,8 @@ class ScriptedCalculator(ScriptedBackend):
       P(" yes") after a verify prompt is 0.8 for a right candidate and 0.3 for a wrong one (for a partial
       solution, one whose running sums are right so far).
     - A solve prompt followed by part of a solution (step-level search): it continues the scratchpad.
-    - ``pal-arithmetic`` prompts: a program printing the sum (see ``_program``), checking programs and revisions.
+    - ``pal-arithmetic`` prompts: a program printing the sum (see ``_program``), checking programs and
+      revisions.
     - Any other prompt: the value of its last arithmetic expression (``12 + 7*3``), wrong at ``error_rate``;
       "I do not know." when it has none.
 
@@ -176,9 +177,10 @@ class ScriptedCalculator(ScriptedBackend):
         return f"{value if ok else value + self.offset(prompt, i)}", -0.2 if ok else -1.5
 
     def _continue(self, prompt: str, i: int, m: re.Match) -> Reply:
-        """A partial solution (step-level search): add the operands not yet written, in question order, from the
-        last running sum written; each new running sum is off by 1-9 with probability ``error_rate / terms``
-        (deterministic per seed, prompt, sample and step), and an error carries on to the answer."""
+        """A partial solution (step-level search): add the operands not yet written, in question order, from
+        the last running sum written; each new running sum is off by 1-9 with probability
+        ``error_rate / terms`` (deterministic per seed, prompt, sample and step), and an error carries on to
+        the answer."""
         ops, labels, width = _operands(m.group(1))
         written = _STEP.findall(m.group(2))
         running = _decode(written[-1][2]) if written else 0
@@ -219,7 +221,8 @@ class ScriptedCalculator(ScriptedBackend):
             verdict = "yes" if judged_right else "no"
             if m.group(2).startswith(":"):  # format 1: the verdict at once
                 return f" {verdict}", -0.3
-            own, shown = _encode(sum(ops), width), _encode(cand or 0, width) if cand is not None else "?" * width
+            own, shown = (_encode(sum(ops), width),
+                          _encode(cand or 0, width) if cand is not None else "?" * width)
             marks = " ".join(f"{a}{b}{'=' if a == b else 'x'}" for a, b in zip(own, shown))
             return f"{_solution(ops, labels, width, sum(ops))} #{shown} ; {marks} | {verdict}", -0.3
         fixed = sum(ops) if fair or cand is None else cand

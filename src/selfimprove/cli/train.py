@@ -56,6 +56,9 @@ def register(sub) -> None:
     p.add_argument("--resume", metavar="RUN_DIR_OR_ID", help="continue a run from its directory or store id "
                    "(its stored config decides: a flag that contradicts it is refused; --rounds may add "
                    "rounds)")
+    p.add_argument("--reuse-start", metavar="RUN_DIR", help="copy round 0's evaluation from this run when it "
+                   "evaluated the same model, task, examples and settings (arms of one comparison), else "
+                   "evaluate round 0 as usual")
     add_loop_arguments(p)
     p.set_defaults(func=run)
 
@@ -137,6 +140,8 @@ def _run(args, store) -> int:
     from ..training.loop import run_loop
     from .train_resume import add_rounds, check_resume_flags, find_run
 
+    if getattr(args, "reuse_start", None) and not Path(args.reuse_start).is_dir():
+        raise UserError("no such run directory", field="--reuse-start", path=args.reuse_start)
     if args.resume:
         run_dir, saved = find_run(args.resume, store)
         try:
@@ -158,7 +163,8 @@ def _run(args, store) -> int:
         run_dir, cfg, task, model_path, run_id = _new_run(args, store)
     print(f"run {run_id} · {cfg.method.name} · {cfg.rounds} round(s) · dir {run_dir}", flush=True)
     try:
-        summary = run_loop(cfg, task, model_path, run_dir, store=store, run_id=run_id)
+        summary = run_loop(cfg, task, model_path, run_dir, store=store, run_id=run_id,
+                           reuse_start=getattr(args, "reuse_start", None))
     except RunIncomplete as e:  # a round lost too many requests: stored 'incomplete', resumable
         if run_id:
             store.set_status(run_id, "incomplete")
