@@ -143,3 +143,23 @@ def test_self_code_align_on_pal_keeps_checked_agreeing_programs_and_never_reads_
         assert rows["gold"] == rows["other gold"] == [right, right2]
     finally:
         task.close()
+
+
+def test_truncated_samples_train_on_their_closed_code_block():
+    from selfimprove.records import Completion, Step, Trace, Verdict
+    from selfimprove.training.data import complete_targets, correct_rows, trainable
+
+    task = get_task("pal-arithmetic")
+    block = "```python\nprint(1 + 2)\n```"
+    comps = (Completion(block + "\n\nThis program prints the sum of", finish_reason="length"),
+             Completion("```python\nprint(1 +", finish_reason="length"),  # no closed block: stays truncated
+             Completion(block + "\nDone.", finish_reason="stop"))  # finished: unchanged
+    step = Step(kind="generate", prompt="p", completions=comps, answers=("3", None, "3"),
+                verdicts=(Verdict(1.0, True, "gold"), Verdict(0.0, False, "gold"), Verdict(1.0, True, "gold")))
+    trace = Trace(example_id="e", strategy="code-star", steps=(step,))
+    closed = complete_targets(task, [trace])
+    assert [c.text for c in closed[0].steps[0].completions] == [block, comps[1].text, comps[2].text]
+    assert [trainable(c) for c in closed[0].steps[0].completions] == [True, False, True]
+    assert trace.steps[0].completions[0].finish_reason == "length"  # the stored trace is not changed
+    assert [r.completion for r in correct_rows(closed)] == [block, comps[2].text]
+    task.close()

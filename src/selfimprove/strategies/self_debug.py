@@ -51,8 +51,8 @@ def program_of(task, example: Example, answer: str | None, text: str) -> str | N
 def require_code(strategy: str, task, kind: str | None = None) -> None:
     """Refuse a task that runs no code (or not the ``kind`` of code the strategy needs), with a message."""
     if not task.code or (kind and task.code != kind):
-        need = {"program": "humaneval or mbpp", "program-aided": "pal-arithmetic"}.get(
-            kind or "", "humaneval, mbpp or pal-arithmetic")
+        need = {"program": "humaneval or mbpp", "program-aided": "pal-arithmetic or pal-word-problems"}.get(
+            kind or "", "humaneval, mbpp, pal-arithmetic or pal-word-problems")
         raise UserError(
             f"strategy '{strategy}' runs programs: it needs a code task ({need}), not '{task.name}'")
 

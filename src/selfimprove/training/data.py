@@ -101,6 +101,26 @@ def trainable(completion: Completion) -> bool:
     return completion.finish_reason == "stop" and bool(completion.text)
 
 
+def complete_targets(task, traces: Sequence[Trace]) -> list[Trace]:
+    """Copies of ``traces`` whose truncated generate-step completions are cut to the part the task says is
+    already complete (``task.complete_part``: a code task's text up to its closed code block), marked
+    finished, so they can be training targets; where there is no such part they stay truncated (and are never
+    targets). The answer was read from that part, so the target is what was checked. The stored traces are
+    not changed."""
+    import dataclasses
+
+    def closed(c: Completion) -> Completion:
+        part = task.complete_part(c.text) if c.finish_reason == "length" else None
+        return dataclasses.replace(c, text=part, finish_reason="stop") if part else c
+
+    out = []
+    for t in traces:
+        steps = tuple(dataclasses.replace(s, completions=tuple(closed(c) for c in s.completions))
+                      if s.kind == "generate" else s for s in t.steps)
+        out.append(dataclasses.replace(t, steps=steps))
+    return out
+
+
 def target_text(completion: Completion, suffix: str = "") -> str:
     """The completion as a training target: its text plus ``suffix`` (e.g. the stop string the task's
     format ends answers with, which the backend cut off)."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from ...records import Example, Step, Trace, Verdict
 from ...strategies.base import make_trace, score_traces
-from ..data import correct_rows
+from ..data import complete_targets, correct_rows
 from ..method import Built, Method, sample, sft_report
 
 
@@ -101,7 +101,7 @@ class SelfCodeAlign(Method):
         return score_traces(task, examples, traces)
 
     def build(self, loop, r: int, traces: list[Trace], examples: list[Example]) -> Built:
-        rows = correct_rows(traces, suffix=loop.cfg.target_suffix, max_per_example=self.max_per_example,
+        rows = correct_rows(complete_targets(loop.task, traces), suffix=loop.cfg.target_suffix, max_per_example=self.max_per_example,
                             round_idx=r)
         stats = sft_report(self, loop.task, examples, traces, rows)
         by_id = {e.id: e for e in examples}
