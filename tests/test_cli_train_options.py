@@ -92,6 +92,7 @@ def test_trl_args_pass_through_to_the_trainer_config_and_unknown_ones_are_refuse
 @pytest.mark.parametrize("argv, needle", [
     (["--k", "0"], "--n/--k must be >= 1"), (["--method", "scpo", "--rationalize"], "rationalize"),
     (["--sft-lr", "0"], "lr must be > 0"), (["--guards-n", "0"], "must be >= 1"),
+    (["--reuse-start", "/no/such/run-dir"], "no such run directory"),
 ])
 def test_a_bad_value_is_refused_before_the_model_is_pretrained(argv, needle, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SELFIMPROVE_HOME", str(tmp_path / "home"))

@@ -31,6 +31,8 @@ EXEMPT = {
     "selfimprove demo": "the full demo takes minutes; `make demo` runs it, and the --recipe example "
                         "below runs the same code on the micro model",
     "selfimprove train --resume RUN_DIR_OR_ID": "needs an interrupted run; tests/test_training_resume.py",
+    "selfimprove train --resume RUN_DIR_OR_ID --rounds 3": "needs a finished run; "
+                                                           "tests/test_training_resume.py",
     "selfimprove score --task humaneval --completions samples.jsonl --out results.jsonl":
         "runs 164 programs in the sandbox; tests/test_code_tasks.py",
 }

@@ -52,3 +52,24 @@ def test_word_problems_are_deterministic_disjoint_and_solved_by_their_solutions(
     assert all(("finds" in e.question or "gave" in e.question) and int(e.answer) <= 40 for e in sub)
     with pytest.raises(UserError):
         get_task("word-problems:ops=pow")
+
+
+def test_word_problems_shots_take_each_operation_in_turn_from_train():
+    import pytest
+
+    from selfimprove.chat import messages
+    from selfimprove.errors import UserError
+    from selfimprove.tasks import get_task
+
+    task = get_task("word-problems:shots=4")
+    ex = task.examples("test")[0]
+    msgs = messages(task.prompt(ex))
+    assert [m["role"] for m in msgs] == ["system"] + ["user", "assistant"] * 4 + ["user"]
+    assert msgs[-1]["content"] == ex.question and msgs[0] == messages(get_task("word-problems").prompt(ex))[0]
+    train = {e.question: e for e in task.examples("train")}
+    shots = [(msgs[i]["content"], msgs[i + 1]["content"]) for i in range(1, 9, 2)]
+    assert all(q in train and a == task.solution(train[q]) for q, a in shots)  # train only, worked answers
+    assert [next(op for op in "+-x/" if f" {op} " in a) for _, a in shots] == list("+-x/")
+    assert task.describe().endswith(",shots=4") and "shots" not in get_task("word-problems").describe()
+    with pytest.raises(UserError):
+        get_task("word-problems:shots=-1")

@@ -309,17 +309,47 @@ def test_registered_with_their_settings():
     assert isinstance(get_strategy("dvts"), DVTS)
 
 
-def test_settings_validate_and_refuse_chat():
-    from selfimprove.backends.base import Capabilities
-    from selfimprove.errors import CapabilityError
-
+def test_settings_validate():
     for bad in ("beam:beams=0", "mcts:selection=foo", "dvts:final=foo", "mcts:value=bogus", "beam:lam=2"):
         with pytest.raises(UserError):
             get_strategy(bad)
-    chat = ScriptedBackend()
+
+
+def test_search_on_a_chat_backend_continues_the_assistant_reply():
+    """With a chat template the partial solution is the start of the assistant's reply (a final assistant
+    message), never text appended to the user's message; without one the prompt is prompt + prefix, as before."""
+    from selfimprove.backends.base import Capabilities
+    from selfimprove.chat import continue_reply, conversation, messages
+
+    convo = conversation([("system", "Solve it."), ("user", "2+2?")])
+    turned = continue_reply(convo, "2+2=4\n", chat=True)
+    assert messages(turned)[-1] == {"role": "assistant", "content": "2+2=4\n"}
+    assert messages(turned)[:-1] == messages(convo)
+    assert continue_reply(turned, "The answer is 4.", chat=True) == turned + "The answer is 4."
+    assert continue_reply(convo, "2+2=4\n", chat=False) == convo + "2+2=4\n"
+    assert continue_reply(convo, "", chat=True) == convo
+
+    class ChatTask(LineTask):
+        def prompt(self, example):
+            return conversation([("system", "Solve it."), ("user", super().prompt(example))])
+
+    seen: list[str] = []
+
+    def chat_reply(prompt, i):  # the reply so far is the final assistant message, if any
+        seen.append(prompt)
+        last = messages(prompt)[-1]
+        return lines_reply("Q1:\n" + (last["content"] if last["role"] == "assistant" else ""), i)
+
+    chat = ScriptedBackend([(r"", chat_reply)])
     chat.capabilities = Capabilities(chat_template=True, logprobs=True, loglikelihood=True)
-    with pytest.raises(CapabilityError, match="chat template"):
-        Beam().run(chat, LineTask(), [Example(id="1", question="")])
+    task, ex = ChatTask(), [Example(id="1", question="", answer="5")]
+    (t,) = score_traces(task, ex, Beam(beams=2, samples=2, tau=0.0, value="likelihood", max_steps=4).run(
+        chat, task, ex))
+    assert (t.final_answer, t.correct) == ("5", True)
+    deeper = [p for p in seen if len(messages(p)) > 2]
+    assert deeper and len(deeper) < len(seen), "the search never continued a partial solution"
+    assert {messages(p)[-1]["content"] for p in deeper} == {"step A\n", "step B\n"}
+    assert all(messages(p)[:2] == messages(task.prompt(ex[0])) for p in seen)
 
 
 def test_search_on_a_real_model_stops_steps_at_the_delimiter(micro_model_dir):
