@@ -19,10 +19,11 @@ Rules (``LABELS``):
 **Model**: a token-classification head with two labels (bad, good) on the policy's backbone
 (``AutoModelForTokenClassification`` from the policy's directory; the head is new), trained on the last token
 of every step with cross-entropy against the target [1 − y, y] (soft labels allowed) by a small
-``transformers.Trainer`` subclass: the installed TRL 1.16 ships no PRM trainer (``trl.experimental`` has none).
-A step's score is P(good) at its last token. ``train_prm`` saves a loadable directory (weights, tokenizer,
-``prm.json``); ``PRMScorer`` loads it. ``prm_metrics`` reports step accuracy and F1 (of the good and of the bad
-class, threshold 0.5) against held-out rollout labels, with the majority-class baseline beside them.
+``transformers.Trainer`` subclass: the installed TRL 1.16 ships no PRM trainer (``trl.experimental`` has
+none). A step's score is P(good) at its last token. ``train_prm`` saves a loadable directory (weights,
+tokenizer, ``prm.json``); ``PRMScorer`` loads it. ``prm_metrics`` reports step accuracy and F1 (of the good
+and of the bad class, threshold 0.5) against held-out rollout labels, with the majority-class baseline beside
+them.
 
 Not covered: LoRA PRMs on real models (full weights only), a PRM that scores a step by a special tag token,
 OmegaPRM's binary search for the first error (every prefix is rolled out here).
@@ -45,7 +46,8 @@ LABELS = ("some", "most", "soft", "inferred")
 
 @dataclass(frozen=True)
 class PRMRow(Record):
-    """One solution split into steps, with a label in [0, 1] per step (1: the step still leads to the answer)."""
+    """One solution split into steps, with a label in [0, 1] per step (1: the step still leads to the
+    answer)."""
 
     prompt: str
     """The task prompt the solution continues."""
@@ -85,13 +87,24 @@ def label_steps(shares: Sequence[float], rule: str) -> list[float]:
     return out
 
 
-def rollout_labels(backend, task, examples: Sequence[Example], solutions: Sequence[Sequence[str]], *,
-                   m: int = 4, rule: str = "some", temperature: float = 0.8, max_tokens: int = 256,
-                   seed: int = 0, fmt: StepFormat | None = None, round_idx: int = 0
-                   ) -> tuple[list[PRMRow], list[Step]]:
+def rollout_labels(
+    backend,
+    task,
+    examples: Sequence[Example],
+    solutions: Sequence[Sequence[str]],
+    *,
+    m: int = 4,
+    rule: str = "some",
+    temperature: float = 0.8,
+    max_tokens: int = 256,
+    seed: int = 0,
+    fmt: StepFormat | None = None,
+    round_idx: int = 0,
+) -> tuple[list[PRMRow], list[Step]]:
     """Label every step of every solution (``solutions[i]``: completion texts for ``examples[i]``) by ``m``
     rollouts from its prefix, all prefixes in one ``generate`` call (identical prefixes of one example share
-    their rollouts). Returns the rows (solutions with no steps are skipped) and the rollout steps (their tokens
+    their rollouts). Returns the rows (solutions with no steps are skipped) and the rollout steps (their
+    tokens
     are the labelling's cost). Reads gold answers."""
     if m < 1:
         raise ValueError(f"rollouts m must be >= 1, got {m}")
@@ -103,10 +116,12 @@ def rollout_labels(backend, task, examples: Sequence[Example], solutions: Sequen
         split.append([(e, fmt.split(t)) for t in texts])
         for _, steps in split[-1]:
             for k in range(len(steps) - 1):
-                prefix = "".join(steps[:k + 1])
+                prefix = "".join(steps[: k + 1])
                 jobs.setdefault((e.id, prefix), task.prompt(e) + prefix)
     keys = list(jobs)
-    params = SamplingParams(n=m, temperature=temperature, max_tokens=max_tokens, stop=tuple(task.stop), seed=seed)
+    params = SamplingParams(
+        n=m, temperature=temperature, max_tokens=max_tokens, stop=tuple(task.stop), seed=seed
+    )
     batches = backend.generate([jobs[k] for k in keys], params) if keys else []
     by_id = {e.id: e for e in examples}
     share: dict[tuple[str, str], float] = {}
@@ -116,17 +131,25 @@ def rollout_labels(backend, task, examples: Sequence[Example], solutions: Sequen
         answers = task.extract_many([prefix + c.text for c in comps])
         ok = [bool(c.ok and task.check(e, a)) for c, a in zip(comps, answers)]
         share[key] = sum(ok) / len(comps)
-        calls.append(Step(kind="rollout", prompt=jobs[key], completions=tuple(comps), answers=tuple(answers),
-                          info={"example_id": e.id, "share": share[key]}))
+        calls.append(
+            Step(
+                kind="rollout",
+                prompt=jobs[key],
+                completions=tuple(comps),
+                answers=tuple(answers),
+                info={"example_id": e.id, "share": share[key], "correct": ok},
+            )
+        )
     rows = []
     for sols in split:
         for e, steps in sols:
             if not steps:
                 continue
             final = 1.0 if task.check(e, task.extract("".join(steps))) else 0.0
-            shares = [share[(e.id, "".join(steps[:k + 1]))] for k in range(len(steps) - 1)] + [final]
-            rows.append(PRMRow(task.prompt(e), list(steps), label_steps(shares, rule), e.id, rule, shares,
-                               round_idx))
+            shares = [share[(e.id, "".join(steps[: k + 1]))] for k in range(len(steps) - 1)] + [final]
+            rows.append(
+                PRMRow(task.prompt(e), list(steps), label_steps(shares, rule), e.id, rule, shares, round_idx)
+            )
     return rows, calls
 
 
@@ -159,8 +182,10 @@ class PRMSettings:
 
     def __post_init__(self) -> None:
         if not self.lr > 0 or not self.epochs > 0 or self.batch_size < 1:
-            raise ValueError(f"PRMSettings: lr and epochs must be > 0 and batch_size >= 1, got {self.lr}, "
-                             f"{self.epochs}, {self.batch_size}")
+            raise ValueError(
+                f"PRMSettings: lr and epochs must be > 0 and batch_size >= 1, got {self.lr}, "
+                f"{self.epochs}, {self.batch_size}"
+            )
         if self.max_steps == 0 or self.max_steps < -1:
             raise ValueError(f"PRMSettings.max_steps must be -1 (no cap) or >= 1, got {self.max_steps}")
 
@@ -176,9 +201,15 @@ def _encode(tokenizer, rows: Sequence[PRMRow]) -> list[dict[str, list]]:
     return out
 
 
-def train_prm(policy: str | Path, rows: Sequence[PRMRow], settings: PRMSettings, save_to: str | Path,
-              meta: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train a PRM from the policy directory ``policy`` on ``rows``; save it (weights, tokenizer, ``prm.json``)
+def train_prm(
+    policy: str | Path,
+    rows: Sequence[PRMRow],
+    settings: PRMSettings,
+    save_to: str | Path,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train a PRM from the policy directory ``policy`` on ``rows``; save it (weights, tokenizer,
+    ``prm.json``)
     to ``save_to``; return what training did."""
     import time
 
@@ -191,9 +222,9 @@ def train_prm(policy: str | Path, rows: Sequence[PRMRow], settings: PRMSettings,
     tok = AutoTokenizer.from_pretrained(str(policy))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForTokenClassification.from_pretrained(str(policy), num_labels=2,
-                                                            id2label={0: "bad", 1: "good"},
-                                                            label2id={"bad": 0, "good": 1})
+    model = AutoModelForTokenClassification.from_pretrained(
+        str(policy), num_labels=2, id2label={0: "bad", 1: "good"}, label2id={"bad": 0, "good": 1}
+    )
     model.config.pad_token_id = tok.pad_token_id
     data = _encode(tok, rows)
     pad = tok.pad_token_id
@@ -220,11 +251,21 @@ def train_prm(policy: str | Path, rows: Sequence[PRMRow], settings: PRMSettings,
     steps = math.ceil(settings.epochs * len(data) / settings.batch_size)
     steps = steps if settings.max_steps == -1 else min(steps, settings.max_steps)
     with __import__("tempfile").TemporaryDirectory(prefix="selfimprove-prm-") as tmp:
-        args = TrainingArguments(output_dir=tmp, learning_rate=settings.lr, max_steps=steps,
-                                 per_device_train_batch_size=settings.batch_size, seed=settings.seed,
-                                 data_seed=settings.seed, lr_scheduler_type="constant", logging_steps=1,
-                                 report_to="none", save_strategy="no", disable_tqdm=True,
-                                 dataloader_num_workers=0, remove_unused_columns=False)
+        args = TrainingArguments(
+            output_dir=tmp,
+            learning_rate=settings.lr,
+            max_steps=steps,
+            per_device_train_batch_size=settings.batch_size,
+            seed=settings.seed,
+            data_seed=settings.seed,
+            lr_scheduler_type="constant",
+            logging_steps=1,
+            report_to="none",
+            save_strategy="no",
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+            remove_unused_columns=False,
+        )
         trainer = SoftStepTrainer(model=model, args=args, train_dataset=data, data_collator=collate)
         from transformers import PrinterCallback
 
@@ -237,10 +278,18 @@ def train_prm(policy: str | Path, rows: Sequence[PRMRow], settings: PRMSettings,
     model.eval()
     model.save_pretrained(save_to)
     tok.save_pretrained(save_to)
-    info = {"rows": len(rows), "labelled_steps": sum(len(r.steps) for r in rows), "steps": steps,
-            "seconds": round(seconds, 3), "first_loss": losses[0] if losses else None,
-            "last_loss": losses[-1] if losses else None, "policy": str(policy),
-            "rules": sorted({r.rule for r in rows}), "reads_gold": True, **(meta or {})}
+    info = {
+        "rows": len(rows),
+        "labelled_steps": sum(len(r.steps) for r in rows),
+        "steps": steps,
+        "seconds": round(seconds, 3),
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "policy": str(policy),
+        "rules": sorted({r.rule for r in rows}),
+        "reads_gold": True,
+        **(meta or {}),
+    }
     (save_to / "prm.json").write_text(json.dumps(info, indent=1, sort_keys=True))
     return info
 
@@ -253,9 +302,11 @@ class PRMScorer:
 
         path = Path(path)
         if not (path / "prm.json").exists():
-            raise FileNotFoundError(f"{path} is not a PRM directory (no prm.json); train one with "
-                                    "scripts/prm_study.py or `selfimprove train --method rest-mcts` "
-                                    "(round-<r>/prm)")
+            raise FileNotFoundError(
+                f"{path} is not a PRM directory (no prm.json); train one with "
+                "scripts/prm_study.py or `selfimprove train --method rest-mcts` "
+                "(round-<r>/prm)"
+            )
         self.path, self.batch_size = path, batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))
         self.model = AutoModelForTokenClassification.from_pretrained(str(path)).eval()
@@ -269,7 +320,7 @@ class PRMScorer:
         enc = [step_positions(self.tokenizer, p, s) for p, s in zip(prompts, steps)]
         out: list[list[float]] = []
         for a in range(0, len(enc), self.batch_size):
-            chunk = enc[a:a + self.batch_size]
+            chunk = enc[a : a + self.batch_size]
             n = max((len(ids) for ids, _ in chunk), default=0)
             if n == 0:
                 out.extend([] for _ in chunk)
@@ -300,8 +351,9 @@ def aggregate(scores: Sequence[float], how: str) -> float | None:
     return float(math.prod(scores))
 
 
-def prm_metrics(predicted: Sequence[Sequence[float]], rows: Sequence[PRMRow], threshold: float = 0.5
-                ) -> dict[str, Any]:
+def prm_metrics(
+    predicted: Sequence[Sequence[float]], rows: Sequence[PRMRow], threshold: float = 0.5
+) -> dict[str, Any]:
     """Step-level agreement of PRM scores with rollout labels (a label ≥ 0.5 is 'good'): accuracy, F1 of the
     good and of the bad class, the majority-class baseline, and the share of solutions whose first bad step
     the PRM finds exactly."""
@@ -318,14 +370,35 @@ def prm_metrics(predicted: Sequence[Sequence[float]], rows: Sequence[PRMRow], th
 
     good = sum(y for _, y in pairs)
     with_error = [(ps, r) for ps, r in zip(predicted, rows) if any(y < 0.5 for y in r.labels)]
-    first = [next((i for i, p in enumerate(ps) if p < threshold), None) ==
-             next(i for i, y in enumerate(r.labels) if y < 0.5) for ps, r in with_error]
-    return {"steps": n, "solutions": len(rows), "accuracy": sum(p == y for p, y in pairs) / n,
-            "f1_good": f1(True), "f1_bad": f1(False), "good_share": good / n,
-            "majority_baseline": max(good, n - good) / n,
-            "first_error_found": sum(first) / len(first) if first else None,
-            "solutions_with_error": len(with_error), "threshold": threshold}
+    first = [
+        next((i for i, p in enumerate(ps) if p < threshold), None)
+        == next(i for i, y in enumerate(r.labels) if y < 0.5)
+        for ps, r in with_error
+    ]
+    return {
+        "steps": n,
+        "solutions": len(rows),
+        "accuracy": sum(p == y for p, y in pairs) / n,
+        "f1_good": f1(True),
+        "f1_bad": f1(False),
+        "good_share": good / n,
+        "majority_baseline": max(good, n - good) / n,
+        "first_error_found": sum(first) / len(first) if first else None,
+        "solutions_with_error": len(with_error),
+        "threshold": threshold,
+    }
 
 
-__all__ = ["AGGREGATES", "LABELS", "PRMRow", "PRMScorer", "PRMSettings", "aggregate", "label_steps",
-           "prm_metrics", "rollout_labels", "step_positions", "train_prm"]
+__all__ = [
+    "AGGREGATES",
+    "LABELS",
+    "PRMRow",
+    "PRMScorer",
+    "PRMSettings",
+    "aggregate",
+    "label_steps",
+    "prm_metrics",
+    "rollout_labels",
+    "step_positions",
+    "train_prm",
+]

@@ -1,6 +1,7 @@
 """A trained process reward model (``training/prm.py``) as a verifier of whole solutions and as a step value.
 
-- ``PRMVerifier`` (verifier ``prm``): splits each candidate completion into the task's steps, scores every step
+- ``PRMVerifier`` (verifier ``prm``): splits each candidate completion into the task's steps, scores
+  every step
   with the PRM (P(good) at the step's last token) and aggregates them (``aggregate``: ``last`` — the PRM's
   estimate at the end; ``min`` — the weakest step, as in Lightman et al. 2023, "Let's Verify Step by Step",
   arXiv:2305.20050; ``product``). ``best-of-n:verifier=prm:path=DIR`` and ``weighted-best-of-n`` select with
@@ -35,8 +36,10 @@ def load_scorer(path: str):
     from pathlib import Path
 
     if not path:
-        raise ValueError("the PRM needs its directory: verifier=prm:path=DIR (or value=prm,prm=DIR); train one "
-                         "with scripts/prm_study.py or `selfimprove train --method rest-mcts` (round-<r>/prm)")
+        raise ValueError(
+            "the PRM needs its directory: verifier=prm:path=DIR (or value=prm,prm=DIR); train one "
+            "with scripts/prm_study.py or `selfimprove train --method rest-mcts` (round-<r>/prm)"
+        )
     return _scorer(str(Path(path).resolve()))
 
 
@@ -70,12 +73,28 @@ class PRMVerifier:
         for i, s in zip(owner, scores):
             v = aggregate(s, self.aggregate)
             per[i].append(s)
-            verdicts[i].append(Verdict(score=v, correct=None if v is None else v >= 0.5,
-                                       reason=f"prm:{self.aggregate}" if v is not None else "no steps"))
+            verdicts[i].append(
+                Verdict(
+                    score=v,
+                    correct=None if v is None else v >= 0.5,
+                    reason=f"prm:{self.aggregate}" if v is not None else "no steps",
+                )
+            )
         spent = self.scorer.scored_tokens - before
-        steps_out = [[Step(kind="prm", info={"step_scores": per[i], "aggregate": self.aggregate,
-                                             "prm": self.path, "prm_tokens": spent if i == 0 else 0})]
-                     for i in range(len(examples))]
+        steps_out = [
+            [
+                Step(
+                    kind="prm",
+                    info={
+                        "step_scores": per[i],
+                        "aggregate": self.aggregate,
+                        "prm": self.path,
+                        "prm_tokens": spent if i == 0 else 0,
+                    },
+                )
+            ]
+            for i in range(len(examples))
+        ]
         return Assessment(verdicts, steps_out)
 
     def verify(self, examples, answers):
