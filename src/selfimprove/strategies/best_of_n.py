@@ -5,8 +5,8 @@ Sample n answers, score each with a self-verifier, keep the best (P(True) select
 "Self-Rewarding Language Models", arXiv:2401.10020; the selection side of the generation–verification gap,
 arXiv:2412.02674, and of sharpening, arXiv:2412.01951):
 
-- ``best-of-n``: the sample with the highest verifier score wins (ties → the earlier sample). Confidence = that
-  score.
+- ``best-of-n``: the sample with the highest verifier score wins (ties → the earlier sample). Confidence =
+  that score.
 - ``weighted-best-of-n``: verifier scores are summed per distinct answer (grouped by ``task.equivalent``) and
   the answer with the largest sum wins. Confidence = its sum ÷ the sum over all scored samples.
 
@@ -36,7 +36,8 @@ from .weighted import weighted_vote
 
 _NO_SELECTION = "first sample: no sample could be scored"
 JUDGES = ("rubric", "judge", "pairwise")
-"""The verifiers that can be read two ways (``verifiers.judge``: written judgement or score-token probabilities)."""
+"""The verifiers that can be read two ways (``verifiers.judge``: written judgement or score-token
+probabilities)."""
 
 def self_verifier(spec: str, backend, task, judge_method: str | None = None):
     """Build the self-verifier ``spec`` (a registered verifier name with options) for ``backend`` and ``task``;
@@ -82,13 +83,15 @@ class BestOfN(Sample):
             allowed = [e.name for e in entries("verifiers") if not e.load().uses_gold]
             raise ValueError(f"verifier must be one of {', '.join(allowed)}, got {self.verifier!r}")
         if self.judge_method not in ("auto", "loglikelihood", "generate"):
-            raise ValueError(f"judge_method must be auto, loglikelihood or generate, got {self.judge_method!r}")
+            raise ValueError(
+                f"judge_method must be auto, loglikelihood or generate, got {self.judge_method!r}")
 
     def run(self, backend, task, examples: Sequence[Example]) -> list[Trace]:
         verifier = self_verifier(self.verifier, backend, task, self.judge_method)
         pools = generate_step(backend, task, [task.prompt(e) for e in examples], self.params())
         keep = [[j for j, a in enumerate(s.answers) if a is not None] for s in pools]
-        judged = verifier.assess(examples, [[s.completions[j].text for j in ks] for s, ks in zip(pools, keep)])
+        judged = verifier.assess(examples,
+                                 [[s.completions[j].text for j in ks] for s, ks in zip(pools, keep)])
         traces = []
         for e, s, ks, vs, vsteps in zip(examples, pools, keep, judged.verdicts, judged.steps):
             scores: list[float | None] = [None] * len(s.answers)

@@ -44,7 +44,6 @@ from .tree import (
     evaluate,
     expand,
     first_answer,
-    refuse_chat,
     softmax_priors,
     tree_step,
 )
@@ -87,7 +86,6 @@ class MCTS(SearchSettings):
     def run(self, backend, task, examples: Sequence[Example], step_value=None) -> list[Trace]:
         """One trace per example. ``step_value`` replaces the configured value (training code passes the
         gold-reading ``rollout-gold`` value this way; inference never does)."""
-        refuse_chat(backend)
         fmt = self.step_format(task)
         value = step_value if step_value is not None else self.make_value(backend, task, fmt)
         trees = [Tree(e, task.prompt(e)) for e in examples]

@@ -3,6 +3,7 @@
 Supervised rounds: ``star``, ``rest-em``, ``lmsi``, ``easy-to-hard``, ``no-filter`` (the control); preference
 and verifier rounds: ``self-rewarding``, ``scpo``, ``spin``, ``gold-dpo`` (the control), ``v-star``, ``cct``;
 code (programs run in the sandbox): ``code-star`` (gold tests) and ``self-code-align`` (the model's own tests);
+RL (TRL's GRPO): ``grpo`` (gold, majority, restrain, self-judge rewards) and ``score`` (two-turn self-correction);
 learning from search over steps: ``mcts-dpo``, ``step-dpo`` (step-level pairs) and ``rest-mcts`` (PRM-ranked
 search paths, PRM retrained every round).
 Each is a ``training.method.Method``; ``register_method(cls)`` adds another (or an entry point in the group
@@ -25,6 +26,7 @@ from .mcts_dpo import MCTSDPO
 from .no_filter import NoFilter
 from .rest_em import RestEM
 from .rest_mcts import RestMCTS
+from .score import SCoRe
 from .scpo import ScPO
 from .self_code_align import SelfCodeAlign
 from .self_rewarding import SelfRewarding
@@ -65,9 +67,9 @@ def get_method(name: str, **options: Any) -> Method:
 
 
 for _cls in (Star, RestEM, Lmsi, EasyToHard, NoFilter, SelfRewarding, ScPO, Spin, GoldDPO, VStar, CCT,
-             CodeStar, SelfCodeAlign, GRPO, MCTSDPO, StepDPO, RestMCTS):
+             CodeStar, SelfCodeAlign, GRPO, SCoRe, MCTSDPO, StepDPO, RestMCTS):
     registry.register_method(_cls.name, _cls, paper=_cls.paper)
 
 __all__ = ["CCT", "GRPO", "MCTSDPO", "CodeStar", "EasyToHard", "GoldDPO", "Lmsi", "NoFilter", "RestEM", "RestMCTS",
-           "ScPO", "SelfCodeAlign", "SelfRewarding", "Spin", "Star", "StepDPO", "VStar", "get_method",
+           "SCoRe", "ScPO", "SelfCodeAlign", "SelfRewarding", "Spin", "Star", "StepDPO", "VStar", "get_method",
            "method_classes", "register_method"]
