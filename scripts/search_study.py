@@ -20,8 +20,8 @@ the paired-bootstrap 95 % CI of the difference in points.
 
 With ``--prm DIR`` (a PRM trained by ``scripts/prm_study.py``) it adds, per budget, best-of-n and weighted
 best-of-n by the PRM over the *same* first n samples as self-consistency (the PRM generates nothing, so they
-spend SC's generated tokens exactly; aggregation ``last`` and ``min``), and beam search with the PRM as its step
-value (``beam-prm``), each tested against SC and best-of-n (P(True)).
+spend SC's generated tokens exactly; aggregation ``last`` and ``min``), and beam search with the PRM as its
+step value (``beam-prm``), each tested against SC and best-of-n (P(True)).
 
 Not covered: wall time (see ``bench/bench_search.py``), other models (pass ``--model``).
 """
@@ -57,7 +57,8 @@ def main(argv=None) -> int:
     p.add_argument("--chunk", type=int, default=50, help="examples per strategy call")
     p.add_argument("--budgets", nargs="+", default=list(BUDGETS), help="budget levels to run (default: all)")
     p.add_argument("--out", help="write every number as JSON here")
-    p.add_argument("--prm", help="a trained PRM directory: adds best-of-n / weighted best-of-n / beam by the PRM")
+    p.add_argument("--prm", help="a trained PRM directory: adds best-of-n / weighted best-of-n / beam by "
+                                 "the PRM")
     args = p.parse_args(argv)
 
     import torch
@@ -134,7 +135,8 @@ def prm_rows(task, sc: dict, budget: str, cfg: dict, args, seed: int) -> dict:
         for t in sc["traces"]:
             gen = t.steps[0]
             keep = [j for j, a in enumerate(gen.answers) if a is not None]
-            scores = scorer.score([gen.prompt] * len(keep), [fmt.split(gen.completions[j].text) for j in keep])
+            texts = [fmt.split(gen.completions[j].text) for j in keep]
+            scores = scorer.score([gen.prompt] * len(keep), texts)
             sc["prm_steps"][t.example_id] = dict(zip(keep, scores))
     out = {}
     for how in ("last", "min"):
@@ -145,8 +147,8 @@ def prm_rows(task, sc: dict, budget: str, cfg: dict, args, seed: int) -> dict:
             if not ranked:
                 return answers[0]
             if weighted:
-                return weighted_vote([answers[j] if scores[j] is not None else None for j in range(len(answers))],
-                                     [x or 0.0 for x in scores], task.equivalent)[0]
+                votes = [a if x is not None else None for a, x in zip(answers, scores)]
+                return weighted_vote(votes, [x or 0.0 for x in scores], task.equivalent)[0]
             return answers[max(ranked, key=lambda j: scores[j])]
 
         spend = lambda t: tokens(t.steps[:1], first=n)  # SC's own samples: the same tokens
@@ -155,7 +157,8 @@ def prm_rows(task, sc: dict, budget: str, cfg: dict, args, seed: int) -> dict:
         out[(budget, f"wbon-prm:aggregate={how}")] = tally(
             sc, f"weighted-best-of-n:n={n},verifier=prm;aggregate={how}",
             lambda t, how=how: pick(t, how, weighted=True), spend)
-    spec = f"{cfg['beam'].replace('value=likelihood', 'value=prm')},prm={args.prm},temperature={args.temperature}"
+    beam_spec = cfg["beam"].replace("value=likelihood", "value=prm")
+    spec = f"{beam_spec},prm={args.prm},temperature={args.temperature}"
     beam = timed(sc["backend"], task, list(sc["examples"].values()), get_strategy(f"{spec},seed={seed}"),
                  args.chunk)
     out[(budget, "beam-prm")] = tally(beam, spec.replace(args.prm, "PRM"), lambda t: t.final_answer,

@@ -1,8 +1,11 @@
-"""Study: learning from search (``mcts-dpo``, ``step-dpo``) against STaR, the no-filter control and a no-search
+"""Study: learning from search (``mcts-dpo``, ``step-dpo``) against STaR, the no-filter control and a
+no-search
 DPO control at the same generation budget, over seeds, with paired tests (the search results page).
 
-For every seed, every arm trains ``--rounds`` rounds from the same starting model (``train --method ...`` through
-the one round loop; round 0's evaluation is shared) on the same training problems and is evaluated greedily on the
+For every seed, every arm trains ``--rounds`` rounds from the same starting model (``train --method ...``
+through
+the one round loop; round 0's evaluation is shared) on the same training problems and is evaluated
+greedily on the
 same ``--eval-limit`` problems of ``dev`` and ``--hard-split``. The no-search control is ``gold-dpo`` (one
 gold-labelled whole-solution pair per problem) with ``n`` set so its samples spend about the generated tokens
 per problem that ``mcts-dpo`` spent in round 1 of the same seed (printed). Paired tests pool (seed, problem)
@@ -54,19 +57,34 @@ def main(argv=None) -> int:
         for arm in args.arms:
             extra = {}
             if arm == "gold-dpo" and "mcts-dpo" in args.arms:
-                extra["n"] = matched_n(out / f"s{seed}-mcts-dpo", args.train_limit, out / f"s{seed}-{args.arms[0]}")
-            cfg = LoopConfig.from_dict({"method": arm, "rounds": args.rounds, "n": args.n, "seed": seed,
-                                        "train_limit": args.train_limit, "eval_limit": args.eval_limit,
-                                        "eval_splits": [args.hard_split], "patience": 0, **extra})
+                extra["n"] = matched_n(
+                    out / f"s{seed}-mcts-dpo", args.train_limit, out / f"s{seed}-{args.arms[0]}"
+                )
+            cfg = LoopConfig.from_dict(
+                {
+                    "method": arm,
+                    "rounds": args.rounds,
+                    "n": args.n,
+                    "seed": seed,
+                    "train_limit": args.train_limit,
+                    "eval_limit": args.eval_limit,
+                    "eval_splits": [args.hard_split],
+                    "patience": 0,
+                    **extra,
+                }
+            )
             t0 = time.perf_counter()
             run = out / f"s{seed}-{arm}"
             summary = run_loop(cfg, task, model, run, log=lambda m: None, reuse_start=first)
             first = first or run
             data = json.loads((run / "round-1/data.json").read_text())
-            results[f"{seed}/{arm}"] = {"dev": summary["dev_accuracy"], "n": cfg.n, "seconds":
-                                        round(time.perf_counter() - t0, 1),
-                                        "generated_tokens_round1": round1_tokens(run),
-                                        "pairs_or_rows": data.get("pairs", data.get("rows"))}
+            results[f"{seed}/{arm}"] = {
+                "dev": summary["dev_accuracy"],
+                "n": cfg.n,
+                "seconds": round(time.perf_counter() - t0, 1),
+                "generated_tokens_round1": round1_tokens(run),
+                "pairs_or_rows": data.get("pairs", data.get("rows")),
+            }
             print(seed, arm, json.dumps(results[f"{seed}/{arm}"]), flush=True)
     report = {"args": vars(args), "runs": results, "paired": paired(out, args)}
     print_table(report, args)
@@ -79,7 +97,9 @@ def round1_tokens(run: Path) -> int:
     """Generated tokens of round 1's data generation (every completion of every trace)."""
     total = 0
     for line in (run / "round-1/traces.jsonl").read_text().splitlines():
-        total += sum(c["completion_tokens"] for s in json.loads(line)["steps"] for c in s.get("completions", []))
+        total += sum(
+            c["completion_tokens"] for s in json.loads(line)["steps"] for c in s.get("completions", [])
+        )
     return total
 
 
@@ -87,8 +107,12 @@ def matched_n(mcts_run: Path, problems: int, start_run: Path) -> int:
     """Samples per problem whose tokens match mcts-dpo's round-1 generation: its tokens per problem divided by
     the starting model's mean greedy completion length on dev (round 0)."""
     per_problem = round1_tokens(mcts_run) / problems
-    lens = [c["completion_tokens"] for line in (start_run / "round-0/eval-dev.jsonl").read_text().splitlines()
-            for s in json.loads(line)["steps"] for c in s.get("completions", [])]
+    lens = [
+        c["completion_tokens"]
+        for line in (start_run / "round-0/eval-dev.jsonl").read_text().splitlines()
+        for s in json.loads(line)["steps"]
+        for c in s.get("completions", [])
+    ]
     return max(2, round(per_problem / (sum(lens) / len(lens))))
 
 
@@ -103,9 +127,13 @@ def paired(out: Path, args) -> dict:
             for arm in args.arms:
                 run = out / f"s{seed}-{arm}"
                 last = json.loads((run / "summary.json").read_text())["rounds_done"]
-                by_arm[arm].update({(seed, k): v for k, v in correct_by_id(eval_traces(run, last, split)).items()})
+                by_arm[arm].update(
+                    {(seed, k): v for k, v in correct_by_id(eval_traces(run, last, split)).items()}
+                )
             start = out / f"s{seed}-{args.arms[0]}"
-            by_arm["start"].update({(seed, k): v for k, v in correct_by_id(eval_traces(start, 0, split)).items()})
+            by_arm["start"].update(
+                {(seed, k): v for k, v in correct_by_id(eval_traces(start, 0, split)).items()}
+            )
         res[split] = {}
         for arm in (*args.arms, "start"):
             acc = sum(bool(v) for v in by_arm[arm].values()) / max(1, len(by_arm[arm]))
@@ -114,7 +142,11 @@ def paired(out: Path, args) -> dict:
                 if ref in by_arm and ref != arm and by_arm[ref]:
                     m = mcnemar_exact(by_arm[ref], by_arm[arm])
                     b = paired_bootstrap(by_arm[ref], by_arm[arm], seed=0)
-                    row[f"vs_{ref}"] = {"diff": m["diff"], "p": m["p_value"], "ci": (b["ci_low"], b["ci_high"])}
+                    row[f"vs_{ref}"] = {
+                        "diff": m["diff"],
+                        "p": m["p_value"],
+                        "ci": (b["ci_low"], b["ci_high"]),
+                    }
             res[split][arm] = row
     return res
 

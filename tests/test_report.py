@@ -76,5 +76,6 @@ def test_a_strategy_run_at_several_budgets_gets_its_accuracy_versus_tokens_curve
     rows = {"beam:beams=4": {"accuracy": 0.8, "tokens_per_example": 400.0},
             "beam:beams=2": {"accuracy": 0.7, "tokens_per_example": 150.0},
             "greedy": {"accuracy": 0.6, "tokens_per_example": 50.0}}
-    assert budget_curves(rows) == {"beam": [(150.0, 0.7), (400.0, 0.8)]}  # sorted by tokens; greedy alone: none
+    # sorted by tokens; greedy, run once, has no curve
+    assert budget_curves(rows) == {"beam": [(150.0, 0.7), (400.0, 0.8)]}
     assert accuracy_vs_tokens(rows, {}).startswith(b"\x89PNG")

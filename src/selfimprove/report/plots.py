@@ -44,8 +44,9 @@ def png(fig) -> bytes:
 
 
 def budget_curves(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, list[tuple[float, float]]]:
-    """(tokens per example, accuracy) of every strategy family (the spec's name before ':') run at two or more
-    settings, sorted by tokens: the accuracy-versus-tokens curve of beam, MCTS, best-of-n, ... across budgets."""
+    """(tokens per example, accuracy) of every strategy family (the spec's name before ':') run at two or
+    more settings, sorted by tokens: the accuracy-versus-tokens curve of beam, MCTS, best-of-n, ... across
+    budgets."""
     families: dict[str, list[tuple[float, float]]] = {}
     for s, m in rows.items():
         families.setdefault(s.split(":")[0], []).append((m["tokens_per_example"], m["accuracy"]))

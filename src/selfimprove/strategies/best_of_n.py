@@ -11,8 +11,8 @@ arXiv:2412.02674, and of sharpening, arXiv:2412.01951):
   the answer with the largest sum wins. Confidence = its sum ÷ the sum over all scored samples.
 
 ``verifier`` names a self-verifier: ``ptrue`` (P(True)), ``verbal`` (verbalised confidence), ``rubric`` or
-``judge`` (additive 5-point rubric), ``checklist`` (TICK), ``pairwise`` (round-robin in both orders), ``prm`` (a
-trained process reward model, ``verifier=prm:path=DIR;aggregate=last|min|product``). Only
+``judge`` (additive 5-point rubric), ``checklist`` (TICK), ``pairwise`` (round-robin in both orders),
+``prm`` (a trained process reward model, ``verifier=prm:path=DIR;aggregate=last|min|product``). Only
 parseable samples are sent to the verifier; the verifier's steps and tokens are recorded in the trace.
 ``info['scores']`` holds one score per sample (None: unparseable, truncated or unscored), ``info['selected']``
 the chosen sample's index, ``info['verdicts']`` / ``info['unscored']`` the verdicts asked for and those the
@@ -40,9 +40,10 @@ JUDGES = ("rubric", "judge", "pairwise")
 probabilities)."""
 
 def self_verifier(spec: str, backend, task, judge_method: str | None = None):
-    """Build the self-verifier ``spec`` (a registered verifier name with options) for ``backend`` and ``task``;
-    one that reads gold answers is refused (selection never reads gold). ``judge_method`` sets how a rubric or
-    pairwise judge is read unless ``spec`` names a ``method`` itself. Inside a strategy spec a verifier's
+    """Build the self-verifier ``spec`` (a registered verifier name with options) for ``backend`` and
+    ``task``; one that reads gold answers is refused (selection never reads gold). ``judge_method`` sets how a
+    rubric or pairwise judge is read unless ``spec`` names a ``method`` itself. Inside a strategy spec a
+    verifier's
     options are separated by ``;`` (``verifier=prm:path=DIR;aggregate=min``), since ``,`` separates the
     strategy's own."""
     from ..registry import build_verifier
@@ -65,8 +66,8 @@ class BestOfN(Sample):
     n: int = 8
     """Samples per example."""
     verifier: str = "ptrue"
-    """Self-verifier (``selfimprove ls verifiers``): ptrue, verbal, rubric (= judge), checklist, pairwise or prm
-    (``prm:path=DIR;aggregate=min``: options after the first separated by ';')."""
+    """Self-verifier (``selfimprove ls verifiers``): ptrue, verbal, rubric (= judge), checklist, pairwise
+    or prm (``prm:path=DIR;aggregate=min``: options after the first separated by ';')."""
     judge_method: str = "auto"
     """How a rubric or pairwise judge is read: 'loglikelihood' (score-token probabilities), 'generate' (its
     written judgement parsed) or 'auto' (log-likelihood where the backend offers it); a ``method`` option in

@@ -58,7 +58,8 @@ class SearchSettings:
 
     def __post_init__(self) -> None:
         if self.value not in VALUES or self.value == "rollout-gold":
-            raise ValueError(f"value must be one of likelihood, self-eval, xie, rollout, prm, got {self.value!r} "
+            raise ValueError(f"value must be one of likelihood, self-eval, xie, rollout, prm, got "
+                             f"{self.value!r} "
                              "(rollout-gold reads gold answers: training only)")
         for name in ("rollouts", "step_tokens", "max_steps", "max_tokens"):
             if getattr(self, name) < 1:
@@ -68,7 +69,8 @@ class SearchSettings:
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if self.value == "prm" and not self.prm:
-            raise ValueError("value=prm needs the PRM's directory: prm=DIR (train one with scripts/prm_study.py)")
+            raise ValueError("value=prm needs the PRM's directory: prm=DIR (train one with "
+                             "scripts/prm_study.py)")
         if self.prm_aggregate not in ("last", "min", "product"):
             raise ValueError(f"prm_aggregate must be last, min or product, got {self.prm_aggregate!r}")
 

@@ -3,7 +3,8 @@
 Supervised rounds: ``star``, ``rest-em``, ``lmsi``, ``easy-to-hard``, ``no-filter`` (the control); preference
 and verifier rounds: ``self-rewarding``, ``scpo``, ``spin``, ``gold-dpo`` (the control), ``v-star``, ``cct``;
 code (programs run in the sandbox): ``code-star`` (gold tests) and ``self-code-align`` (the model's own tests);
-RL (TRL's GRPO): ``grpo`` (gold, majority, restrain, self-judge rewards) and ``score`` (two-turn self-correction);
+RL (TRL's GRPO): ``grpo`` (gold, majority, restrain, self-judge rewards) and ``score`` (two-turn
+self-correction);
 learning from search over steps: ``mcts-dpo``, ``step-dpo`` (step-level pairs) and ``rest-mcts`` (PRM-ranked
 search paths, PRM retrained every round).
 Each is a ``training.method.Method``; ``register_method(cls)`` adds another (or an entry point in the group
@@ -70,6 +71,6 @@ for _cls in (Star, RestEM, Lmsi, EasyToHard, NoFilter, SelfRewarding, ScPO, Spin
              CodeStar, SelfCodeAlign, GRPO, SCoRe, MCTSDPO, StepDPO, RestMCTS):
     registry.register_method(_cls.name, _cls, paper=_cls.paper)
 
-__all__ = ["CCT", "GRPO", "MCTSDPO", "CodeStar", "EasyToHard", "GoldDPO", "Lmsi", "NoFilter", "RestEM", "RestMCTS",
-           "SCoRe", "ScPO", "SelfCodeAlign", "SelfRewarding", "Spin", "Star", "StepDPO", "VStar", "get_method",
-           "method_classes", "register_method"]
+__all__ = ["CCT", "GRPO", "MCTSDPO", "CodeStar", "EasyToHard", "GoldDPO", "Lmsi", "NoFilter", "RestEM",
+           "RestMCTS", "SCoRe", "ScPO", "SelfCodeAlign", "SelfRewarding", "Spin", "Star", "StepDPO", "VStar",
+           "get_method", "method_classes", "register_method"]
