@@ -136,11 +136,13 @@ def grpo_config(settings: GRPOSettings, output_dir: str):
 
 
 def train_grpo(model, tokenizer, rows: Sequence[dict[str, str]], reward_funcs: Sequence[Callable],
-               settings: GRPOSettings, save_to: str | Path | None = None, reward_weights=None):
+               settings: GRPOSettings, save_to: str | Path | None = None, reward_weights=None,
+               chat: bool = True):
     """GRPO on ``rows`` (``{"prompt", "id"}``) with ``reward_funcs``; returns ``(trained_model, GRPOResult)``.
 
     ``model`` is a ``PreTrainedModel`` or a path (then ``tokenizer`` may be None). ``reward_weights`` (one per
     reward) weights TRL's sum of rewards. With ``save_to`` the trained model and tokenizer are saved there.
+    ``chat`` False: prompts as plain text, not through the chat template (the hf backend's option).
     """
     from .sft import drop_fused_head, load_policy, save_policy
 
@@ -153,7 +155,7 @@ def train_grpo(model, tokenizer, rows: Sequence[dict[str, str]], reward_funcs: S
         raise ValueError("train_grpo needs at least one reward callable")
     from ..chat import model_text
 
-    rows = [{**r, "prompt": model_text(tokenizer, r["prompt"])} for r in rows]
+    rows = [{**r, "prompt": model_text(tokenizer, r["prompt"], chat)} for r in rows]
     import datasets
     from transformers import PrinterCallback
     from trl import GRPOTrainer

@@ -55,5 +55,5 @@ class GRPO(Method):
         reward = parse_reward(cfg.reward, cfg.min_share)
         rows = [{"prompt": loop.task.prompt(e), "id": e.id} for e in examples]
         fn = as_trl(reward, loop.task, examples, max_tokens=cfg.max_completion_length)
-        model, res = train_grpo(model, tok, rows, [fn], settings, save_to=save_to)
+        model, res = train_grpo(model, tok, rows, [fn], settings, save_to=save_to, chat=loop.chat)
         return model, {**res.to_dict(), "rewards_per_step": list(res.rewards), "rewards": reward.stats()}
