@@ -64,7 +64,7 @@ def test_an_unknown_recipe_key_is_refused(tmp_path):
     ("sc_n", "-1", "sc_n >= 0"),
 ])
 def test_bad_values_are_refused_before_the_model_is_loaded(tmp_path, key, value, needle):
-    text = re.sub(rf"^{key} = .*$", f"{key} = {value}", Path(SMOLLM2).read_text(), flags=re.M)
+    text = re.sub(rf"^{key} = .*$", f"{key} = {value}", Path(SMOLLM2).read_text(), flags=re.MULTILINE)
     path = tmp_path / "r.toml"
     path.write_text(text)
     with pytest.raises(UserError, match=re.escape(needle)):
@@ -84,7 +84,7 @@ def test_the_smollm2_recipe_runs_end_to_end_on_a_few_examples(smollm2_dir, tmp_p
     text = Path(SMOLLM2).read_text()
     for key, value in (("eval_limit", 3), ("sc_n", 2), ("train_limit", 3), ("n", 2), ("max_tokens", 24),
                        ("max_steps", 1)):
-        text = re.sub(rf"^{key} = \d+", f"{key} = {value}", text, flags=re.M)
+        text = re.sub(rf"^{key} = \d+", f"{key} = {value}", text, flags=re.MULTILINE)
     text = text.replace('arms = ["star", "no-filter"]', 'arms = ["star"]')
     path = tmp_path / "demo.toml"
     path.write_text(text)
