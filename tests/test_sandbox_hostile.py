@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import textwrap
 import threading
 import uuid
@@ -27,6 +28,15 @@ ESCAPE_MARK = f"/tmp/si-escape-{NONCE}"
 REPO = Path(__file__).resolve().parents[1]
 NEIGHBOUR = REPO.parent / "shared" / "README.md"  # outside the project, in its top-level folder (hidden)
 TOP = "/" + REPO.parts[1]  # the top-level folder of the checkout, which the sandbox hides
+PREFIX = os.path.realpath(sys.base_prefix)  # shown to candidates (read-only); its siblings are not
+MARKERS = [f"/si-hostile-{NONCE}/secret.txt", f"/si-hostile-{NONCE}.txt", f"/var/tmp/si-hostile-{NONCE}",
+           f"/srv/si-hostile-{NONCE}", f"/mnt/si-hostile-{NONCE}", f"/opt/si-hostile-{NONCE}",
+           f"/etc/si-hostile-{NONCE}.env", f"{os.path.dirname(PREFIX)}/si-hostile-{NONCE}"]
+"""Files this test writes (as root) before the sandbox starts, in a new top-level folder, at the top level, in
+other top-level folders, in /etc and beside the Python prefix: no candidate may read any of them."""
+SHOWN_TOP = {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr"}
+SHOWN_ETC = {"ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone"}
+SHOWN_DEV = {"null", "zero", "full", "random", "urandom", "fd", "stdin", "stdout", "stderr"}
 
 WRONG_ADD = "def add(a, b):\n    return a - b\n"
 ADD_TESTS = ("assert add(1, 2) == 3", "assert add(-1, 1) == 0")
@@ -125,6 +135,38 @@ def programs(port: int) -> dict[str, tuple[Job, str, tuple[str, ...]]]:
                 except OSError:
                     pass
             print('LEAK' if found else 'nothing', found)""")), "passed", leak),
+        "read_markers": (Job(_p(f"""
+            import os
+            found = [p for p in {MARKERS!r} if os.path.exists(p)]
+            for p in {MARKERS!r}:
+                try:
+                    found.append(open(p).read())
+                except OSError:
+                    pass
+            print('LEAK' if found else 'nothing', found)""")), "passed", leak + (NONCE,)),
+        "list_top_level": (Job(_p(f"""
+            import os, sys
+            # only system folders at the top; above the Python prefix, only the path down to it
+            extra = set(os.listdir('/')) - {SHOWN_TOP!r}
+            parts = {PREFIX!r}.strip('/').split('/')
+            allowed = {{parts[0]}} if parts[0] not in {SHOWN_TOP!r} else set()
+            if extra - allowed:
+                print('LEAK top level', sorted(extra - allowed))
+            for depth in range(1, len(parts)):
+                d = '/' + '/'.join(parts[:depth])
+                if d.lstrip('/').split('/')[0] in {SHOWN_TOP!r}:
+                    break
+                if os.listdir(d) != [parts[depth]]:
+                    print('LEAK beside the prefix', d, os.listdir(d))
+            for d, shown in (('/etc', {SHOWN_ETC!r}), ('/dev', {SHOWN_DEV!r})):
+                if set(os.listdir(d)) - shown:
+                    print('LEAK in', d, sorted(set(os.listdir(d)) - shown))
+            for d in ('/home', '/root/.ssh', '/var', '/run', '/sys', '/opt', '/srv', '/mnt', '/media', '/boot',
+                      {TOP!r}, '/etc/passwd', '/etc/hostname', '/etc/environment', '/dev/shm', '/dev/mem'):
+                if os.path.exists(d):
+                    print('LEAK exists', d)
+            import json, decimal, sqlite3, ssl, time  # the standard library still works
+            print('ok', time.localtime().tm_year > 2000)""")), "passed", leak),
         "write_outside": (Job(_p(f"""
             import os
             wrote = []
@@ -257,6 +299,30 @@ def programs(port: int) -> dict[str, tuple[Job, str, tuple[str, ...]]]:
     }
 
 
+def _write_markers() -> list[Path]:
+    """Write the MARKERS this machine allows (the sandbox needs root, so all of them where it runs)."""
+    made = []
+    for m in map(Path, MARKERS):
+        created_dir = not m.parent.exists()
+        try:
+            m.parent.mkdir(parents=True, exist_ok=True)
+            m.write_text(f"LEAK {NONCE}\n")
+        except OSError:
+            continue
+        made.append(m)
+        if created_dir:
+            made.append(m.parent)
+    return made
+
+
+def _remove_markers(made: list[Path]) -> None:
+    for p in made:
+        if p.is_dir():
+            p.rmdir()
+        else:
+            p.unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="module")
 def hostile_run():
     listener = socket.socket()
@@ -277,6 +343,7 @@ def hostile_run():
     thread = threading.Thread(target=accept_loop, daemon=True)
     thread.start()
     os.environ["SELFIMPROVE_TEST_SECRET"] = SECRET
+    markers = _write_markers()
     try:
         sandbox = Sandbox(Limits(wall_s=0.6, cpu_s=2, memory_mb=256, tmp_mb=8, processes=16,
                                  output_bytes=20000), workers=4)
@@ -286,8 +353,11 @@ def hostile_run():
         del os.environ["SELFIMPROVE_TEST_SECRET"]
     progs = programs(port)
     names = [n for n in progs for _ in range(RUNS)]
-    with sandbox:
-        results = sandbox.run([progs[n][0] for n in names])
+    try:
+        with sandbox:
+            results = sandbox.run([progs[n][0] for n in names])
+    finally:
+        _remove_markers(markers)
     stop.set()
     thread.join()
     listener.close()

@@ -11,8 +11,11 @@ When the job ends, its pid-namespace init exits and the kernel SIGKILLs every pr
 double-forked children and fork bombs included.
 
 What it stops: network access (TCP/UDP/DNS to anywhere, including 127.0.0.1); reading the parent's
-environment (API keys) or home/project directories (hidden by empty read-only mounts); writing anywhere but
-its own tmpfs directory; signalling or tracing the parent, the test process or other jobs; leaving processes
+environment (API keys); reading any file outside an allowlist: the worker pivots into a minimal read-only root
+that holds only /usr and the /lib*, /bin, /sbin links, the Python prefix (its parent directories hold nothing
+else), five /etc entries (the dynamic linker's cache and the time zone), five /dev nodes, and each job's fresh
+/proc and /tmp (``_jail.py``): home directories, the project, data folders, /var, /run, /sys, /opt, /srv, /mnt,
+any other top-level folder and the rest of /etc are absent; writing anywhere but its own tmpfs directory; signalling or tracing the parent, the test process or other jobs; leaving processes
 or files behind; exhausting the machine's memory, disk, processes or time beyond the limits; forging a
 pass. The verdict is computed by the parent from plain data: the tests run in a separate process that the
 candidate cannot signal, trace or write to, and that calls the candidate's functions over a pipe whose
@@ -24,7 +27,8 @@ memory it inherits from the worker, never tests).
 a result file all only affect the candidate's own process.
 
 What it does not stop: kernel exploits (this is not a VM or gVisor; the candidate shares the host kernel,
-and seccomp is not used); reading world-readable system files (``/etc``, ``/usr``); side channels such as
+and seccomp is not used); reading world-readable files under ``/usr`` and the Python prefix (installed
+software, which may include a site-packages folder inside the prefix); side channels such as
 timing; CPU and memory contention with other jobs within the limits. Model-written *tests* are trusted to
 mean what they say: a test that passes trivially (``assert True``) passes. Candidates run on the worker's
 Python with the standard library only (no site-packages).

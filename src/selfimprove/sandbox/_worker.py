@@ -1,12 +1,13 @@
 """The sandbox worker: a small stdlib-only "zygote" process that forks one jailed job per request.
 
-Over 400 lines because it runs as one file with ``python -I -S``: it cannot import siblings from the package.
-
-Run as ``python -I -S -B _worker.py CONFIG_JSON`` with a scrubbed environment. Per job (sandboxed mode):
+Run as ``python -I -S -B _worker.py CONFIG_JSON`` with a scrubbed environment; it imports its siblings
+``_codec``, ``_harness`` and ``_jail`` by path (not the package). At start (sandboxed mode) the zygote enters a
+mount namespace of its own and pivots into the minimal read-only root that ``_jail.build_root`` builds (system
+directories, the Python prefix, a few /etc entries; nothing else of the host). Per job:
 
     zygote: setns(own pid ns), unshare(pid) ──fork──> I: pid 1 of a new pid namespace; setsid,
         unshare(mount, net, ipc, uts)
-        I: private mounts (fresh /proc, tmpfs /tmp, hidden home/project dirs, read-only /var/tmp, /dev/shm)
+        I: a fresh /proc of its pid namespace and a size-capped tmpfs /tmp (_jail.job_mounts)
         I ──fork──> A: candidate, uid U,   rlimits, own session, cwd /tmp/a (0700)
         I reads the tests from the parent only now, then
         I ──fork──> B: tests,     uid U+1, rlimits, own session, cwd /tmp/b (0700)
@@ -35,6 +36,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, _HERE)
 import _codec
 import _harness
+import _jail
 
 sys.path.remove(_HERE)
 
@@ -45,61 +47,17 @@ PRELOAD = ("math", "re", "collections", "itertools", "functools", "heapq", "stri
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
-MS_BIND, MS_REC, MS_PRIVATE, MNT_DETACH = 4096, 16384, 1 << 18, 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
 _libc = ctypes.CDLL(None, use_errno=True)
+_check = _jail.check
 _STATE = {"tests_read": False}
-
-
-def _check(rc: int, what: str) -> None:
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _mount(src, target, fstype, flags, data=None) -> None:
-    enc = (lambda s: None if s is None else s.encode())
-    _check(_libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
-           f"mount {target}")
 
 
 def _prctl(option: int, value: int) -> None:
     _check(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), f"prctl {option}")
 
 
-# ----------------------------------------------------------------------------------------------- the jail
-
-def _under(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
-def _setup_mounts(cfg: dict, lim: dict) -> None:
-    """Private mount tree for this job; runs as root in the new mount + pid namespace (I)."""
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
-           f"size={int(lim['tmp_mb'])}m,nr_inodes=4096,mode=0755")
-    hide = [h for h in cfg["hide"] if os.path.isdir(h) and h != "/"]
-    staged = []
-    for k, path in enumerate(p for p in cfg["expose"] if any(_under(p, h) for h in hide)):
-        stage = f"/tmp/.expose{k}"
-        os.mkdir(stage, 0o700)
-        _mount(path, stage, None, MS_BIND | MS_REC)
-        staged.append((stage, path))
-    for h in hide:
-        _mount("tmpfs", h, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=512,mode=0755")
-    for stage, path in staged:
-        os.makedirs(path, 0o755, exist_ok=True)
-        _mount(stage, path, None, MS_BIND | MS_REC)
-        _check(_libc.umount2(stage.encode(), MNT_DETACH), f"umount {stage}")
-        os.rmdir(stage)
-    for h in hide:
-        _mount(None, h, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-    for shared in ("/var/tmp", "/dev/shm", "/run/lock"):  # every other world-writable place: empty, read-only
-        if os.path.isdir(shared) and not os.path.islink(shared):
-            _mount("tmpfs", shared, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0755")
-
+# ----------------------------------------------------------------------------------------------- a job's processes
 
 def _child_setup(uid: int | None, workdir: str, fds: list[int], lim: dict) -> None:
     """In a freshly forked A or B: own session, only ``fds`` open (as 0..n-1), limits, then drop to ``uid``."""
@@ -199,7 +157,7 @@ class _Procs:
 def _workdirs(cfg: dict, job: dict) -> tuple[str, str, str, int | None, int | None]:
     """(base, A's dir, B's dir, A's uid, B's uid): the job's private tree, with the stdin file in it."""
     if cfg["sandboxed"]:
-        _setup_mounts(cfg, job["limits"])
+        _jail.job_mounts(job["limits"]["tmp_mb"])
         base, uid_a, uid_b = "/tmp", cfg["uid_base"], cfg["uid_base"] + 1
     else:
         base, uid_a, uid_b = tempfile.mkdtemp(prefix="selfimprove-sbx-"), None, None
@@ -350,24 +308,18 @@ def _fork_job(cfg: dict, pid_ns_fd: int | None) -> int:
     return os.fork()
 
 
-def _probe(cfg: dict) -> str | None:
+def _probe(cfg: dict, pid_ns_fd: int | None) -> str | None:
     """Why jailed jobs cannot run here, or None when they can."""
     if not cfg["sandboxed"]:
         return None
-    if os.geteuid() != 0:
-        return "it must run as root to enter namespaces and drop to an unprivileged uid"
-    pid_ns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY)
     try:
         pid = _fork_job(cfg, pid_ns_fd)
     except OSError as e:
         return f"unshare of a pid namespace failed: {e.strerror}"
-    finally:
-        os.close(pid_ns_fd)
     if pid == 0:
         try:
             _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
-            _mount(None, "/", None, MS_REC | MS_PRIVATE)
-            _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
+            _jail.job_mounts(1)
         except OSError as e:
             os.write(2, f"{e.strerror}\n".encode())
             os._exit(1)
@@ -396,11 +348,19 @@ def main() -> None:
     for name in PRELOAD:
         __import__(name)
     gc.freeze()  # forked jobs then do not dirty (copy) the zygote's pages when their collector runs
-    why = _probe(cfg)
+    pid_ns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY) if cfg["sandboxed"] else None
+    why = None
+    if cfg["sandboxed"] and os.geteuid() != 0:
+        why = "it must run as root to enter namespaces and drop to an unprivileged uid"
+    elif cfg["sandboxed"]:
+        try:
+            _jail.build_root(cfg["expose"], cfg["hide"])
+        except OSError as e:
+            why = f"building the jail's root failed: {e.strerror or e}"
+    why = why or _probe(cfg, pid_ns_fd)
     _codec.write_frame(1, {"ready": why is None, "error": why})
     if why is not None:
         return
-    pid_ns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY) if cfg["sandboxed"] else None
     while True:
         try:
             job = _codec.read_frame(0)
