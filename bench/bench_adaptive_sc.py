@@ -5,9 +5,9 @@ The goal: ESC / ASC spend <= 0.4x the samples of SC@16 while staying within 0.5 
 model (the built-in ``tiny`` model through the ``hf`` backend by default), the same examples, the same
 temperature and the same seeds, so every comparison is paired by example:
 
-- **live**: each strategy draws its own samples from the backend. The hf backend seeds sample i of a request by
-  (seed, prompt, i), so SC@16 and the first window/round of ESC, ASC and DSC draw the *same* first samples; later
-  rounds of the adaptive strategies use seed + r and so differ from SC's samples 5..16.
+- **live**: each strategy draws its own samples from the backend. The hf backend seeds sample i of a request
+  by (seed, prompt, i), so SC@16 and the first window/round of ESC, ASC and DSC draw the *same* first samples;
+  later rounds of the adaptive strategies use seed + r and so differ from SC's samples 5..16.
 - **replay**: the adaptive strategies (the real strategy code) are fed SC@16's own 16 samples per example, in
   order, by a backend that replays that pool. Any accuracy difference then comes from the stopping rule alone,
   not from drawing different samples.
@@ -15,18 +15,18 @@ temperature and the same seeds, so every comparison is paired by example:
 Reported per strategy: mean samples per example and the ratio to 16, completion tokens ratio to SC@16,
 accuracy, the paired difference to SC@16 in points with its paired-bootstrap 95 % CI and the exact McNemar p,
 and whether the goal is met. With several ``--seeds`` every seed is a full repeat and a pooled line follows
-(pairs = (seed, example)). Unparseable answers count as wrong, as in ``selfimprove eval``. For reference, SC at
-a fixed smaller n (maj@k of SC's pool) is printed beside them. On n = 200 examples one example is 0.5 points,
-so "within 0.5 points" is far inside the sampling noise of one run: read the CI.
+(pairs = (seed, example)). Unparseable answers count as wrong, as in ``selfimprove eval``. For reference, SC
+at a fixed smaller n (maj@k of SC's pool) is printed beside them. On n = 200 examples one example is 0.5
+points, so "within 0.5 points" is far inside the sampling noise of one run: read the CI.
 
     python bench/bench_adaptive_sc.py [--model tiny] [--split dev] [--limit N] [--temperature 0.7] \
         [--seeds 0 1 2] [--no-replay]
 
 Measured on the 2-core development machine (``tiny`` fingerprint e0eede439cc0, dev n = 200, T = 0.7, seeds
-0 1 2 pooled, about 5 minutes): the goal is not met. Live: ESC 0.71x at +1.2 points (paired 95 % CI -1.3 .. +3.7),
-ASC 0.66x at +1.8 (-1.0 .. +4.7), ASC threshold 0.9 0.57x at +2.0; ESC window 2 (0.37x, -2.2) and DSC budget 6.4
-(0.39x, -3.3, CI -6.0 .. -0.7) reach the budget but lose accuracy. The model's samples are right 57 % of the
-time, so windows are rarely unanimous: ESC hits its 16-sample cap on about half the examples.
+0 1 2 pooled, about 5 minutes): the goal is not met. Live: ESC 0.71x at +1.2 points (paired 95 % CI -1.3 ..
++3.7), ASC 0.66x at +1.8 (-1.0 .. +4.7), ASC threshold 0.9 0.57x at +2.0; ESC window 2 (0.37x, -2.2) and DSC
+budget 6.4 (0.39x, -3.3, CI -6.0 .. -0.7) reach the budget but lose accuracy. The model's samples are right 57
+% of the time, so windows are rarely unanimous: ESC hits its 16-sample cap on about half the examples.
 
 Not covered: wall-clock time (the samples count is the cost measure here; ASC's one-sample rounds cost more
 calls, which the table shows), other tasks or models (pass ``--model``/``--task``), USC and weighted SC.
@@ -86,7 +86,8 @@ def run(strategy, backend, task, examples, chunk: int) -> tuple[list, float]:
 def row(label: str, traces: list, base: list, wall: float) -> dict:
     n = len(traces)
     samples = sum(t.info.get("samples", 0) for t in traces) / n
-    return {"label": label, "samples": samples, "completion_tokens": sum(t.completion_tokens for t in traces) / n,
+    return {"label": label, "samples": samples,
+            "completion_tokens": sum(t.completion_tokens for t in traces) / n,
             "calls": sum(t.calls for t in traces) / n, "wall": wall,
             "a": [bool(t.correct) for t in base], "b": [bool(t.correct) for t in traces]}
 
@@ -133,7 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     task = get_task(args.task)
     examples = task.examples(args.split)[:args.limit]
     t = args.temperature
-    meta = Path(backend.name.removeprefix("hf:")) / "selfimprove.json"  # the built-in model's pretraining record
+    # the built-in model's pretraining record
+    meta = Path(backend.name.removeprefix("hf:")) / "selfimprove.json"
     about = json.loads(meta.read_text()) if meta.is_file() else {}
     print(f"model {args.model} ({backend.name}, {about.get('name', '')} fingerprint "
           f"{about.get('fingerprint', '?')}, "
@@ -174,7 +176,8 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append(row(f"replay {label}", traces, sc_traces, wall))
         for r in rows:
             print(summary(r, base))
-            acc = pooled.setdefault(r["label"], {**r, "a": [], "b": [], "samples": 0.0, "completion_tokens": 0.0,
+            acc = pooled.setdefault(r["label"], {**r, "a": [], "b": [], "samples": 0.0,
+                                                 "completion_tokens": 0.0,
                                                  "calls": 0.0, "wall": 0.0, "base_tokens": 0.0})
             acc["a"] += r["a"]
             acc["b"] += r["b"]

@@ -3,12 +3,13 @@
 One run, side by side on the same machine: pretrain the demo's model into a fresh selfimprove home (the
 reference: pretraining was measured at 19.0k tokens/s, ~79 s, and the cached demo at 124 s on an idle
 2-core machine), then run `selfimprove demo` on the cached model and read the phase times the demo and its
-training loop record (`demo/resources` in the run store, `seconds` in every round's metrics). The goal "a cached
-demo in 60 s where pretraining takes ~79 s" is the ratio demo ÷ pretraining ≤ 0.76.
+training loop record (`demo/resources` in the run store, `seconds` in every round's metrics). The goal "a
+cached demo in 60 s where pretraining takes ~79 s" is the ratio demo ÷ pretraining ≤ 0.76.
 
     OMP_NUM_THREADS=2 .venv/bin/python bench/bench_demo_phases.py            # ~4 minutes on 2 idle cores
     .venv/bin/python bench/bench_demo_phases.py --home /tmp/si-bench --reuse  # skip pretraining if cached
-    .venv/bin/python bench/bench_demo_phases.py --model micro --recipe bench/recipes/micro-demo.toml  # a check
+    # a check:
+    .venv/bin/python bench/bench_demo_phases.py --model micro --recipe bench/recipes/micro-demo.toml
 
 Phases: model load and inference table (greedy and self-consistency on dev), the shared round-0 evaluation,
 and per arm and round: generate (k samples per training problem), select (labels, rows), train (SFT, including
@@ -31,7 +32,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", help="selfimprove home (default: a fresh temporary directory)")
     ap.add_argument("--reuse", action="store_true", help="reuse a cached model in --home (no pretraining "
-                                                         "measured; ratios to pretraining use its recorded time)")
+                                                         "measured; ratios to pretraining use its "
+                                                         "recorded time)")
     ap.add_argument("--recipe", help="demo recipe (default: recipes/demo.toml)")
     ap.add_argument("--model", default="tiny", help="the built-in model the recipe names (default: tiny; a "
                                                     "micro recipe checks the bench in seconds)")

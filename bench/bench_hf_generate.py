@@ -44,7 +44,8 @@ def make_prompts(count: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     prompts = []
     for _ in range(count):
-        shots = [f"q: {rng.randint(1, 10**rng.randint(1, 6))}+{rng.randint(1, 999)}=? a: {rng.randint(1, 999)}\n"
+        shots = [f"q: {rng.randint(1, 10**rng.randint(1, 6))}+{rng.randint(1, 999)}=? a: "
+                 f"{rng.randint(1, 999)}\n"
                  for _ in range(rng.randint(1, 4))]
         prompts.append("".join(shots) + f"q: {rng.randint(1, 99999)}+{rng.randint(1, 99999)}=? a:")
     return prompts
@@ -63,7 +64,8 @@ def run_backend(backend, prompts: list[str], n: int, max_tokens: int, seed: int)
     return sum(c.completion_tokens + (c.finish_reason == "stop") for row in out for c in row), elapsed
 
 
-def run_generate(model, tokenizer, prompts: list[str], n: int, max_tokens: int, seed: int) -> tuple[int, float]:
+def run_generate(model, tokenizer, prompts: list[str], n: int, max_tokens: int,
+                 seed: int) -> tuple[int, float]:
     import torch
 
     inputs = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
@@ -92,7 +94,8 @@ def _sync(model) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="a local HF causal-LM directory (default: a random built-in-size Llama)")
+    parser.add_argument("--model",
+                        help="a local HF causal-LM directory (default: a random built-in-size Llama)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--prompts", type=int, default=32)

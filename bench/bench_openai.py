@@ -1,8 +1,8 @@
 """Benchmark: requests/s of the openai_compat backend vs a raw concurrent httpx client vs sequential calls.
 
 All three drive the same server with the same request bodies (``/v1/completions``, ``max_tokens`` 16, greedy,
-logprobs on), side by side in one run, in alternating rounds; the best round of each is kept and the ratios are
-printed against the goals: selfimprove / raw concurrent >= 0.9 at the same concurrency, and
+logprobs on), side by side in one run, in alternating rounds; the best round of each is kept and the ratios
+are printed against the goals: selfimprove / raw concurrent >= 0.9 at the same concurrency, and
 selfimprove / sequential >= 8 at concurrency 16. The raw client is the floor of what any client could do: one
 ``httpx.AsyncClient``, a semaphore, ``json()`` on each body and nothing else; selfimprove also builds records,
 normalises log-probabilities and runs its retry layer. Sequential calls use one ``httpx.Client`` on a subset
@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def start_fake_server(latency: float) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "fake_openai_server.py"), "--latency", str(latency)],
+    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "fake_openai_server.py"), "--latency",
+                             str(latency)],
                             stdout=subprocess.PIPE, text=True)
     url = proc.stdout.readline().strip()
     if not url.startswith("http"):
@@ -40,7 +41,8 @@ def start_fake_server(latency: float) -> tuple[subprocess.Popen, str]:
 
 
 def bodies(model: str | None, count: int) -> list[dict]:
-    base = {"max_tokens": 16, "temperature": 0.0, "n": 1, "logprobs": 1, **({"model": model} if model else {})}
+    base = {"max_tokens": 16, "temperature": 0.0, "n": 1, "logprobs": 1,
+            **({"model": model} if model else {})}
     return [{**base, "prompt": f"Question {i}: what is {i} + {i * 7}?"} for i in range(count)]
 
 
@@ -111,7 +113,8 @@ def main() -> None:
         for _ in range(args.rounds):
             best["raw"] = min(best["raw"], run_raw(url, payloads, args.concurrency) / len(payloads))
             best["selfimprove"] = min(best["selfimprove"],
-                                      run_selfimprove(url, args.model, prompts, args.concurrency) / len(prompts))
+                                      run_selfimprove(url, args.model, prompts,
+                                                      args.concurrency) / len(prompts))
             seq = payloads[: args.sequential]
             best["sequential"] = min(best["sequential"], run_sequential(url, seq) / len(seq))
     finally:
@@ -121,12 +124,17 @@ def main() -> None:
 
     rate = {k: 1.0 / v for k, v in best.items()}
     where = f"fake server, {args.latency * 1000:.0f} ms/request" if proc is not None else url
-    print(f"server: {where} · {args.requests} requests · concurrency {args.concurrency} · best of {args.rounds}")
+    print(f"server: {where} · {args.requests} requests · concurrency {args.concurrency} · "
+          f"best of {args.rounds}")
+    labels = {"selfimprove": "selfimprove openai_compat", "raw": "raw httpx (concurrent)",
+              "sequential": "sequential httpx"}
     for name in ("selfimprove", "raw", "sequential"):
-        label = {"raw": "raw httpx (concurrent)", "sequential": "sequential httpx"}.get(name, "selfimprove openai_compat")
+        label = labels[name]
         print(f"  {label:28s} {rate[name]:8.1f} req/s")
     vs_raw, vs_seq = rate["selfimprove"] / rate["raw"], rate["selfimprove"] / rate["sequential"]
-    print(f"selfimprove / raw concurrent : {vs_raw:5.2f}x  (goal >= 0.9)  {'ok' if vs_raw >= 0.9 else 'BELOW GOAL'}")
+    print(
+        f"selfimprove / raw concurrent : {vs_raw:5.2f}x  (goal >= 0.9)  "
+        f"{'ok' if vs_raw >= 0.9 else 'BELOW GOAL'}")
     print(f"selfimprove / sequential     : {vs_seq:5.2f}x  (goal >= 8 at concurrency 16)  "
           f"{'ok' if vs_seq >= 8 else 'BELOW GOAL'}")
 

@@ -3,8 +3,8 @@
 Goal: >= 20 executions/s for trivial programs on 2 cores. Three ways of running the same trivial work, side by
 side in one process:
 
-- **bare**: ``subprocess.run([sys.executable, "-c", program])``, sequential (the baseline the field's harnesses
-  start from, with no isolation at all);
+- **bare**: ``subprocess.run([sys.executable, "-c", program])``, sequential (the baseline the field's
+  harnesses start from, with no isolation at all);
 - **sandbox script**: ``Sandbox.run`` of the same program in script mode (fresh namespaces, uid, tmpfs, limits
   per job; pre-started worker processes fork each job, so no interpreter start per job);
 - **sandbox tests**: a function plus one assert, which adds the separate test process and one call over the
@@ -20,8 +20,8 @@ n = 200, 2 workers, two runs: bare 14.8 and 13.5/s; sandbox script 46.7 and 40.1
 per-execution time); sandbox with tests 32.2 and 29.9/s (0.46x, 0.45x). Goal met: each jailed job is forked
 from a warm worker, which is cheaper than starting a bare interpreter. After the jail became an allowlist
 (the worker pivots into a minimal root once; each job mounts only /proc and /tmp), same day, n = 100, load
-average 8: bare 20.4/s, sandbox script 60.0/s (0.34x), with tests 44.3/s (0.46x); the denylist version measured
-right after: 23.4/s, 68.5/s (0.34x), 31.6/s (0.74x) — no slowdown beyond the load's noise.
+average 8: bare 20.4/s, sandbox script 60.0/s (0.34x), with tests 44.3/s (0.46x); the denylist version
+measured right after: 23.4/s, 68.5/s (0.34x), 31.6/s (0.74x) — no slowdown beyond the load's noise.
 
 Not covered: heavy programs (their own run time dominates), the unsafe mode, more than 2 cores.
 """

@@ -1,13 +1,14 @@
-"""Benchmark: generated tokens per second of step-level search (beam, MCTS, DVTS) against best-of-n on the same
-backend, examples and budget, and node expansions per second.
+"""Benchmark: generated tokens per second of step-level search (beam, MCTS, DVTS) against best-of-n on the
+same backend, examples and budget, and node expansions per second.
 
-The goal: search's tokens/s ≥ 0.7 × best-of-n's. Search generates short steps, one batched ``generate`` call per
-expansion layer for every frontier node of every example, and re-sends each partial solution as a prompt; best-of-n
-generates whole solutions in one call and then verifies them. Both sides count every generated token: steps,
-rollouts and self-evaluation rationales (search), samples and P(True) rationales (best-of-n). Each strategy runs
-``--repeats`` times, interleaved (A B C A B C), after one warm-up pass, and the fastest pass counts, so a load spike
-from another process hurts no strategy alone. Also printed: prompt tokens per generated token (the cost of
-re-sending prefixes), node expansions (one node sending its next-step prompt) and tree nodes created per second.
+The goal: search's tokens/s ≥ 0.7 × best-of-n's. Search generates short steps, one batched ``generate`` call
+per expansion layer for every frontier node of every example, and re-sends each partial solution as a prompt;
+best-of-n generates whole solutions in one call and then verifies them. Both sides count every generated
+token: steps, rollouts and self-evaluation rationales (search), samples and P(True) rationales (best-of-n).
+Each strategy runs ``--repeats`` times, interleaved (A B C A B C), after one warm-up pass, and the fastest
+pass counts, so a load spike from another process hurts no strategy alone. Also printed: prompt tokens per
+generated token (the cost of re-sending prefixes), node expansions (one node sending its next-step prompt) and
+tree nodes created per second.
 
     python bench/bench_search.py [--model tiny-verify] [--task arithmetic:verify=2] [--split test-hard] \
         [--limit 50] [--repeats 2]
@@ -68,17 +69,18 @@ def main(argv=None) -> int:
             if key not in best or m["wall_s"] < best[key]["wall_s"]:
                 best[key] = m
     ref = best["best-of-n"]["gen_per_s"]
-    print(f"model {args.model} · {args.task} · {args.split} · n = {len(examples)} · torch threads {args.threads} · "
-          f"fastest of {args.repeats}")
-    print("| strategy | settings | generated tokens / ex | prompt tokens per generated | wall s | generated tok/s | "
-          "÷ best-of-n | node expansions / s | nodes created / s |")
+    print(f"model {args.model} · {args.task} · {args.split} · n = {len(examples)} · torch threads "
+          f"{args.threads} · fastest of {args.repeats}")
+    print("| strategy | settings | generated tokens / ex | prompt tokens per generated | wall s | generated "
+          "tok/s | ÷ best-of-n | node expansions / s | nodes created / s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for key, m in best.items():
         ratio = m["gen_per_s"] / ref
-        goal = "" if key in ("best-of-n", "sample") else (" (goal met)" if ratio >= GOAL else " (goal missed)")
-        print(f"| {key} | `{chosen[key]}` | {m['gen'] / len(examples):.0f} | {m['prompt'] / max(m['gen'], 1):.2f} | "
-              f"{m['wall_s']:.1f} | {m['gen_per_s']:.0f} | {ratio:.2f}{goal} | "
-              f"{m['expansions'] / m['wall_s']:.1f} | {m['nodes'] / m['wall_s']:.0f} |")
+        goal = "" if key in ("best-of-n", "sample") else (" (goal met)" if ratio >= GOAL
+                                                          else " (goal missed)")
+        print(f"| {key} | `{chosen[key]}` | {m['gen'] / len(examples):.0f} | "
+              f"{m['prompt'] / max(m['gen'], 1):.2f} | {m['wall_s']:.1f} | {m['gen_per_s']:.0f} | "
+              f"{ratio:.2f}{goal} | {m['expansions'] / m['wall_s']:.1f} | {m['nodes'] / m['wall_s']:.0f} |")
     return 0
 
 

@@ -2,10 +2,10 @@
 ``model.generate`` on the same batch, and against the machine's matmul-peak limit.
 
 Two settings, each run side by side and interleaved (``--repeats`` times, so drift in machine load hits both):
-greedy (``--prompts`` GSM8K questions through the chat template, ``--max-tokens`` new tokens each) and sampling
-(``--sample-prompts`` prompts x ``--n`` samples at temperature 1, no top-k/top-p). ``model.generate`` gets the
-same token ids, left-padded, with ``num_return_sequences=n`` when sampling. Tokens counted: every generated
-token up to and including the first EOS, for both.
+greedy (``--prompts`` GSM8K questions through the chat template, ``--max-tokens`` new tokens each) and
+sampling (``--sample-prompts`` prompts x ``--n`` samples at temperature 1, no top-k/top-p). ``model.generate``
+gets the same token ids, left-padded, with ``num_return_sequences=n`` when sampling. Tokens counted: every
+generated token up to and including the first EOS, for both.
 
 The matmul-peak limit: decoding one token costs about 2 x (parameters, the tied embedding counted once as the
 output layer) FLOPs, so fp32 matmul peak FLOP/s ÷ that is the tokens/s a perfect decoder would reach on these
@@ -54,11 +54,13 @@ def run_generate(backend, prompts, n: int, max_tokens: int, seed: int) -> tuple[
 
     model, tok = backend.model, backend.tokenizer
     ids, mask, _ = _left_pad([backend.encode_prompt(p) for p in prompts], backend._pad, model.device)
-    sampling = {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0} if n > 1 else {"do_sample": False}
+    sampling = ({"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0} if n > 1
+                else {"do_sample": False})
     torch.manual_seed(seed)
     start = time.perf_counter()
     with torch.inference_mode():
-        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_tokens, num_return_sequences=n,
+        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_tokens,
+                             num_return_sequences=n,
                              pad_token_id=tok.pad_token_id, **sampling)
     elapsed = time.perf_counter() - start
     tokens = 0
@@ -100,8 +102,9 @@ def main(argv: list[str] | None = None) -> None:
     backend = HFBackend(str(ensure_smollm2()))
     params = sum(p.numel() for p in backend.model.parameters())  # tied embedding counted once
     prompts = questions(args.prompts)
-    print(f"smollm2 ({params / 1e6:.1f}M params), {args.threads} threads, chat template on; greedy {args.prompts} "
-          f"prompts, sampling {args.sample_prompts} prompts x n={args.n}; {args.max_tokens} new tokens", flush=True)
+    print(f"smollm2 ({params / 1e6:.1f}M params), {args.threads} threads, chat template on; greedy "
+          f"{args.prompts} prompts, sampling {args.sample_prompts} prompts x n={args.n}; {args.max_tokens} "
+          "new tokens", flush=True)
     run_backend(backend, prompts[:2], 2, 4, 0)  # warm-up
     run_generate(backend, prompts[:2], 2, 4, 0)
     peak = matmul_peak(args.threads)
@@ -111,8 +114,9 @@ def main(argv: list[str] | None = None) -> None:
     limit = peak / (2 * params)
     print(f"fp32 matmul peak {peak / 1e9:.1f} GFLOP/s -> decoding limit {limit:.0f} tokens/s")
     for name, (a, b), goal in (("greedy", greedy, 1.0), (f"sampling n={args.n}", sampled, 2.0)):
-        print(f"{name}: hf backend {a:.1f} tok/s, generate {b:.1f} tok/s: ratio {a / b:.2f}x (goal >= {goal:.1f}x, "
-              f"{'met' if a / b >= goal else 'NOT met'}); {a / limit:.1%} of the matmul-peak limit")
+        print(f"{name}: hf backend {a:.1f} tok/s, generate {b:.1f} tok/s: ratio {a / b:.2f}x (goal >= "
+              f"{goal:.1f}x, {'met' if a / b >= goal else 'NOT met'}); {a / limit:.1%} of the "
+              "matmul-peak limit")
 
 
 if __name__ == "__main__":

@@ -37,8 +37,8 @@ def matmul_peak(threads: int, n: int = 1024, repeats: int = 5, seconds: float = 
 
 
 class Variant:
-    """One training set-up of the ``tiny`` preset's model, with its batches generated up front (data generation
-    is not what is measured)."""
+    """One training set-up of the ``tiny`` preset's model, with its batches generated up front (data
+    generation is not what is measured)."""
 
     def __init__(self, name: str, threads: int, batch_size: int, steps: int, *, compile_model: bool = False,
                  bf16: bool = False, seed: int = 0) -> None:
@@ -49,7 +49,8 @@ class Variant:
         from selfimprove.tiny.pretrain import build_model
         from selfimprove.tiny.tokenizer import make_tokenizer
 
-        self.name, self.threads, self.batch_size, self.steps, self.bf16 = name, threads, batch_size, steps, bf16
+        self.name, self.threads, self.batch_size, self.steps, self.bf16 = (name, threads, batch_size, steps,
+                                                                           bf16)
         config = PRESETS["tiny"].replace(batch_size=batch_size, seed=seed)
         self.tok = make_tokenizer()
         self.model = build_model(config, self.tok)
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer and shorter timing windows")
     ap.add_argument("--compile", action="store_true", help="add a torch.compile variant (slow to compile)")
-    ap.add_argument("--bf16", action="store_true", help="add a bf16-autocast variant (MFU still vs fp32 peak)")
+    ap.add_argument("--bf16", action="store_true",
+                    help="add a bf16-autocast variant (MFU still vs fp32 peak)")
     args = ap.parse_args(argv)
     steps, rounds = (6, 2) if args.quick else (10, 4)
     cores = os.cpu_count() or 1

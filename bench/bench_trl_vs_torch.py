@@ -9,8 +9,8 @@ TRL runs with the settings ``selfimprove.training.sft`` uses (no checkpointing, 
 eval, dataloader workers 0) and ``logging_steps`` large, as the loop's defaults would be in a long run.
 
 Reported: median seconds per optimiser step (after ``--warmup`` steps) of each, the ratio TRL / torch (goal
-<= 1.5x), and training tokens/s of each (non-padding tokens). Without ``--model`` a random Llama the size of the
-built-in model (hidden 128, 2 layers, 4 heads, FFN 512, char tokenizer) is built in a temporary directory;
+<= 1.5x), and training tokens/s of each (non-padding tokens). Without ``--model`` a random Llama the size of
+the built-in model (hidden 128, 2 layers, 4 heads, FFN 512, char tokenizer) is built in a temporary directory;
 rows are arithmetic solve prompts with their gold solutions.
 
     python bench/bench_trl_vs_torch.py [--model PATH] [--steps 60] [--batch-size 32] [--packing]
@@ -43,7 +43,8 @@ def build_model(path: Path) -> Path:
     tok = make_tokenizer()
     config = LlamaConfig(vocab_size=len(tok), hidden_size=128, intermediate_size=512, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
-                         tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                         tie_word_embeddings=True, bos_token_id=tok.bos_token_id,
+                         eos_token_id=tok.eos_token_id,
                          pad_token_id=tok.pad_token_id)
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(path)
@@ -68,7 +69,8 @@ def run_side_by_side(model, twin, tok, rows, args, tmp: str) -> tuple[list[float
 
     from selfimprove.training.sft import SFTSettings, sft_config
 
-    # the optimiser TRL's Trainer uses by default with torch >= 2.8 (adamw_torch_fused), so steps compare alike
+    # the optimiser TRL's Trainer uses by default with torch >= 2.8 (adamw_torch_fused), so steps compare
+    # alike
     opt = torch.optim.AdamW(twin.parameters(), lr=1e-3, weight_decay=0.0, fused=True)
     twin.train()
     trl_times, torch_times, tokens = [], [], []
@@ -113,7 +115,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--rows", type=int, default=512)
-    ap.add_argument("--packing", action="store_true", help="TRL packing (the torch loop gets the packed batches)")
+    ap.add_argument("--packing", action="store_true",
+                    help="TRL packing (the torch loop gets the packed batches)")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads")
     args = ap.parse_args()
 

@@ -1,16 +1,16 @@
 """Benchmark: how long the viewer takes to open the pages of a large eval run (goal: the run page < 1 s).
 
-Builds a store holding one eval run of 100,000 traces (four strategies over 25,000 arithmetic problems, written
-through ``RunStore.add_traces`` and ``runner.strategy_metrics`` as ``selfimprove eval`` writes them; greedy and
-self-consistency traces carry real steps with per-token log-probabilities, self-correct a second step), then
-opens the pages in-process through the Starlette app (HTTP handling, queries, template rendering; no network)
-and prints the time of each, the run page first and cold (a fresh app, nothing cached).
+Builds a store holding one eval run of 100,000 traces (four strategies over 25,000 arithmetic problems,
+written through ``RunStore.add_traces`` and ``runner.strategy_metrics`` as ``selfimprove eval`` writes them;
+greedy and self-consistency traces carry real steps with per-token log-probabilities, self-correct a second
+step), then opens the pages in-process through the Starlette app (HTTP handling, queries, template rendering;
+no network) and prints the time of each, the run page first and cold (a fresh app, nothing cached).
 
     python bench/bench_view.py [--examples 25000] [--store PATH] [--keep]
 
 The store is built in a temporary directory unless ``--store`` names one that already holds the run (then it
-is reused: building takes minutes, mostly computing the metrics rows, maj@k of the pool above all). Figures are
-separate requests (images the page loads after it is shown); their time is printed too.
+is reused: building takes minutes, mostly computing the metrics rows, maj@k of the pool above all). Figures
+are separate requests (images the page loads after it is shown); their time is printed too.
 
 Measured on the 2-core development machine under a load average of 19 (2026-11-30): the run page 0.42–0.66 s
 cold in a fresh app (goal met), 0.14 s again; page 200 of the examples 0.16 s; a correction cell 0.77 s; a
@@ -39,7 +39,8 @@ def build(path: Path, n_examples: int, seed: int = 0) -> str:
 
     task = ArithmeticTask()  # its gold check and answer equivalence score the synthetic examples
     rng = random.Random(seed)
-    examples = [Example(id=f"arith-test-{i:06d}", question=f"{i}+{i}", answer=str(2 * i)) for i in range(n_examples)]
+    examples = [Example(id=f"arith-test-{i:06d}", question=f"{i}+{i}", answer=str(2 * i))
+                for i in range(n_examples)]
     store = RunStore(path)
     run_id = store.create_run("eval", {"model": "bench", "task": "arithmetic", "split": "test",
                                        "strategies": list(STRATEGIES)})
@@ -59,13 +60,17 @@ def build(path: Path, n_examples: int, seed: int = 0) -> str:
             steps, final = [step], max(set(answers), key=answers.count)
             if scope == "self-correct":
                 final = e.answer if rng.random() < 0.6 else answers[0]
-                steps.append(Step("correct", prompt=step.prompt + " !", completions=(completion(f" #{final}"),),
+                steps.append(Step("correct", prompt=step.prompt + " !",
+                                  completions=(completion(f" #{final}"),),
                                   answers=(final,)))
             conf = answers.count(final) / k if k > 1 else None
-            traces.append(Trace(e.id, scope, steps=tuple(steps), initial_answer=answers[0], final_answer=final,
-                                confidence=conf, correct=final == e.answer, initial_correct=answers[0] == e.answer,
+            traces.append(Trace(e.id, scope, steps=tuple(steps), initial_answer=answers[0],
+                                final_answer=final,
+                                confidence=conf, correct=final == e.answer,
+                                initial_correct=answers[0] == e.answer,
                                 prompt_tokens=16 * len(steps), completion_tokens=sum(
-                                    c.completion_tokens for s in steps for c in s.completions), calls=len(steps)))
+                                    c.completion_tokens for s in steps for c in s.completions),
+                                calls=len(steps)))
         for i in range(0, len(traces), 5000):
             store.add_traces(run_id, scope, traces[i:i + 5000], start=i)
         store.put_metrics(run_id, scope, strategy_metrics(task, examples, traces))

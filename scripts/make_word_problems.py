@@ -2,8 +2,8 @@
 
 One operation per problem, drawn evenly from addition, subtraction, multiplication and exact division, with
 small numbers, so that a 135M-parameter instruct model is neither at 0 % nor at 100 %: the easy end of GSM8K's
-range (Cobbe et al. 2021, "Training Verifiers to Solve Math Word Problems", arXiv 2110.14168). Deterministic in
-``--seed``; splits of different seeds can overlap.
+range (Cobbe et al. 2021, "Training Verifiers to Solve Math Word Problems", arXiv 2110.14168). Deterministic
+in ``--seed``; splits of different seeds can overlap.
 
     python scripts/make_word_problems.py --n 200 --seed 0 --out wp.jsonl
     selfimprove eval --model smollm2 --task "jsonl:kind=number,fractions=false,template=..." --data wp.jsonl
@@ -15,7 +15,8 @@ import argparse
 import json
 import random
 
-NAMES = ("Ana", "Ben", "Chen", "Dana", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo", "Kofi", "Lena", "Mia", "Noor")
+NAMES = ("Ana", "Ben", "Chen", "Dana", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo", "Kofi", "Lena", "Mia",
+         "Noor")
 THINGS = ("apples", "marbles", "stickers", "pencils", "cookies", "books", "stamps", "shells", "cards", "eggs")
 
 
@@ -25,15 +26,19 @@ def problem(rng: random.Random) -> tuple[str, int]:
     op = rng.choice(("add", "sub", "mul", "div"))
     if op == "add":
         a, b = rng.randint(3, 60), rng.randint(2, 40)
-        return f"{name} has {a} {thing}. {name} gets {b} more {thing}. How many {thing} does {name} have now?", a + b
+        return (
+            f"{name} has {a} {thing}. {name} gets {b} more {thing}. How many {thing} does {name} have now?",
+            a + b)
     if op == "sub":
         b, left = rng.randint(2, 40), rng.randint(1, 40)
-        question = f"{name} had {b + left} {thing} and gave {b} of them away. How many {thing} does {name} have left?"
+        question = (f"{name} had {b + left} {thing} and gave {b} of them away. How many {thing} does {name} "
+                    "have left?")
         return question, left
     a, b = rng.randint(2, 9), rng.randint(2, 12)
     if op == "mul":
         return f"There are {a} bags with {b} {thing} in each bag. How many {thing} are there in all?", a * b
-    return f"{name} shares {a * b} {thing} equally among {a} friends. How many {thing} does each friend get?", b
+    return (
+        f"{name} shares {a * b} {thing} equally among {a} friends. How many {thing} does each friend get?", b)
 
 
 def main(argv: list[str] | None = None) -> None:

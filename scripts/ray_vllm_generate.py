@@ -1,9 +1,11 @@
-"""Batch generation over many GPUs (one node or a Ray cluster) with Ray Data + vLLM, writing selfimprove records.
+"""Batch generation over many GPUs (one node or a Ray cluster) with Ray Data + vLLM, writing selfimprove
+records.
 
-Each Ray Data actor holds one ``VLLMBackend`` (selfimprove's in-process vLLM engine) on ``--tensor-parallel-size``
-GPUs; ``--replicas`` actors run side by side and Ray streams the prompts through them in batches. Every output
-row keeps the input's ``id`` and ``prompt`` and adds ``completions``: a JSON list of ``Completion`` records
-(text, token log-probabilities, finish reason, token counts), the same records every selfimprove backend returns.
+Each Ray Data actor holds one ``VLLMBackend`` (selfimprove's in-process vLLM engine) on
+``--tensor-parallel-size`` GPUs; ``--replicas`` actors run side by side and Ray streams the prompts through
+them in batches. Every output row keeps the input's ``id`` and ``prompt`` and adds ``completions``: a JSON
+list of ``Completion`` records (text, token log-probabilities, finish reason, token counts), the same records
+every selfimprove backend returns.
 
 Prompts come from a JSONL file with ``id`` and ``prompt`` fields, or from a selfimprove task (its prompt
 template applied), e.g.::
@@ -92,7 +94,8 @@ def placement(tensor_parallel_size: int) -> dict[str, Any]:
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
         pg = ray.util.placement_group([{"GPU": 1, "CPU": 1}] * tensor_parallel_size, strategy="STRICT_PACK")
-        return {"scheduling_strategy": PlacementGroupSchedulingStrategy(pg, placement_group_capture_child_tasks=True)}
+        strategy = PlacementGroupSchedulingStrategy(pg, placement_group_capture_child_tasks=True)
+        return {"scheduling_strategy": strategy}
 
     return {"num_gpus": 0, "ray_remote_args_fn": strategy}
 
@@ -113,7 +116,8 @@ def main(argv: list[str] | None = None) -> None:
             ds = ds.limit(args.limit)
     else:
         ds = ray.data.from_items(task_rows(args.task, args.data, args.split, args.limit))
-    ds = ds.map_batches(Generate, fn_constructor_kwargs={"model": args.model, "engine": engine, "params": params},
+    ds = ds.map_batches(Generate,
+                        fn_constructor_kwargs={"model": args.model, "engine": engine, "params": params},
                         batch_size=args.batch_size, concurrency=args.replicas,
                         **placement(args.tensor_parallel_size))
     ds.write_json(args.output)

@@ -1,21 +1,22 @@
-"""Study: accuracy versus generated tokens of greedy, self-consistency, best-of-n (P(True)), beam, MCTS and DVTS at
-matched budgets on the same problems, with paired tests (the search results page).
+"""Study: accuracy versus generated tokens of greedy, self-consistency, best-of-n (P(True)), beam, MCTS and
+DVTS at matched budgets on the same problems, with paired tests (the search results page).
 
-Budgets are set in *generated tokens per example* (expansions, rollouts and self-evaluation rationales included;
-prompt tokens are reported beside them). Each strategy's settings for each budget are in ``BUDGETS``; the table
-prints the tokens each actually spent, so the match is visible rather than assumed. Self-consistency at n = 4 / 8
-/ 16 is the majority of the first n samples of one n = 16 pool, and best-of-n at n = 2 / 3 / 6 the best-scored of
-the first n samples of one n = 6 pool (the hf backend seeds sample i by (seed, prompt, i), so a run at the smaller n
-would draw exactly those samples); their token counts are those of the first n samples and their verifications.
+Budgets are set in *generated tokens per example* (expansions, rollouts and self-evaluation rationales
+included; prompt tokens are reported beside them). Each strategy's settings for each budget are in
+``BUDGETS``; the table prints the tokens each actually spent, so the match is visible rather than assumed.
+Self-consistency at n = 4 / 8 / 16 is the majority of the first n samples of one n = 16 pool, and best-of-n at
+n = 2 / 3 / 6 the best-scored of the first n samples of one n = 6 pool (the hf backend seeds sample i by
+(seed, prompt, i), so a run at the smaller n would draw exactly those samples); their token counts are those
+of the first n samples and their verifications.
 
 Each search run is scored under every final rule it records (``finals``: beam and DVTS by best value, majority
-and value-weighted vote; MCTS by most visits, best value and majority), rows ``name:final=...`` of the same trees
-and tokens. Paired tests per budget (pairs = (seed, example); an unparseable answer counts as wrong): each search strategy
-against self-consistency and against best-of-n at the same budget — exact McNemar p and the paired-bootstrap 95 % CI
-of the difference in points.
+and value-weighted vote; MCTS by most visits, best value and majority), rows ``name:final=...`` of the same
+trees and tokens. Paired tests per budget (pairs = (seed, example); an unparseable answer counts as wrong):
+each search strategy against self-consistency and against best-of-n at the same budget — exact McNemar p and
+the paired-bootstrap 95 % CI of the difference in points.
 
-    python scripts/search_study.py --model tiny-verify --task arithmetic:verify=2 --split test-hard --limit 100 \
-        --seeds 0 --out docs/results/search-study.json
+    python scripts/search_study.py --model tiny-verify --task arithmetic:verify=2 --split test-hard \
+        --limit 100 --seeds 0 --out docs/results/search-study.json
 
 Not covered: wall time (see ``bench/bench_search.py``), other models (pass ``--model``).
 """
@@ -85,7 +86,8 @@ def run_seed(backend, task, examples, seed: int, args) -> dict:
     out[("B0", "greedy")] = tally(greedy, "greedy", lambda t: t.final_answer, lambda t: tokens(t.steps))
     n_sc = max(BUDGETS[b]["sc"] for b in args.budgets)
     n_bon = max(BUDGETS[b]["bon"] for b in args.budgets)
-    sc = timed(backend, task, examples, get_strategy(f"self-consistency:n={n_sc},temperature={T},seed={seed}"),
+    sc = timed(backend, task, examples,
+               get_strategy(f"self-consistency:n={n_sc},temperature={T},seed={seed}"),
                args.chunk)
     bon = timed(backend, task, examples,
                 get_strategy(f"best-of-n:n={n_bon},verifier=ptrue,temperature={T},seed={seed}"), args.chunk)
@@ -128,7 +130,8 @@ def tally(run: dict, spec: str, answer, spend) -> dict:
         correct[t.example_id] = bool(task.check(by_id[t.example_id], a))  # unparseable counts as wrong
         c, p = spend(t)
         completion, prompt = completion + c, prompt + p
-    return {"spec": spec, "correct": correct, "completion": completion, "prompt": prompt, "n": len(run["traces"]),
+    return {"spec": spec, "correct": correct, "completion": completion, "prompt": prompt,
+            "n": len(run["traces"]),
             "wall_s": run["wall_s"], "unparseable": unparseable}
 
 
@@ -176,7 +179,8 @@ def summarise(rows: dict) -> list[dict]:
         acc = sum(row["correct"].values()) / n
         entry = {"budget": budget, "strategy": name, "spec": row["spec"], "n": n, "accuracy": acc,
                  "ci": wilson_ci(sum(row["correct"].values()), n), "completion_per_ex": row["completion"] / n,
-                 "prompt_per_ex": row["prompt"] / n, "wall_s": row["wall_s"], "unparseable": row["unparseable"]}
+                 "prompt_per_ex": row["prompt"] / n, "wall_s": row["wall_s"],
+                 "unparseable": row["unparseable"]}
         if name.split(":")[0] in SEARCH:
             for ref in ("self-consistency", "best-of-n"):
                 other = rows[(budget, ref)]["correct"]
@@ -189,9 +193,10 @@ def summarise(rows: dict) -> list[dict]:
 
 
 def print_tables(report: list[dict], args) -> None:
-    print(f"model {args.model} · task {args.task} · split {args.split} · n = {args.limit} · seeds {args.seeds}")
-    print("| budget | strategy | settings | accuracy % (95 % CI) | generated tokens / ex | prompt tokens / ex | "
-          "vs SC, points (p) | vs best-of-n, points (p) |")
+    print(
+        f"model {args.model} · task {args.task} · split {args.split} · n = {args.limit} · seeds {args.seeds}")
+    print("| budget | strategy | settings | accuracy % (95 % CI) | generated tokens / ex | prompt "
+          "tokens / ex | vs SC, points (p) | vs best-of-n, points (p) |")
     print("|---|---|---|---|---|---|---|---|")
     for e in report:
         lo, hi = e["ci"]
@@ -200,9 +205,9 @@ def print_tables(report: list[dict], args) -> None:
             v = e.get(f"vs_{ref}")
             cells.append("" if v is None else f"{100 * v['diff']:+.1f} ({v['ci'][0] * 100:+.1f}…"
                                               f"{v['ci'][1] * 100:+.1f}; p = {v['p']:.3g})")
-        print(f"| {e['budget']} | {e['strategy']} | `{e['spec']}` | {100 * e['accuracy']:.1f} ({100 * lo:.0f}–"
-              f"{100 * hi:.0f}) | {e['completion_per_ex']:.0f} | {e['prompt_per_ex']:.0f} | {cells[0]} | "
-              f"{cells[1]} |")
+        print(f"| {e['budget']} | {e['strategy']} | `{e['spec']}` | {100 * e['accuracy']:.1f} "
+              f"({100 * lo:.0f}–{100 * hi:.0f}) | {e['completion_per_ex']:.0f} | {e['prompt_per_ex']:.0f} | "
+              f"{cells[0]} | {cells[1]} |")
 
 
 if __name__ == "__main__":

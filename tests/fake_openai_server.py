@@ -13,14 +13,16 @@ order; when both are used up it answers normally. Actions:
 - ``"schema"``: a 200 with JSON of the wrong shape (no ``choices``); ``"badtext"``: a choice whose text is 42;
   ``"list"``: a 200 whose JSON is a list;
 - ``"empty"``: a 200 with ``choices: []``; ``"one"``: a 200 with one choice whatever ``n`` asked;
-- ``("finish", reason)``: a normal answer with that finish_reason; ``("text", s)``: a normal answer whose every
-  choice's text is ``s`` (``""``: an empty completion); ``"html"``: a 200 with an HTML page (a proxy's error);
+- ``("finish", reason)``: a normal answer with that finish_reason; ``("text", s)``: a normal answer whose
+  every choice's text is ``s`` (``""``: an empty completion); ``"html"``: a 200 with an HTML page (a proxy's
+  error);
 - ``"echo_auth"``: a 401 whose body repeats the request's Authorization header (a leaky server).
 
 A normal answer's text is ``"<" + prompt[-6:] + ":" + str(i) + ">"`` for choice ``i`` (``seed`` appended when
 given), one token per character, each with log-probability -0.5; ``echo`` prepends the prompt (first token's
 logprob None) and ``text_offset`` is given. Every request is counted (``attempts``, ``attempts_for(prompt)``)
-and its body and Authorization header kept in ``requests``; ``max_active`` is the most requests it held at once.
+and its body and Authorization header kept in ``requests``; ``max_active`` is the most requests it held at
+once.
 """
 
 from __future__ import annotations
@@ -127,9 +129,11 @@ def answer(body: dict, chat: bool, n: int, finish: str = "stop") -> dict:
         lp = {"tokens": toks, "token_logprobs": values, "text_offset": offsets, "top_logprobs": None}
         choices.append({"index": i, "text": (prompt if body.get("echo") else "") + text,
                         "logprobs": lp if want_lp else None, "finish_reason": finish})
-    usage = {"prompt_tokens": len(prompt), "completion_tokens": sum(len(f"<{prompt[-6:]}:{i}>") for i in range(n)),
+    usage = {"prompt_tokens": len(prompt),
+             "completion_tokens": sum(len(f"<{prompt[-6:]}:{i}>") for i in range(n)),
              "total_tokens": 0}
-    return {"id": "fake", "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
+    return {"id": "fake", "object": "chat.completion" if chat else "text_completion",
+            "created": int(time.time()),
             "model": body.get("model", "fake-model"), "choices": choices, "usage": usage}
 
 
@@ -217,14 +221,16 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             data = answer(body, chat, count, finish)
             if isinstance(action, tuple) and action[0] == "text":
                 for c in data["choices"]:
-                    c.update(text=action[1], logprobs=None, message={"role": "assistant", "content": action[1]})
+                    c.update(text=action[1], logprobs=None,
+                             message={"role": "assistant", "content": action[1]})
             return self._send(200, json.dumps(data).encode())
 
     return Handler
 
 
 def main() -> None:
-    """``python tests/fake_openai_server.py --latency 0.02``: serve until killed; the first line printed is the URL."""
+    """``python tests/fake_openai_server.py --latency 0.02``: serve until killed; the first line printed is
+    the URL."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)

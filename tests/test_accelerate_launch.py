@@ -1,5 +1,6 @@
 """Two CPU processes under ``accelerate launch``: weighted DPO steps (TRL DPOTrainer under DDP, gloo) on the
-tiny random model. Each rank trains on its shard of the batch; DDP keeps the replicas equal; only rank 0 saves.
+tiny random model. Each rank trains on its shard of the batch; DDP keeps the replicas equal; only rank 0
+saves.
 
 ``accelerate launch --cpu --num_processes 2`` starts *one* process unless MPI is configured, so the test uses
 accelerate's torch.distributed launcher (``--multi_gpu``) with ``ACCELERATE_USE_CPU=true``, which makes the
@@ -26,7 +27,8 @@ model_dir, out = sys.argv[1], sys.argv[2]
 model, tok = load_policy(model_dir)
 pairs = [{"prompt": f"{a}+{b}=", "chosen": f" #{a + b}", "rejected": f" #{a + b + 1}", "weight": 0.5 + a % 2}
          for a in range(4) for b in range(2)]
-trained, res = train_dpo(model, tok, pairs, DPOSettings(lr=1e-2, batch_size=2, max_steps=2), save_to=out + "/model")
+trained, res = train_dpo(model, tok, pairs, DPOSettings(lr=1e-2, batch_size=2, max_steps=2),
+                         save_to=out + "/model")
 norm = float(sum(p.detach().double().norm() ** 2 for p in trained.parameters()) ** 0.5)
 rank, world = dist.get_rank(), dist.get_world_size()
 from accelerate import PartialState
@@ -50,7 +52,8 @@ def test_two_process_cpu_dpo_step(tiny_random_model_dir, tmp_path):
     script.write_text(SCRIPT)
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1",
            "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+    cmd = [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no",
            "--dynamo_backend", "no", "--main_process_port", "29517", str(script), str(tiny_random_model_dir),
            str(tmp_path)]
     proc = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=120)

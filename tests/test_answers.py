@@ -52,7 +52,7 @@ def test_majority_skips_none_and_breaks_ties_by_first_seen():
     assert majority(["x", "y", "y"]) == ("y", 2, 3)
 
 
-# ---- expressions after a final-answer marker: evaluated or rejected, never read as a fraction ---------------
+# ---- expressions after a final-answer marker: evaluated or rejected, never read as a fraction --------------
 
 @pytest.mark.parametrize("text, fractions, expected", [
     ("The answer is 200 / 2 = 100 / 2 = 50", True, "50"),       # the value after the last '='

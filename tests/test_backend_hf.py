@@ -1,4 +1,5 @@
-"""The hf backend on a random 2-layer Llama with the char tokenizer: shapes, seeds, invariance, stops, scores."""
+"""The hf backend on a random 2-layer Llama with the char tokenizer: shapes, seeds, invariance, stops,
+scores."""
 
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ def test_batch_size_invariance(backend, tiny_random_model_dir):
     together = backend.generate(PROMPTS, SAMPLED)
     alone = [backend.generate([p], SAMPLED)[0] for p in PROMPTS]
     reverse = backend.generate(PROMPTS[::-1], SAMPLED)[::-1]
-    small = HFBackend.from_model(backend.model, backend.tokenizer, max_batch_tokens=60).generate(PROMPTS, SAMPLED)
+    small = HFBackend.from_model(backend.model, backend.tokenizer,
+                                 max_batch_tokens=60).generate(PROMPTS, SAMPLED)
     for other in (alone, reverse, small):
         _assert_same(together, other)
     assert len({c.text for row in together for c in row}) == 3 * len(PROMPTS)  # samples really differ

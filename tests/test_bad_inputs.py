@@ -34,7 +34,8 @@ def env(tmp_path, monkeypatch):
                                               "seed": 0, "chunk": 16})
     store.set_status(d["eval_run"], "done")
     run_dir = tmp_path / "train-run"
-    d["train_run"] = store.create_run("train", {"model": "tiny", "task": "arithmetic", "run_dir": str(run_dir)})
+    d["train_run"] = store.create_run("train",
+                                      {"model": "tiny", "task": "arithmetic", "run_dir": str(run_dir)})
     store.set_status(d["train_run"], "done")
     run_dir.mkdir()
     (run_dir / "config.json").write_text(json.dumps({
@@ -84,7 +85,8 @@ def env(tmp_path, monkeypatch):
     (tmp_path / "calib_nanlit.jsonl").write_text('{"confidence": NaN, "correct": true}\n')
     d["calib_nanlit"] = str(tmp_path / "calib_nanlit.jsonl")
     recipes = {"r_two": 'rounds = "two"\n', "r_unknown": "bogus = 1\n", "r_toml": "rounds = \n",
-               "r_model": "model = 3\ntask = \"arithmetic\"\n", "r_nan": "lr = nan\n", "r_list": "k = [1, 2]\n",
+               "r_model": "model = 3\ntask = \"arithmetic\"\n", "r_nan": "lr = nan\n",
+               "r_list": "k = [1, 2]\n",
                "r_neg": "rounds = -1\n", "r_bool": "rounds = true\n", "r_temp": "temperature = -0.5\n"}
     for name, text in recipes.items():
         (tmp_path / f"{name}.toml").write_text(text)
@@ -146,7 +148,8 @@ CASES = [
     ("scripted-rate", "eval --model scripted:error_rate=2 --task jsonl --data {data} --store {store}",
      "error_rate"),
     ("scripted-option", "eval --model scripted:bogus=1 --task jsonl --data {data} --store {store}", "bogus"),
-    ("scripted-word", "eval --model scripted:error_rate=x --task jsonl --data {data} --store {store}", "error_rate"),
+    ("scripted-word", "eval --model scripted:error_rate=x --task jsonl --data {data} --store {store}",
+     "error_rate"),
     ("openai-scheme", "eval --model openai:ftp://host/v1 --task jsonl --data {data} --store {store}",
      "base_urls"),
     ("openai-empty", "eval --model openai: --task jsonl --data {data} --store {store}", "model"),
@@ -154,8 +157,8 @@ CASES = [
      "--store {store}"), "timout"),
     ("openai-timeout-0", ("eval --model openai:http://127.0.0.1:9/v1,timeout=0 --task jsonl --data {data} "
      "--store {store}"), "timeout"),
-    ("openai-timeout-nan", ("eval --model openai:http://127.0.0.1:9/v1,timeout=nan --task jsonl --data {data} "
-     "--store {store}"), "timeout"),
+    ("openai-timeout-nan", ("eval --model openai:http://127.0.0.1:9/v1,timeout=nan --task jsonl "
+     "--data {data} --store {store}"), "timeout"),
     ("openai-retries-neg", ("eval --model openai:http://127.0.0.1:9/v1,retries=-1 --task jsonl --data {data} "
      "--store {store}"), "retries"),
     ("model-missing-dir", "eval --model {tmp}/no-such-model --task jsonl --data {data} --store {store}",
@@ -168,7 +171,8 @@ CASES = [
     ("jsonl-kind", "eval --model scripted --task jsonl:kind=bogus --data {data} --store {store}", "kind"),
     ("jsonl-option", "eval --model scripted --task jsonl:bogus=1 --data {data} --store {store}", "bogus"),
     ("arithmetic-option", "eval --model scripted --task arithmetic:digits=x --store {store}", "digits"),
-    ("data-missing", "eval --model scripted --task jsonl --data {tmp}/nope.jsonl --store {store}", "nope.jsonl"),
+    ("data-missing", "eval --model scripted --task jsonl --data {tmp}/nope.jsonl --store {store}",
+     "nope.jsonl"),
     ("data-dir", "eval --model scripted --task jsonl --data {adir} --store {store}", "adir"),
     ("data-nonutf8", "eval --model scripted --task jsonl --data {nonutf8} --store {store}", "nonutf8:2"),
     ("data-badjson", "eval --model scripted --task jsonl --data {badjson} --store {store}", "badjson:2"),
@@ -178,16 +182,19 @@ CASES = [
     ("data-deep", "eval --model scripted --task jsonl --data {deep} --store {store}", "deep:1"),
     ("data-dupes", "eval --model scripted --task jsonl --data {dupes} --store {store}", "q0"),
     ("data-noquestion", "eval --model scripted --task jsonl --data {noquestion} --store {store}", "question"),
-    ("data-intquestion", "eval --model scripted --task jsonl --data {intquestion} --store {store}", "question"),
+    ("data-intquestion", "eval --model scripted --task jsonl --data {intquestion} --store {store}",
+     "question"),
     ("data-listanswer", "eval --model scripted --task jsonl --data {listanswer} --store {store}", "answer"),
     ("data-noanswer", "eval --model scripted --task jsonl --data {noanswer} --store {store}", "answer"),
     ("data-wordanswer", "eval --model scripted --task jsonl --data {wordanswer} --store {store}", "answer"),
     ("data-nullanswer", "eval --model scripted --task jsonl --data {nullanswer} --store {store}", "answer"),
     ("gsm8k-nonum", "eval --model scripted --task gsm8k --data {gsm_nonum} --store {store}", "answer"),
     ("gsm8k-nonutf8", "eval --model scripted --task gsm8k --data {nonutf8} --store {store}", "nonutf8:2"),
-    ("mc-one-choice", "eval --model scripted --task multiple-choice --data {mc_bad} --store {store}", "choices"),
+    ("mc-one-choice", "eval --model scripted --task multiple-choice --data {mc_bad} --store {store}",
+     "choices"),
     ("mc-index", "eval --model scripted --task multiple-choice --data {mc_index} --store {store}", "answer"),
-    ("mc-str-choices", "eval --model scripted --task multiple-choice --data {mc_str} --store {store}", "choices"),
+    ("mc-str-choices", "eval --model scripted --task multiple-choice --data {mc_str} --store {store}",
+     "choices"),
     ("boolq-answer", "eval --model scripted --task boolq --data {boolq_bad} --store {store}", "answer"),
     # output paths
     ("report-missing-folder", E + " --report {tmp}/no/such/dir/r.html", "--report"),
@@ -201,7 +208,8 @@ CASES = [
     ("store-truncated", "eval --model scripted --task jsonl --data {data} --store {truncated}", "truncated"),
     ("store-foreign", "eval --model scripted --task jsonl --data {data} --store {foreign}", "foreign"),
     ("store-newer", "eval --model scripted --task jsonl --data {data} --store {newer}", "newer"),
-    ("store-parent-file", "eval --model scripted --task jsonl --data {data} --store {array}/runs.db", "array"),
+    ("store-parent-file", "eval --model scripted --task jsonl --data {data} --store {array}/runs.db",
+     "array"),
     ("list-junk", "runs --store {junkdb} list", "junkdb"),
     ("list-foreign", "runs --store {foreign} list", "foreign"),
     ("list-missing", "runs --store {tmp}/none.db list", "none.db"),
@@ -211,7 +219,8 @@ CASES = [
     # resume
     ("resume-unknown", "eval --resume 20990101-000000-abcdef --store {store}", "20990101-000000-abcdef"),
     ("resume-train-run", "eval --resume {train_run} --store {store}", "train"),
-    ("resume-other-model", "eval --resume {eval_run} --store {store} --model scripted:error_rate=0.5", "--model"),
+    ("resume-other-model", "eval --resume {eval_run} --store {store} --model scripted:error_rate=0.5",
+     "--model"),
     ("resume-other-strategy", "eval --resume {eval_run} --store {store} --strategy sample", "--strategy"),
     ("resume-other-limit", "eval --resume {eval_run} --store {store} --limit 2", "--limit"),
     ("resume-other-split", "eval --resume {eval_run} --store {store} --split dev", "--split"),
@@ -219,7 +228,7 @@ CASES = [
     ("resume-other-seed", "eval --resume {eval_run} --store {store} --seed 3", "--seed"),
     ("resume-other-chunk", "eval --resume {eval_run} --store {store} --chunk 3", "--chunk"),
     ("train-resume-eval-run", "train --resume {eval_run} --store {store}", "eval"),
-    ("train-resume-other-rounds", "train --resume {train_run} --store {store} --rounds 5", "--rounds"),
+    ("train-resume-fewer-rounds", "train --resume {train_run} --store {store} --rounds 1", "--rounds"),
     ("train-resume-other-method", "train --resume {train_run} --store {store} --method star", "--method"),
     ("train-resume-other-n", "train --resume {train_run} --store {store} --n 4", "--n"),
     ("train-resume-other-lr", "train --resume {train_run} --store {store} --lr 0.1", "lr"),
@@ -234,7 +243,8 @@ CASES = [
     ("score-dupe", "score --task gsm8k --completions {comp_dupe}", "id"),
     ("score-listid", "score --task gsm8k --completions {comp_listid}", "id"),
     ("score-empty", "score --task gsm8k --completions {empty}", "empty"),
-    ("score-out-missing-folder", "score --task gsm8k --completions {comp_ok} --out {tmp}/no/dir/s.jsonl", "--out"),
+    ("score-out-missing-folder", "score --task gsm8k --completions {comp_ok} --out {tmp}/no/dir/s.jsonl",
+     "--out"),
     ("score-task-unknown", "score --task nosuch --completions {comp_ok}", "nosuch"),
     ("analyze-correction-type", "analyze correction --input {corr_bad}", "initial_correct"),
     ("analyze-calibration-range", "analyze calibration --input {calib_bad}", "confidence"),
@@ -260,16 +270,20 @@ CASES = [
     ("train-epochs-0", T + " --epochs 0", "epochs"),
     ("train-min-delta-nan", T + " --min-delta nan", "min_delta"),
     ("train-out-file", T + " --out {array}", "--out"),
-    ("train-recipe-two", "train --recipe {r_two} --model /nonexistent-model --task arithmetic --store {store}",
+    ("train-recipe-two",
+     "train --recipe {r_two} --model /nonexistent-model --task arithmetic --store {store}",
      "r_two.toml, field 'rounds'"),
-    ("train-recipe-unknown", "train --recipe {r_unknown} --model /m --task arithmetic --store {store}", "bogus"),
+    ("train-recipe-unknown", "train --recipe {r_unknown} --model /m --task arithmetic --store {store}",
+     "bogus"),
     ("train-recipe-toml", "train --recipe {r_toml} --model /m --task arithmetic --store {store}", "r_toml"),
     ("train-recipe-model-int", "train --recipe {r_model} --store {store}", "model"),
     ("train-recipe-nan", "train --recipe {r_nan} --model /m --task arithmetic --store {store}", "lr"),
-    ("train-recipe-list", "train --recipe {r_list} --model /m --task arithmetic --store {store}", "field 'n'"),
+    ("train-recipe-list", "train --recipe {r_list} --model /m --task arithmetic --store {store}",
+     "field 'n'"),
     ("train-recipe-neg", "train --recipe {r_neg} --model /m --task arithmetic --store {store}", "rounds"),
     ("train-recipe-bool", "train --recipe {r_bool} --model /m --task arithmetic --store {store}", "rounds"),
-    ("train-recipe-temp", "train --recipe {r_temp} --model /m --task arithmetic --store {store}", "temperature"),
+    ("train-recipe-temp", "train --recipe {r_temp} --model /m --task arithmetic --store {store}",
+     "temperature"),
     ("train-recipe-missing", "train --recipe {tmp}/none.toml --store {store}", "none.toml"),
     ("train-recipe-nonutf8", "train --recipe {nonutf8} --store {store}", "nonutf8"),
     ("train-no-model", "train --task arithmetic --store {store}", "--model"),
@@ -333,7 +347,8 @@ def test_a_read_only_store_can_be_listed_shown_and_exported(env, capsys, tmp_pat
     is opened immutable instead)."""
     import os
 
-    assert main(("eval --model scripted --task jsonl --data {data} --store {tmp}/ro.db").format(**env).split()) == 0
+    assert main(
+        ("eval --model scripted --task jsonl --data {data} --store {tmp}/ro.db").format(**env).split()) == 0
     store = tmp_path / "ro.db"
     run_id = _runs(str(store))[0][0]
     import gc
@@ -359,7 +374,8 @@ FORMATS = {
               {"id": "q0", "question": "What is 1 + 1?", "answer": "2"}),
     "gsm8k": ("eval --model scripted --task gsm8k --data {path} --store {store} --limit 3",
               {"id": "q0", "question": "What is 1 + 1?", "answer": "1 + 1 = 2\n#### 2"}),
-    "multiple-choice": ("eval --model scripted --task multiple-choice --data {path} --store {store} --limit 3",
+    "multiple-choice": (("eval --model scripted --task multiple-choice --data {path} --store {store} "
+                         "--limit 3"),
                         {"id": "q0", "question": "1 + 1?", "choices": ["1", "2"], "answer": 1}),
     "boolq": ("eval --model scripted --task boolq --data {path} --store {store} --limit 3",
               {"id": "q0", "question": "is 2 even?", "answer": True, "passage": "2 = 2 x 1"}),
@@ -378,7 +394,8 @@ def _mutations(rng: random.Random, good: dict, count: int):
         bad = dict(good, id="q1") if "id" in good else dict(good)
         kind = rng.random()
         if kind < 0.15:
-            yield json.dumps(good).encode() + b"\n" + bytes(rng.randrange(256) for _ in range(rng.randrange(1, 40)))
+            yield json.dumps(good).encode() + b"\n" + bytes(rng.randrange(256)
+                                                            for _ in range(rng.randrange(1, 40)))
             continue
         field = rng.choice(sorted(bad))
         if kind < 0.25:

@@ -13,14 +13,16 @@ from selfimprove.tasks import get_task
 
 
 def test_conversation_round_trip_and_plain_text():
-    turns = [("system", "Be brief."), ("user", "Q: 1+1\n\n(two lines)"), ("assistant", "2"), ("user", "Q: 2+2")]
+    turns = [("system", "Be brief."), ("user", "Q: 1+1\n\n(two lines)"), ("assistant", "2"),
+             ("user", "Q: 2+2")]
     prompt = conversation(turns)
     assert is_conversation(prompt)
     assert messages(prompt) == [{"role": r, "content": c} for r, c in turns]
     assert plain(prompt) == "Be brief.\n\nQ: 1+1\n\n(two lines)\n2\n\nQ: 2+2"
     # text appended by a strategy extends the last message
     assert messages(prompt + "\nDraft: 4")[-1] == {"role": "user", "content": "Q: 2+2\nDraft: 4"}
-    assert few_shot(None, [("a", "b")], "c") == conversation([("user", "a"), ("assistant", "b"), ("user", "c")])
+    assert few_shot(None, [("a", "b")], "c") == conversation(
+        [("user", "a"), ("assistant", "b"), ("user", "c")])
 
 
 def test_a_hint_goes_inside_the_last_user_message(data):
@@ -57,7 +59,8 @@ def data(tmp_path):
                   {"question": "Ann has 4 pens and loses 1. How many?", "answer": "4-1=<<4-1=3>>3\n#### 3"}],
         "mc": [{"question": "Where is a bank?", "choices": ["town", "sea"], "answer": 0},
                {"question": "What is wet?", "choices": ["sand", "water"], "answer": 1}],
-        "boolq": [{"question": "is water wet", "answer": True}, {"question": "is fire cold", "answer": False}],
+        "boolq": [{"question": "is water wet", "answer": True},
+                  {"question": "is fire cold", "answer": False}],
     }
     for name, rs in rows.items():
         (tmp_path / name).mkdir()

@@ -136,7 +136,8 @@ def test_analyze_reads_runs_export_and_agrees_with_the_report(tmp_path, capsys):
 
     store, report, export = tmp_path / "runs.db", tmp_path / "r.html", tmp_path / "run.jsonl"
     assert main(["eval", "--model", "scripted:error_rate=0.4", "--task", "arithmetic", "--limit", "40",
-                 "--strategy", "self-correct:max_tokens=36", "--strategy", "self-consistency:n=4,max_tokens=36",
+                 "--strategy", "self-correct:max_tokens=36", "--strategy",
+                 "self-consistency:n=4,max_tokens=36",
                  "--store", str(store), "--report", str(report)]) == 0
     run_id = re.search(r"stored as run (\S+)", capsys.readouterr().err).group(1)
     assert main(["runs", "--store", str(store), "export", run_id, "--out", str(export)]) == 0
@@ -148,7 +149,8 @@ def test_analyze_reads_runs_export_and_agrees_with_the_report(tmp_path, capsys):
     assert rc == 0
     corr = json.loads(out)
     assert corr["unparsed_as_wrong"] and corr["unparsed_initial"] + corr["unparsed_final"] > 0
-    rc, out, _ = _run(capsys, "calibration", "--input", export, "--strategy", "self-consistency:n=4,max_tokens=36")
+    rc, out, _ = _run(capsys, "calibration", "--input", export, "--strategy",
+                      "self-consistency:n=4,max_tokens=36")
     calib = json.loads(out)
 
     doc = report.read_text()

@@ -1,6 +1,6 @@
-"""``selfimprove train``'s flags come from the typed config: every setting has a flag with its dataclass default
-and docstring, every setting is reachable from a recipe, TRL options pass through, and a bad value is refused
-before any model is loaded or pretrained."""
+"""``selfimprove train``'s flags come from the typed config: every setting has a flag with its dataclass
+default and docstring, every setting is reachable from a recipe, TRL options pass through, and a bad value is
+refused before any model is loaded or pretrained."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def test_every_setting_has_a_flag_with_its_default(capsys):
 
 
 def test_every_setting_is_reachable_from_a_recipe():
-    """A changed value for every numeric and boolean setting, nested as a recipe writes it, arrives in the config."""
+    """A changed value for every numeric and boolean setting, nested as a recipe writes it, arrives in the
+    config."""
     def changed(f):
         value = f.default
         if isinstance(value, bool):
@@ -75,7 +76,8 @@ def test_trl_args_pass_through_to_the_trainer_config_and_unknown_ones_are_refuse
     from selfimprove.tasks.arithmetic import ArithmeticTask
     from selfimprove.training.sft import planned_steps, sft_config
 
-    args = build_parser().parse_args(["train", "--trl-args", "gradient_accumulation_steps=2", "max_grad_norm=0.5"])
+    args = build_parser().parse_args(
+        ["train", "--trl-args", "gradient_accumulation_steps=2", "max_grad_norm=0.5"])
     cfg = build_config(args, ArithmeticTask())
     assert cfg.sft.trl_args == cfg.dpo.trl_args == {"gradient_accumulation_steps": 2, "max_grad_norm": 0.5}
     trl = sft_config(cfg.sft, "/tmp/unused", 64)
@@ -90,10 +92,12 @@ def test_trl_args_pass_through_to_the_trainer_config_and_unknown_ones_are_refuse
 @pytest.mark.parametrize("argv, needle", [
     (["--k", "0"], "--n/--k must be >= 1"), (["--method", "scpo", "--rationalize"], "rationalize"),
     (["--sft-lr", "0"], "lr must be > 0"), (["--guards-n", "0"], "must be >= 1"),
+    (["--reuse-start", "/no/such/run-dir"], "no such run directory"),
 ])
 def test_a_bad_value_is_refused_before_the_model_is_pretrained(argv, needle, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SELFIMPROVE_HOME", str(tmp_path / "home"))
-    code = main(["train", "--model", "tiny", "--task", "arithmetic", "--store", str(tmp_path / "runs.db"), *argv])
+    code = main(
+        ["train", "--model", "tiny", "--task", "arithmetic", "--store", str(tmp_path / "runs.db"), *argv])
     assert code == 2 and needle in capsys.readouterr().err
     assert not (tmp_path / "home" / "models").exists()  # nothing was pretrained
 

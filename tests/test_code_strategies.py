@@ -15,7 +15,8 @@ from selfimprove.strategies.base import score_traces
 from selfimprove.tasks import get_task
 from selfimprove.verifiers.execution import dual_agreement, parse_tests
 
-ROWS = [{"task_id": 1, "text": "Write a function to add two numbers.", "code": "def add(a, b):\n    return a + b",
+ROWS = [{"task_id": 1, "text": "Write a function to add two numbers.",
+         "code": "def add(a, b):\n    return a + b",
          "test_list": ["assert add(1, 2) == 3", "assert add(2, 2) == 4"]}]
 WRONG = "```python\ndef add(a, b):\n    return a - b\n```"
 RIGHT = "```python\ndef add(a, b):\n    return a + b\n```"
@@ -66,7 +67,8 @@ def test_self_debug_with_self_written_tests_reads_no_gold(mbpp):
     assert not strategy.uses_gold
     (t,) = score_traces(task, examples, strategy.run(_debugger(), task, examples))
     assert [s.kind for s in t.steps] == ["generate", "write-tests", "debug"]
-    assert t.steps[1].info["tests"] == ["assert add(1, 2) == 3", "assert add(5, 5) == 10", "assert add(0, 0) == 0"]
+    assert t.steps[1].info["tests"] == ["assert add(1, 2) == 3", "assert add(5, 5) == 10",
+                                        "assert add(0, 0) == 0"]
     # the feedback names a model-written test, never a gold one
     assert "assert add(1, 2) == 3 failed: left side = -1" in t.steps[2].prompt
     assert "add(2, 2)" not in t.steps[2].prompt
@@ -110,7 +112,8 @@ def test_progco_refines_on_a_failed_check_and_stops_on_a_passing_one():
         total = int(ex[0].answer)
         expr = " + ".join(map(str, ex[0].meta["operands"]))
         backend = ScriptedBackend([
-            (r"checks whether the proposed answer is correct", [f"```python\nassert int(answer) == {total}\n```"]),
+            (r"checks whether the proposed answer is correct",
+             [f"```python\nassert int(answer) == {total}\n```"]),
             (r"Result of running the check", [f"```python\nprint({expr})\n```"]),
             (r"prints the value", [f"```python\nprint({expr} + 1)\n```"])])
         (t,) = score_traces(task, ex, get_strategy("progco:rounds=3").run(backend, task, ex))
@@ -128,11 +131,12 @@ def test_pal_votes_by_executed_value_on_the_scripted_model():
     try:
         examples = task.examples("dev")[:6]
         backend = ScriptedCalculator(error_rate=0.3, seed=1)
-        traces = score_traces(task, examples, get_strategy("pal:n=5,temperature=0.8").run(backend, task, examples))
+        traces = score_traces(task, examples,
+                              get_strategy("pal:n=5,temperature=0.8").run(backend, task, examples))
         for t in traces:
             values = t.steps[0].answers
-            assert t.final_answer is None or values.count(t.final_answer) == max(values.count(v) for v in values
-                                                                                 if v is not None)
+            top = max(values.count(v) for v in values if v is not None)
+            assert t.final_answer is None or values.count(t.final_answer) == top
         assert sum(t.correct for t in traces) >= 5  # 5 noisy programs outvote their errors
     finally:
         task.close()

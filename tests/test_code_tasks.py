@@ -18,7 +18,8 @@ from selfimprove.tasks import get_task
 from selfimprove.tasks.code import extract_code
 
 MBPP_ROWS = [
-    {"task_id": 11, "text": "Write a function to add two numbers.", "code": "def add(a, b):\n    return a + b",
+    {"task_id": 11, "text": "Write a function to add two numbers.",
+     "code": "def add(a, b):\n    return a + b",
      "test_list": ["assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert add(0, 0) == 0"]},
     {"task_id": 12, "text": "Write a function to square a number.", "code": "def sq(x):\n    return x * x",
      "test_list": ["assert sq(3) == 9", "assert sq(0) == 0"], "challenge_test_list": ["assert sq(-2) == 4"]},
@@ -56,7 +57,8 @@ def test_humaneval_from_the_package_runs_gold_tests_in_the_sandbox():
         assert len(examples) == 164 and examples[0].id == "HumanEval/0"
         ex = examples[2]  # truncate_number
         body, stub = ex.answer, "    return 0.0\n"
-        whole = f"```python\ndef {ex.meta['entry_point']}(number: float) -> float:\n    return number % 1.0\n```"
+        whole = (f"```python\ndef {ex.meta['entry_point']}(number: float) -> float:\n"
+                 "    return number % 1.0\n```")
         assert task.check_batch([(ex, body), (ex, stub), (ex, task.extract(whole)), (ex, None)]) == \
             [True, False, True, None]
         assert task.default_verifier().uses_gold  # the gold tests are an oracle
@@ -84,8 +86,10 @@ def test_unbiased_pass_at_k_from_one_pool(mbpp):
     from selfimprove.metrics.accuracy import pool_metrics
 
     task, examples = mbpp
-    right_add, wrong_add = "```python\ndef add(a, b):\n    return a + b\n```", "```python\ndef add(a, b):\n    return a\n```"
-    right_sq, wrong_sq = "```python\ndef sq(x):\n    return x ** 2\n```", "```python\ndef sq(x):\n    return x\n```"
+    right_add, wrong_add = ("```python\ndef add(a, b):\n    return a + b\n```",
+                            "```python\ndef add(a, b):\n    return a\n```")
+    right_sq, wrong_sq = ("```python\ndef sq(x):\n    return x ** 2\n```",
+                          "```python\ndef sq(x):\n    return x\n```")
     backend = ScriptedBackend([(r"add two", [right_add, wrong_add, right_add, wrong_add]),
                                (r"square", [wrong_sq, wrong_sq, right_sq, wrong_sq])])
     traces = score_traces(task, examples, Sample(n=4, temperature=0.8).run(backend, task, examples))
@@ -107,6 +111,25 @@ def test_pal_arithmetic_reads_the_printed_value():
         assert answers[:4] == [ex.answer, ex.answer, None, None]
         assert answers[4] is None  # the text is run as a program: a syntax error, unparseable
         assert task.check(ex, answers[0]) is True and task.check(ex, None) is None
+    finally:
+        task.close()
+
+
+def test_pal_word_problems_programs_answer_the_generated_problems():
+    task = get_task("pal-word-problems:shots=4")
+    try:
+        examples = task.examples("test")[:30]
+        # the one-line solution programs, run in the sandbox, print every gold answer
+        assert task.extract_many([task.solution(e) for e in examples]) == [e.answer for e in examples]
+        prompt = task.prompt(examples[0])
+        assert prompt.count("```python\nprint(") == 4  # four worked examples, one per operation
+        assert all(f" {op} " in prompt for op in ("+", "-", "*", "//"))
+        train_questions = {e.question for e in task.examples("train")}
+        assert examples[0].question not in train_questions and examples[0].question in prompt
+        assert prompt.rstrip().endswith("```python code block.")  # the question is the last user turn
+        assert "print(" not in get_task("pal-word-problems:shots=0").prompt(examples[0])
+        with pytest.raises(UserError, match="shots must be in 0..8"):
+            get_task("pal-word-problems:shots=9")
     finally:
         task.close()
 

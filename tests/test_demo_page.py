@@ -18,10 +18,12 @@ def test_the_page_has_the_plot_the_rounds_and_the_paired_tests(tmp_path):
             d = tmp_path / arm / f"round-{r}"
             d.mkdir(parents=True)
             (d / "metrics.json").write_text(json.dumps(_round(r, {"dev": a, "test": a - 0.02})))
-    tests = {"lmsi r1 vs r0": {"mcnemar": {"acc_a": 0.48, "acc_b": 0.59, "diff": 0.11, "a_only": 2, "b_only": 9,
+    tests = {"lmsi r1 vs r0": {"mcnemar": {"acc_a": 0.48, "acc_b": 0.59, "diff": 0.11, "a_only": 2,
+                                           "b_only": 9,
                                            "p_value": 0.0654},
                                "bootstrap": {"ci_low": -0.01, "ci_high": 0.22}, "verdict": "not significant"}}
-    inference = {"greedy": {"accuracy": 0.5, "ci95": [0.4, 0.6], "unparsed": 1, "n": 20, "tokens_per_example": 40}}
+    inference = {
+        "greedy": {"accuracy": 0.5, "ci95": [0.4, 0.6], "unparsed": 1, "n": 20, "tokens_per_example": 40}}
     page = write_page(tmp_path / "demo.html", tmp_path, {"lmsi": {}, "no-filter": {}}, ("dev", "test"), tests,
                       title="demo <run>", inference=inference).read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 1  # the figure, embedded

@@ -43,7 +43,8 @@ def spec(server, extra: str = "retries=0") -> str:
 
 
 def eval_args(server, data, store, *strategies, extra="retries=0"):
-    return ["eval", "--model", spec(server, extra), "--task", TASK, "--data", str(data), "--store", str(store),
+    return ["eval", "--model", spec(server, extra), "--task", TASK, "--data", str(data), "--store",
+            str(store),
             *[a for s in strategies or ("greedy",) for a in ("--strategy", s)]]
 
 
@@ -87,7 +88,8 @@ def test_resume_against_a_healthy_server_retries_exactly_the_failures_and_matche
     assert metrics["greedy", "scored"] == 2 and metrics["greedy", "accuracy"] == 0.5  # 1 of 2 answered
 
     server.reset()  # healthy now; new deadlines are not a different model, so --model may change them
-    assert main(["eval", "--resume", run_id, "--store", str(broken), "--model", spec(server, "retries=2")]) == 0
+    assert main(
+        ["eval", "--resume", run_id, "--store", str(broken), "--model", spec(server, "retries=2")]) == 0
     sent = {r["body"].get("prompt") for r in server.requests} & set(QUESTIONS)  # start-up probes aside
     assert sent == {QUESTIONS[1], QUESTIONS[2]}  # only the failed examples were asked again
     _, status, resumed, resumed_traces = stored(broken)
@@ -164,7 +166,8 @@ def test_deadlines_from_spec_and_environment():
 
 
 def _trace(ok: int, failed: int) -> Trace:
-    comps = [Completion(text="1")] * ok + [Completion(text="", finish_reason="error", error="HTTP 503")] * failed
+    comps = [Completion(text="1")] * ok + [
+        Completion(text="", finish_reason="error", error="HTTP 503")] * failed
     return Trace(example_id="e", strategy="s", steps=(Step(kind="generate", completions=tuple(comps)),),
                  status="error" if failed else "ok")
 
@@ -195,7 +198,8 @@ def test_the_training_loop_stops_incomplete_and_resumes(tiny_random_model_dir, t
 
     backend = ScriptedBackend(rules=[(r"", reply)])
     with pytest.raises(RunIncomplete, match="round 1: 4 of 4"):
-        run_loop(cfg, t, tiny_random_model_dir, tmp_path / "run", make_backend=lambda p: backend, log=lambda m: None)
+        run_loop(cfg, t, tiny_random_model_dir, tmp_path / "run", make_backend=lambda p: backend,
+                 log=lambda m: None)
     assert not (tmp_path / "run" / "round-1" / "traces.jsonl").exists()  # no data built from the round
     fail_train["on"] = False
     summary = run_loop(cfg, t, tiny_random_model_dir, tmp_path / "run", make_backend=lambda p: backend,

@@ -2,11 +2,12 @@
 
 The examples are read from the parsers themselves, so a new example is tested the day it is written. Each runs
 in-process in a scratch directory holding the files the examples name, with a selfimprove home where the
-``micro`` model is already pretrained. To keep the suite fast, three substitutions are made and written in each
-test's id: the built-in ``tiny`` model becomes ``micro`` (the same code path, pretrained in seconds), placeholder
-run ids become a real run's id, and a ``train`` or model ``eval`` example gets a small budget (``TRAIN_BUDGET``,
-``EVAL_BUDGET``; a recipe's model becomes micro too). Examples that
-need a network download or minutes of work are listed in ``EXEMPT`` with the reason and where they are covered.
+``micro`` model is already pretrained. To keep the suite fast, three substitutions are made and written in
+each test's id: the built-in ``tiny`` model becomes ``micro`` (the same code path, pretrained in seconds),
+placeholder run ids become a real run's id, and a ``train`` or model ``eval`` example gets a small budget
+(``TRAIN_BUDGET``, ``EVAL_BUDGET``; a recipe's model becomes micro too). Examples that
+need a network download or minutes of work are listed in ``EXEMPT`` with the reason and where they are
+covered.
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ TRAIN_BUDGET = ["--rounds", "1", "--train-limit", "6", "--eval-limit", "6", "--m
 EVAL_BUDGET = ["--limit", "12"]
 """Appended to an ``eval`` example on a real model (the scripted model's examples run as printed)."""
 EXEMPT = {
-    "selfimprove demo": "the full demo takes minutes; `make demo` runs it, and the --recipe example below runs "
-                        "the same code on the micro model",
+    "selfimprove demo": "the full demo takes minutes; `make demo` runs it, and the --recipe example "
+                        "below runs the same code on the micro model",
     "selfimprove demo --recipe recipes/demo-smollm2.toml": "the real model for about 10 minutes; "
                                                            "tests/test_demo_recipes.py runs this recipe on a "
                                                            "few examples",
     "selfimprove train --resume RUN_DIR_OR_ID": "needs an interrupted run; tests/test_training_resume.py",
+    "selfimprove train --resume RUN_DIR_OR_ID --rounds 3": "needs a finished run; "
+                                                           "tests/test_training_resume.py",
     "selfimprove score --task humaneval --completions samples.jsonl --out results.jsonl":
         "runs 164 programs in the sandbox; tests/test_code_tasks.py",
 }
@@ -91,10 +94,12 @@ def workdir(tmp_path_factory, micro_model_dir):
         {"id": "q2", "initial_correct": False, "final_correct": True},
         {"id": "q3", "initial_correct": True, "final_correct": False},
         {"id": "q4", "initial_correct": False, "final_correct": False}]) + "\n")
-    (work / "confidences.jsonl").write_text("\n".join(json.dumps({"confidence": c, "correct": y}) for c, y in [
-        (0.9, True), (0.8, True), (0.3, False), (0.6, False), (0.7, True)]) + "\n")
+    confidences = [(0.9, True), (0.8, True), (0.3, False), (0.6, False), (0.7, True)]
+    (work / "confidences.jsonl").write_text(
+        "\n".join(json.dumps({"confidence": c, "correct": y}) for c, y in confidences) + "\n")
     rows = [{"id": f"g{i}", "question": f"What is {i} + {i}?", "answer": f"{i} + {i} = {2 * i}\n#### {2 * i}",
-             "completion": f"{i} plus {i} is {2 * i}.\n#### {2 * i if i % 3 else 2 * i + 1}"} for i in range(1, 7)]
+             "completion": f"{i} plus {i} is {2 * i}.\n#### {2 * i if i % 3 else 2 * i + 1}"}
+            for i in range(1, 7)]
     (work / "outputs.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     (work / "recipes").symlink_to(REPO / "recipes")
     (work / "my-demo.toml").write_text(
@@ -159,7 +164,8 @@ def test_help_example_runs(command, workdir, monkeypatch, capsys):
     monkeypatch.chdir(work)
     monkeypatch.setenv("SELFIMPROVE_HOME", str(home))
     code, out = _run(["eval", "--model", "scripted", "--task", "arithmetic", "--limit", "4", "--strategy",
-                      "greedy", "--strategy", "self-correct"], capsys)  # a run the runs/analyze examples can read
+                      # a run the runs/analyze examples can read
+                      "greedy", "--strategy", "self-correct"], capsys)
     run_id = re.search(r"stored as run (\S+)", out).group(1)
     adapted = _adapted(command, run_id)
     argv = shlex.split(adapted)[1:]

@@ -27,8 +27,10 @@ def test_maj_at_k():
 
 
 def test_accuracy_counts_unparsed_in_denominator():
-    traces = [Trace("a", "g", final_answer="1", correct=True), Trace("b", "g", final_answer=None, correct=None),
-              Trace("c", "g", final_answer="3", correct=False), Trace("d", "g", final_answer="4", correct=True)]
+    traces = [Trace("a", "g", final_answer="1", correct=True),
+              Trace("b", "g", final_answer=None, correct=None),
+              Trace("c", "g", final_answer="3", correct=False),
+              Trace("d", "g", final_answer="4", correct=True)]
     m = accuracy(traces)
     assert (m["n"], m["correct"], m["accuracy"], m["unparsed"], m["undecided"]) == (4, 2, 0.5, 1, 1)
     lo, hi = m["ci95"]

@@ -22,7 +22,8 @@ def test_micro_pretrain_then_one_round_then_eval(method, micro_model_dir, tmp_pa
     meta = read_metadata(micro_model_dir)
     assert meta["name"] == "micro" and meta["dev_greedy_accuracy"] is not None
     out, db = tmp_path / "run", tmp_path / "runs.db"
-    assert main(["train", "--model", str(micro_model_dir), "--task", TASK, "--method", method, "--rounds", "1",
+    assert main(["train", "--model", str(micro_model_dir), "--task", TASK, "--method", method, "--rounds",
+                 "1",
                  "--k", "4", "--train-limit", "24", "--eval-limit", "24", "--max-steps", "3", "--batch-size",
                  "8", "--lr", "1e-3", "--patience", "5", "--out", str(out), "--store", str(db)]
                 + (["--difficulty-splits", "terms=4"] if method == "easy-to-hard" else [])) == 0

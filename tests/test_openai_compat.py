@@ -1,6 +1,6 @@
 """The openai_compat backend's contract against the fake server: shapes, request bodies, log-probabilities,
-the capability probe, model specs, load balancing, concurrency, loglikelihood and the pieces of the retry layer.
-Fault handling has its own file (test_openai_faults.py)."""
+the capability probe, model specs, load balancing, concurrency, loglikelihood and the pieces of the retry
+layer. Fault handling has its own file (test_openai_faults.py)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ def test_backoff_is_full_jitter_and_capped():
 
 
 @pytest.mark.parametrize("field,value", [("max_attempts", 0), ("base_delay", -1), ("read_timeout", 0),
-                                         ("total_timeout", -1), ("connect_timeout", 0), ("retry_after_cap", -1)])
+                                         ("total_timeout", -1), ("connect_timeout", 0),
+                                         ("retry_after_cap", -1)])
 def test_retry_policy_validates(field, value):
     with pytest.raises(ValueError, match=field):
         RetryPolicy(**{field: value})
@@ -70,8 +71,10 @@ def test_redact_url_drops_credentials():
     assert redact_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
 
 
-@pytest.mark.parametrize("kwargs,field", [({"base_urls": []}, "base_urls"), ({"base_urls": "ftp://x/v1"}, "base_urls"),
-                                          ({"endpoint": "responses"}, "endpoint"), ({"concurrency": 0}, "concurrency"),
+@pytest.mark.parametrize("kwargs,field", [({"base_urls": []}, "base_urls"),
+                                          ({"base_urls": "ftp://x/v1"}, "base_urls"),
+                                          ({"endpoint": "responses"}, "endpoint"),
+                                          ({"concurrency": 0}, "concurrency"),
                                           ({"logprobs_source": "cooked"}, "logprobs_source")])
 def test_constructor_validates(kwargs, field):
     args = {"base_urls": "http://127.0.0.1:9/v1", "model": "m", "probe": False, **kwargs}
@@ -93,7 +96,8 @@ def test_shape_texts_logprobs_and_request_body(srv):
     assert c.prompt_tokens == 5 and c.finish_reason == "stop" and c.logprobs_source == "processed"
     assert Completion.from_json(c.to_json()) == c
     body = srv.requests[0]["body"]
-    assert body == {"model": "fake-model", "prompt": body["prompt"], "max_tokens": 20, "n": 3, "temperature": 0.7,
+    assert body == {"model": "fake-model", "prompt": body["prompt"], "max_tokens": 20, "n": 3,
+                    "temperature": 0.7,
                     "top_p": 0.9, "stop": ["\n"], "seed": 4, "logprobs": 1}
     assert srv.attempts == 2  # n sent natively: one request per prompt
 

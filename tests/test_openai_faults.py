@@ -196,7 +196,8 @@ def test_probe_against_a_failing_server_is_recorded(server):
 
 def test_canary_key_never_recorded(server, tmp_path, monkeypatch, caplog, capsys):
     """Plant a unique key, drive successes and failures (one server echoes the header back), then search the
-    backend's repr, info, fingerprint, every Completion, the logs, the console and every file a CLI run wrote."""
+    backend's repr, info, fingerprint, every Completion, the logs, the console and every file a CLI run
+    wrote."""
     canary = f"sk-canary-{uuid.uuid4().hex}"
     monkeypatch.setenv("SELFIMPROVE_CANARY_KEY", canary)
     monkeypatch.setenv("OPENAI_API_KEY", canary)

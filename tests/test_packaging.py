@@ -1,4 +1,5 @@
-"""The dependency ranges in pyproject.toml are the versions the suite runs on, and nothing declared is unused."""
+"""The dependency ranges in pyproject.toml are the versions the suite runs on, and nothing declared is
+unused."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def test_installed_versions_are_inside_the_declared_ranges(requirement):
         installed = md.version(req.name)
     except md.PackageNotFoundError:
         pytest.skip(f"{req.name} is not installed here")
-    assert req.specifier.contains(installed, prereleases=True), f"{req.name} {installed} outside {req.specifier}"
+    assert req.specifier.contains(installed, prereleases=True), (
+        f"{req.name} {installed} outside {req.specifier}")
 
 
 def test_every_core_dependency_is_imported_somewhere():

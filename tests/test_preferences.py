@@ -30,7 +30,8 @@ def c(text: str, finish: str = "stop") -> Completion:
 def trace(ex: str, texts, answers, *, scores=None, correct=None, finish=None) -> Trace:
     finish = finish or ["stop"] * len(texts)
     verdicts = () if correct is None else tuple(Verdict(score=None, correct=v) for v in correct)
-    steps = [Step(kind="generate", prompt=f"q{ex}:", completions=tuple(c(t, f) for t, f in zip(texts, finish)),
+    steps = [Step(kind="generate", prompt=f"q{ex}:",
+                  completions=tuple(c(t, f) for t, f in zip(texts, finish)),
                   answers=tuple(answers), verdicts=verdicts)]
     if scores is not None:
         steps.append(Step(kind=SELF_JUDGE, verdicts=tuple(Verdict(score=s, correct=None) for s in scores)))
@@ -64,12 +65,13 @@ def test_scpo_most_vs_least_voted_with_vote_margin_weights():
         trace("a", [f"a{i}" for i in range(8)], ["5", "5", "7", "5", "7", None, "9", "5"]),
         trace("b", ["b0", "b1", "b2", "b3"], ["1", "2", "1", "2"]),   # tied majority
         trace("c", ["c0", "c1"], ["4", "4"]),                         # unanimous
-        trace("d", ["d0", "d1", "d2", "d3"], ["3", "3", "8", None], finish=["length", "stop", "stop", "stop"]),
+        trace("d", ["d0", "d1", "d2", "d3"], ["3", "3", "8", None],
+              finish=["length", "stop", "stop", "stop"]),
         trace("e", ["e0", "e1", "e2", "e3"], [None, None, None, None]),
     ]
     pairs, stats = scpo_pairs(traces, prov=PROV)
-    assert [(p.example_id, p.chosen, p.rejected, p.weight, p.chosen_score, p.rejected_score) for p in pairs] == [
-        ("a", "a0", "a6", (4 - 1) / 8, 4.0, 1.0), ("d", "d1", "d2", (2 - 1) / 4, 2.0, 1.0)]
+    got = [(p.example_id, p.chosen, p.rejected, p.weight, p.chosen_score, p.rejected_score) for p in pairs]
+    assert got == [("a", "a0", "a6", (4 - 1) / 8, 4.0, 1.0), ("d", "d1", "d2", (2 - 1) / 4, 2.0, 1.0)]
     assert pairs[0].judge == "majority-vote" and pairs[0].method == "scpo"
     assert stats["skipped"] == {"tied_majority": 1, "unanimous": 1, "no_parsed": 1}
     with_none, _ = scpo_pairs(traces, prov=PROV, include_unparseable=True)
@@ -104,7 +106,8 @@ def test_correctness_pairs_diagonal_order_cap_and_unparseable_as_wrong():
     assert [(p.chosen, p.rejected, p.method) for p in one] == [("r0", "w0", "gold-dpo")]
     assert stats["skipped"] == {"no_incorrect": 1}
     strict, _ = correctness_pairs([t], unparseable_is_wrong=False)
-    assert [(p.chosen, p.rejected) for p in strict] == [("r0", "w0"), ("r1", "w0"), ("r0", "w1"), ("r1", "w1")]
+    assert [(p.chosen, p.rejected) for p in strict] == [("r0", "w0"), ("r1", "w0"), ("r0", "w1"),
+                                                        ("r1", "w1")]
 
 
 def test_cct_confidence_and_critique_rows():
@@ -120,15 +123,18 @@ def test_cct_confidence_and_critique_rows():
     capped, _ = cct_rows([t], {"a": "g"}, lambda ex, text: text, max_per_kind=1, solve_rows=False)
     assert [r.source for r in capped] == ["cct-confidence", "cct-critique"]
     # a task's own review format: every review row writes the example's review target (the right answer)
-    own, _ = cct_rows([t], {"a": "gold-a"}, lambda ex, text: f"{text} !", suffix="\n", review_targets={"a": " #1"})
+    own, _ = cct_rows([t], {"a": "gold-a"}, lambda ex, text: f"{text} !", suffix="\n",
+                      review_targets={"a": " #1"})
     assert [(r.prompt, r.completion, r.source) for r in own] == [
-        ("qa:", "gold-a\n", "cct-solve"), ("good !", " #1\n", "cct-confidence"), ("bad !", " #1\n", "cct-critique"),
+        ("qa:", "gold-a\n", "cct-solve"), ("good !", " #1\n", "cct-confidence"),
+        ("bad !", " #1\n", "cct-critique"),
         ("junk !", " #1\n", "cct-critique")]
 
 
 def test_meta_judge_pairs():
     steps = [Step(kind="generate", prompt="q:"),
-             Step(kind=META_JUDGE, info={"prompt": "judge:", "judgements": ["j good", "j bad"], "preferred": 0}),
+             Step(kind=META_JUDGE,
+                  info={"prompt": "judge:", "judgements": ["j good", "j bad"], "preferred": 0}),
              Step(kind=META_JUDGE, info={"prompt": "judge2:", "judgements": ["x", "y"], "preferred": 1}),
              Step(kind=META_JUDGE, info={"prompt": "judge3:", "judgements": ["x", "y"], "preferred": None})]
     pairs, stats = meta_judge_pairs([Trace(example_id="a", strategy="t", steps=tuple(steps))], prov=PROV)
@@ -168,7 +174,8 @@ def test_position_consistency_and_self_preference():
     assert (pc["rate"], pc["n"], pc["unreadable"]) == (0.5, 2, 1)
     assert pc["first_position_rate"] == 4 / 5  # orders shown first won in 4 of 5 readable orders
     sp = guards.self_preference([0.9, 0.5, 0.4, None], [0.5, 0.5, 0.6, 0.3])
-    assert (sp["preference"], sp["own_wins"], sp["ties"], sp["other_wins"], sp["unscored"]) == (0.5, 1, 1, 1, 1)
+    assert (sp["preference"], sp["own_wins"], sp["ties"], sp["other_wins"],
+            sp["unscored"]) == (0.5, 1, 1, 1, 1)
     assert sp["ci95"][0] <= 0.5 <= sp["ci95"][1]
 
 
@@ -202,7 +209,8 @@ def test_pair_gold_counts_references_as_right_and_unparseable_as_wrong():
     wrong = str(int(e.answer) + 1)
     pairs = [PreferencePair("p", "c", "r", e.id, judge="reference", rejected_answer=wrong),
              PreferencePair("p", "c", "r", e.id, judge="gold", chosen_answer=e.answer, rejected_answer=None),
-             PreferencePair("p", "c", "r", e.id, judge="majority-vote", chosen_answer=wrong, rejected_answer=e.answer),
+             PreferencePair("p", "c", "r", e.id, judge="majority-vote", chosen_answer=wrong,
+                            rejected_answer=e.answer),
              PreferencePair("p", "c", "r", e.id, method="meta-judge")]
     out = guards.pair_gold(t, {e.id: e}, pairs)
     assert out == {"n": 3, "chosen_correct": 2 / 3, "rejected_wrong": 2 / 3, "both_right_order": 2 / 3}

@@ -18,7 +18,8 @@ def test_no_private_names_are_imported_across_modules():
             for alias in node.names:
                 name = alias.name
                 private = name.startswith("_") and not name.startswith("__")
-                a_module = node.level and (base / (node.module or "").replace(".", "/") / f"{name}.py").exists()
+                a_module = node.level and (
+                    base / (node.module or "").replace(".", "/") / f"{name}.py").exists()
                 if private and not a_module:  # a package's private submodule may be imported by its siblings
                     found.append(f"{path.relative_to(src)}:{node.lineno} imports {name} from {node.module}")
     assert found == []

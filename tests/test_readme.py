@@ -1,5 +1,5 @@
-"""The README is a user guide that stays true: its Python example runs, its tables of names match the registry,
-and nothing in the project points at documents the project does not ship."""
+"""The README is a user guide that stays true: its Python example runs, its tables of names match the
+registry, and nothing in the project points at documents the project does not ship."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def test_the_python_example_runs_and_prints_accuracies():
     assert [x.split()[0] for x in lines] == ["greedy", "self-consistency:n=8,temperature=0.8"]
     for line in lines:
         acc, unparsed = float(line.split()[1]), int(line.split()[-1])
-        assert 0.5 < acc <= 1.0 and unparsed == 0  # the scripted model answers the built-in task, mostly right
+        # the scripted model answers the built-in task, mostly right
+        assert 0.5 < acc <= 1.0 and unparsed == 0
 
 
 def test_the_tables_of_names_are_the_registry():

@@ -65,7 +65,8 @@ def test_an_entry_point_plugin_registers_a_strategy(tmp_path):
     dist = tmp_path / "si_plugin-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: si-plugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[selfimprove.strategies]\nplugin-greedy = si_plugin:PluginGreedy\n")
+    (dist / "entry_points.txt").write_text(
+        "[selfimprove.strategies]\nplugin-greedy = si_plugin:PluginGreedy\n")
     env_path = f"{tmp_path}:{':'.join(p for p in sys.path if p)}"
     listed = subprocess.run([sys.executable, "-m", "selfimprove.cli.main", "ls", "strategies"],
                             capture_output=True, text=True, env={"PYTHONPATH": env_path}, check=True).stdout
@@ -157,7 +158,8 @@ def test_every_task_hook_has_a_default():
 
 def test_the_arithmetic_task_declares_its_own_formats():
     t = registry.build_task("arithmetic:verify=2")
-    assert set(t.formats().own) == {"verify_prompt", "correct_prompt", "parse_verdict", "verdict_continuations"}
+    assert set(t.formats().own) == {"verify_prompt", "correct_prompt", "parse_verdict",
+                                    "verdict_continuations"}
     assert t.formats().verify_think == "|" and t.verify_format == 2
     assert t.harder_splits(2) == ("terms=5", "terms=6") and t.extra_eval_splits() == ("test-hard",)
 

@@ -13,7 +13,8 @@ def test_report_has_every_section_and_labels_oracle(tmp_path):
     store = RunStore(tmp_path / "runs.db")
     run_id = store.create_run("eval", {"model": "m", "task": "t", "split": "test"})
     examples = [Example(id=f"e{i}", question="q", answer="1") for i in range(6)]
-    greedy = [Trace(f"e{i}", "greedy", initial_answer=a, final_answer=a, correct=a == "1", initial_correct=a == "1",
+    greedy = [Trace(f"e{i}", "greedy", initial_answer=a, final_answer=a, correct=a == "1",
+                    initial_correct=a == "1",
                     prompt_tokens=10, completion_tokens=2, calls=1)
               for i, a in enumerate(["1", "1", "2", "1", None, "3"])]
     corrected = [t.replace(strategy="oracle-correct", final_answer="1", correct=True, confidence=0.9,
@@ -63,6 +64,7 @@ def test_majority_curve_spends_k_of_K_samples_on_the_completion_tokens():
     m = {"n": 10, "calls": 10, "prompt_tokens": 100, "completion_tokens": 1600, "maj@1": 0.5, "maj@4": 0.7,
          "maj@16": 0.8, "pass@16": 0.95, "accuracy": 0.8}
     assert majority_curve(m) == [(10 + 160 / 16, 0.5), (10 + 160 * 4 / 16, 0.7), (10 + 160, 0.8)]
-    assert majority_curve({"n": 10, "calls": 10, "prompt_tokens": 1, "completion_tokens": 1, "accuracy": 0.5}) == []
+    assert majority_curve(
+        {"n": 10, "calls": 10, "prompt_tokens": 1, "completion_tokens": 1, "accuracy": 0.5}) == []
     assert majority_curve({**m, "calls": 29}) == []  # an adaptive strategy: its pool is not all it spent
     assert majority_curve({**m, "verification": {}}) == []  # a verifier's tokens are in the totals

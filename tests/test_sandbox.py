@@ -1,4 +1,5 @@
-"""The sandbox's contract: codec, verdict from plain data, refusal without isolation, the unsafe mode label."""
+"""The sandbox's contract: codec, verdict from plain data, refusal without isolation, the unsafe mode
+label."""
 
 from __future__ import annotations
 
@@ -84,7 +85,8 @@ def test_test_mode_reports_each_test_and_both_sides(sandbox):
 def test_check_function_layout_and_helpers(sandbox):
     """HumanEval's layout: the test code defines check(candidate) and uses helpers from the prompt."""
     code = "def helper(x):\n    return 2 * x\n\ndef double_all(xs):\n    return [helper(x) for x in xs]\n"
-    setup = "def check(candidate):\n    assert candidate([1, 2]) == [helper(1), 4]\n    assert candidate([]) == []\n"
+    setup = ("def check(candidate):\n    assert candidate([1, 2]) == [helper(1), 4]\n"
+             "    assert candidate([]) == []\n")
     (r,) = sandbox.run([Job(code, setup=setup, tests=("check(double_all)",))])
     assert r.passed, r
 
@@ -95,7 +97,8 @@ def test_refuses_without_isolation_unless_unsafe_exec():
     script = ("from selfimprove.sandbox import Sandbox, Job, SandboxUnavailable\n"
               "try:\n    Sandbox(workers=1)\nexcept SandboxUnavailable as e:\n    print('REFUSED', e)\n"
               "with Sandbox(workers=1, unsafe_exec=True) as sb:\n"
-              "    r = sb.run([Job('print(7)')])[0]\n    print('UNSAFE', r.status, r.sandboxed, r.stdout.strip())\n")
+              "    r = sb.run([Job('print(7)')])[0]\n"
+              "    print('UNSAFE', r.status, r.sandboxed, r.stdout.strip())\n")
     out = subprocess.run(["setpriv", "--bounding-set=-sys_admin", sys.executable, "-c", script],
                          check=False, capture_output=True, text=True, timeout=60,
                          env={**os.environ, "PYTHONPATH": str(SRC)})

@@ -68,8 +68,8 @@ def test_step_formats_split_losslessly_and_continue():
     text = " c6000=6000 a2100=8100 #1440"
     assert arith.split(text) == [" c6000=6000", " a2100=8100", " #1440"]
     assert "".join(arith.split(text)) == text
-    assert arith.next_prompt("P:", " c6000=6000") == "P: c6000=6000 " and arith.make_step("a2100=8100", False) == \
-        " a2100=8100"
+    assert (arith.next_prompt("P:", " c6000=6000") == "P: c6000=6000 "
+            and arith.make_step("a2100=8100", False) == " a2100=8100")
     assert arith.answered(" c6000=6000 #1440") and not arith.answered(" c6000=6000")
     assert not ArithmeticTask(verify=2).step_format().judges_partial
     lines = "first\nsecond\n\nANSWER 3"
@@ -106,7 +106,8 @@ def test_beam_golden_trace_one_call_per_layer():
 
 
 def test_beam_self_evaluation_steers_the_choice():
-    """With lam=1 (self-evaluation only) the path P(True) likes wins although the model finds it less likely."""
+    """With lam=1 (self-evaluation only) the path P(True) likes wins although the model finds it less
+    likely."""
     task, ex = LineTask(), [Example(id="1", question="", answer="7")]
 
     def ll(prompt, cont):  # P(True) high for anything on the B path, low otherwise
@@ -210,14 +211,16 @@ def test_mcts_golden_trace_with_rollouts():
         own = 1 if (n.parent is not None and n.value is not None) else 0
         assert n.visits == own + sum(k.visits for k in kids)
         assert n.value_sum == pytest.approx((n.value if own else 0.0) + sum(k.value_sum for k in kids))
-    # it0 expands the root (A 0.5, B 1.0); it1: UCT picks B (1.0 + sqrt(ln 2)) over A (0.5 + sqrt(ln 2)); B's two
-    # samples are the same finished step (merged), valued 1.0 against the pool {5, 7, 7, 7, 7}; it2: B again
-    # (1 + sqrt(ln 3 / 2) > 0.5 + sqrt(ln 3)), so its finished child is re-counted without a model call
+    # it0 expands the root (A 0.5, B 1.0); it1: UCT picks B (1.0 + sqrt(ln 2)) over A (0.5 + sqrt(ln 2)); B's
+    # two samples are the same finished step (merged), valued 1.0 against the pool {5, 7, 7, 7, 7}; it2: B
+    # again (1 + sqrt(ln 3 / 2) > 0.5 + sqrt(ln 3)), so its finished child is re-counted without a model call
     assert by[0].visits == 4 and by[2].visits == 3 and by[3].visits == 2 and by[1].visits == 1
-    assert backend.generate_calls == 3  # it0: expand + rollouts; it1: expand (a finished child needs no rollout)
+    # it0: expand + rollouts; it1: expand (a finished child needs no rollout)
+    assert backend.generate_calls == 3
     assert t.final_answer == "7" and t.correct is False  # the rollout majority misleads it here: recorded
     rollouts = [s for s in t.steps if s.kind == "rollout"]
-    assert rollouts and t.completion_tokens == sum(c.completion_tokens for s in t.steps for c in s.completions)
+    assert rollouts and t.completion_tokens == sum(c.completion_tokens for s in t.steps
+                                                   for c in s.completions)
     assert Trace.from_json(t.to_json()) == t
 
 
@@ -292,8 +295,8 @@ def test_search_on_the_arithmetic_scratchpad():
     (t,) = score_traces(task, ex, Beam(beams=1, samples=1, value="likelihood").run(backend, task, ex))
     assert t.final_answer == str(p.total) and t.correct is True
     nodes = t.steps[-1].info["nodes"]
-    assert [n["step"] for n in nodes[1:]] == steps and nodes[-1]["terminal"] and nodes[-1]["info"]["ended"] == \
-        "answered"
+    assert ([n["step"] for n in nodes[1:]] == steps and nodes[-1]["terminal"]
+            and nodes[-1]["info"]["ended"] == "answered")
     assert all(c[0].endswith(" ") for c in backend.calls)
 
 
@@ -306,22 +309,52 @@ def test_registered_with_their_settings():
     assert isinstance(get_strategy("dvts"), DVTS)
 
 
-def test_settings_validate_and_refuse_chat():
-    from selfimprove.backends.base import Capabilities
-    from selfimprove.errors import CapabilityError
-
+def test_settings_validate():
     for bad in ("beam:beams=0", "mcts:selection=foo", "dvts:final=foo", "mcts:value=bogus", "beam:lam=2"):
         with pytest.raises(UserError):
             get_strategy(bad)
-    chat = ScriptedBackend()
+
+
+def test_search_on_a_chat_backend_continues_the_assistant_reply():
+    """With a chat template the partial solution is the start of the assistant's reply (a final assistant
+    message), never text appended to the user's message; without one the prompt is prompt + prefix, as before."""
+    from selfimprove.backends.base import Capabilities
+    from selfimprove.chat import continue_reply, conversation, messages
+
+    convo = conversation([("system", "Solve it."), ("user", "2+2?")])
+    turned = continue_reply(convo, "2+2=4\n", chat=True)
+    assert messages(turned)[-1] == {"role": "assistant", "content": "2+2=4\n"}
+    assert messages(turned)[:-1] == messages(convo)
+    assert continue_reply(turned, "The answer is 4.", chat=True) == turned + "The answer is 4."
+    assert continue_reply(convo, "2+2=4\n", chat=False) == convo + "2+2=4\n"
+    assert continue_reply(convo, "", chat=True) == convo
+
+    class ChatTask(LineTask):
+        def prompt(self, example):
+            return conversation([("system", "Solve it."), ("user", super().prompt(example))])
+
+    seen: list[str] = []
+
+    def chat_reply(prompt, i):  # the reply so far is the final assistant message, if any
+        seen.append(prompt)
+        last = messages(prompt)[-1]
+        return lines_reply("Q1:\n" + (last["content"] if last["role"] == "assistant" else ""), i)
+
+    chat = ScriptedBackend([(r"", chat_reply)])
     chat.capabilities = Capabilities(chat_template=True, logprobs=True, loglikelihood=True)
-    with pytest.raises(CapabilityError, match="chat template"):
-        Beam().run(chat, LineTask(), [Example(id="1", question="")])
+    task, ex = ChatTask(), [Example(id="1", question="", answer="5")]
+    (t,) = score_traces(task, ex, Beam(beams=2, samples=2, tau=0.0, value="likelihood", max_steps=4).run(
+        chat, task, ex))
+    assert (t.final_answer, t.correct) == ("5", True)
+    deeper = [p for p in seen if len(messages(p)) > 2]
+    assert deeper and len(deeper) < len(seen), "the search never continued a partial solution"
+    assert {messages(p)[-1]["content"] for p in deeper} == {"step A\n", "step B\n"}
+    assert all(messages(p)[:2] == messages(task.prompt(ex[0])) for p in seen)
 
 
 def test_search_on_a_real_model_stops_steps_at_the_delimiter(micro_model_dir):
-    """The micro model through the hf backend: each step is one scratchpad entry (the stop string works), every
-    prefix is its parent's plus its step, tokens add up, one generate call per expansion layer."""
+    """The micro model through the hf backend: each step is one scratchpad entry (the stop string works),
+    every prefix is its parent's plus its step, tokens add up, one generate call per expansion layer."""
     from selfimprove.backends.hf import HFBackend
 
     class CountingHF(HFBackend):
@@ -358,14 +391,16 @@ def test_search_on_a_real_model_stops_steps_at_the_delimiter(micro_model_dir):
 
 
 def test_eval_cli_runs_every_search_on_the_scripted_model(tmp_path, capsys):
-    """`selfimprove eval --strategy beam|mcts|dvts` end to end (the scripted model continues partial scratchpads
-    and its P(True) judges running sums so far): traces stored with every node; search beats greedy here."""
+    """`selfimprove eval --strategy beam|mcts|dvts` end to end (the scripted model continues partial
+    scratchpads and its P(True) judges running sums so far): traces stored with every node; search beats
+    greedy here."""
     from selfimprove.cli.main import main
     from selfimprove.store.runs import RunStore
 
     store = tmp_path / "runs.db"
     assert main(["eval", "--model", "scripted", "--task", "arithmetic", "--split", "dev", "--limit", "30",
-                 "--store", str(store), "--strategy", "greedy", "--strategy", "beam:beams=2,samples=4,value=self-eval",
+                 "--store", str(store), "--strategy", "greedy", "--strategy",
+                 "beam:beams=2,samples=4,value=self-eval",
                  "--strategy", "mcts:iterations=6,k=2", "--strategy", "dvts:subtrees=2,width=4"]) == 0
     out = capsys.readouterr().out
     assert "beam" in out and "mcts" in out and "dvts" in out

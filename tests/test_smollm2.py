@@ -1,9 +1,10 @@
 """The built-in real model ``smollm2`` (SmolLM2-135M-Instruct) through the real paths: fingerprint on its
-28M-element embedding, the chat template, greedy decoding against ``model.generate``, a LoRA step and eval of a
-saved round model. A handful of examples each.
+28M-element embedding, the chat template, greedy decoding against ``model.generate``, a LoRA step and eval of
+a saved round model. A handful of examples each.
 
-The conversion (about a minute) happens once per machine, in the user's selfimprove home as ``--model smollm2``
-would do it (set ``SELFIMPROVE_HOME`` to put it elsewhere); the tests share one loaded copy.
+The conversion (about a minute) happens once per machine, in the user's selfimprove home as
+``--model smollm2`` would do it (set ``SELFIMPROVE_HOME`` to put it elsewhere); the tests share one loaded
+copy.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ def test_chat_template_is_applied_by_default(backend, smollm2_dir):
 
     assert backend.capabilities.chat_template
     text = backend.render_prompt(few_shot("Be brief.", [], "Hi"))
-    assert text == "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    assert (text
+            == "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+               "<|im_start|>assistant\n")
     off = HFBackend.from_model(backend.model, backend.tokenizer, chat=False)
     assert not off.capabilities.chat_template and off.render_prompt(few_shot("Be brief.", [], "Hi")) == \
         "Be brief.\n\nHi"

@@ -27,9 +27,10 @@ CREATE TABLE traces (run_id TEXT NOT NULL, scope TEXT NOT NULL, example_id TEXT 
 CREATE TABLE metrics (run_id TEXT NOT NULL, scope TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (run_id, scope, name));
 CREATE TABLE cache (key TEXT PRIMARY KEY, data TEXT NOT NULL);
-INSERT INTO runs VALUES ('old-run', 'eval', '{"model": "scripted"}', 0, '0.0.1', 'done', '2026-01-01', '2026-01-01');
-INSERT INTO runs VALUES ('old-url', 'eval', '{"model": "openai:http://bob:hunter2@h:8000/v1@m"}', 0, '0.0.1', 'done',
-    '2026-01-01', '2026-01-01');
+INSERT INTO runs VALUES ('old-run', 'eval', '{"model": "scripted"}', 0, '0.0.1', 'done', '2026-01-01',
+    '2026-01-01');
+INSERT INTO runs VALUES ('old-url', 'eval', '{"model": "openai:http://bob:hunter2@h:8000/v1@m"}', 0, '0.0.1',
+    'done', '2026-01-01', '2026-01-01');
 """
 """A store as the first release wrote it: the tables, no schema_version."""
 
@@ -69,7 +70,8 @@ def test_one_process_per_run_id(tmp_path):
             "from selfimprove.errors import UserError\n"
             f"s = RunStore({str(path)!r})\n"
             f"try:\n    s.lock_run({run_id!r})\nexcept UserError as e:\n    print(e); sys.exit(2)\n")
-    other = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
+    other = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
+                           timeout=60)
     assert other.returncode == 2 and f"run {run_id} is in use by pid" in other.stdout, other
     second = RunStore(path)  # in this process too (a second open of the lock file)
     with pytest.raises(UserError, match="in use"):
@@ -84,7 +86,8 @@ def test_a_second_resume_of_a_running_run_is_refused(tmp_path, monkeypatch, caps
     data = tmp_path / "qa.jsonl"
     data.write_text(json.dumps({"id": "a", "question": "1 + 1", "answer": "2"}) + "\n")
     store = tmp_path / "runs.db"
-    assert main(["eval", "--model", "scripted", "--task", "jsonl", "--data", str(data), "--store", str(store)]) == 0
+    assert main(
+        ["eval", "--model", "scripted", "--task", "jsonl", "--data", str(data), "--store", str(store)]) == 0
     run_id = sqlite3.connect(store).execute("SELECT id FROM runs").fetchone()[0]
     holder = RunStore(store)
     holder.lock_run(run_id)  # as a still-running process would

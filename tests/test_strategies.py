@@ -11,7 +11,8 @@ from selfimprove.tasks.jsonl import JsonlTask
 
 def _task(tmp_path):
     p = tmp_path / "d.jsonl"
-    p.write_text('{"id": "q1", "question": "one", "answer": 1}\n{"id": "q2", "question": "two", "answer": 2}\n')
+    p.write_text(
+        '{"id": "q1", "question": "one", "answer": 1}\n{"id": "q2", "question": "two", "answer": 2}\n')
     task = JsonlTask(data=str(p))
     return task, task.examples("test")
 
@@ -61,7 +62,8 @@ def test_sample_golden_trace_and_pool_metrics(tmp_path):
     params = backend.calls[0][1]
     assert (params.n, params.temperature, params.seed) == (4, 0.9, 2)
     m = pool_metrics(task, examples, [t1, t2], ks=(1, 4))
-    # q1: 2 of 4 right, q2: 2 of 4 right → pass@1 = 1/2; pass@4 = 1; maj@4: q1 '1' wins 2-1, q2 tie → first ('2')
+    # q1: 2 of 4 right, q2: 2 of 4 right → pass@1 = 1/2; pass@4 = 1; maj@4: q1 '1' wins 2-1, q2 tie → first
+    # ('2')
     assert m["pass@1"] == 0.5 and m["pass@4"] == 1.0 and m["maj@4"] == 1.0 and m["n_samples"] == 4
 
 

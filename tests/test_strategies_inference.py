@@ -104,7 +104,8 @@ def test_soft_sc_aggregates():
     b = Recorder([(r"one", [("12", -0.5), ("7", -0.3), ("x", -0.01)])])
     mean = SoftSC(n=3).run(b, T, EX[:1])[0]
     assert mean.final_answer == "7" and mean.confidence == pytest.approx(math.exp(-0.3))
-    assert mean.steps[1].info["scores"] == [pytest.approx(math.exp(-0.5)), pytest.approx(math.exp(-0.3)), None]
+    assert mean.steps[1].info["scores"] == [pytest.approx(math.exp(-0.5)), pytest.approx(math.exp(-0.3)),
+                                            None]
     prod = SoftSC(n=3, aggregate="product").run(b, T, EX[:1])[0]
     assert prod.final_answer == "7" and prod.steps[1].info["scores"][0] == pytest.approx(math.exp(-1.0))
     none = SoftSC(n=2).run(Recorder([(r"", ["??"])]), T, EX[:1])[0]
@@ -112,7 +113,8 @@ def test_soft_sc_aggregates():
 
 
 def test_universal_sc_selection_and_fallback():
-    b = Recorder([(r"Response$", lambda p, i: " 2" if "Question: one" in p else " none"), (r"one", ["5", "1", "1"]),
+    b = Recorder([(r"Response$", lambda p, i: " 2" if "Question: one" in p else " none"),
+                  (r"one", ["5", "1", "1"]),
                   (r"two", ["2"])])
     t1, t2 = UniversalSC(n=3, select="generate").run(b, T, EX)
     assert t1.final_answer == "1" and t1.steps[1].info["selected"] == 1 and t1.info["usc_parsed"] is True
@@ -192,7 +194,8 @@ def test_dsc_spends_a_fixed_batch_budget_on_the_hardest():
     t1, t2, t3 = DSC(budget=8, window=4).run(b, T, ex)
     assert [t.info["samples"] for t in (t1, t2, t3)] == [4, 12, 8]
     assert sum(t.info["samples"] for t in (t1, t2, t3)) == 24 == 8 * 3
-    assert (t1.info["stopped"], t2.info["stopped"], t3.info["stopped"]) == ("posterior", "budget", "posterior")
+    assert (t1.info["stopped"], t2.info["stopped"], t3.info["stopped"]) == ("posterior", "budget",
+                                                                            "posterior")
     assert [n for n, _ in b.batches] == [3, 2, 1]
     with pytest.raises(ValueError, match="at least window"):
         DSC(budget=2, window=4)
@@ -203,7 +206,8 @@ def test_dsc_spends_a_fixed_batch_budget_on_the_hardest():
 
 def _ptrue_ll(prompt, cont):
     good = said(prompt, "1") or said(prompt, "2")
-    return (-0.1 if cont.strip().lower() == "yes" else -2.0) if good else (-2.0 if cont.strip().lower() == "yes" else -0.1)
+    return (-0.1 if cont.strip().lower() == "yes" else -2.0) if good else (
+        -2.0 if cont.strip().lower() == "yes" else -0.1)
 
 
 def test_best_of_n_by_ptrue_golden():
@@ -248,10 +252,12 @@ def test_best_of_n_nothing_scored_keeps_first_and_says_so():
 
 def test_self_refine_golden_generic_format():
     b = Recorder([(r"say what the mistake is\.$", lambda p, i: "No issues." if said(p, "1") or said(p, "2")
-                   else "The sum is wrong."), (r"Write your answer again", ["1"]), (r"one", ["5"]), (r"two", ["2"])])
+                   else "The sum is wrong."), (r"Write your answer again", ["1"]), (r"one", ["5"]),
+                  (r"two", ["2"])])
     t1, t2 = SelfRefine(max_rounds=3).run(b, T, EX)
     assert [s.kind for s in t1.steps] == ["generate", "feedback", "refine", "feedback"]
-    assert (t1.initial_answer, t1.final_answer, t1.info["rounds"], t1.info["stopped"]) == ("5", "1", 1, "no-issues")
+    assert (t1.initial_answer, t1.final_answer, t1.info["rounds"],
+            t1.info["stopped"]) == ("5", "1", 1, "no-issues")
     assert t1.steps[1].prompt == follow_up(P1, "5", FEEDBACK)
     assert t1.steps[2].prompt == follow_up(P1, "5", REFINE.format(feedback="The sum is wrong."))
     assert [s.kind for s in t2.steps] == ["generate", "feedback"] and t2.info["rounds"] == 0
@@ -273,7 +279,8 @@ def test_self_refine_uses_the_arithmetic_verdict_as_feedback():
                   (r" !$", [right]), (r":$", [wrong])])
     t = score_traces(task, [e], SelfRefine().run(b, task, [e]))[0]
     assert [s.kind for s in t.steps] == ["generate", "feedback", "refine", "feedback"]
-    assert t.steps[1].prompt == task.verify_prompt(e, wrong) and t.steps[2].prompt == task.correct_prompt(e, wrong)
+    assert (t.steps[1].prompt == task.verify_prompt(e, wrong)
+            and t.steps[2].prompt == task.correct_prompt(e, wrong))
     assert (t.initial_correct, t.correct, t.info["stopped"]) == (False, True, "no-issues")
 
 
@@ -325,13 +332,16 @@ def test_oracle_correct_revises_only_wrong_answers_and_is_labelled():
     assert no_gold.info["oracle_skipped"] is True and len(no_gold.steps) == 1
 
 
-# ---- gold answers stay out of every strategy but the oracle one ----------------------------------------------
+# ---- gold answers stay out of every strategy but the oracle one --------------------------------------------
 
 CANARY = "CANARY-7f3a9"
 STRATEGIES = [n for n in names("strategies") if not getattr(get_strategy(n), "requires_code", False)]
-"""Every strategy that runs on any task (those that run programs need a code task: tests/test_code_strategies)."""
-SPECS = sorted(STRATEGIES) + [f"best-of-n:verifier={v}" for v in ("verbal", "rubric", "checklist", "pairwise")]
-RULES = [(r"correct\? Reply with Yes", [" no"]), (r"say what the mistake is\.$", ["Check step 2."]), (r"Response$", [" 1"]),
+"""Every strategy that runs on any task (those that run programs need a code task:
+tests/test_code_strategies)."""
+SPECS = sorted(STRATEGIES) + [f"best-of-n:verifier={v}"
+                              for v in ("verbal", "rubric", "checklist", "pairwise")]
+RULES = [(r"correct\? Reply with Yes", [" no"]), (r"say what the mistake is\.$", ["Check step 2."]),
+         (r"Response$", [" 1"]),
          (r"Score", ["Score: 3"]), (r"Better response", ["A"]), (r"Checklist:\n$", ["- Is it right?"]),
          (r"Answers:\n$", ["1. YES"]), (r"Confidence:$", ["70"]), (r"Answer:$", ["7", "8", "7"])]
 
@@ -346,7 +356,8 @@ def _run_all(examples):
 
 
 def test_no_strategy_prompt_ever_contains_the_gold_answer():
-    ex = [Example(f"q{i}", f"what is {i}?", CANARY, meta={"solution": f"... #### {CANARY}"}) for i in range(3)]
+    ex = [Example(f"q{i}", f"what is {i}?", CANARY, meta={"solution": f"... #### {CANARY}"})
+          for i in range(3)]
     for spec, (traces, prompts) in _run_all(ex).items():
         assert prompts, spec
         assert not any(CANARY in p for p in prompts), spec
@@ -408,7 +419,7 @@ def test_traces_round_trip():
         assert Trace.from_json(t.to_json()) == t
 
 
-# ---- truncated completions and unscored verdicts ---------------------------------------------------------------
+# ---- truncated completions and unscored verdicts -----------------------------------------------------------
 
 
 def test_a_completion_cut_at_max_tokens_never_votes_and_is_counted_apart():
@@ -416,7 +427,8 @@ def test_a_completion_cut_at_max_tokens_never_votes_and_is_counted_apart():
     from selfimprove.strategies.self_consistency import SelfConsistency
 
     # sample 0 is cut at 12 tokens after "add 1 to": read as text it would say 1, the wrong answer
-    b = Recorder([(r"one", ["We can now add 1 to the total of", "1", "1"]), (r"two", ["and then 7 plus 3 is"])])
+    b = Recorder(
+        [(r"one", ["We can now add 1 to the total of", "1", "1"]), (r"two", ["and then 7 plus 3 is"])])
     sc = SelfConsistency(n=3, max_tokens=12).run(b, T, EX[:1])[0]
     assert sc.steps[0].answers == (None, "1", "1") and sc.steps[0].info["truncated"] == [0]
     assert sc.final_answer == "1" and sc.info["truncated"] == 1
@@ -424,7 +436,8 @@ def test_a_completion_cut_at_max_tokens_never_votes_and_is_counted_apart():
     assert greedy[0].final_answer is None and greedy[0].info["truncated"] == 1  # "We can now a…" cut
     assert greedy[1].final_answer is None and greedy[1].info["truncated"] == 1
     m = accuracy(score_traces(T, EX, greedy) + [score_traces(T, EX[:1], [sc])[0]])
-    assert (m["n"], m["correct"], m["unparsed"], m["truncated"]) == (3, 1, 0, 2)  # both stay in the denominator
+    # both stay in the denominator
+    assert (m["n"], m["correct"], m["unparsed"], m["truncated"]) == (3, 1, 0, 2)
     assert failure_cells(m) == ("0/3", "2/3", "—")
 
 
@@ -442,13 +455,15 @@ def test_best_of_n_where_every_verdict_is_unscored_says_so():
 
 
 def test_best_of_n_by_rubric_score_probabilities():
-    # the judge puts its mass on "4" for the response 1 and on "1" for the response 5 (any form, spaced or not)
+    # the judge puts its mass on "4" for the response 1 and on "1" for the response 5 (any form, spaced or
+    # not)
     def ll(prompt, cont):
         best = "4" if "<response>1</response>" in prompt else "1"
         return -0.1 if cont.strip() == best else -4.0
     b = Recorder([(r"one", ["5", "1"])], ll=ll)
     t = BestOfN(n=2, verifier="rubric").run(b, T, EX[:1])[0]  # judge_method auto: the backend scores text
-    assert t.final_answer == "1" and t.info["selected"] == 1 and (t.info["unscored"], t.info["verdicts"]) == (0, 2)
+    assert t.final_answer == "1" and t.info["selected"] == 1 and (t.info["unscored"],
+                                                                  t.info["verdicts"]) == (0, 2)
     hi, lo = math.exp(-0.1), math.exp(-4.0)
     expected = (4 * hi + lo * sum(k for k in range(6) if k != 4)) / (hi + 5 * lo)
     assert t.confidence == pytest.approx(expected / 5)
@@ -459,7 +474,8 @@ def test_best_of_n_by_rubric_score_probabilities():
     none = BestOfN(n=2, verifier="rubric").run(Recorder([(r"one", ["5", "1"])], ll=lambda p, c: -30.0), T,
                                                EX[:1])[0]
     assert none.info["all_unscored"] and none.info["selected"] is None
-    assert "of the probability on an allowed answer" in next(s for s in none.steps if s.kind == "judge").verdicts[0].reason
+    assert "of the probability on an allowed answer" in next(s for s in none.steps
+                                                             if s.kind == "judge").verdicts[0].reason
 
 
 def test_a_task_whose_answer_comes_first_reads_it_from_a_cut_completion():
@@ -476,4 +492,5 @@ def test_a_task_whose_answer_comes_first_reads_it_from_a_cut_completion():
     t = get_strategy("self-consistency:n=2,max_tokens=12").run(b, YesNo(), EX[:1])[0]
     assert t.steps[0].answers == ("no", None) and t.steps[0].info["truncated"] == [0, 1]
     assert t.final_answer == "no"
-    assert get_strategy("greedy:max_tokens=12").run(b, T, EX[:1])[0].final_answer is None  # a number task: None
+    # a number task: None
+    assert get_strategy("greedy:max_tokens=12").run(b, T, EX[:1])[0].final_answer is None

@@ -33,7 +33,8 @@ def test_splits_are_deterministic_and_seeded(task):
 def test_splits_are_disjoint_and_sized(task):
     keys = {s: {tuple(e.meta["operands"]) for e in task.examples(s)} for s in ("train", "dev", "test")}
     assert len(keys["train"]) == 300 and len(keys["dev"]) == 50 and len(keys["test"]) == 100
-    assert not keys["train"] & keys["dev"] and not keys["train"] & keys["test"] and not keys["dev"] & keys["test"]
+    assert (not keys["train"] & keys["dev"] and not keys["train"] & keys["test"]
+            and not keys["dev"] & keys["test"])
     ids = [e.id for e in task.examples("train")]
     assert len(set(ids)) == len(ids)
 
@@ -126,7 +127,8 @@ def test_from_options():
 
 
 @pytest.mark.parametrize("options, bad", [
-    ({"op": "mul"}, "op"), ({"terms": "5-2"}, "terms"), ({"digits": "x"}, "digits"), ({"seed": "one"}, "seed"),
+    ({"op": "mul"}, "op"), ({"terms": "5-2"}, "terms"), ({"digits": "x"}, "digits"),
+    ({"seed": "one"}, "seed"),
     ({"colour": "red"}, "colour"), ({"width": "2"}, "width"), ({"n_test": "0"}, "n_test"),
     ({"terms": "0-3"}, "terms"),
 ])

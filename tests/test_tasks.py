@@ -57,7 +57,8 @@ def test_score_other_formats(tmp_path, capsys):
     completions = ["So she pays $1,250.", "The answer is 1250.", "Thus \\boxed{1250}.",
                    "Step 1: 1000 + 250\nA: 1250", "first 3, then 1250.0", "I don't know",
                    "The answer is 1251"]
-    rows = [{"id": f"r{i}", "completion": c, "question": "q", "answer": gold} for i, c in enumerate(completions)]
+    rows = [{"id": f"r{i}", "completion": c, "question": "q", "answer": gold}
+            for i, c in enumerate(completions)]
     code, last, scored = _score(tmp_path, rows, capsys)
     assert code == 0
     assert [r["correct"] for r in scored] == [True] * 5 + [False, False]
@@ -92,7 +93,8 @@ def test_unknown_task_and_options():
 
 def test_jsonl_task_field_mapping(tmp_path):
     path = tmp_path / "d.jsonl"
-    path.write_text('{"id": "a", "prompt": "2+2?", "target": 4}\n{"id": "b", "prompt": "yes?", "target": "5"}\n')
+    path.write_text(
+        '{"id": "a", "prompt": "2+2?", "target": 4}\n{"id": "b", "prompt": "yes?", "target": "5"}\n')
     task = get_task("jsonl:question=prompt,answer=target", data=str(path))
     ex = task.examples("test")
     assert [e.answer for e in ex] == ["4", "5"] and task.prompt(ex[0]).startswith("Question: 2+2?")

@@ -64,7 +64,8 @@ def test_micro_pretraining_learns_and_saves_a_loadable_model(micro):
 
     _, path, meta = micro
     assert meta["final_loss"] < 0.6 * meta["first_loss"]
-    assert json.loads((path / "selfimprove.json").read_text())["fingerprint"] == PRESETS["micro"].fingerprint()
+    assert (json.loads((path / "selfimprove.json").read_text())["fingerprint"]
+            == PRESETS["micro"].fingerprint())
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
     assert tok.padding_side == "left" and tok.convert_tokens_to_ids("<eos>") == tok.eos_token_id
@@ -93,7 +94,8 @@ def test_resolve_model_uses_the_cache(micro, monkeypatch):
 
 
 def test_resolve_model_passes_other_names_through(tmp_path):
-    assert models.resolve_model("Qwen/Qwen2.5-0.5B-Instruct", home_dir=tmp_path) == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert (models.resolve_model("Qwen/Qwen2.5-0.5B-Instruct", home_dir=tmp_path)
+            == "Qwen/Qwen2.5-0.5B-Instruct")
     assert models.resolve_model(str(tmp_path), home_dir=tmp_path) == str(tmp_path)
     assert not (tmp_path / "models").exists()
 
@@ -118,7 +120,8 @@ def test_stale_cache_is_retrained(tmp_path, monkeypatch):
     assert len(calls) == 1
     models.ensure_model("micro", a.replace(seed=5), home_dir=tmp_path, progress=False)
     assert len(calls) == 2
-    assert read_metadata(models.model_dir("micro", tmp_path))["fingerprint"] == a.replace(seed=5).fingerprint()
+    assert (read_metadata(models.model_dir("micro", tmp_path))["fingerprint"]
+            == a.replace(seed=5).fingerprint())
     assert not list(tmp_path.glob("models/.micro.tmp-*"))
 
 
@@ -176,8 +179,8 @@ def test_train_and_eval_read_the_learned_format_from_a_model_dir(tmp_path):
 
 
 def test_the_tiny_training_stream_is_pinned():
-    # the demo's numbers were measured with the model this stream trains; a format change for tiny-verify (or any
-    # other) must not change a single character of it (hash of the first 2,000 texts, measured 2026-11-23)
+    # the demo's numbers were measured with the model this stream trains; a format change for tiny-verify (or
+    # any other) must not change a single character of it (hash of the first 2,000 texts, measured 2026-11-23)
     import hashlib
 
     from selfimprove.tiny.data import Stream

@@ -63,7 +63,8 @@ def test_lmsi_keeps_majority_agreeing_samples_above_the_threshold_without_gold()
         Trace("e3", "lmsi", steps=(gen("p3:", [" x", " y"], [None, None]),)),
     ]
     rows, labels = majority_rows(traces, eq, threshold=0.5, round_idx=1)
-    assert rows == [SFTRow("p1:", " a #5", "e1", "pseudo", "5", 1), SFTRow("p1:", " b #05", "e1", "pseudo", "05", 1)]
+    assert rows == [SFTRow("p1:", " a #5", "e1", "pseudo", "5", 1),
+                    SFTRow("p1:", " b #05", "e1", "pseudo", "05", 1)]
     assert labels == [PseudoLabel("e1", "5", 2, 3, 4, True, kept=2), PseudoLabel("e2", "1", 1, 1, 4, False),
                       PseudoLabel("e3", None, 0, 0, 2, False)]
     assert labels[0].share == 0.5
@@ -75,7 +76,8 @@ def test_lmsi_keeps_majority_agreeing_samples_above_the_threshold_without_gold()
     # precision is reported against gold, which the builder never saw
     gold = {"e1": "5", "e2": "2", "e3": "3"}
     report = label_precision(labels, lambda i, a: None if a is None else int(a) == int(gold[i]))
-    assert report["accepted"] == 1 and report["precision"] == 1.0 and report["coverage"] == pytest.approx(1 / 3)
+    assert (report["accepted"] == 1 and report["precision"] == 1.0
+            and report["coverage"] == pytest.approx(1 / 3))
     assert report["majority_accuracy"] == 0.5  # e1 right, e2 wrong, e3 undecidable (no label)
 
 
@@ -84,7 +86,8 @@ def test_no_filter_trains_on_the_greedy_answer_whatever_it_is():
         Trace("e1", "no-filter", steps=(gen("p1:", [" wrong #9"], ["9"]),)),
         Trace("e2", "no-filter", steps=(gen("p2:", [" garbage"], [None]),)),
         Trace("e3", "no-filter", steps=(gen("p3:", [comp(" cut off", "length")], [None]),)),
-        Trace("e4", "no-filter", steps=(gen("p4:", [Completion("", finish_reason="error", error="x")], [None]),)),
+        Trace("e4", "no-filter",
+              steps=(gen("p4:", [Completion("", finish_reason="error", error="x")], [None]),)),
     ]
     assert greedy_rows(traces, suffix="\n") == [
         SFTRow("p1:", " wrong #9\n", "e1", "greedy", "9"), SFTRow("p2:", " garbage\n", "e2", "greedy", None),
@@ -116,17 +119,20 @@ def test_loop_config_round_trips_and_takes_the_old_flat_names():
     cfg = LoopConfig(method=EasyToHard(difficulty_splits=["terms=6", "terms=7"]), eval_splits="test-hard")
     assert cfg.method.difficulty_splits == ("terms=6", "terms=7") and cfg.eval_splits == ("test-hard",)
     assert LoopConfig.from_dict(cfg.to_dict()) == cfg
-    old = LoopConfig.from_dict({"method": "scpo", "k": 4, "lr": 1e-4, "dpo_lr": 2e-6, "beta": 0.2, "max_steps": 7,
+    old = LoopConfig.from_dict({"method": "scpo", "k": 4, "lr": 1e-4, "dpo_lr": 2e-6, "beta": 0.2,
+                                "max_steps": 7,
                                 "guard_k": 3, "threshold": 0.3, "patience": None, "loss_type": "sigmoid"})
-    assert (old.n, old.sft.lr, old.dpo.lr, old.dpo.beta, old.guards.n, old.method.threshold, old.patience) == (
-        4, 1e-4, 2e-6, 0.2, 3, 0.3, 0)
+    got = (old.n, old.sft.lr, old.dpo.lr, old.dpo.beta, old.guards.n, old.method.threshold, old.patience)
+    assert got == (4, 1e-4, 2e-6, 0.2, 3, 0.3, 0)
     assert old.sft.max_steps == old.dpo.max_steps == 7 and old.dpo.loss_type == ("sigmoid",)
 
 
 def test_a_run_saved_before_settings_were_nested_still_resumes():
     """Older runs stored every setting of every method flat; resuming reads what the method has."""
-    saved = {"method": "star", "rounds": 2, "k": 8, "threshold": 0.5, "rationalize": False, "rationalize_k": 2,
-             "difficulty_splits": [], "replay": 1.0, "lr": 3e-5, "epochs": 2.0, "max_steps": 80, "patience": None,
+    saved = {"method": "star", "rounds": 2, "k": 8, "threshold": 0.5, "rationalize": False,
+             "rationalize_k": 2,
+             "difficulty_splits": [], "replay": 1.0, "lr": 3e-5, "epochs": 2.0, "max_steps": 80,
+             "patience": None,
              "eval_splits": ["test"], "device": "auto"}
     with pytest.raises(ValueError, match="unknown setting"):
         LoopConfig.from_dict(saved)
@@ -137,7 +143,8 @@ def test_a_run_saved_before_settings_were_nested_still_resumes():
 
 
 def test_one_default_per_setting():
-    """The trainer budget is declared once: SFT and DPO calls, direct or in a loop, share the same defaults."""
+    """The trainer budget is declared once: SFT and DPO calls, direct or in a loop, share the same
+    defaults."""
     from selfimprove.training.settings import DPOSettings, SFTSettings
 
     cfg = LoopConfig()

@@ -1,4 +1,6 @@
-"""GRPO through TRL on the micro model: a couple of steps change the weights; the settings refuse bad values."""
+"""GRPO through TRL on the micro model: a couple of steps change the weights; the settings refuse bad values;
+``train --method grpo`` / ``--method score`` run a round end to end with their guards in the round's metrics,
+and a GRPO run killed with SIGKILL in the middle of a round's training resumes to the end."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ def test_settings_refuse_a_batch_that_is_not_whole_groups():
         GRPOSettings(batch_size=6, num_generations=4)
     with pytest.raises(ValueError, match="trl_args may not set"):
         GRPOSettings(trl_args={"beta": 0.1})
+    with pytest.raises(ValueError, match="reference must be"):
+        GRPOSettings(reference="base")
 
 
 @pytest.mark.slow
@@ -48,7 +52,7 @@ def test_train_method_grpo_majority_one_round_on_the_micro_model(micro_model_dir
 
     out = tmp_path / "run"
     assert main(["train", "--model", str(micro_model_dir), "--task", "arithmetic:terms=2-3,digits=1-2",
-                 "--method", "grpo", "--rl-reward", "majority", "--rl-min-share", "0.5", "--rl-max-steps", "1",
+                 "--method", "grpo", "--reward", "majority", "--min-share", "0.5", "--rl-max-steps", "1",
                  "--rl-num-generations", "4", "--rl-batch-size", "8", "--rl-max-completion-length", "32",
                  "--rounds", "1", "--train-limit", "2", "--eval-limit", "4", "--patience", "5",
                  "--out", str(out), "--store", str(tmp_path / "runs.db")]) == 0
@@ -61,3 +65,72 @@ def test_train_method_grpo_majority_one_round_on_the_micro_model(micro_model_dir
     assert rewards["voted"] + rewards["skipped"] == 2
     assert 0.0 <= rewards["reward_accuracy"] <= 1.0 and 1 <= rewards["distinct_per_group"] <= 4
     assert m1["eval"]["dev"]["n"] == 4 and (out / "round-1" / "model.safetensors").exists()
+    g = m1["guards"]  # the round's guards, from the reward's gold checks and TRL's own log
+    assert g["reward"] == "majority" and g["reads_gold"] is False
+    assert 0.0 <= g["majority_wrong_share"] <= 1.0 and g["entropy"]["steps"] == 1 and g["entropy"]["last"] > 0
+    assert g["kl_reference"] == "start" and g["kl"]["last"] >= 0  # beta 0.04 (default): TRL logs KL to start
+    assert g["length"]["baseline"] > 0 and g["length"]["drift"] == 0.0  # round 1's first step is the baseline
+    assert train["sampled_tokens"] > 0 and m1["data"]["reads_gold"] is False
+
+
+FAST = ["--rl-max-steps", "1", "--rl-num-generations", "2", "--rl-batch-size", "4",
+        "--rl-max-completion-length", "24", "--train-limit", "2", "--eval-limit", "3", "--patience", "0"]
+MICRO_TASK = "arithmetic:terms=2-3,digits=1-2,n_train=8,n_dev=3,n_test=3"
+
+
+@pytest.mark.slow
+def test_train_method_score_runs_two_turns_with_transitions(micro_model_dir, tmp_path):
+    import json
+
+    from selfimprove.cli.main import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--model", str(micro_model_dir), "--task", MICRO_TASK, "--method", "score",
+                 "--rounds", "2", "--stage1-rounds", "1", "--first-n", "2", *FAST, "--rl-max-steps", "3",
+                 "--out", str(out),
+                 "--store", str(tmp_path / "runs.db")]) == 0
+    for r, stage in ((1, 1), (2, 2)):
+        m = json.loads((out / f"round-{r}" / "metrics.json").read_text())
+        assert m["data"]["first_attempts"] == 4 and m["train"]["stage"] == stage  # 2 examples x first_n 2
+        # 3 steps x 2 rows = each of the 6 rows (2 first-turn, 4 second-turn) once, 2 samples each
+        t = m["guards"]["transitions"]  # the sampled second attempts against their first attempts
+        assert sum(t.values()) == m["train"]["rewards"]["completions"] == 8
+        assert set(m["extra"]["correction"]["transitions"]) == {"cc", "cw", "wc", "ww"}  # greedy on dev
+    assert "correction" in json.loads((out / "round-0" / "metrics.json").read_text())["extra"]
+
+
+@pytest.mark.slow
+def test_grpo_killed_mid_round_resumes_to_the_end(micro_model_dir, tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from selfimprove.cli.main import main
+
+    run, db = tmp_path / "run", tmp_path / "runs.db"
+    argv = [sys.executable, "-m", "selfimprove.cli.main", "train", "--model", str(micro_model_dir),
+            "--task", MICRO_TASK, "--method", "grpo", "--reward", "majority", "--rounds", "2",
+            "--out", str(run), "--store", str(db), *FAST]
+    env = {**os.environ, "SELFIMPROVE_HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    marker = run / "round-1" / "data.json"  # select is marked: the round's GRPO training starts now
+    deadline = time.time() + 300
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "ended before it was killed:\n" + proc.stdout.read().decode()[-3000:]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    state = json.loads((run / "state.json").read_text())
+    assert state["round"] == 1 and state["phase"] in ("generate", "select"), state  # killed during training
+    assert not (run / "round-1" / "train.json").exists()
+
+    assert main(["train", "--resume", str(run), "--store", str(db)]) == 0
+    assert json.loads((run / "state.json").read_text()) == {"round": 2, "phase": "eval"}
+    for r in (1, 2):
+        m = json.loads((run / f"round-{r}" / "metrics.json").read_text())
+        assert m["train"]["objective"] == "grpo" and m["train"]["steps"] == 1 and m["guards"]["entropy"]
+        assert (run / f"round-{r}" / "model.safetensors").exists()
+    assert [json.loads(x)["round"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [0, 1, 2]

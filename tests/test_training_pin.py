@@ -43,14 +43,17 @@ CASES = {
     "v-star": {"method": "v-star", "bon_n": 3, **PREF},
     "cct": {"method": "cct", **PREF},
 }
-VOLATILE = {"seconds", "phase_seconds", "eval_seconds", "losses", "first_loss", "last_loss", "chosen_logp_before",
+VOLATILE = {"seconds", "phase_seconds", "eval_seconds", "losses", "first_loss", "last_loss",
+            "chosen_logp_before",
             "chosen_logp_after", "rejected_logp_before", "rejected_logp_after", "trl_metrics", "model_mtime",
             "tokens"}
 """Keys whose values depend on the machine (wall times) or on the trained weights (losses, log-probabilities),
-and ``Completion.tokens`` (added after the record: each sampled token's text for display, from which nothing is
-computed)."""
-TRL_FIELDS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "lr_scheduler_type",
-              "warmup_steps", "weight_decay", "seed", "data_seed", "max_length", "packing", "beta", "loss_type",
+and ``Completion.tokens`` (added after the record: each sampled token's text for display, from which nothing
+is computed)."""
+TRL_FIELDS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+              "lr_scheduler_type",
+              "warmup_steps", "weight_decay", "seed", "data_seed", "max_length", "packing", "beta",
+              "loss_type",
               "loss_weights", "gradient_accumulation_steps", "bf16", "completion_only_loss")
 
 
@@ -182,7 +185,8 @@ def record(case: str, model_dir: Path, run_dir: Path, monkeypatch) -> dict:
     def norm(text: str) -> str:
         return text.replace(str(run_dir), "<run>").replace(str(model_dir), "<base>")
 
-    calls = [(norm(p), round_of(p), [(q, _params(params)) for q, params in b.calls], b.scored) for p, b in backends]
+    calls = [(norm(p), round_of(p), [(q, _params(params)) for q, params in b.calls], b.scored)
+             for p, b in backends]
     out = {"calls": _digest(calls), "n_calls": sum(len(c[2]) for c in calls), "trl": trl, "files": {},
            "records": {}}
     for path in sorted(run_dir.rglob("*.json*")):
@@ -194,7 +198,8 @@ def record(case: str, model_dir: Path, run_dir: Path, monkeypatch) -> dict:
         if path.suffix == ".jsonl":
             rows = [json.loads(norm(line)) for line in path.read_text().splitlines() if line.strip()]
             if rel.endswith("traces.jsonl") or "/eval-" in rel:
-                rows = [{k: v for k, v in r.items() if k != "strategy"} for r in rows]  # a label, not a result
+                # a label, not a result
+                rows = [{k: v for k, v in r.items() if k != "strategy"} for r in rows]
             out["files"][rel] = {"n": len(rows), "sha": _digest(_strip(rows))}
         else:
             out["records"][rel] = _strip(json.loads(norm(path.read_text())))
@@ -202,7 +207,8 @@ def record(case: str, model_dir: Path, run_dir: Path, monkeypatch) -> dict:
 
 
 def _params(params) -> list:
-    return [_plain(getattr(params, f, None)) for f in ("n", "temperature", "top_p", "top_k", "max_tokens", "stop",
+    return [_plain(getattr(params, f, None)) for f in ("n", "temperature", "top_p", "top_k", "max_tokens",
+                                                       "stop",
                                                        "seed", "logprobs")]
 
 
@@ -239,9 +245,11 @@ def test_method_outputs_match_the_pinned_record(case, tiny_random_model_dir, tmp
     text = (tmp_path / "run" / "metrics.jsonl").read_text()
     text = text.replace(str(tmp_path / "run"), "<run>").replace(str(tiny_random_model_dir), "<base>")
     lines = [json.loads(x) for x in text.splitlines()]
-    assert [_strip(x) for x in lines] == [got["records"][f"round-{r}/metrics.json"] for r in range(len(lines))]
+    assert [_strip(x) for x in lines] == [got["records"][f"round-{r}/metrics.json"]
+                                          for r in range(len(lines))]
     problems = contains(got, want)
-    assert not problems, f"{case}: {len(problems)} difference(s) from the pinned record:\n" + "\n".join(problems[:30])
+    assert not problems, (f"{case}: {len(problems)} difference(s) from the pinned record:\n"
+                          + "\n".join(problems[:30]))
 
 
 class Patch:

@@ -1,9 +1,9 @@
 """The training methods pinned on a model that learns: one round of every method on the built-in ``micro``
-model (generation, training and evaluation all real), compared with a record — traces, kept rows, pairs, the TRL settings and every evaluation (per-round
-accuracy included), guards and extras. First recorded on 03d01f6 (the last commit before training methods
-became one file each), which the one-file methods reproduced exactly; re-recorded at the end of that session,
-after the intended extraction changes (a completion cut at max_tokens no longer answers; request errors and
-empty completions recorded) had changed the micro model's traces.
+model (generation, training and evaluation all real), compared with a record — traces, kept rows, pairs, the
+TRL settings and every evaluation (per-round accuracy included), guards and extras. First recorded on 03d01f6
+(the last commit before training methods became one file each), which the one-file methods reproduced exactly;
+re-recorded at the end of that session, after the intended extraction changes (a completion cut at max_tokens
+no longer answers; request errors and empty completions recorded) had changed the micro model's traces.
 
 Pretraining and training are not bit-identical across CPUs and thread counts, so the record is tied to the
 micro model it was measured from (the SHA-256 of its weights, in ``tests/golden/training_pin_micro.json``):
@@ -104,16 +104,19 @@ The record holds all eleven; add a name here to run it too."""
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", IN_SUITE)
-def test_method_outputs_on_the_micro_model_match_the_pinned_record(case, micro_model_dir, tmp_path, monkeypatch):
+def test_method_outputs_on_the_micro_model_match_the_pinned_record(case, micro_model_dir, tmp_path,
+                                                                   monkeypatch):
     golden = json.loads(GOLDEN.read_text())
     if weights_sha(micro_model_dir) != golden["micro_weights_sha"]:
-        pytest.skip("this machine pretrained a different micro model (pretraining is not bit-identical across "
-                    "CPUs and thread counts); test_training_pin.py pins the same outputs exactly everywhere")
+        pytest.skip("this machine pretrained a different micro model (pretraining is not "
+                    "bit-identical across CPUs and thread counts); test_training_pin.py pins the same "
+                    "outputs exactly everywhere")
     got = record(case, micro_model_dir, tmp_path / "run", monkeypatch)
     want = golden["cases"][case]
     want["files"].pop("metrics.jsonl", None)  # compared value by value as round-*/metrics.json (``records``)
     problems = contains(got, want)
-    assert not problems, f"{case}: {len(problems)} difference(s) from the pinned record:\n" + "\n".join(problems[:30])
+    assert not problems, (f"{case}: {len(problems)} difference(s) from the pinned record:\n"
+                          + "\n".join(problems[:30]))
 
 
 if __name__ == "__main__" and "--record" in sys.argv:  # run once, on the commit named in the docstring

@@ -6,7 +6,16 @@ from __future__ import annotations
 import pytest
 
 from selfimprove.records import Example
-from selfimprove.training.rewards import GoldReward, MajorityReward, Weighted, as_trl, parse_reward
+from selfimprove.training.rewards import (
+    GoldReward,
+    MajorityReward,
+    RestrainReward,
+    SelfJudgeReward,
+    Weighted,
+    advantage_offsets,
+    as_trl,
+    parse_reward,
+)
 
 
 class AnswerTask:
@@ -20,6 +29,14 @@ class AnswerTask:
 
     def check(self, example, answer):
         return None if answer is None else answer == example.answer
+
+    def prompt(self, example):
+        return f"Q: {example.question}"
+
+    def formats(self):
+        from selfimprove.prompts import task_formats
+
+        return task_formats(self)
 
 
 TASK = AnswerTask()
@@ -79,3 +96,61 @@ def test_trl_adapter_groups_by_id_and_zeroes_truncated_completions():
     assert out == [1.0, 0.0, 0.0, 1.0, 1.0, 0.0]
     s = r.stats()
     assert s["prompts"] == 2 and s["unparsed"] == 2 and s["majority_wrong_share"] == 0.0
+
+
+def test_every_reward_reports_gold_guards_it_never_uses():
+    r = MajorityReward()
+    r.score(TASK, E, ["3", "3", "3", "2"])  # a confidently wrong majority: 3 of 4 votes on "3"
+    r.score(TASK, E, ["2", "4", None, None])  # majority "2" (first of the tied), right, 1 of 4 votes
+    s = r.stats()
+    assert s["majority_wrong_share"] == 0.5 and s["confident_wrong_share"] == 0.5
+    # group 1: the one right sample "2" gets 0, the three wrong get 1 -> every (right, wrong) pair misordered;
+    # group 2: right "2" gets 1, "4" and the two None get 0 -> 3 pairs ordered right
+    assert s["pairs"] == 6 and s["pair_accuracy"] == pytest.approx(3 / 6)
+    assert s["gold_accuracy"] == pytest.approx(2 / 8) and s["distinct_per_group"] == 2.0
+
+
+def test_restrain_rewards_vote_shares_and_penalises_low_agreement_prompts():
+    r = RestrainReward(min_share=0.5, penalty=0.7)
+    assert r.score(TASK, E, ["2", "2", "3", None]) == [0.5, 0.5, 0.25, 0.0]  # shares of all 4 samples
+    e2 = Example(id="e2", question="2+2", answer="4")
+    assert r.score(TASK, e2, ["1", "4", "5", None]) == [0.0] * 4  # top share 1/4 < 0.5: penalised
+    hook = advantage_offsets(Weighted([(1.0, r), (0.1, GoldReward())]))
+    assert hook(["e1", "e1", "e2", "e2"]) == [None, None, -0.7, -0.7]  # the trainer imposes -penalty
+    assert hook(["e2"]) == [None]  # asked once per batch: cleared after
+    s = r.stats()
+    assert s["penalised"] == 1 and s["voted"] == 1 and s["penalised_share"] == 0.5
+    assert advantage_offsets(GoldReward()) is None
+    with pytest.raises(ValueError, match="penalty"):
+        RestrainReward(penalty=-1)
+
+
+def test_self_judge_reads_p_true_of_the_policys_own_verify_prompt():
+    from selfimprove.backends.scripted import ScriptedBackend
+
+    def ll(prompt, continuation):  # the judge believes exactly the completions that say A=2
+        says_yes = continuation.strip().lower().startswith("y")
+        return -0.1 if says_yes == ("A=2" in prompt) else -5.0
+
+    backend = ScriptedBackend(ll=ll)
+    r = SelfJudgeReward()
+    with pytest.raises(RuntimeError, match="bind"):
+        r.score(TASK, E, ["2"], ["A=2"])
+    r.bind(backend)
+    out = r.score(TASK, E, ["2", "3", None], ["A=2", "A=3", "junk"])
+    assert out[0] > 0.99 and out[1] < 0.01 and out[2] == 0.0  # unparseable: 0, never judged
+    judged = {p for p, _ in backend.scored}
+    assert len(judged) == 2 and all("Q: 1+1" in p for p in judged)  # the task's verify prompt of each text
+    s = r.stats()
+    assert not s["reads_gold"] and s["judged"] == 2 and s["unjudged"] == 0 and s["reward_accuracy"] == 1.0
+    assert parse_reward("self-judge+0.1*format").reads_gold is False
+    assert parse_reward("0.5*self-judge+gold").reads_gold is True
+
+
+def test_grpo_method_reads_gold_exactly_when_its_reward_does():
+    from selfimprove.training.methods import get_method
+
+    assert get_method("grpo", reward="gold").reads_gold
+    assert get_method("grpo", reward="majority+0.1*gold").reads_gold
+    for spec in ("majority", "restrain", "self-judge", "self-judge+0.1*format"):
+        assert not get_method("grpo", reward=spec).reads_gold, spec

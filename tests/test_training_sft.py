@@ -38,7 +38,8 @@ def test_loss_is_on_completions_only(tiny_random_model_dir, tmp_path):
 
     model, tok = load_policy(tiny_random_model_dir)
     trainer = SFTTrainer(model=model, args=sft_config(SFTSettings(), str(tmp_path), 1),
-                         train_dataset=datasets.Dataset.from_list([{"prompt": "12+3=", "completion": " #15"}]),
+                         train_dataset=datasets.Dataset.from_list(
+                             [{"prompt": "12+3=", "completion": " #15"}]),
                          processing_class=tok)
     ex = trainer.train_dataset[0]
     tokens = tok.convert_ids_to_tokens(ex["input_ids"])

@@ -1,5 +1,5 @@
-"""A real OpenAI-compatible server in the tests: ``transformers serve`` on loopback with a tiny random Llama, and
-with the built-in real chat model ``smollm2`` through ``/v1/chat/completions``.
+"""A real OpenAI-compatible server in the tests: ``transformers serve`` on loopback with a tiny random Llama,
+and with the built-in real chat model ``smollm2`` through ``/v1/chat/completions``.
 
 Greedy decoding through ``openai_compat`` must agree with the in-process ``hf`` backend token for token, and
 ``selfimprove eval --model openai:URL`` must give the same traces as ``--model PATH``. ``transformers serve``
@@ -60,7 +60,8 @@ def _serve(model_dir, tmp_path_factory, threads: str = "1"):
         port = s.getsockname()[1]
     work = tmp_path_factory.mktemp("serve")
     log_path = work / "serve.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(work / "hub"), "TRANSFORMERS_VERBOSITY": "error",
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(work / "hub"),
+           "TRANSFORMERS_VERBOSITY": "error",
            "OMP_NUM_THREADS": threads}
     cmd = _serve_command() + [str(model_dir), "--host", "127.0.0.1", "--port", str(port),
                               "--device", "cpu", "--dtype", "float32"]
@@ -75,14 +76,16 @@ def _serve(model_dir, tmp_path_factory, threads: str = "1"):
         while True:
             if proc.poll() is not None:
                 tail = log_path.read_text()[-600:]
-                pytest.skip(f"transformers serve exited with status {proc.returncode} before it was healthy: {tail}")
+                pytest.skip(
+                    f"transformers serve exited with status {proc.returncode} before it was healthy: {tail}")
             try:
                 if httpx.get(url + "/health", timeout=1.0).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"transformers serve not healthy after {limit} s; log: {log_path.read_text()[-600:]}")
+                pytest.fail(
+                    f"transformers serve not healthy after {limit} s; log: {log_path.read_text()[-600:]}")
             time.sleep(0.3)
         yield url + "/v1", model_dir
     finally:
@@ -141,7 +144,8 @@ def test_eval_cli_through_openai_agrees_with_hf(served, tmp_path, monkeypatch):
     monkeypatch.setenv("SELFIMPROVE_HOME", str(tmp_path))
     store = tmp_path / "runs.db"
     # max_tokens inside the random model's 256-position context: hf clips generation at the context, while
-    # transformers serve runs past it, so longer generations are not comparable (a model limit, not a backend one)
+    # transformers serve runs past it, so longer generations are not comparable (a model limit, not a backend
+    # one)
     data = tmp_path / "qa.jsonl"
     data.write_text("".join(json.dumps({"id": f"e{i}", "question": f"{i}+{3 * i}", "answer": 4 * i}) + "\n"
                             for i in range(4)))
@@ -179,5 +183,6 @@ def test_smollm2_chat_completions_agree_with_hf_and_the_probe_reads_sampling(ser
     assert all(c.text.strip() for row in got for c in row)
     sampled = remote.generate(prompts[:1], SamplingParams(n=3, temperature=1.0, max_tokens=8))[0]
     assert all(c.ok for c in sampled)
-    # what the start-up probe recorded is what sampling does: transformers serve keeps the model's greedy default
+    # what the start-up probe recorded is what sampling does: transformers serve keeps the model's greedy
+    # default
     assert remote.info["sampling_varies"] == (len({c.text for c in sampled}) > 1)

@@ -118,7 +118,8 @@ def test_ptrue_verify_contract_skips_unparseable():
 
 def test_ptrue_generation_fallback():
     b = NoScoring([(r"<<assistant>>\n1\n", [(" yes", -0.05)]), (r"<<assistant>>\n2\n", [(" no", -0.1)]),
-                   (r"<<assistant>>\n3\n", [("maybe", -0.1)]), (r"<<assistant>>\n4\n", [ScriptedBackend.FAIL])])
+                   (r"<<assistant>>\n3\n", [("maybe", -0.1)]),
+                   (r"<<assistant>>\n4\n", [ScriptedBackend.FAIL])])
     v = PTrue(b, NumTask(), method="auto", max_tokens=4)
     assert v.method == "generate"
     out = v.assess(EX[:1], [["1", "2", "3", "4"]])
@@ -159,7 +160,8 @@ def test_generic_formats_are_fair():
     for text in (f.correct(e, "5"), f.feedback(e, "5"), f.verify(e, "5")):
         assert "incorrect" not in text.lower() and "wrong" not in text.lower()
     assert "incorrect" in f.oracle_correct(e, "5")
-    assert f.no_issues("No issues.") and f.no_issues("There are no mistakes here") and not f.no_issues("Fix step 2")
+    assert (f.no_issues("No issues.") and f.no_issues("There are no mistakes here")
+            and not f.no_issues("Fix step 2"))
     assert f.parse_verdict(" Yes, it is") is True and f.parse_verdict("No") is False
     assert f.parse_verdict("perhaps") is None
 
@@ -176,7 +178,8 @@ def test_pik_is_asked_before_answering():
 
 
 @pytest.mark.parametrize("text,want", [("85", 0.85), ("85%", 0.85), (" 0.7", 0.7), ("100", 1.0), ("0", 0.0),
-                                       ("I am 90 percent sure", 0.9), ("150", None), ("high", None), ("", None),
+                                       ("I am 90 percent sure", 0.9), ("150", None), ("high", None),
+                                       ("", None),
                                        ("1.5", 0.015)])
 def test_parse_confidence(text, want):
     got = parse_confidence(text)
@@ -242,7 +245,8 @@ def test_pairwise_by_probability_cancels_position_bias():
     assert (res[0].preferred, res[0].consistent, res[0].p_first) == (0, True, pytest.approx(0.75))
     # 2 vs 3: the judge names whichever is shown first (0.7 both ways): inconsistent, exactly ½
     assert (res[1].preferred, res[1].consistent, res[1].p_first) == (None, False, pytest.approx(0.5))
-    assert [s.info["order"] for s in steps[0]] == ["ab", "ba"] and steps[0][0].info["method"] == "loglikelihood"
+    assert ([s.info["order"] for s in steps[0]] == ["ab", "ba"]
+            and steps[0][0].info["method"] == "loglikelihood")
     out = judge.assess(EX[:1], [["1", "2"]])
     assert [v.score for v in out.verdicts[0]] == [pytest.approx(0.75), pytest.approx(0.25)]
     with pytest.raises(ValueError):
@@ -320,7 +324,8 @@ def test_choice_fast_path_equals_loglikelihood_on_a_local_model(tiny_random_mode
     slow = b.loglikelihood([p for p in prompts for _ in forms], [f for _ in prompts for f in forms])
     assert fast == pytest.approx(slow, abs=1e-4)
     assert _next_token_scores(b, prompts, ["15"]) is None  # no single-token form: all scored the slow way
-    assert _next_token_scores(b, prompts[:1], ["1", "15"])[1] is None  # a two-token form is left to the caller
+    # a two-token form is left to the caller
+    assert _next_token_scores(b, prompts[:1], ["1", "15"])[1] is None
     choices, _ = choose(b, prompts, [("one", ("1",)), ("five", ("5", "55"))], min_mass=0.0)
     p1, p5 = math.exp(slow[0]), math.exp(slow[1]) + math.exp(b.loglikelihood([prompts[0]], ["55"])[0])
     assert choices[0].probs["one"] == pytest.approx(p1 / (p1 + p5), abs=1e-4)

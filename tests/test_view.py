@@ -5,8 +5,8 @@ Server-side (Starlette's test client): the store is opened read-only and left un
 reach the file system, model text is escaped, credentials in a config are not shown, and the correction cells
 and paired tests agree with the metrics module. In a real browser (headless Chromium driven by Playwright):
 every page kind loads, a click from a table cell leads to the right examples and the example page shows the
-gold answer and each strategy's answers, a completion holding ``<script>`` is shown and not run; a screenshot of
-each page kind is saved under the test's temporary directory (``SELFIMPROVE_SCREENSHOTS=DIR`` keeps them).
+gold answer and each strategy's answers, a completion holding ``<script>`` is shown and not run; a screenshot
+of each page kind is saved under the test's temporary directory (``SELFIMPROVE_SCREENSHOTS=DIR`` keeps them).
 The browser tests skip, with the reason, where Playwright or Chromium is missing (``make browser``)."""
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ def test_model_text_is_escaped_and_credentials_are_not_shown(runs, client, tmp_p
     html = client.get(f"/run/{e}/example?id={first}").text
     assert "&lt;script&gt;window.__pwned" in html and PAYLOAD not in html
     store = RunStore(tmp_path / "runs.db")
-    rid = store.create_run("eval", {"model": "openai:https://user:hunter2@example.com/v1", "api_key": "sk-abc123",
+    rid = store.create_run("eval", {"model": "openai:https://user:hunter2@example.com/v1",
+                                    "api_key": "sk-abc123",
                                     "task": "arithmetic", "headers": {"Authorization": "Bearer tok-xyz"}})
     store.close()
     from starlette.testclient import TestClient
@@ -119,8 +120,8 @@ def test_correction_cells_and_light_traces_agree_with_the_metrics(runs):
     store, view = RunStore(runs["store"]), ViewStore(runs["store"])
     e = runs["eval"]
     assert view.indexed
-    plan = view.db.execute(f"EXPLAIN QUERY PLAN SELECT example_id, {_SUMMARY} FROM traces WHERE run_id = ? AND "
-                           f"scope = ? ORDER BY position", (e, "greedy")).fetchall()
+    plan = view.db.execute(f"EXPLAIN QUERY PLAN SELECT example_id, {_SUMMARY} FROM traces WHERE run_id "
+                           f"= ? AND scope = ? ORDER BY position", (e, "greedy")).fetchall()
     assert "traces_summary" in str(plan)  # read from the summary index, not by parsing every trace
     stored = store.metrics(e)
     for scope in ("greedy", "self-consistency:n=4,seed=1", "self-correct"):
@@ -154,8 +155,10 @@ def test_a_real_model_run_shows_the_prompt_the_model_received_and_its_tokens(tmp
     from selfimprove.view.app import create_app
 
     tok = AutoTokenizer.from_pretrained(tiny_random_model_dir)
-    tok.chat_template = "{% for m in messages %}q: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}a:{% endif %}"
-    backend = HFBackend.from_model(AutoModelForCausalLM.from_pretrained(tiny_random_model_dir), tok, chat=True)
+    tok.chat_template = ("{% for m in messages %}q: {{ m['content'] }}\n"
+                         "{% endfor %}{% if add_generation_prompt %}a:{% endif %}")
+    backend = HFBackend.from_model(AutoModelForCausalLM.from_pretrained(tiny_random_model_dir), tok,
+                                   chat=True)
     task = ArithmeticTask(n_test=2)
     store = RunStore(tmp_path / "runs.db")
     rid = store.create_run("eval", {"model": "tiny-random-chat", "task": task.describe(), "split": "test"})
@@ -210,7 +213,8 @@ def test_a_missing_store_is_a_user_error(tmp_path):
 # ---- in a browser ------------------------------------------------------------------------------------------
 
 def _chromium() -> str | None:
-    for candidate in (os.environ.get("SELFIMPROVE_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
+    for candidate in (os.environ.get("SELFIMPROVE_CHROMIUM"), "chromium", "chromium-browser",
+                      "google-chrome"):
         if candidate and (found := shutil.which(candidate)):
             return found
     return None
@@ -227,7 +231,8 @@ def browser(runs):
 
     exe = _chromium()
     if exe is None:
-        pytest.skip("no Chromium binary (make browser, or apt-get install chromium, or set SELFIMPROVE_CHROMIUM)")
+        pytest.skip(
+            "no Chromium binary (make browser, or apt-get install chromium, or set SELFIMPROVE_CHROMIUM)")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

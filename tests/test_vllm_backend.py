@@ -1,5 +1,5 @@
-"""The vllm backend: the mapping to and from vLLM's records runs everywhere (with stand-in objects); the engine
-itself runs only where a GPU and vllm are present (``-m gpu``), and is skipped otherwise."""
+"""The vllm backend: the mapping to and from vLLM's records runs everywhere (with stand-in objects); the
+engine itself runs only where a GPU and vllm are present (``-m gpu``), and is skipped otherwise."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def _gpu_and_vllm() -> bool:
     return torch.cuda.is_available()
 
 
-needs_gpu = pytest.mark.skipif(not _gpu_and_vllm(), reason="needs a CUDA GPU and vllm (pip install 'selfimprove[vllm]')")
+needs_gpu = pytest.mark.skipif(not _gpu_and_vllm(),
+                               reason="needs a CUDA GPU and vllm (pip install 'selfimprove[vllm]')")
 
 
 def test_importing_the_module_does_not_import_vllm():
@@ -57,7 +58,8 @@ def test_outputs_become_completions():
 
 @pytest.mark.parametrize("options,field", [({"tensor_parallel_size": 0}, "tensor_parallel_size"),
                                            ({"gpu_memory_utilization": 1.5}, "gpu_memory_utilization"),
-                                           ({"dtype": "int4"}, "dtype"), ({"logprobs_mode": "x"}, "logprobs_mode"),
+                                           ({"dtype": "int4"}, "dtype"),
+                                           ({"logprobs_mode": "x"}, "logprobs_mode"),
                                            ({"model": ""}, "model")])
 def test_config_validates(options, field):
     with pytest.raises(UserError, match=field):

@@ -1,8 +1,8 @@
 """Conversations carried in prompt strings, so every backend keeps the batch-of-strings contract.
 
 A task or strategy that wants a system message or few-shot turns writes the conversation with
-``conversation(...)``: each message opens with a marker line (``<<system>>``, ``<<user>>``, ``<<assistant>>``).
-A backend then reads it back with ``messages(prompt)``:
+``conversation(...)``: each message opens with a marker line (``<<system>>``, ``<<user>>``,
+``<<assistant>>``). A backend then reads it back with ``messages(prompt)``:
 
 - a chat backend (the ``hf`` backend on a tokenizer with a chat template, the ``openai`` backend with
   ``chat=true``) sends the messages through the chat template; a final assistant message is continued
@@ -79,6 +79,19 @@ def before_last_user(prompt: str, text: str) -> str:
     last = max(i for i, m in enumerate(msgs) if m["role"] == "user")
     msgs[last] = {"role": "user", "content": text + msgs[last]["content"]}
     return conversation([(m["role"], m["content"]) for m in msgs])
+
+
+def continue_reply(prompt: str, text: str, chat: bool) -> str:
+    """``prompt`` followed by ``text`` as the start of the model's reply (a partial solution that search
+    continues). For a chat backend (``chat``) ``text`` becomes a final assistant message, which the template
+    continues, unless the prompt already ends in one (then ``text`` extends it); without a chat template, and
+    for an empty ``text``, the plain concatenation ``prompt + text`` (unchanged behaviour)."""
+    if not chat or not text:
+        return prompt + text
+    msgs = messages(prompt)
+    if msgs[-1]["role"] == "assistant":
+        return prompt + text
+    return conversation([(m["role"], m["content"]) for m in msgs] + [("assistant", text)])
 
 
 def render_with_template(tokenizer, prompt: str) -> str:

@@ -32,7 +32,8 @@ def print_rounds(out: Path, summaries: dict, splits: tuple[str, ...]) -> None:
             loss = (f"{train['first_loss']:.3f}→{train['last_loss']:.3f}"
                     if train.get("first_loss") is not None else "—")
             secs = (sum(m.get("seconds", {}).values()) if m.get("seconds")
-                    else 0 if m.get("reused_from") else m.get("eval_seconds", 0))  # a shared round 0 costs once
+                    # a shared round 0 costs once
+                    else 0 if m.get("reused_from") else m.get("eval_seconds", 0))
             table.add_row(arm, str(m["round"]), *(_cell(m["eval"].get(s)) for s in splits),
                           str(data.get("rows", "—")) if m["round"] else "—",
                           "—" if prec is None else f"{prec:.3f} (n={pl.get('precision_n')})",
@@ -67,7 +68,8 @@ def paired_tests(out: Path, summaries: dict, split: str, seed: int = 0) -> dict:
         verdict = ("significant gain" if mc["diff"] > 0 else "significant loss") if significant \
             else "not significant"
         results[label] = {"mcnemar": mc, "bootstrap": bs, "verdict": verdict}
-        table.add_row(label, f"{100 * mc['acc_a']:.1f}", f"{100 * mc['acc_b']:.1f}", f"{100 * mc['diff']:+.1f}",
+        table.add_row(label, f"{100 * mc['acc_a']:.1f}", f"{100 * mc['acc_b']:.1f}",
+                      f"{100 * mc['diff']:+.1f}",
                       f"{100 * bs['ci_low']:+.1f} … {100 * bs['ci_high']:+.1f}",
                       f"{mc['b_only']} / {mc['a_only']}", f"{mc['p_value']:.4f}", verdict)
     console().print(table)

@@ -22,10 +22,12 @@ def print_strategy_table(rows: dict[str, dict], title: str = "") -> None:
     from ..metrics.accuracy import failure_cells
 
     table = Table(title=title)
-    for col in ("strategy", "acc %", "95% CI", "unparsed", "errors", "truncated", "unscored", "tok/ex", "calls", "wall s",
+    for col in ("strategy", "acc %", "95% CI", "unparsed", "errors", "truncated", "unscored", "tok/ex",
+                "calls", "wall s",
                 "pass@k / maj@k"):
         # the row label is what a reader looks for: never cut it; the pool column may wrap
-        table.add_column(col, justify="left" if col == "strategy" else "right", no_wrap=col != "pass@k / maj@k")
+        table.add_column(col, justify="left" if col == "strategy" else "right",
+                         no_wrap=col != "pass@k / maj@k")
     for name, m in rows.items():
         ci = m.get("ci95")
         pool = ""

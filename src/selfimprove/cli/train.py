@@ -28,6 +28,7 @@ EPILOG = """examples:
       --trl-args gradient_accumulation_steps=4
   selfimprove train --recipe recipes/scpo.toml   # a preset: model, task and settings (flags override it)
   selfimprove train --resume RUN_DIR_OR_ID     # continue after a crash: no round's data lost or repeated
+  selfimprove train --resume RUN_DIR_OR_ID --rounds 3   # add rounds to a finished 2-round run
 
 Each round r is saved as RUN_DIR/round-<r>/, a Hugging Face model dir you can pass back to --model.
 Every flag is a setting of the run config; a recipe sets the same names (nested: [sft], [dpo], [guards]).
@@ -55,7 +56,11 @@ def register(sub) -> None:
     p.add_argument("--out", metavar="DIR", help="run directory (default: $SELFIMPROVE_HOME/train/<run id>)")
     p.add_argument("--store", help="run store SQLite file (default: $SELFIMPROVE_HOME/runs.db)")
     p.add_argument("--resume", metavar="RUN_DIR_OR_ID", help="continue a run from its directory or store id "
-                   "(its stored config decides: a flag that contradicts it is refused)")
+                   "(its stored config decides: a flag that contradicts it is refused; --rounds may add "
+                   "rounds)")
+    p.add_argument("--reuse-start", metavar="RUN_DIR", help="copy round 0's evaluation from this run when it "
+                   "evaluated the same model, task, examples and settings (arms of one comparison), else "
+                   "evaluate round 0 as usual")
     add_loop_arguments(p)
     p.set_defaults(func=run)
 
@@ -135,27 +140,34 @@ def _run(args, store) -> int:
     from ..tiny.models import check_task_formats
     from ..training.config import LoopConfig
     from ..training.loop import run_loop
+    from .train_resume import add_rounds, check_resume_flags, find_run
 
+    if getattr(args, "reuse_start", None) and not Path(args.reuse_start).is_dir():
+        raise UserError("no such run directory", field="--reuse-start", path=args.reuse_start)
     if args.resume:
-        run_dir, saved = _find_run(args.resume, store)
+        run_dir, saved = find_run(args.resume, store)
         try:
             cfg = LoopConfig.from_dict(saved["loop"], strict=False)
         except (TypeError, ValueError) as e:
             raise UserError(f"cannot read the run's saved config: {e}",
                             path=str(run_dir / "config.json")) from None
-        _check_resume_flags(args, cfg)
+        more = check_resume_flags(args, cfg)
         task = get_task(saved["task"], data=saved.get("data"))
         model_path, run_id = saved["model_path"], saved.get("run_id")
         options = saved.get("backend_options") or {}
         check_task_formats(model_path, task)
         if run_id:
             store.lock_run(run_id)
+        if more:
+            cfg = add_rounds(run_dir, saved, cfg, more, store)
+        if run_id:
             store.set_status(run_id, "running")
     else:
         run_dir, cfg, task, model_path, run_id, options = _new_run(args, store)
     print(f"run {run_id} · {cfg.method.name} · {cfg.rounds} round(s) · dir {run_dir}", flush=True)
     try:
-        summary = run_loop(cfg, task, model_path, run_dir, store=store, run_id=run_id, backend_options=options)
+        summary = run_loop(cfg, task, model_path, run_dir, store=store, run_id=run_id,
+                           reuse_start=getattr(args, "reuse_start", None), backend_options=options)
     except RunIncomplete as e:  # a round lost too many requests: stored 'incomplete', resumable
         if run_id:
             store.set_status(run_id, "incomplete")
@@ -272,35 +284,6 @@ def _check_out(run_dir: Path) -> None:
         raise UserError(f"{run_dir} is not writable", field="--out")
 
 
-def _check_resume_flags(args, cfg) -> None:
-    """Refuse flags that contradict the run being resumed, naming the flag (the stored config decides)."""
-    from .options import flag_of, loop_values
-
-    for key in ("model", "task", "data", "recipe", "out"):
-        if getattr(args, key, None) is not None:
-            raise UserError(f"--{key} cannot change a run being resumed (it is read from the run's config); "
-                            "drop it, or start a new run", field=f"--{key}")
-    for key, value in loop_values(args).items():
-        stored = _stored(cfg, key)
-        value = tuple(value) if isinstance(value, list) else value
-        if value != stored:
-            flag = flag_of(key)
-            raise UserError(f"{flag} {value!r} contradicts the run being resumed, which has {stored!r}; "
-                            "drop the flag to resume, or start a new run", field=flag)
-
-
-def _stored(cfg, key: str):
-    """The value of a flag's setting in ``cfg`` (``sft.lr``; a shared trainer setting reads SFT's; the
-    method's name for ``method``)."""
-    if key == "method":
-        return cfg.method.name
-    group, _, name = key.rpartition(".")
-    for obj in ([getattr(cfg, group)] if group else [cfg, cfg.sft, cfg.method]):
-        if hasattr(obj, name):
-            return getattr(obj, name)
-    return None
-
-
 def task_for_model(spec: str, model) -> str:
     """``arithmetic`` without terms/digits options, on a built-in model, becomes the arithmetic task that
     model was pretrained for, so ``--model tiny --task arithmetic`` just works. Read from the preset of a
@@ -340,23 +323,6 @@ def _load_recipe(path: str) -> dict:
     except UnicodeDecodeError as e:
         raise UserError(f"not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})",
                         path=path) from None
-
-
-def _find_run(ref: str, store) -> tuple[Path, dict]:
-    """A run directory from a path or a store id; its saved config."""
-    import json
-
-    path = Path(ref)
-    if not (path / "config.json").exists():
-        run = store.get_run(ref)  # raises a UserError naming the store when unknown
-        if run["command"] != "train":
-            raise UserError(f"run {ref} is a '{run['command']}' run; continue it with `selfimprove "
-                            f"{run['command']} --resume {ref}`", field="--resume")
-        path = Path(run["config"].get("run_dir") or store.metrics(ref).get("run", {}).get("run_dir", ""))
-        if not (path / "config.json").exists():
-            raise UserError(f"run {ref}'s directory {path} has no config.json; cannot resume it")
-    with (path / "config.json").open(encoding="utf-8") as f:
-        return path, json.load(f)
 
 
 def _resolve_model(spec: str) -> Path | str:

@@ -1,5 +1,5 @@
-"""The report's figures as PNG bytes: one copy, drawn for ``eval --report`` (embedded as base64), the demo page
-and the viewer (served as images).
+"""The report's figures as PNG bytes: one copy, drawn for ``eval --report`` (embedded as base64), the demo
+page and the viewer (served as images).
 
 Figures are built with matplotlib's object API (``matplotlib.figure.Figure``), never ``pyplot``: no global
 figure state, so the viewer's worker threads can draw at the same time.
@@ -44,7 +44,8 @@ def png(fig) -> bytes:
 
 
 def accuracy_vs_tokens(metrics: Mapping[str, Mapping[str, Any]], labels: Mapping[str, str]) -> bytes | None:
-    """Accuracy (95 % CI) against tokens per example, log scale, with self-consistency's majority-of-k curve."""
+    """Accuracy (95 % CI) against tokens per example, log scale, with self-consistency's majority-of-k
+    curve."""
     rows = {s: m for s, m in metrics.items() if m.get("accuracy") is not None and m.get("tokens_per_example")}
     if not rows:
         return None
@@ -126,7 +127,8 @@ def rounds_accuracy(rounds: Sequence[Mapping[str, Any]], title: str = "") -> byt
         xs, accs = [x for x, _ in pts], [100 * a["accuracy"] for _, a in pts]
         cis = [a.get("ci95") or (a["accuracy"], a["accuracy"]) for _, a in pts]
         ax.errorbar(xs, accs, yerr=[[a - 100 * c[0] for a, c in zip(accs, cis)],
-                                    [100 * c[1] - a for a, c in zip(accs, cis)]], fmt="o-", capsize=3, label=split)
+                                    [100 * c[1] - a for a, c in zip(accs, cis)]], fmt="o-", capsize=3,
+                    label=split)
     ax.set(xlabel="round (0 = starting model)", ylabel="greedy accuracy % (95% CI)",
            title=title or "Accuracy per round", ylim=(-2, 102))
     ax.set_xticks(sorted({m["round"] for m in rounds}))

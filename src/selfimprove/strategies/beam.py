@@ -33,7 +33,6 @@ from .tree import (
     evaluate,
     expand,
     first_answer,
-    refuse_chat,
     tree_step,
 )
 
@@ -64,7 +63,6 @@ class Beam(SearchSettings):
             raise ValueError(f"final must be one of {', '.join(FINALS)}, got {self.final!r}")
 
     def run(self, backend, task, examples: Sequence[Example]) -> list[Trace]:
-        refuse_chat(backend)
         fmt = self.step_format(task)
         value = self.make_value(backend, task, fmt)
         trees = [Tree(e, task.prompt(e)) for e in examples]

@@ -44,7 +44,6 @@ from .tree import (
     evaluate,
     expand,
     first_answer,
-    refuse_chat,
     softmax_priors,
     tree_step,
 )
@@ -85,7 +84,6 @@ class MCTS(SearchSettings):
             raise ValueError(f"final must be one of {', '.join(MCTS_FINALS)}, got {self.final!r}")
 
     def run(self, backend, task, examples: Sequence[Example]) -> list[Trace]:
-        refuse_chat(backend)
         fmt = self.step_format(task)
         value = self.make_value(backend, task, fmt)
         trees = [Tree(e, task.prompt(e)) for e in examples]

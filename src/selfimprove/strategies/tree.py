@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..answers import majority
-from ..errors import CapabilityError
+from ..chat import continue_reply
 from ..records import Example, Node, SamplingParams, Step
 from ..tasks.steps import StepFormat, decode_delimiter, step_format
 from ..verifiers.step_values import VALUES, Partial, make_value
@@ -77,12 +77,10 @@ class SearchSettings:
         return (self.seed * 1_000_003 + purpose * 10_007 + layer) % (2 ** 31)
 
 
-def refuse_chat(backend) -> None:
-    """Search continues partial solutions as plain text; a chat template would send them as the user's turn."""
-    if getattr(backend.capabilities, "chat_template", False):
-        raise CapabilityError(f"backend '{backend.name}' applies a chat template, so a partial solution would be "
-                              "sent as the user's message; run step-level search on the model as plain text "
-                              "(e.g. --model smollm2:chat=false or PATH:chat=false)")
+def uses_chat(backend) -> bool:
+    """Whether the backend applies a chat template: a partial solution is then sent as the start of the
+    assistant's reply (``chat.continue_reply``), never appended to the user's message."""
+    return bool(getattr(backend.capabilities, "chat_template", False))
 
 
 @dataclass
@@ -165,7 +163,8 @@ def expand(backend, task, fmt: StepFormat, settings: SearchSettings, frontier: S
         idx = [i for i, (_, _, m) in enumerate(frontier) if m == n]
         params = SamplingParams(n=n, temperature=settings.temperature, max_tokens=settings.step_tokens, stop=stop,
                                 seed=settings.seed_for(1, layer))
-        prompts = [fmt.next_prompt(frontier[i][0].prompt, frontier[i][1].prefix) for i in idx]
+        prompts = [continue_reply(frontier[i][0].prompt, fmt.next_prompt("", frontier[i][1].prefix),
+                                  uses_chat(backend)) for i in idx]
         for i, prompt, comps in zip(idx, prompts, backend.generate(prompts, params), strict=True):
             tree, node, _ = frontier[i]
             out[i] = _children(task, fmt, settings, tree, node, comps)

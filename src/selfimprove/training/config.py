@@ -33,7 +33,8 @@ ALIASES = {"k": "n", "lr": "sft.lr", "dpo_lr": "dpo.lr", "beta": "dpo.beta", "lo
            "loss_weights": "dpo.loss_weights", "guard_limit": "guards.limit", "guard_k": "guards.n",
            "collapse_stop": "guards.collapse_stop", "eval_correction": "guards.eval_correction",
            "bon_n": "method.eval_n", "rationalize_k": "method.rationalize_n",
-           "cct_max_per_kind": "method.max_per_kind"}
+           "cct_max_per_kind": "method.max_per_kind", "rl_reward": "method.reward",
+           "rl_min_share": "method.min_share"}
 """Older flat setting names and where they live now."""
 
 
@@ -218,6 +219,9 @@ def nest(d: dict[str, Any], strict: bool = True) -> dict[str, Any]:
             out["method"][key] = value
         elif strict:
             raise ValueError(f"unknown setting {key!r}" + (f" for method {name}" if name in classes else ""))
+    for key in ("reward", "min_share"):  # GRPO's reward was an rl setting before it was the method's
+        if key in out.get("rl", {}):
+            out["method"].setdefault(key, out["rl"].pop(key))
     return out
 
 

@@ -1,12 +1,13 @@
 """Direct Preference Optimization on preference pairs through TRL's ``DPOTrainer``, with per-pair weights.
 
 ``train_dpo(model, tokenizer, pairs, settings)`` trains on ``{"prompt", "chosen", "rejected", "weight"}`` rows
-(``preferences.PreferencePair.trl()``) with TRL 1.16's ``DPOTrainer``. The loss is TRL's: ``settings.loss_type``
-is passed through (``("sigmoid",)`` is "Direct Preference Optimization: Your Language Model is Secretly a
-Reward Model", arXiv:2305.18290; ``("sigmoid", "sft")`` adds the NLL of the chosen completion, the combined
-objective of "Self-Consistency Preference Optimization", arXiv:2411.04109, and of iterative RPO; any TRL loss
-type works). The default is the combined loss because on the built-in model plain sigmoid DPO lowered accuracy
-while the chosen answers' likelihood fell with the rejected ones (docs/results/preference-methods.md).
+(``preferences.PreferencePair.trl()``) with TRL 1.16's ``DPOTrainer``. The loss is TRL's:
+``settings.loss_type`` is passed through (``("sigmoid",)`` is "Direct Preference Optimization: Your Language
+Model is Secretly a Reward Model", arXiv:2305.18290; ``("sigmoid", "sft")`` adds the NLL of the chosen
+completion, the combined objective of "Self-Consistency Preference Optimization", arXiv:2411.04109, and of
+iterative RPO; any TRL loss type works). The default is the combined loss because on the built-in model plain
+sigmoid DPO lowered accuracy while the chosen answers' likelihood fell with the rejected ones
+(docs/results/preference-methods.md).
 
 **Weights** (ScPO's vote margin). ``WeightedDPOTrainer`` subclasses ``DPOTrainer``: pair i's weight wᵢ scales
 the gradient through that pair's token log-probabilities (chosen and rejected rows), forward values untouched.
@@ -65,7 +66,8 @@ class DPOResult(Record):
     loss_type: tuple[str, ...] = ()
     """The TRL loss types used."""
     chosen_logp_before: float | None = None
-    """Mean log π(chosen | prompt) over the pairs before training (sum over completion tokens, EOS excluded)."""
+    """Mean log π(chosen | prompt) over the pairs before training (sum over completion tokens, EOS
+    excluded)."""
     chosen_logp_after: float | None = None
     """The same after training."""
     rejected_logp_before: float | None = None
@@ -84,14 +86,16 @@ class DPOResult(Record):
 
     def summary(self) -> dict[str, Any]:
         """The record plus the derived log-ratios (what a round's ``train.json`` stores)."""
-        return {**self.to_dict(), "logratio_before": self.logratio_before, "logratio_after": self.logratio_after,
+        return {**self.to_dict(), "logratio_before": self.logratio_before,
+                "logratio_after": self.logratio_after,
                 "first_loss": self.losses[0] if self.losses else None,
                 "last_loss": self.losses[-1] if self.losses else None}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DPOResult:
         tuples = ("losses", "loss_type", "trl_metrics")
-        return cls(**{k: tuple(v) if k in tuples else v for k, v in d.items() if k in cls.__dataclass_fields__})
+        return cls(
+            **{k: tuple(v) if k in tuples else v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
 def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSettings,
@@ -100,8 +104,8 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
 
     ``model`` is a ``PreTrainedModel`` or a path (then ``tokenizer`` may be None). ``ref_model`` defaults to
     a frozen copy of ``model`` as passed (unused with LoRA). Pairs with an empty chosen or rejected text, or
-    with a negative weight, are refused. With ``save_to`` the trained model (LoRA merged) and the tokenizer are
-    written there. ``chat`` False: prompts as plain text, not through the chat template (the hf backend's
+    with a negative weight, are refused. With ``save_to`` the trained model (LoRA merged) and the tokenizer
+    are written there. ``chat`` False: prompts as plain text, not through the chat template (the hf backend's
     option)."""
     if isinstance(model, (str, Path)):
         model, loaded = load_policy(model)
@@ -116,7 +120,8 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
         raise ValueError("train_dpo: pair weights must be >= 0")
     weighted = any(r["weight"] != 1.0 for r in rows)
     if weighted and BATCH_COUPLED & set(settings.loss_type):
-        raise ValueError(f"loss types {sorted(BATCH_COUPLED)} sort the batch and cannot take per-pair weights")
+        raise ValueError(
+            f"loss types {sorted(BATCH_COUPLED)} sort the batch and cannot take per-pair weights")
 
     import datasets
     from transformers import PrinterCallback
@@ -154,16 +159,17 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
     keep = ("loss", "logps/chosen", "logps/rejected", "rewards/margins", "rewards/accuracies", "weight/mean")
     metrics = tuple({k: float(h[k]) for k in keep if k in h} for h in history if "loss" in h)
     return trained, DPOResult(
-        pairs=len(rows), steps=steps, seconds=round(seconds, 3), lora=settings.lora, loss_type=settings.loss_type,
+        pairs=len(rows), steps=steps, seconds=round(seconds, 3), lora=settings.lora,
+        loss_type=settings.loss_type,
         losses=tuple(m["loss"] for m in metrics if math.isfinite(m["loss"])),
         chosen_logp_before=before[0], rejected_logp_before=before[1], chosen_logp_after=after[0],
         rejected_logp_after=after[1], logp_pairs=after[2], trl_metrics=metrics)
 
 
 def dpo_config(settings: DPOSettings, output_dir: str, n_pairs: int | None = None):
-    """The ``trl.DPOConfig`` for ``settings`` (field names checked against TRL 1.16's source). With ``n_pairs``
-    the step count is ⌈epochs·n_pairs / batch_size⌉ capped at ``max_steps`` (the Trainer alone would let
-    ``max_steps`` override the epochs and loop a small pair set many times)."""
+    """The ``trl.DPOConfig`` for ``settings`` (field names checked against TRL 1.16's source). With
+    ``n_pairs`` the step count is ⌈epochs·n_pairs / batch_size⌉ capped at ``max_steps`` (the Trainer alone
+    would let ``max_steps`` override the epochs and loop a small pair set many times)."""
     import torch
     from trl import DPOConfig
 
@@ -236,7 +242,8 @@ def _trainer_classes():
                 data_collator = WeightedPreferenceCollator(
                     pad_token_id=tok.pad_token_id, max_length=getattr(args, "max_length", None),
                     truncation_mode=getattr(args, "truncation_mode", "keep_start"))
-            super().__init__(model, ref_model, args, data_collator, processing_class=processing_class, **kwargs)
+            super().__init__(model, ref_model, args, data_collator, processing_class=processing_class,
+                             **kwargs)
 
         def _set_signature_columns_if_needed(self):
             super()._set_signature_columns_if_needed()
@@ -257,7 +264,8 @@ def _trainer_classes():
             inputs = {k: v for k, v in inputs.items() if k != "weight"}
             return super().compute_ref_log_probs(model, inputs)
 
-    return {"WeightedDPOTrainer": WeightedDPOTrainer, "WeightedPreferenceCollator": WeightedPreferenceCollator}
+    return {"WeightedDPOTrainer": WeightedDPOTrainer,
+            "WeightedPreferenceCollator": WeightedPreferenceCollator}
 
 
 def __getattr__(name: str):
@@ -308,7 +316,8 @@ class DPOVerifier:
         prompts = [self.task.prompt(examples[i]) for i, _ in jobs]
         conts = [t for _, t in jobs]
         lv = self.backend.loglikelihood(prompts, conts) if jobs else []
-        lr = self.reference.loglikelihood(prompts, conts) if jobs and self.score == "logratio" else [0.0] * len(jobs)
+        lr = (self.reference.loglikelihood(prompts, conts) if jobs and self.score == "logratio"
+              else [0.0] * len(jobs))
         verdicts: list[list[Verdict]] = [[] for _ in examples]
         steps: list[list[Step]] = [[] for _ in examples]
         for (i, t), a, b in zip(jobs, lv, lr):

@@ -4,7 +4,11 @@ Group Relative Policy Optimization ("DeepSeekMath: Pushing the Limits of Mathema
 Language Models", Shao et al. 2024, arXiv:2402.03300): every prompt is sampled ``num_generations`` times, each
 completion's reward is normalised within its group, and the policy gradient follows the advantage. The
 algorithm is TRL's; this module only maps ``GRPOSettings`` onto ``trl.GRPOConfig`` (fields checked against
-TRL 1.16's source) and keeps what a round needs (steps, losses, mean reward per step, wall time).
+TRL 1.16's source) and keeps what a round needs (steps, losses, mean reward per step, wall time, and TRL's
+own per-step log of KL to the reference, policy entropy and completion lengths, read rather than recomputed).
+One addition to TRL's trainer: a hook that may replace the advantages of some completions after TRL computed
+them (``trainer_class``; the RESTRAIN-style penalty needs it). The KL reference is loaded from a directory the
+caller names (the run's starting model, by default).
 
 Rows are ``{"prompt": str, "id": str}``: the prompt as the hf backend sends it is built here
 (``chat.model_text``), and every further column (``id``) reaches the reward callables as a keyword list, one
@@ -40,12 +44,6 @@ MODELLED = {"learning_rate", "max_steps", "per_device_train_batch_size", "num_ge
 class GRPOSettings:
     """How one GRPO call trains (sized for the built-in tiny model on a 2-core CPU)."""
 
-    reward: str = "gold"
-    """Reward of ``--method grpo``: gold, majority or format, joined by '+' with optional weights
-    (``majority+0.1*format``); gold reads the gold answers, majority (TTRL) does not."""
-    min_share: float = 0.0
-    """Majority reward: a prompt whose winning answer has under this share of its group's votes is skipped
-    (all its rewards 0, counted)."""
     lr: float = 1e-4
     """Learning rate (a real model wants ~1e-6)."""
     max_steps: int = 8
@@ -58,8 +56,15 @@ class GRPOSettings:
     """Generation cap per completion; a completion that hits it counts as truncated (reward 0)."""
     temperature: float = 0.8
     """Sampling temperature of the group."""
-    beta: float = 0.0
-    """KL coefficient against the reference model (0: no reference model is loaded, TRL's default)."""
+    beta: float = 0.04
+    """KL coefficient against the reference model (DeepSeekMath's 0.04; 0: no reference model is loaded and
+    TRL logs no KL, so the round's KL-to-start guard is None)."""
+    reference: str = "start"
+    """The KL reference: 'start' (the run's starting model: the KL guard is KL to the start) or 'round' (the
+    model the round starts from, as in DeepSeekMath's iterative GRPO)."""
+    stop_entropy: float = 0.0
+    """Collapse stop: the run ends (reason recorded) when a round's mean policy entropy per token (TRL's log)
+    falls under this (0: never)."""
     seed: int = 0
     """Seed of sampling and data order in a direct call (a loop sets run seed x 1000 + round)."""
     precision: str = "auto"
@@ -68,9 +73,6 @@ class GRPOSettings:
     """Further GRPOConfig options passed through unchanged, e.g. {scale_rewards = "batch"}."""
 
     def __post_init__(self) -> None:
-        from .rewards import parse_reward
-
-        parse_reward(self.reward, self.min_share)  # raises, naming the known rewards
         if not self.lr > 0:
             raise ValueError(f"GRPOSettings.lr must be > 0, got {self.lr}")
         if self.max_steps < 1:
@@ -82,16 +84,28 @@ class GRPOSettings:
             raise ValueError(f"GRPOSettings.batch_size must be a multiple of num_generations "
                              f"({self.num_generations}), got {self.batch_size}")
         if self.max_completion_length < 1:
-            raise ValueError(f"GRPOSettings.max_completion_length must be >= 1, got {self.max_completion_length}")
+            raise ValueError(f"GRPOSettings.max_completion_length must be >= 1, got "
+                             f"{self.max_completion_length}")
         if not self.temperature > 0:
             raise ValueError(f"GRPOSettings.temperature must be > 0, got {self.temperature}")
         if self.beta < 0:
             raise ValueError(f"GRPOSettings.beta must be >= 0, got {self.beta}")
+        if self.reference not in ("start", "round"):
+            raise ValueError(f"GRPOSettings.reference must be 'start' or 'round', got {self.reference!r}")
+        if self.stop_entropy < 0:
+            raise ValueError(f"GRPOSettings.stop_entropy must be >= 0 (0: never stop), got "
+                             f"{self.stop_entropy}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"GRPOSettings.precision must be auto, fp32 or bf16, got {self.precision!r}")
         clash = sorted(set(self.trl_args) & MODELLED)
         if clash:
             raise ValueError(f"GRPOSettings.trl_args may not set {', '.join(clash)}: set the setting instead")
+
+
+LOGGED = {"kl": "kl", "entropy": "entropy", "mean_length": "completions/mean_length",
+          "clipped_ratio": "completions/clipped_ratio", "zero_std_share": "frac_reward_zero_std",
+          "reward_std": "reward_std"}
+"""What a round keeps of TRL's per-step log (our name: TRL's key); ``kl`` only when ``beta`` > 0."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +122,8 @@ class GRPOResult(Record):
     """Mean reward of the step's completions, at each logged step."""
     seconds: float = 0.0
     """Wall time of ``trainer.train()`` (generation included)."""
+    logs: dict[str, list[float]] = field(default_factory=dict)
+    """TRL's per-step values of ``LOGGED`` (KL to the reference, policy entropy, completion length, ...)."""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GRPOResult:
@@ -135,14 +151,39 @@ def grpo_config(settings: GRPOSettings, output_dir: str):
     )
 
 
+def trainer_class():
+    """TRL's ``GRPOTrainer`` with one addition: after TRL computed a batch's advantages, ``advantage_hook``
+    (ids of the batch's completions, in order -> per completion an advantage to impose, or None) may replace
+    some (RESTRAIN's penalty on low-agreement prompts, which a reward cannot express: GRPO centres each
+    group's rewards)."""
+    from trl import GRPOTrainer
+
+    class Trainer(GRPOTrainer):
+        advantage_hook = None
+
+        def _generate_and_score_completions(self, inputs):
+            out = super()._generate_and_score_completions(inputs)
+            if self.advantage_hook is not None:
+                adv = out["advantages"]
+                for i, x in enumerate(self.advantage_hook([row["id"] for row in inputs])):
+                    if x is not None:
+                        adv[i] = x
+            return out
+
+    return Trainer
+
+
 def train_grpo(model, tokenizer, rows: Sequence[dict[str, str]], reward_funcs: Sequence[Callable],
                settings: GRPOSettings, save_to: str | Path | None = None, reward_weights=None,
+               reference: str | Path | None = None, advantage_hook: Callable | None = None,
                chat: bool = True):
     """GRPO on ``rows`` (``{"prompt", "id"}``) with ``reward_funcs``; returns ``(trained_model, GRPOResult)``.
 
     ``model`` is a ``PreTrainedModel`` or a path (then ``tokenizer`` may be None). ``reward_weights`` (one per
-    reward) weights TRL's sum of rewards. With ``save_to`` the trained model and tokenizer are saved there.
-    ``chat`` False: prompts as plain text, not through the chat template (the hf backend's option).
+    reward) weights TRL's sum of rewards. ``reference``: the model directory TRL loads as the KL reference
+    when ``beta`` > 0 (default: the one the policy's config names). ``advantage_hook``: see
+    ``trainer_class``. With ``save_to`` the trained model and tokenizer are saved there. ``chat`` False:
+    prompts as plain text, not through the chat template (the hf backend's option).
     """
     from .sft import drop_fused_head, load_policy, save_policy
 
@@ -150,7 +191,8 @@ def train_grpo(model, tokenizer, rows: Sequence[dict[str, str]], reward_funcs: S
         model, loaded = load_policy(model)
         tokenizer = tokenizer or loaded
     if not rows:
-        raise ValueError("train_grpo needs at least one prompt; the caller should skip training on empty data")
+        raise ValueError("train_grpo needs at least one prompt; the caller should skip training on empty "
+                         "data")
     if not reward_funcs:
         raise ValueError("train_grpo needs at least one reward callable")
     from ..chat import model_text
@@ -158,7 +200,6 @@ def train_grpo(model, tokenizer, rows: Sequence[dict[str, str]], reward_funcs: S
     rows = [{**r, "prompt": model_text(tokenizer, r["prompt"], chat)} for r in rows]
     import datasets
     from transformers import PrinterCallback
-    from trl import GRPOTrainer
 
     datasets.disable_progress_bars()
     if tokenizer.pad_token is None:
@@ -167,8 +208,17 @@ def train_grpo(model, tokenizer, rows: Sequence[dict[str, str]], reward_funcs: S
         args = grpo_config(settings, tmp)
         if reward_weights is not None:
             args.reward_weights = list(reward_weights)
-        trainer = GRPOTrainer(model=model, reward_funcs=list(reward_funcs), args=args,
-                              train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer)
+        # TRL loads the KL reference from the path the policy's config names: point it at ``reference``
+        named = model.config._name_or_path
+        if reference is not None:
+            model.config._name_or_path = str(reference)
+        try:
+            trainer = trainer_class()(model=model, reward_funcs=list(reward_funcs), args=args,
+                                      train_dataset=datasets.Dataset.from_list(rows),
+                                      processing_class=tokenizer)
+        finally:
+            model.config._name_or_path = named
+        trainer.advantage_hook = advantage_hook
         trainer.remove_callback(PrinterCallback)
         start = time.perf_counter()
         trainer.train()
@@ -177,9 +227,11 @@ def train_grpo(model, tokenizer, rows: Sequence[dict[str, str]], reward_funcs: S
         trained, steps = trainer.model, int(trainer.state.global_step)
     losses = tuple(float(h["loss"]) for h in history if "loss" in h and math.isfinite(h["loss"]))
     rewards = tuple(float(h["reward"]) for h in history if "reward" in h and math.isfinite(h["reward"]))
+    logs = {ours: [float(h[key]) for h in history if key in h and math.isfinite(h[key])]
+            for ours, key in LOGGED.items()}
     drop_fused_head(trained)
     trained.eval()
     if save_to is not None:
         save_policy(trained, tokenizer, save_to)
     return trained, GRPOResult(prompts=len(rows), steps=steps, losses=losses, rewards=rewards,
-                               seconds=round(seconds, 3))
+                               seconds=round(seconds, 3), logs={k: v for k, v in logs.items() if v})

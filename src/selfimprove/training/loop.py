@@ -39,7 +39,7 @@ from ..strategies.sample import Greedy
 from . import guards
 from .config import LoopConfig
 from .data import PseudoLabel, SFTRow, check_generation_errors
-from .method import Built, seed_of
+from .method import Built, Method, seed_of
 from .preferences import PreferencePair, references
 from .rundir import RunDir, sync_store
 from .sft import SFTResult, save_policy
@@ -168,7 +168,8 @@ class RoundLoop(RunState):
             info.update(res.summary())
         elif method.objective == "grpo":
             examples = self.examples_of(r)
-            self.log(f"round {r}: GRPO ({self.cfg.rl.reward}) on {len(examples)} prompts from round {start}'s model")
+            self.log(f"round {r}: {method.name} ({getattr(method, 'reward', '')}) on {len(examples)} prompts "
+                     f"from round {start}'s model")
             model, out = method.train(self, r, model, tok, examples, seed, save_to=stage)
             info.update(out)
         else:
@@ -189,8 +190,11 @@ class RoundLoop(RunState):
         if self.method.guarded:
             self.rd.write_json(f"round-{r}/extra.json", self.extras(r))
             self.rd.write_json(f"round-{r}/guards.json", self.guard_probe(r))
-            files += ["extra", "guards"]
             t0 = time.perf_counter()
+        elif type(self.method).evaluate is not Method.evaluate:  # e.g. SCoRe's correction transitions
+            dev = self.examples(self.cfg.dev_split, self.cfg.eval_limit)
+            self.rd.write_json(f"round-{r}/extra.json", self.method.evaluate(self, r, self.backend(r), dev))
+        files += ["extra", "guards"]  # an RL method's training writes its round's guards.json
         backend, results = self.backend(r), {}
         for split in self.eval_split_names():
             examples = self.examples(split, self.cfg.eval_limit)

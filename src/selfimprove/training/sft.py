@@ -6,8 +6,8 @@ call trains the built-in tiny model and any Hugging Face causal LM; ``lora=True`
 adapter and merges the adapter back before saving, so every saved round is a plain, loadable model dir.
 
 Settings TRL 1.16 defaults differently from what a small CPU run wants, set here on purpose: gradient
-checkpointing off (TRL turns it on; 5.x calls it ``activation_checkpointing``), fp32 on CPU (TRL defaults ``bf16=True``), no saving, no evaluation, no
-progress bars, dataloader workers 0.
+checkpointing off (TRL turns it on; 5.x calls it ``activation_checkpointing``), fp32 on CPU (TRL defaults
+``bf16=True``), no saving, no evaluation, no progress bars, dataloader workers 0.
 
 Not covered: packing-aware loss checks, multi-GPU launch (run under ``accelerate launch`` for that), DPO
 (``training/dpo.py``).

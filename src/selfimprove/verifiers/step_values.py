@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..answers import majority
+from ..chat import continue_reply
 from ..prompts import formats
 from ..records import Example, SamplingParams, Step
 from ..tasks.steps import StepFormat
@@ -170,15 +171,16 @@ class Rollout:
         open_ = [i for i, p in enumerate(partials) if not p.terminal]
         params = SamplingParams(n=self.m, temperature=self.temperature, max_tokens=self.max_tokens,
                                 stop=tuple(self.task.stop), seed=seed)
-        batches = self.backend.generate([partials[i].prompt + partials[i].prefix for i in open_], params) \
-            if open_ else []
+        chat = bool(getattr(self.backend.capabilities, "chat_template", False))
+        prompts = {i: continue_reply(partials[i].prompt, partials[i].prefix, chat) for i in open_}
+        batches = self.backend.generate([prompts[i] for i in open_], params) if open_ else []
         answers: list[list[str | None]] = [[p.answer] for p in partials]
         steps: list[list[Step]] = [[] for _ in partials]
         for i, comps in zip(open_, batches):
             p = partials[i]
             texts = self.task.extract_many([p.prefix + c.text for c in comps])
             answers[i] = [a if c.ok else None for a, c in zip(texts, comps)]
-            steps[i] = [Step(kind="rollout", prompt=p.prompt + p.prefix, completions=tuple(comps),
+            steps[i] = [Step(kind="rollout", prompt=prompts[i], completions=tuple(comps),
                              answers=tuple(answers[i]))]
         reference = self._references(partials, answers)
         values, parts = [], []

@@ -19,10 +19,12 @@ from urllib.parse import urlencode
 from ..report import plots as P
 from .store import PAGE
 
-TRAIN_PLOTS = ("accuracy", "guards", "data")
-"""The per-arm figures of a training run, by name."""
+TRAIN_PLOTS = ("accuracy", "guards", "data", "rl")
+"""The per-arm figures of a training run, by name ('rl': reward accuracy, policy entropy and dev accuracy per
+round, for runs whose rounds log an RL policy's entropy)."""
 
-RATE_NAMES = ("rate", "auroc", "relative", "accept_correct", "accept_wrong", "pass_at_k", "reward_at_k")
+RATE_NAMES = ("rate", "auroc", "relative", "accept_correct", "accept_wrong", "pass_at_k", "reward_at_k",
+              "reward_accuracy", "pair_accuracy", "majority_wrong_share", "confident_wrong_share")
 """Guard values on a 0–1 scale, the ones drawn over rounds (the table shows every value)."""
 
 _ROUND_DIR = re.compile(r"^round-(\d+)$")
@@ -76,7 +78,8 @@ def rounds_from_store(metrics: dict[str, dict[str, Any]]) -> dict[str, list[dict
         if not match:
             continue
         evals = {k[5:]: v for k, v in m.items() if k.startswith("eval.") and isinstance(v, dict)}
-        out.setdefault(match[1] or "", []).append({"round": int(match[2]), "eval": evals, "guards": m.get("guards"),
+        out.setdefault(match[1] or "", []).append({"round": int(match[2]), "eval": evals,
+                                                   "guards": m.get("guards"),
                                                    "model_dir": None, "data_file": None})
     return {a: sorted(rs, key=lambda m: m["round"]) for a, rs in out.items()}
 
@@ -95,8 +98,10 @@ def training_page(v, request, run: dict[str, Any]):
         arms_ctx.append({"index": i, "name": name or _method_name(run),
                          "rounds": rs, "guards": guards, "plots": {
                              k: f"/run/{run['id']}/arm/{i}/plot/{k}.png?" + urlencode({"v": run["updated"]})
-                             for k in TRAIN_PLOTS if k != "guards" or guards["rows"]}})
-    arms_figure = (f"/run/{run['id']}/arms.png?" + urlencode({"v": run["updated"]})) if len(per_arm) > 1 else None
+                             for k in TRAIN_PLOTS
+                             if (k != "guards" or guards["rows"]) and (k != "rl" or _is_rl(rs))}})
+    arms_figure = (f"/run/{run['id']}/arms.png?"
+                   + urlencode({"v": run["updated"]})) if len(per_arm) > 1 else None
     scopes = v.store.scopes(run["id"])
     others = {s: n for s, n in scopes.items() if not re.match(r"^(?:[^/]+/)?round-\d+/", s)}
     return v.page("training.html", run=run, run_dir=str(path) if path else None, dir_found=bool(found),
@@ -110,6 +115,26 @@ def guard_rows(rs: list[dict[str, Any]]) -> dict[str, Any]:
     names = sorted({k for _, g in flat for k, x in g.items() if isinstance(x, (int, float))
                     and not isinstance(x, bool) and k not in ("probed", "round_model")})
     return {"rounds": [r for r, _ in flat], "rows": [(n, [g.get(n) for _, g in flat]) for n in names]}
+
+
+def _is_rl(rs: list[dict[str, Any]]) -> bool:
+    return any((m.get("guards") or {}).get("entropy") for m in rs)
+
+
+def rl_figure(rs: list[dict[str, Any]], label: str) -> bytes | None:
+    """An RL run's reward accuracy against gold, policy entropy (TRL's log, last step of the round) and greedy
+    accuracy per split, over rounds (round 0: accuracy only)."""
+    lines: dict[str, list[tuple[int, float]]] = {}
+    for m in rs:
+        g = m.get("guards") or {}
+        if isinstance(g.get("reward_accuracy"), (int, float)):
+            lines.setdefault("reward accuracy (vs gold)", []).append((m["round"], g["reward_accuracy"]))
+        if (g.get("entropy") or {}).get("last") is not None:
+            lines.setdefault("policy entropy (nats/token)", []).append((m["round"], g["entropy"]["last"]))
+        for split, a in (m.get("eval") or {}).items():
+            if a.get("accuracy") is not None:
+                lines.setdefault(f"{split} accuracy", []).append((m["round"], a["accuracy"]))
+    return P.series(lines, f"Reward accuracy, entropy and accuracy per round · {label}", "value")
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -138,7 +163,8 @@ def arms_plot(v, request):
     key = (run["id"], run["updated"], "arms")
     if key not in v._plots:
         found = arms(run_dir(v, run))
-        per_arm = {name: rounds(d) for name, d in found} if found else rounds_from_store(v.store.metrics(run["id"]))
+        per_arm = ({name: rounds(d) for name, d in found} if found
+                   else rounds_from_store(v.store.metrics(run["id"])))
         splits = sorted({s for rs in per_arm.values() for m in rs for s in m.get("eval", {})})
         v._plots[key] = P.arms_by_split(per_arm, splits)
     return png_response(v._plots[key])
@@ -163,6 +189,8 @@ def train_plot(v, request):
             rates = [(n, vals) for n, vals in g["rows"] if n.rsplit(".", 1)[-1] in RATE_NAMES][:12]
             v._plots[key] = P.series({n: [(r, x) for r, x in zip(g["rounds"], vals) if x is not None]
                                       for n, vals in rates}, f"Guards over rounds · {label}", "rate")
+        elif name == "rl":
+            v._plots[key] = rl_figure(rs, label)
         else:
             v._plots[key] = P.series({k: [(m["round"], m["data"][k]) for m in rs
                                           if isinstance(m.get("data", {}).get(k), (int, float))]
@@ -190,7 +218,8 @@ def round_page(v, request):
             lines = [line for line in f if line.strip()]
         total = len(lines)
         items = [json.loads(line) for line in islice(lines, (page - 1) * PAGE, page * PAGE)]
-    files = sorted((p.name, p.stat().st_size) for p in rdir.iterdir() if p.is_file() and not p.name.startswith("."))
+    files = sorted((p.name, p.stat().st_size) for p in rdir.iterdir()
+                   if p.is_file() and not p.name.startswith("."))
     base = f"/run/{run['id']}/arm/{request.path_params['arm']}/round/{r}"
     label = arm[0] or _method_name(run) or "run"
     return v.page("round.html", run=run, arm=label, round=r, round_dir=str(rdir), files=files, kind=kind,

@@ -2,7 +2,8 @@
 
 Supervised rounds: ``star``, ``rest-em``, ``lmsi``, ``easy-to-hard``, ``no-filter`` (the control); preference
 and verifier rounds: ``self-rewarding``, ``scpo``, ``spin``, ``gold-dpo`` (the control), ``v-star``, ``cct``;
-code (programs run in the sandbox): ``code-star`` (gold tests) and ``self-code-align`` (the model's own tests).
+code (programs run in the sandbox): ``code-star`` (gold tests) and ``self-code-align`` (the model's own tests);
+RL (TRL's GRPO): ``grpo`` (gold, majority, restrain, self-judge rewards) and ``score`` (two-turn self-correction).
 Each is a ``training.method.Method``; ``register_method(cls)`` adds another (or an entry point in the group
 ``selfimprove.methods``, see ``selfimprove.registry``).
 """
@@ -21,6 +22,7 @@ from .grpo import GRPO
 from .lmsi import Lmsi
 from .no_filter import NoFilter
 from .rest_em import RestEM
+from .score import SCoRe
 from .scpo import ScPO
 from .self_code_align import SelfCodeAlign
 from .self_rewarding import SelfRewarding
@@ -60,8 +62,8 @@ def get_method(name: str, **options: Any) -> Method:
 
 
 for _cls in (Star, RestEM, Lmsi, EasyToHard, NoFilter, SelfRewarding, ScPO, Spin, GoldDPO, VStar, CCT,
-             CodeStar, SelfCodeAlign, GRPO):
+             CodeStar, SelfCodeAlign, GRPO, SCoRe):
     registry.register_method(_cls.name, _cls, paper=_cls.paper)
 
-__all__ = ["CCT", "GRPO", "CodeStar", "EasyToHard", "GoldDPO", "Lmsi", "NoFilter", "RestEM", "ScPO", "SelfCodeAlign",
+__all__ = ["CCT", "GRPO", "CodeStar", "EasyToHard", "GoldDPO", "Lmsi", "NoFilter", "RestEM", "SCoRe", "ScPO", "SelfCodeAlign",
            "SelfRewarding", "Spin", "Star", "VStar", "get_method", "method_classes", "register_method"]

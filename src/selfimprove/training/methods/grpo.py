@@ -1,22 +1,31 @@
-"""GRPO with a pluggable reward: the task's gold checker or the group's majority answer (label-free).
+"""GRPO with a pluggable reward: gold, majority vote (TTRL), RESTRAIN-style, self-judge, weighted sums.
 
 Group Relative Policy Optimization ("DeepSeekMath: Pushing the Limits of Mathematical Reasoning in Open
 Language Models", Shao et al. 2024, arXiv:2402.03300) through TRL's ``GRPOTrainer`` (``training/grpo.py``);
-with ``--rl-reward majority`` the label of each prompt is the majority answer of its own group, as in "TTRL:
-Test-Time Reinforcement Learning" (Zuo et al. 2025, arXiv:2504.16084). Each round trains round r-1's model
-on the round's training prompts (sampling happens inside TRL; no separate generation phase samples). The
-round's ``train.json`` (and so its metrics) holds the reward's counters and guards: unparseable/truncated
-completions, skipped prompts, and for majority the reward accuracy against gold, the share of voted prompts
-whose majority is wrong and the distinct answers per group (read from gold, reported, never used).
+with ``--reward majority`` the label of each prompt is the majority answer of its own group, as in "TTRL:
+Test-Time Reinforcement Learning" (Zuo et al. 2025, arXiv:2504.16084); ``restrain`` penalises low-agreement
+prompts ("RESTRAIN: From Spurious Votes to Signals -- Self-Driven RL with Self-Penalization", Yu et al. 2025,
+arXiv:2510.02172); ``self-judge`` rewards P(True) of the policy's own verify format (``training/rewards``).
+Each round trains round r-1's model on the round's training prompts; TRL samples while it trains, so the
+generate phase only records the prompts.
 
-Whether the data selection reads gold depends on the reward (gold: yes; majority: no); ``train.json`` says
-which (``rewards.reads_gold``). Not covered: a separate voting pool, self-judge and RESTRAIN rewards, SCoRe's
-two-turn RL, KL-to-start and entropy guards, a collapse stop.
+Whether the method reads gold depends on the reward: ``reads_gold`` is True exactly when some part of the
+reward is ``gold`` (``data.json`` and ``train.json`` say so too). Every round writes its guards to
+``round-<r>/guards.json`` (and so to its metrics): the reward's gold-reading guards (reward accuracy, pair
+accuracy, the share of groups whose majority is wrong, distinct answers per group — reported, never used),
+TRL's own log of policy entropy, KL to the reference (the run's start by default; None when ``rl.beta`` is 0),
+completion length against the start model's, and the share of groups without a reward spread. The run stops,
+with the reason recorded in ``summary.json``, when the policy entropy falls under ``rl.stop_entropy`` or dev
+accuracy fell two rounds in a row (``guards.collapse_stop``).
+
+Not covered: a separate voting pool, LoRA, the sampled-token budget as a setting (``rl.max_steps`` sets it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from ...records import Example, Trace
 from ...strategies.base import make_trace
@@ -25,35 +34,119 @@ from ..method import Built, Method
 
 @dataclass(frozen=True)
 class GRPO(Method):
-    """GRPO (TRL) on the round's prompts with the run's ``rl.reward`` (gold, majority, weighted sums)."""
+    """GRPO (TRL) on the round's prompts, pluggable reward (gold, majority, restrain, self-judge, sums)."""
 
     name = "grpo"
     paper = ("DeepSeekMath: Pushing the Limits of Mathematical Reasoning in Open Language Models, "
              "arXiv:2402.03300")
     objective = "grpo"
 
+    reward: str = "gold"
+    """The reward: gold, majority, restrain, self-judge or format, joined by '+' with optional weights
+    (``majority+0.1*format``); only gold reads gold answers."""
+    min_share: float | None = None
+    """majority: skip a prompt whose winner has under this share of the votes (default 0: never);
+    restrain: penalise it (default 0.5)."""
+    penalty: float = 0.5
+    """restrain: the advantage -penalty given to every sample of a low-agreement prompt."""
+
+    def validate(self, cfg) -> None:
+        self.make_reward()  # raises, naming the known rewards
+
+    @property
+    def reads_gold(self) -> bool:  # type: ignore[override]
+        return self.make_reward().reads_gold
+
+    def make_reward(self):
+        from ..rewards import parse_reward
+
+        return parse_reward(self.reward, self.min_share, self.penalty)
+
     def collect(self, loop, r: int, backend, examples: list[Example]) -> list[Trace]:
         # GRPO samples inside TRL while it trains; the round records which prompts it trains on
         return [make_trace(e, self.name, [], initial_answer=None, final_answer=None) for e in examples]
 
     def build(self, loop, r: int, traces: list[Trace], examples: list[Example]) -> Built:
-        from ..rewards import parse_reward
-
-        reward = parse_reward(loop.cfg.rl.reward, loop.cfg.rl.min_share)
+        reward = self.make_reward()
         return Built(stats={"prompts": len(examples), "reward": reward.name, "reads_gold": reward.reads_gold})
 
-    @staticmethod
-    def train(loop, r: int, model, tok, examples: list[Example], seed: int, save_to):
+    def train(self, loop, r: int, model, tok, examples: list[Example], seed: int, save_to):
         """One GRPO call on ``examples``; returns (model, the train.json fields with the reward's stats)."""
-        import dataclasses
-
-        from ..grpo import train_grpo
-        from ..rewards import as_trl, parse_reward
-
-        cfg = loop.cfg.rl
-        settings = dataclasses.replace(cfg, seed=seed)
-        reward = parse_reward(cfg.reward, cfg.min_share)
         rows = [{"prompt": loop.task.prompt(e), "id": e.id} for e in examples]
-        fn = as_trl(reward, loop.task, examples, max_tokens=cfg.max_completion_length)
-        model, res = train_grpo(model, tok, rows, [fn], settings, save_to=save_to, chat=loop.chat)
-        return model, {**res.to_dict(), "rewards_per_step": list(res.rewards), "rewards": reward.stats()}
+        return run_grpo(loop, r, model, tok, rows, examples, self.make_reward(), seed, save_to)
+
+    def stop_reason(self, loop, r: int) -> str | None:
+        return collapse_reason(loop, r)
+
+
+def run_grpo(loop, r: int, model, tok, rows: list[dict[str, Any]], examples: list[Example], reward, seed: int,
+             save_to, *, settings=None):
+    """TRL's GRPO on ``rows`` with ``reward`` (bound to the policy being trained, for the self-judge), the KL
+    reference ``rl.reference`` names; writes ``round-<r>/guards.json`` and returns (model, train.json
+    fields)."""
+    from ...backends.hf import HFBackend
+    from ..grpo import train_grpo
+    from ..rewards import advantage_offsets, as_trl
+
+    cfg = settings or loop.cfg.rl
+    reward.bind(HFBackend.from_model(model, tok, name=f"policy of round {r}", chat=loop.chat))
+    fn = as_trl(reward, loop.task, examples, max_tokens=cfg.max_completion_length)
+    reference = loop.path(0) if cfg.reference == "start" else loop.path(r - 1)
+    model, res = train_grpo(model, tok, rows, [fn], dataclasses.replace(cfg, seed=seed), save_to=save_to,
+                            reference=reference, advantage_hook=advantage_offsets(reward), chat=loop.chat)
+    stats = reward.stats()
+    out = {**res.to_dict(), "rewards_per_step": list(res.rewards), "rewards": stats,
+           "reads_gold": reward.reads_gold, "sampled_tokens": sampled_tokens(res, cfg)}
+    loop.rd.write_json(f"round-{r}/guards.json", rl_guards(loop, r, res, stats, cfg))
+    return model, out
+
+
+def sampled_tokens(res, cfg) -> int | None:
+    """Completion tokens TRL sampled in the call (mean length per step x completions per step)."""
+    lengths = res.logs.get("mean_length")
+    return round(sum(lengths) * cfg.batch_size) if lengths else None
+
+
+def rl_guards(loop, r: int, res, stats: dict[str, Any], cfg) -> dict[str, Any]:
+    """The round's guards: the reward's gold-reading ones and TRL's log (entropy, KL, length drift)."""
+    logs = res.logs
+
+    def summary(xs):
+        return {"first": xs[0], "last": xs[-1], "mean": sum(xs) / len(xs), "steps": len(xs)} if xs else None
+
+    keys = ("reward_accuracy", "pair_accuracy", "majority_wrong_share", "confident_wrong_share",
+            "distinct_per_group", "gold_accuracy", "unparsed_share", "mean_reward")
+    lengths = logs.get("mean_length", [])
+    baseline = lengths[0] if r == 1 and lengths else None
+    if r > 1 and loop.rd.exists("round-1/guards.json"):
+        baseline = loop.rd.read_json("round-1/guards.json").get("length", {}).get("baseline")
+    last = lengths[-1] if lengths else None
+    drift = None if last is None or baseline is None else last - baseline
+    kl = summary(logs.get("kl", []))
+    return {"reward": stats["reward"], "reads_gold": stats["reads_gold"], **{k: stats.get(k) for k in keys},
+            "entropy": summary(logs.get("entropy", [])),
+            "kl": kl, "kl_reference": cfg.reference if kl else None,
+            "kl_note": None if kl else "rl.beta is 0: TRL loads no reference model and logs no KL",
+            "length": {"baseline": baseline, "last": last, "drift": drift,
+                       "relative": drift / baseline if drift is not None and baseline else None},
+            "zero_std_share": summary(logs.get("zero_std_share", [])),
+            "clipped_ratio": summary(logs.get("clipped_ratio", []))}
+
+
+def collapse_reason(loop, r: int) -> str | None:
+    """Why an RL run stops before round r: policy entropy under ``rl.stop_entropy`` in round r-1, or (with
+    ``guards.collapse_stop``) dev accuracy that fell two rounds in a row."""
+    from ..guards import collapsed
+    from ..state import round_metrics
+
+    cfg = loop.cfg
+    if r > 1 and cfg.rl.stop_entropy > 0 and loop.rd.exists(f"round-{r - 1}/guards.json"):
+        entropy = (loop.rd.read_json(f"round-{r - 1}/guards.json").get("entropy") or {}).get("last")
+        if entropy is not None and entropy < cfg.rl.stop_entropy:
+            return (f"collapse: round {r - 1}'s policy entropy {entropy:.4f} fell under rl.stop_entropy "
+                    f"{cfg.rl.stop_entropy}")
+    accs = [m["eval"][cfg.dev_split]["accuracy"] for m in round_metrics(loop.rd.path)[:r]]
+    if cfg.guards.collapse_stop and collapsed(accs):
+        shown = ", ".join(f"{a or 0:.3f}" for a in accs[-3:])
+        return f"collapse: dev accuracy fell two rounds in a row ({shown})"
+    return None
