@@ -111,6 +111,9 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
         tokenizer = tokenizer or loaded
     rows = [{"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"],
              "weight": float(p.get("weight", 1.0))} for p in pairs]
+    if any(p.get("partial") for p in pairs):  # step-level pairs: no EOS after a step inside a solution
+        for r, p in zip(rows, pairs):
+            r["partial"] = bool(p.get("partial"))
     if not rows:
         raise ValueError("train_dpo needs at least one pair; the caller should skip training on empty data")
     if any(not r["chosen"] or not r["rejected"] for r in rows):
@@ -243,6 +246,24 @@ def _trainer_classes():
                     truncation_mode=getattr(args, "truncation_mode", "keep_start"))
             super().__init__(model, ref_model, args, data_collator, processing_class=processing_class,
                              **kwargs)
+
+        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+            """TRL's preparation; then rows marked ``partial`` (a step inside a solution) lose the EOS TRL
+            appended to their chosen and rejected tokens."""
+            dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+            if "partial" not in dataset.column_names:
+                return dataset
+            tok = getattr(processing_class, "tokenizer", processing_class)
+            eos = tok.eos_token_id
+
+            def strip(row):
+                if row["partial"]:
+                    for key in ("chosen_ids", "rejected_ids"):
+                        if len(row[key]) > 1 and row[key][-1] == eos:
+                            row[key] = row[key][:-1]
+                return row
+
+            return dataset.map(strip).remove_columns("partial")
 
         def _set_signature_columns_if_needed(self):
             super()._set_signature_columns_if_needed()
