@@ -38,7 +38,7 @@ test: install
 	$(BIN)/python -m pytest -q -m "not gpu"
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
 
 # Regenerate the README's tables of models, tasks, strategies, verifiers and methods from the registry.
 readme: install

@@ -62,7 +62,8 @@ def test_every_setting_is_reachable_from_a_recipe():
     for name, cls in method_classes().items():
         options = {f.name: changed(f) for f in dataclasses.fields(cls) if changed(f) is not None}
         options = {k: v for k, v in options.items() if k not in ("meta_judge", "threshold")}
-        extra = {"difficulty_splits": ["terms=6"]} if name == "easy-to-hard" else {}
+        extra = {"difficulty_splits": ["terms=6"]} if name == "easy-to-hard" else \
+            {"reward": "majority"} if name == "grpo" else {}  # grpo's vote_pool needs a majority reward
         cfg = LoopConfig.from_dict({"method": {"name": name, **options, **extra}})
         assert {k: getattr(cfg.method, k) for k in options} == options
     cfg = LoopConfig.from_dict(recipe)
@@ -92,6 +93,7 @@ def test_trl_args_pass_through_to_the_trainer_config_and_unknown_ones_are_refuse
 @pytest.mark.parametrize("argv, needle", [
     (["--k", "0"], "--n/--k must be >= 1"), (["--method", "scpo", "--rationalize"], "rationalize"),
     (["--sft-lr", "0"], "lr must be > 0"), (["--guards-n", "0"], "must be >= 1"),
+    (["--reuse-start", "/no/such/run-dir"], "no such run directory"),
 ])
 def test_a_bad_value_is_refused_before_the_model_is_pretrained(argv, needle, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SELFIMPROVE_HOME", str(tmp_path / "home"))

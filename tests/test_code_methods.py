@@ -107,7 +107,59 @@ def test_code_methods_refuse_tasks_they_cannot_run():
     with pytest.raises(ValueError, match="needs a code task"):
         get_method("code-star").collect(_loop(task, "code-star"), 1, ScriptedBackend(),
                                         task.examples("dev")[:1])
-    pal = get_task("pal-arithmetic")
-    with pytest.raises(ValueError, match="needs a code task with tests"):
-        get_method("self-code-align").collect(_loop(pal, "self-code-align"), 1, ScriptedBackend(),
-                                              pal.examples("dev")[:1])
+    with pytest.raises(ValueError, match="needs a code task"):
+        get_method("self-code-align").collect(_loop(task, "self-code-align"), 1, ScriptedBackend(),
+                                              task.examples("dev")[:1])
+
+
+def test_self_code_align_on_pal_keeps_checked_agreeing_programs_and_never_reads_gold():
+    import dataclasses
+
+    task = get_task("pal-arithmetic")
+    try:
+        example = task.examples("test")[0]
+        ops = example.meta["operands"]
+        total = sum(ops)
+        expr = " + ".join(map(str, ops))
+        right = f"```python\nprint({expr})\n```"
+        right2 = f"```python\nx = {expr}\nprint(x)\n```"
+        wrong = f"```python\nprint({total + 1})\n```"
+        crash = "```python\nprint(undefined_name)\n```"
+        # the model's checker holds for any non-negative value, so the agreement step must pick the majority
+        checker = "```python\nassert answer >= 0\n```"
+        backend = ScriptedBackend([(r"checks whether the proposed answer", [checker]),
+                                   (r"prints the value", [right, wrong, right2, crash])])
+        method = get_method("self-code-align")
+        rows = {}
+        for name, e in (("gold", example), ("other gold", dataclasses.replace(example, answer=str(total + 1)))):
+            traces = method.collect(_loop(task, "self-code-align"), 1, backend, [e])
+            kept = [v.correct for v in traces[0].steps[0].verdicts]
+            assert kept == [True, False, True, False], kept
+            assert sum(s.kind == "verify-program" for s in traces[0].steps) == 3  # the crash had no value
+            built = method.build(_loop(task, "self-code-align"), 1, traces, [e])
+            rows[name] = [r.completion for r in built.rows]
+            precision = built.stats["kept_gold_precision"]
+            assert precision == (1.0 if name == "gold" else 0.0)  # gold is read for the report only
+        assert rows["gold"] == rows["other gold"] == [right, right2]
+    finally:
+        task.close()
+
+
+def test_truncated_samples_train_on_their_closed_code_block():
+    from selfimprove.records import Completion, Step, Trace, Verdict
+    from selfimprove.training.data import complete_targets, correct_rows, trainable
+
+    task = get_task("pal-arithmetic")
+    block = "```python\nprint(1 + 2)\n```"
+    comps = (Completion(block + "\n\nThis program prints the sum of", finish_reason="length"),
+             Completion("```python\nprint(1 +", finish_reason="length"),  # no closed block: stays truncated
+             Completion(block + "\nDone.", finish_reason="stop"))  # finished: unchanged
+    step = Step(kind="generate", prompt="p", completions=comps, answers=("3", None, "3"),
+                verdicts=(Verdict(1.0, True, "gold"), Verdict(0.0, False, "gold"), Verdict(1.0, True, "gold")))
+    trace = Trace(example_id="e", strategy="code-star", steps=(step,))
+    closed = complete_targets(task, [trace])
+    assert [c.text for c in closed[0].steps[0].completions] == [block, comps[1].text, comps[2].text]
+    assert [trainable(c) for c in closed[0].steps[0].completions] == [True, False, True]
+    assert trace.steps[0].completions[0].finish_reason == "length"  # the stored trace is not changed
+    assert [r.completion for r in correct_rows(closed)] == [block, comps[2].text]
+    task.close()

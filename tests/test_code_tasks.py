@@ -115,6 +115,25 @@ def test_pal_arithmetic_reads_the_printed_value():
         task.close()
 
 
+def test_pal_word_problems_programs_answer_the_generated_problems():
+    task = get_task("pal-word-problems:shots=4")
+    try:
+        examples = task.examples("test")[:30]
+        # the one-line solution programs, run in the sandbox, print every gold answer
+        assert task.extract_many([task.solution(e) for e in examples]) == [e.answer for e in examples]
+        prompt = task.prompt(examples[0])
+        assert prompt.count("```python\nprint(") == 4  # four worked examples, one per operation
+        assert all(f" {op} " in prompt for op in ("+", "-", "*", "//"))
+        train_questions = {e.question for e in task.examples("train")}
+        assert examples[0].question not in train_questions and examples[0].question in prompt
+        assert prompt.rstrip().endswith("```python code block.")  # the question is the last user turn
+        assert "print(" not in get_task("pal-word-problems:shots=0").prompt(examples[0])
+        with pytest.raises(UserError, match="shots must be in 0..8"):
+            get_task("pal-word-problems:shots=9")
+    finally:
+        task.close()
+
+
 def test_score_humaneval_samples(tmp_path, capsys):
     task = get_task("humaneval")
     examples = task.examples("test")[:3]

@@ -97,8 +97,8 @@ def extract_number(text: str | None, fractions: bool = True) -> str | None:
 
 def evaluate_expression(expr: str) -> Fraction | None:
     """The exact value of an arithmetic expression of numbers, ``+ - * /``, unary minus and parentheses
-    (``$``, ``%``, thousands separators, ``x`` / ``×`` / ``÷`` accepted); None for anything else, a division by
-    zero or a malformed expression. Evaluated over the syntax tree, never by ``eval``."""
+    (``$``, ``%``, thousands separators, ``x`` / ``×`` / ``÷`` accepted); None for anything else, a division
+    by zero or a malformed expression. Evaluated over the syntax tree, never by ``eval``."""
     import ast
 
     s = _TIMES.sub("*", _THOUSANDS.sub("", expr)).replace("÷", "/").replace("$", "").replace("%", "").strip()
@@ -234,10 +234,10 @@ BARE_WORDS = 5
 
 
 def group_answers(answers, equivalent=None) -> list[list[int]]:
-    """Indices of equal answers, one group per distinct answer, in order of first appearance; None (unparseable)
-    is in no group. ``equivalent(a, b)`` compares an answer with each group's first; by default answers are
-    compared as strings (they are already normalised). Every vote (majority, weighted, posterior, ScPO's pairs)
-    groups through this function, so they agree with each other and with scoring."""
+    """Indices of equal answers, one group per distinct answer, in order of first appearance; None
+    (unparseable) is in no group. ``equivalent(a, b)`` compares an answer with each group's first; by default
+    answers are compared as strings (they are already normalised). Every vote (majority, weighted, posterior,
+    ScPO's pairs) groups through this function, so they agree with each other and with scoring."""
     eq = equivalent or str.__eq__
     groups: list[list[int]] = []
     for i, a in enumerate(answers):

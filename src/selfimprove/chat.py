@@ -1,8 +1,8 @@
 """Conversations carried in prompt strings, so every backend keeps the batch-of-strings contract.
 
 A task or strategy that wants a system message or few-shot turns writes the conversation with
-``conversation(...)``: each message opens with a marker line (``<<system>>``, ``<<user>>``, ``<<assistant>>``).
-A backend then reads it back with ``messages(prompt)``:
+``conversation(...)``: each message opens with a marker line (``<<system>>``, ``<<user>>``,
+``<<assistant>>``). A backend then reads it back with ``messages(prompt)``:
 
 - a chat backend (the ``hf`` backend on a tokenizer with a chat template, the ``openai`` backend with
   ``chat=true``) sends the messages through the chat template; a final assistant message is continued

@@ -1,5 +1,5 @@
-"""Prompt formats for the model's second look: verify, feedback, refine, correct, P(IK), verbalised confidence,
-judges and Universal Self-Consistency.
+"""Prompt formats for the model's second look: verify, feedback, refine, correct, P(IK), verbalised
+confidence, judges and Universal Self-Consistency.
 
 A task that has its own format for a step (the built-in arithmetic task's trained verify and correct prompts,
 its verdict parser and verdict continuations) passes it to ``task_formats`` from its ``formats()`` hook; the
@@ -36,12 +36,13 @@ REFINE = ("Feedback on your answer: {feedback}\n\nWrite your answer again, fixin
           "names. End with the final answer in the same format as before.")
 CORRECT = ("Review your answer above. If it is correct, write it again; if it contains a mistake, write a "
            "corrected answer. End with the final answer in the same format as before.")
-ORACLE_CORRECT = ("Your answer above is incorrect. Find the mistake and write a corrected answer. End with the "
-                  "final answer in the same format as before.")
+ORACLE_CORRECT = ("Your answer above is incorrect. Find the mistake and write a corrected answer. End "
+                  "with the final answer in the same format as before.")
 PIK = ("{question}\n\nDo you know the answer to this question, so that you would answer it correctly? Reply "
        "with Yes or No.")
 CONFIDENCE = "How confident are you that your answer above is correct? Reply with a number from 0 to 100."
-NO_ISSUES = re.compile(r"\bno (?:issues|mistakes|errors|problems)\b|\bnothing to (?:fix|correct)\b", re.IGNORECASE)
+NO_ISSUES = re.compile(r"\bno (?:issues|mistakes|errors|problems)\b|\bnothing to (?:fix|correct)\b",
+                       re.IGNORECASE)
 
 RUBRIC = """Review the user's question and the corresponding response using the additive 5-point scoring \
 system described below. Points are accumulated based on the satisfaction of each criterion:
@@ -63,8 +64,8 @@ After examining the user's question and the response:
 - Conclude with the score using the format: "Score: <total points>"
 """
 RUBRIC_SCORE = RUBRIC.split("After examining")[0] + """\
-After examining the user's question and the response, reply with the total points only: a single digit from 0 \
-to 5."""
+After examining the user's question and the response, reply with the total points only: a single digit \
+from 0 to 5."""
 RUBRIC_PREFIX = "Score:"
 PAIRWISE = """Which response answers the user's question better? Judge correctness first, then helpfulness.
 
@@ -126,8 +127,8 @@ class TaskFormats:
     own: tuple[str, ...]
     """Which formats came from the task itself."""
     verify_think: str | None = None
-    """Where the task's verify format ends its rationale and gives its verdict (``task.verify_think``), or None
-    when the verdict comes at once. P(True) then generates the rationale greedily first."""
+    """Where the task's verify format ends its rationale and gives its verdict (``task.verify_think``), or
+    None when the verdict comes at once. P(True) then generates the rationale greedily first."""
 
 
 def formats(task) -> TaskFormats:
@@ -136,7 +137,8 @@ def formats(task) -> TaskFormats:
 
 
 def task_formats(task, *, verify=None, correct=None, feedback=None, refine=None, pik=None, confidence=None,
-                 parse_verdict=None, verdict_continuations=None, verify_think: str | None = None) -> TaskFormats:
+                 parse_verdict=None, verdict_continuations=None,
+                 verify_think: str | None = None) -> TaskFormats:
     """A task's formats: the ones it passes (``verify``, ``correct``, ... as in ``TaskFormats``), the generic
     templates otherwise. When a task can verify and correct but has no feedback format, its verdict is the
     feedback: 'yes' means no issues, and refining is its correct format. ``verify_think`` counts only with the
@@ -193,8 +195,8 @@ def _parse_yes_no(text: str) -> bool | None:
 
 
 def follow_up(prompt: str, candidate: str, ask: str, prefix: str | None = None) -> str:
-    """A conversation: ``prompt``'s turns, ``candidate`` as the assistant's reply, ``ask`` as the next user turn,
-    and ``prefix`` (if given) as the start of the assistant's next reply, which the model continues."""
+    """A conversation: ``prompt``'s turns, ``candidate`` as the assistant's reply, ``ask`` as the next user
+    turn, and ``prefix`` (if given) as the start of the assistant's next reply, which the model continues."""
     from .chat import conversation, messages
 
     turns = [(m["role"], m["content"]) for m in messages(prompt)]

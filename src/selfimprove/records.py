@@ -133,8 +133,8 @@ class Completion(Record):
 
     @property
     def empty(self) -> bool:
-        """A request that succeeded but returned no text (or only whitespace): the model's answer, unparseable,
-        and counted apart (``metrics.accuracy``'s ``empty``)."""
+        """A request that succeeded but returned no text (or only whitespace): the model's answer,
+        unparseable, and counted apart (``metrics.accuracy``'s ``empty``)."""
         return self.ok and not self.text.strip()
 
     @property
@@ -269,8 +269,8 @@ class Trace(Record):
 class Node(Record):
     """One node of a search tree over reasoning steps (beam, MCTS, DVTS): a partial solution and its value.
 
-    The root (``parent`` None, ``step`` '') is the bare prompt. A node's partial solution is its ``prefix``, the
-    concatenation of the steps on the path from the root, so ``prefix == parent.prefix + step``."""
+    The root (``parent`` None, ``step`` '') is the bare prompt. A node's partial solution is its ``prefix``,
+    the concatenation of the steps on the path from the root, so ``prefix == parent.prefix + step``."""
 
     id: int
     """Index within its tree (the root is 0); children have larger ids than their parent."""
@@ -283,7 +283,8 @@ class Node(Record):
     prefix: str
     """The partial solution: every step from the root to this node, concatenated."""
     value: float | None = None
-    """The node's own step value when it was evaluated (None: not evaluated, or the value could not decide)."""
+    """The node's own step value when it was evaluated (None: not evaluated, or the value could not
+    decide)."""
     visits: int = 0
     """Times a search counted the node (MCTS visit count; 1 for an evaluated beam/DVTS node, 0 if never)."""
     value_sum: float = 0.0

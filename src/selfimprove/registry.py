@@ -216,8 +216,8 @@ def get(kind: str, name: str) -> Entry:
 # ---- building objects from specs ---------------------------------------------------------------------------
 
 def build(target, options: dict[str, str], what: str, *fixed_args, **fixed):
-    """Call ``target(*fixed_args, **fixed, **converted_options)``, converting each string option to the type of
-    its field or parameter; unknown options and rejected values become a UserError naming ``what``."""
+    """Call ``target(*fixed_args, **fixed, **converted_options)``, converting each string option to the type
+    of its field or parameter; unknown options and rejected values become a UserError naming ``what``."""
     known = {o.name: o for o in options_of(target)}
     kwargs = dict(fixed)
     for key, raw in options.items():

@@ -23,7 +23,8 @@ from .strategies.base import describe, score_traces
 
 def run_strategy(backend, task, examples: Sequence[Example], strategy, store: RunStore, run_id: str,
                  chunk: int = 16, progress=None) -> list[Trace]:
-    """Run ``strategy`` on the examples whose traces are not yet stored; return all traces in example order."""
+    """Run ``strategy`` on the examples whose traces are not yet stored; return all traces in example
+    order."""
     scope = describe(strategy)
     done, failed = store.done_ids(run_id, scope), store.failed_ids(run_id, scope)
     todo = [(i, e) for i, e in enumerate(examples) if e.id not in done]
@@ -49,10 +50,10 @@ def run_strategy(backend, task, examples: Sequence[Example], strategy, store: Ru
 
 def strategy_metrics(task, examples: Sequence[Example], traces: Sequence[Trace], seed: int = 0) -> dict:
     """The table row of one strategy: accuracy with CI, unparseable and failed (``errors``) counts, tokens,
-    calls, wall time, ``analysis`` (calibration and correction cells, ``metrics.analysis``), pass@k / maj@k where the strategy kept a pool of several samples, and ``verification``
-    (the generation–verification gap and the calibration of per-sample scores) where it scored its pool.
-    Tokens and calls count every trace (failed requests were paid for); the pool and verification metrics
-    read the answered traces only."""
+    calls, wall time, ``analysis`` (calibration and correction cells, ``metrics.analysis``), pass@k / maj@k
+    where the strategy kept a pool of several samples, and ``verification`` (the generation–verification gap
+    and the calibration of per-sample scores) where it scored its pool. Tokens and calls count every trace
+    (failed requests were paid for); the pool and verification metrics read the answered traces only."""
     m = accuracy(traces, seed=seed)
     n = max(len(traces), 1)
     m["prompt_tokens"] = sum(t.prompt_tokens for t in traces)

@@ -56,7 +56,8 @@ def check_types(cls, values: dict, where: str | None = None, prefix: str = "") -
         name = prefix + (key.replace("_", "-") if prefix == "--" else key)
         if not _fits(value, hints[key]):
             want = getattr(hints[key], "__name__", None) or str(hints[key]).replace("typing.", "")
-            raise UserError(f"expected {want}, got {type(value).__name__} {value!r:.40}", path=where, field=name)
+            raise UserError(f"expected {want}, got {type(value).__name__} {value!r:.40}", path=where,
+                            field=name)
         if isinstance(value, float) and not math.isfinite(value):
             raise UserError(f"must be a finite number, got {value}", path=where, field=name)
 

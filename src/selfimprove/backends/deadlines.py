@@ -14,8 +14,8 @@ where both are silent, ``RetryPolicy``'s defaults. Keys, with their environment 
 - ``retries`` (``SELFIMPROVE_RETRIES``): attempts after the first (``max_attempts = retries + 1``).
 
 A stalled request therefore ends within about ``timeout x (retries + 1)`` plus the backoff sleeps, and never
-after ``total_timeout``; it is then a failed completion (``finish_reason='error'``), not an answer. The start-up
-capability probe runs under the same deadlines (with at most two attempts).
+after ``total_timeout``; it is then a failed completion (``finish_reason='error'``), not an answer. The
+start-up capability probe runs under the same deadlines (with at most two attempts).
 
 Credentials in a URL (``http://user:secret@host/v1``) are taken out of it (``strip_credentials``) and sent as
 HTTP basic auth, so that no URL the client logs, records or shows carries them.
@@ -104,7 +104,8 @@ def _number(raw: str, where: str, integer: bool) -> float:
     try:
         value = int(raw) if integer else float(raw)
     except ValueError:
-        raise UserError(f"{where}: cannot read {raw!r} as {'an integer' if integer else 'a number'}") from None
+        raise UserError(
+            f"{where}: cannot read {raw!r} as {'an integer' if integer else 'a number'}") from None
     if integer and value < 0:
         raise UserError(f"{where}: must be an integer >= 0, got {raw!r}")
     if not integer and not (math.isfinite(value) and value > 0):

@@ -3,20 +3,22 @@
 Over 400 lines because retries, deadlines, the capability probe and both endpoints (completions, chat) share
 one request path; splitting them would pass that state between modules.
 
-Async with bounded concurrency (``httpx.AsyncClient`` + a semaphore); ``generate`` is synchronous and runs its own
-event loop (in a worker thread if the caller's thread runs one; async code calls ``agenerate``). Base URLs are
-balanced by least-in-flight; a retry avoids the servers that failed it. One retry layer (httpx's are off):
+Async with bounded concurrency (``httpx.AsyncClient`` + a semaphore); ``generate`` is synchronous and runs its
+own event loop (in a worker thread if the caller's thread runs one; async code calls ``agenerate``). Base URLs
+are balanced by least-in-flight; a retry avoids the servers that failed it. One retry layer (httpx's are off):
 
-- retried, with full-jitter exponential backoff or the server's ``Retry-After`` (seconds or HTTP date, capped):
-  408, 409, 429, 5xx, connection errors, connect/read timeouts, non-JSON (truncated) bodies, empty ``choices``;
-- failed at once, since a retry gets the same answer: other 3xx/4xx, JSON of the wrong shape, and a choice whose
-  finish_reason is not stop/length (its text kept, marked 'error');
+- retried, with full-jitter exponential backoff or the server's ``Retry-After`` (seconds or HTTP date,
+  capped): 408, 409, 429, 5xx, connection errors, connect/read timeouts, non-JSON (truncated) bodies, empty
+  ``choices``;
+- failed at once, since a retry gets the same answer: other 3xx/4xx, JSON of the wrong shape, and a choice
+  whose finish_reason is not stop/length (its text kept, marked 'error');
 - past ``max_attempts`` or the total deadline, the request becomes ``Completion(finish_reason="error")`` whose
   ``error`` names the status and the attempts; the run goes on and the output keeps its prompts x n shape.
 
-``n`` is sent natively; a server that returns fewer choices (``transformers serve`` ignores ``n``) is recorded in
-``info["n_native"]`` and the missing samples are fanned out as ``n=1`` requests with ``seed + i``. The API key is
-read from ``api_key_env`` when a session opens, is held by no attribute, and is scrubbed from every message.
+``n`` is sent natively; a server that returns fewer choices (``transformers serve`` ignores ``n``) is recorded
+in ``info["n_native"]`` and the missing samples are fanned out as ``n=1`` requests with ``seed + i``. The API
+key is read from ``api_key_env`` when a session opens, is held by no attribute, and is scrubbed from every
+message.
 """
 
 from __future__ import annotations
@@ -86,12 +88,14 @@ class RetryPolicy:
 
 
 def parse_retry_after(value: str | None, cap: float, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), capped; None if absent/unreadable."""
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), capped; None if
+    absent/unreadable."""
     try:
         seconds = float(value or "nan")
     except ValueError:
         try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - (time.time() if now is None else now)
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - (time.time() if now is None
+                                                                              else now)
         except (TypeError, ValueError, IndexError, AttributeError):
             return None
     return None if math.isnan(seconds) else min(max(seconds, 0.0), cap)
@@ -133,15 +137,17 @@ class OpenAICompatBackend:
                  retry: RetryPolicy = RetryPolicy(), probe: bool = True, n_native: bool | None = None,
                  logprobs_source: str | None = None, honours_seed: bool = False, revision: str = "",
                  send_top_k: bool = True, trust_env: bool = True) -> None:
-        """``model=None``: the first of ``/v1/models``, else the server's default. ``logprobs_source``: 'raw' or
-        'processed', when known. ``revision`` enters the fingerprint: set it when new weights keep an old name."""
+        """``model=None``: the first of ``/v1/models``, else the server's default. ``logprobs_source``: 'raw'
+        or 'processed', when known. ``revision`` enters the fingerprint: set it when new weights keep an old
+        name."""
         urls = [base_urls] if isinstance(base_urls, str) else base_urls
         self.base_urls, self._auth = strip_credentials([u.strip().rstrip("/") for u in urls if u.strip()])
         bad = [redact_url(u) for u in self.base_urls if urlsplit(u).scheme not in ("http", "https")]
         checks = [(bool(self.base_urls) and not bad, "base_urls", bad, "http(s)://HOST:PORT/v1 URLs"),
                   (endpoint in ("completions", "chat"), "endpoint", endpoint, "'completions' or 'chat'"),
                   (concurrency >= 1, "concurrency", concurrency, ">= 1"),
-                  (logprobs_source in (None, "raw", "processed"), "logprobs_source", logprobs_source, "raw/processed")]
+                  (logprobs_source in (None, "raw", "processed"), "logprobs_source", logprobs_source,
+                   "raw/processed")]
         for ok, fld, value, want in checks:
             if not ok:
                 raise UserError(f"must be {want}, got {value!r}", field=fld)
@@ -149,7 +155,8 @@ class OpenAICompatBackend:
         self.concurrency, self.retry, self.revision = concurrency, retry, revision
         self.logprobs_source, self.send_top_k, self.trust_env = logprobs_source, send_top_k, trust_env
         self._rng, self._turn = random.Random(), 0
-        self._verify = None if any(u.startswith("https:") for u in self.base_urls) else False  # TLS: built once
+        # TLS: built once
+        self._verify = None if any(u.startswith("https:") for u in self.base_urls) else False
         self._path = "/chat/completions" if endpoint == "chat" else "/completions"
         self.info: dict[str, Any] = {"servers": [redact_url(u) for u in self.base_urls], "n_native": n_native,
                                      "probe": "skipped", "model_source": "given" if model else None}
@@ -159,9 +166,9 @@ class OpenAICompatBackend:
 
     @classmethod
     def from_spec(cls, spec: str, model_name: str | None = None, **kwargs: Any) -> OpenAICompatBackend:
-        """Build from ``openai:URL[,URL2,...][@MODEL][,key=value...]``: URLs up to ``/v1``; MODEL after the first
-        '@' past the last host ('org/name@rev' keeps its revision); key=value: ``chat=true`` (messages to
-        ``/v1/chat/completions``, templated by the server) and the deadlines of ``backends.deadlines``."""
+        """Build from ``openai:URL[,URL2,...][@MODEL][,key=value...]``: URLs up to ``/v1``; MODEL after the
+        first '@' past the last host ('org/name@rev' keeps its revision); key=value: ``chat=true`` (messages
+        to ``/v1/chat/completions``, templated by the server) and the deadlines of ``backends.deadlines``."""
         parts = spec.removeprefix("openai:").split(",")
         if chat := [p for p in parts if "://" not in p and p.strip().lower().startswith("chat=")]:
             on = convert_option(chat[-1].partition("=")[2].strip(), bool, "model spec option 'chat'")
@@ -172,7 +179,8 @@ class OpenAICompatBackend:
         if (at := rest.find("@", slash) if slash > 0 else -1) > 0:
             rest, model_name = rest[:at], model_name or rest[at + 1:]
         if not spec.startswith("openai:") or not rest:
-            raise UserError(f"model spec {spec!r} is not openai:http://HOST:PORT/v1[,URL2][@MODEL]", field="model")
+            raise UserError(f"model spec {spec!r} is not openai:http://HOST:PORT/v1[,URL2][@MODEL]",
+                            field="model")
         return cls(rest.split(","), model=model_name, **kwargs)
 
     def __repr__(self) -> str:
@@ -180,7 +188,8 @@ class OpenAICompatBackend:
 
     def fingerprint(self) -> str:
         """Model name, endpoint and revision; the servers too when the model name is the server's default."""
-        ident = [self.model, self.endpoint, self.revision, sorted(self.info["servers"]) if self.model is None else 0]
+        ident = [self.model, self.endpoint, self.revision,
+                 sorted(self.info["servers"]) if self.model is None else 0]
         return "openai-" + hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
     def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Completion]]:
@@ -220,7 +229,8 @@ class OpenAICompatBackend:
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         if self._verify is None:  # an SSL context costs ~30 ms to build: once per backend, not per call
             self._verify = httpx.create_ssl_context(trust_env=self.trust_env)
-        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"} if key else {}, timeout=timeout,
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"} if key else {},
+                                     timeout=timeout,
                                      transport=httpx.AsyncHTTPTransport(retries=0, limits=limits,
                                                                         verify=self._verify),
                                      trust_env=self.trust_env, follow_redirects=False) as client:
@@ -233,7 +243,8 @@ class OpenAICompatBackend:
         return min(urls[k:] + urls[:k], key=lambda u: s.in_flight[u])
 
     def _scrub(self, text: str) -> str:
-        return text.replace(key, "***") if (key := os.environ.get(self.api_key_env)) and len(key) >= 4 else text
+        return (text.replace(key, "***") if (key := os.environ.get(self.api_key_env)) and len(key) >= 4
+                else text)
 
     async def _call(self, s: _Session, method: str, path: str, body: dict | None,
                     parse: Callable[[Any], Any], policy: RetryPolicy | None = None) -> Any:
@@ -243,7 +254,8 @@ class OpenAICompatBackend:
         while True:
             attempt += 1
             try:
-                async with s.gate:  # the deadline starts at the first send, not in the queue; pick when sending
+                # the deadline starts at the first send, not in the queue; pick when sending
+                async with s.gate:
                     now, url = time.monotonic(), self._pick(s, failed)
                     deadline = min(deadline, now + p.total_timeout)
                     if now >= deadline:  # the deadline passed while queued for a slot: no further send
@@ -252,7 +264,8 @@ class OpenAICompatBackend:
                     s.in_flight[url] += 1
                     try:
                         async with asyncio.timeout(max(deadline - now, 0.001)):
-                            resp = await s.client.request(method, url + path, json=body, auth=self._auth.get(url))
+                            resp = await s.client.request(method, url + path, json=body,
+                                                          auth=self._auth.get(url))
                     finally:
                         s.in_flight[url] -= 1
                 try:
@@ -302,9 +315,11 @@ class OpenAICompatBackend:
 
     async def _sample(self, s: _Session, prompt: str, params: SamplingParams, want: int,
                       offset: int) -> list[Completion]:
-        """Exactly ``want`` completions for ``prompt``: natively, or fanned out when the server ignores ``n``."""
+        """Exactly ``want`` completions for ``prompt``: natively, or fanned out when the server ignores
+        ``n``."""
         if want > 1 and self.info["n_native"] is False:
-            parts = await asyncio.gather(*(self._sample(s, prompt, params, 1, offset + i) for i in range(want)))
+            parts = await asyncio.gather(
+                *(self._sample(s, prompt, params, 1, offset + i) for i in range(want)))
             return [c for part in parts for c in part]
         try:
             got = await self._call(s, "POST", self._path, self._body(prompt, params, want, offset),
@@ -323,13 +338,15 @@ class OpenAICompatBackend:
         out = []
         for c in choices:
             text, lps, pieces = _choice_text(c, self.endpoint)
-            text, cut = apply_stop(text, params.stop)  # some servers (transformers serve) keep the stop string
+            # some servers (transformers serve) keep the stop string
+            text, cut = apply_stop(text, params.stop)
             reason, error = c.get("finish_reason"), None
             finish = "length" if reason == "length" and not cut else "stop"
             if reason not in (None, "stop", "eos", "length", "end_turn", "stop_sequence") and not cut:
                 finish, error = "error", self._scrub(f"server finish_reason={reason!r}")[:200]
             lps, pieces = (lps, pieces) if params.logprobs else (None, None)
-            out.append(Completion(text=text, token_logprobs=lps, tokens=pieces, finish_reason=finish, error=error,
+            out.append(Completion(text=text, token_logprobs=lps, tokens=pieces, finish_reason=finish,
+                                  error=error,
                                   prompt_tokens=int(usage.get("prompt_tokens") or 0),
                                   completion_tokens=len(lps) if lps is not None else share,
                                   logprobs_source=self.logprobs_source if lps is not None else None))
@@ -337,7 +354,8 @@ class OpenAICompatBackend:
 
     async def _score(self, s: _Session, prompt: str, continuation: str) -> float:
         prompt = plain(prompt)  # scoring runs on /v1/completions: the conversation as plain text
-        body = {**self._body(prompt + continuation, SamplingParams(max_tokens=1), 1, 0), "echo": True, "logprobs": 1}
+        body = {**self._body(prompt + continuation, SamplingParams(max_tokens=1), 1, 0), "echo": True,
+                "logprobs": 1}
         lo, hi = len(prompt), len(prompt) + len(continuation)
 
         def parse(data: Any) -> float:
@@ -360,7 +378,8 @@ class OpenAICompatBackend:
         async with self._session() as s:
             if resolve:
                 try:
-                    self.model = await self._call(s, "GET", "/models", None, lambda d: str(d["data"][0]["id"]),
+                    self.model = await self._call(s, "GET", "/models", None,
+                                                  lambda d: str(d["data"][0]["id"]),
                                                   short)
                     self.info["model_source"] = "/v1/models"
                 except _GiveUp as e:
@@ -371,7 +390,8 @@ class OpenAICompatBackend:
             body = self._body(_PROBE, SamplingParams(n=2, temperature=1.0, max_tokens=8), 2, 0)
             for echo in (False,) if chat else (True, False):
                 try:
-                    data = await self._call(s, "POST", self._path, {**body, "echo": True} if echo else body, _choices, short)
+                    data = await self._call(s, "POST", self._path, {**body, "echo": True} if echo else body,
+                                            _choices, short)
                     break
                 except _GiveUp as e:
                     self.info["probe"] = f"failed: {e}"
@@ -381,23 +401,26 @@ class OpenAICompatBackend:
             log.warning("capability probe failed (%s); assuming n native, logprobs off", self.info["probe"])
             self.capabilities = replace(self.capabilities, logprobs=False)
             return
-        lp = data[0]["logprobs"] if isinstance(data[0], dict) and isinstance(data[0].get("logprobs"), dict) else {}
+        lp = data[0]["logprobs"] if isinstance(data[0], dict) and isinstance(data[0].get("logprobs"),
+                                                                             dict) else {}
         has_lp = bool(lp.get("content") if chat else lp.get("token_logprobs"))
         has_echo = echo and bool(lp.get("text_offset")) and len(lp.get("token_logprobs") or ()) > 1
         if self.info["n_native"] is None:
             self.info["n_native"] = len(data) >= 2
         self.info.update(probe="ok", logprobs=has_lp, echo=has_echo)
         self.capabilities = replace(self.capabilities, logprobs=has_lp, loglikelihood=has_echo)
-        await self._probe_sampling([c for c in data if isinstance(c, dict)], {**body, "echo": True} if echo else body)
+        await self._probe_sampling([c for c in data if isinstance(c, dict)],
+                                   {**body, "echo": True} if echo else body)
 
     async def _probe_sampling(self, choices: list[dict], body: dict) -> None:
-        """Record in ``info["sampling_varies"]`` whether two samples at temperature 1 differ (a second request when
-        the server ignored n), and warn when they do not: a server that ignores temperature gives every sampled
-        strategy n copies of one completion."""
+        """Record in ``info["sampling_varies"]`` whether two samples at temperature 1 differ (a second request
+        when the server ignored n), and warn when they do not: a server that ignores temperature gives every
+        sampled strategy n copies of one completion."""
         if len(choices) < 2:
             async with self._session() as s:
                 try:
-                    choices = choices + (await self._call(s, "POST", self._path, {**body, "n": 1}, _choices))[:1]
+                    choices = choices + (
+                        await self._call(s, "POST", self._path, {**body, "n": 1}, _choices))[:1]
                 except _GiveUp:
                     return
         try:
@@ -406,9 +429,10 @@ class OpenAICompatBackend:
             return
         self.info["sampling_varies"] = varies = len(set(texts)) > 1
         if not varies:
-            log.warning("%s: two samples at temperature 1 were identical (%r): the server may ignore temperature, "
-                        "and sampled strategies would vote over copies (transformers serve samples only when the "
-                        "model's generation_config.json sets do_sample: true)", self.info["servers"], texts[0])
+            log.warning("%s: two samples at temperature 1 were identical (%r): the server may ignore "
+                        "temperature, and sampled strategies would vote over copies (transformers serve "
+                        "samples only when the model's generation_config.json sets do_sample: true)",
+                        self.info["servers"], texts[0])
 
 
 def _choices(data: Any) -> list[Any]:
@@ -431,7 +455,8 @@ def _choice_text(choice: Any, endpoint: str) -> tuple[str, tuple[float, ...] | N
         pairs = [(t.get("token"), t["logprob"]) for t in lp.get("content") or ()]
     else:
         values, toks = lp.get("token_logprobs") or [], lp.get("tokens") or []
-        text, pairs = choice.get("text"), list(zip(toks if len(toks) == len(values) else [None] * len(values), values))
+        text, pairs = choice.get("text"), list(
+            zip(toks if len(toks) == len(values) else [None] * len(values), values))
     if not isinstance(text, str):
         raise _Fail(f"unexpected response schema: choice text is {type(text).__name__}, not a string", False)
     pairs = [(t, float(v)) for t, v in pairs if v is not None]

@@ -1,16 +1,18 @@
-"""The in-process vLLM engine (extra ``[vllm]``, a GPU): ``vllm.LLM`` with tensor parallelism and prefix caching.
+"""The in-process vLLM engine (extra ``[vllm]``, a GPU): ``vllm.LLM`` with tensor parallelism and prefix
+caching.
 
 Named ``vllm_engine`` so that it never shadows the ``vllm`` package, which is imported only when a backend is
 built. ``SamplingParams`` already uses vLLM's names, so the mapping is one to one: ``n``, ``temperature``,
-``top_p``, ``top_k``, ``max_tokens``, ``stop``, ``seed``, and ``logprobs`` as ``logprobs=0`` (the sampled token's
-log-probability only). Outputs become ``Completion`` records: text (vLLM leaves the stop string out), the
-sampled tokens' log-probabilities, ``finish_reason`` 'stop' / 'length' ('abort' and anything else: 'error').
-``logprobs_mode`` (vLLM >= 0.10.2) says what those log-probabilities are: 'raw_logprobs' (the default here,
-recorded as 'raw'), or 'processed_logprobs' (after temperature / top-k / top-p, 'processed').
+``top_p``, ``top_k``, ``max_tokens``, ``stop``, ``seed``, and ``logprobs`` as ``logprobs=0`` (the sampled
+token's log-probability only). Outputs become ``Completion`` records: text (vLLM leaves the stop string out),
+the sampled tokens' log-probabilities, ``finish_reason`` 'stop' / 'length' ('abort' and anything else:
+'error'). ``logprobs_mode`` (vLLM >= 0.10.2) says what those log-probabilities are: 'raw_logprobs' (the
+default here, recorded as 'raw'), or 'processed_logprobs' (after temperature / top-k / top-p, 'processed').
 
 ``loglikelihood`` scores continuations with ``prompt_logprobs``: the prompt and continuation are tokenized
 separately and concatenated, as lm-evaluation-harness does. Failure is data: a batch the engine rejects is
-retried prompt by prompt, and a prompt it still rejects (too long for the context, say) gets error completions.
+retried prompt by prompt, and a prompt it still rejects (too long for the context, say) gets error
+completions.
 
 Not covered: multi-node serving (use Ray Data, ``scripts/ray_vllm_generate.py``), LoRA adapters, beam search.
 """
@@ -31,7 +33,8 @@ from .base import Capabilities
 
 LOGPROBS_SOURCE = {"raw_logprobs": "raw", "raw_logits": None, "processed_logprobs": "processed",
                    "processed_logits": None}
-"""What each vLLM ``logprobs_mode`` makes of ``Completion.logprobs_source`` (logits are not log-probabilities)."""
+"""What each vLLM ``logprobs_mode`` makes of ``Completion.logprobs_source`` (logits are not
+log-probabilities)."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,8 @@ class VLLMConfig:
             raise UserError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}",
                             field="gpu_memory_utilization")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise UserError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}", field="dtype")
+            raise UserError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}",
+                            field="dtype")
         if self.logprobs_mode is not None and self.logprobs_mode not in LOGPROBS_SOURCE:
             raise UserError(f"logprobs_mode must be one of {sorted(LOGPROBS_SOURCE)} or None, got "
                             f"{self.logprobs_mode!r}", field="logprobs_mode")
@@ -89,7 +93,8 @@ def to_completion(output: Any, prompt_tokens: int, logprobs_source: str | None) 
     lps = pieces = None
     if output.logprobs is not None:
         lps = tuple(float(step[tok].logprob) for tok, step in zip(output.token_ids, output.logprobs))
-        pieces = [getattr(step[tok], "decoded_token", None) for tok, step in zip(output.token_ids, output.logprobs)]
+        pieces = [getattr(step[tok], "decoded_token", None)
+                  for tok, step in zip(output.token_ids, output.logprobs)]
         pieces = tuple(pieces) if all(isinstance(p, str) for p in pieces) else None
     reason = output.finish_reason
     finish = reason if reason in ("stop", "length") else "error"
@@ -128,7 +133,8 @@ class VLLMBackend:
         return f"VLLMBackend({self.config.model!r}, tp={self.config.tensor_parallel_size})"
 
     def fingerprint(self) -> str:
-        """Model id, weights' names and sizes and config.json when local, and the options that change outputs."""
+        """Model id, weights' names and sizes and config.json when local, and the options that change
+        outputs."""
         h = hashlib.sha256(json.dumps([self.config.model, self.config.dtype, self.config.chat,
                                        self.config.max_model_len]).encode())
         path = Path(self.config.model)
@@ -146,7 +152,8 @@ class VLLMBackend:
         return chat.render_with_template(self.tokenizer, prompt)
 
     def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Completion]]:
-        """One list of ``params.n`` completions per prompt; a prompt the engine rejects gets error completions."""
+        """One list of ``params.n`` completions per prompt; a prompt the engine rejects gets error
+        completions."""
         sp = self._vllm.SamplingParams(**sampling_kwargs(params))
         texts = [self._prompt(p) for p in prompts]
         try:

@@ -48,8 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 parser_class=type(parser))
     corr = sub.add_parser(
         "correction", help="Acc1, Acc2, delta, transitions, CL, CS, RSS (Confidence v.s. Critique)",
-        description="Acc1, Acc2, delta, transitions cc/cw/wc/ww, CL, CS and RSS (Confidence v.s. Critique, arXiv:2412.19513); several "
-                    "rows with one id are several samples of that question.",
+        description="Acc1, Acc2, delta, transitions cc/cw/wc/ww, CL, CS and RSS (Confidence v.s. Critique, "
+                    "arXiv:2412.19513); several rows with one id are several samples of that question.",
         epilog="example:\n" + CORRECTION_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     corr.add_argument("--input", required=True, metavar="FILE.jsonl",
@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def analyze_correction(path: str, strategy: str | None = None) -> dict[str, Any]:
-    """Read a correction JSONL file or a runs export (validating every row) and return ``correction``'s dict."""
+    """Read a correction JSONL file or a runs export (validating every row) and return ``correction``'s
+    dict."""
     from ..metrics.correction import correction, correction_from_traces
 
     rows = list(_read_rows(path))
@@ -116,7 +117,8 @@ def analyze_calibration(path: str, *, bins: int = 10, strategy: str | None = Non
 
     rows = list(_read_rows(path))
     if _is_export(rows):
-        return calibration_from_traces(_export_traces(rows, path, strategy), unparsed_as_wrong=True, bins=bins)
+        return calibration_from_traces(_export_traces(rows, path, strategy), unparsed_as_wrong=True,
+                                       bins=bins)
     _no_strategy(strategy, path)
     confidences, correct = [], []
     for line, row in rows:
@@ -151,8 +153,8 @@ def _export_traces(rows: list[tuple[int, dict]], path: str, strategy: str | None
         scopes.setdefault(scope, []).append((line, row))
     if strategy is None:
         if len(scopes) > 1:
-            raise UserError(f"the export holds {len(scopes)} strategies ({', '.join(scopes)}); choose one with "
-                            "--strategy", path=path, field="--strategy")
+            raise UserError(f"the export holds {len(scopes)} strategies ({', '.join(scopes)}); choose "
+                            "one with --strategy", path=path, field="--strategy")
         chosen = next(iter(scopes))
     elif strategy in scopes:
         chosen = strategy

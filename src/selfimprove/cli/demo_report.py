@@ -32,7 +32,8 @@ def print_rounds(out: Path, summaries: dict, splits: tuple[str, ...]) -> None:
             loss = (f"{train['first_loss']:.3f}→{train['last_loss']:.3f}"
                     if train.get("first_loss") is not None else "—")
             secs = (sum(m.get("seconds", {}).values()) if m.get("seconds")
-                    else 0 if m.get("reused_from") else m.get("eval_seconds", 0))  # a shared round 0 costs once
+                    # a shared round 0 costs once
+                    else 0 if m.get("reused_from") else m.get("eval_seconds", 0))
             table.add_row(arm, str(m["round"]), *(_cell(m["eval"].get(s)) for s in splits),
                           str(data.get("rows", "—")) if m["round"] else "—",
                           "—" if prec is None else f"{prec:.3f} (n={pl.get('precision_n')})",
@@ -67,7 +68,8 @@ def paired_tests(out: Path, summaries: dict, split: str, seed: int = 0) -> dict:
         verdict = ("significant gain" if mc["diff"] > 0 else "significant loss") if significant \
             else "not significant"
         results[label] = {"mcnemar": mc, "bootstrap": bs, "verdict": verdict}
-        table.add_row(label, f"{100 * mc['acc_a']:.1f}", f"{100 * mc['acc_b']:.1f}", f"{100 * mc['diff']:+.1f}",
+        table.add_row(label, f"{100 * mc['acc_a']:.1f}", f"{100 * mc['acc_b']:.1f}",
+                      f"{100 * mc['diff']:+.1f}",
                       f"{100 * bs['ci_low']:+.1f} … {100 * bs['ci_high']:+.1f}",
                       f"{mc['b_only']} / {mc['a_only']}", f"{mc['p_value']:.4f}", verdict)
     console().print(table)
@@ -75,10 +77,11 @@ def paired_tests(out: Path, summaries: dict, split: str, seed: int = 0) -> dict:
 
 
 def write_page(path: Path, out: Path, summaries: dict, splits: tuple[str, ...], tests: dict, *,
-               title: str, inference: dict | None = None) -> Path:
+               title: str, inference: dict | None = None, test_split: str | None = None) -> Path:
     """The demo's HTML page (``report/templates/demo.html``): accuracy per round for every arm and split (95 %
     CI bars; the figure the viewer's multi-arm page draws), the per-round table, the paired tests and the
-    inference comparison. Self-contained: the figure is embedded."""
+    inference comparison (``test_split``: where the paired tests ran; default the first split that is neither
+    dev nor test-hard). Self-contained: the figure is embedded."""
     import base64
 
     from ..report import plots
@@ -88,7 +91,7 @@ def write_page(path: Path, out: Path, summaries: dict, splits: tuple[str, ...], 
     rounds = {arm: list(round_metrics(out / arm)) for arm in summaries}
     figure = plots.arms_by_split(rounds, splits)
     arms = [{"name": arm, "rounds": ms} for arm, ms in rounds.items()]
-    test_split = next((s for s in splits if s not in ("dev", "test-hard")), splits[-1])
+    test_split = test_split or next((s for s in splits if s not in ("dev", "test-hard")), splits[-1])
     html = render("demo.html", static=True, title=title, arms=arms, splits=splits, tests=tests,
                   test_split=test_split, inference=inference or {},
                   figure=figure and "data:image/png;base64," + base64.b64encode(figure).decode())

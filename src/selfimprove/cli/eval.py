@@ -25,25 +25,29 @@ def register(sub) -> None:
 
     p = sub.add_parser("eval", help="evaluate strategies on a task", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="tiny | tiny-verify | micro | smollm2 | scripted | PATH | hub id | vllm:PATH | "
-                   "openai:URL[@MODEL][,timeout=S,retries=N,connect_timeout=S,read_timeout=S,total_timeout=S] "
+    p.add_argument("--model", help="tiny | tiny-verify | micro | smollm2 | scripted | PATH | hub id | "
+                   "vllm:PATH | openai:URL[@MODEL][,timeout=S,retries=N,connect_timeout=S,"
+                   "read_timeout=S,total_timeout=S] "
                    "(or SELFIMPROVE_TIMEOUT, SELFIMPROVE_RETRIES, ... in the environment); hf models take "
                    "options, e.g. smollm2:chat=false")
-    p.add_argument("--task", help="arithmetic | gsm8k | multiple-choice | boolq | jsonl, with :key=value options")
+    p.add_argument("--task",
+                   help="arithmetic | gsm8k | multiple-choice | boolq | jsonl, with :key=value options")
     p.add_argument("--data", help="data file or folder for file-backed tasks")
     p.add_argument("--split", help="split name (default: test)")
     p.add_argument("--limit", type=positive_int, help="first N examples only (N >= 1)")
     p.add_argument("--strategy", action="append", help="NAME[:key=value,...]; repeatable (default: greedy)")
     p.add_argument("--seed", type=int, help="seed for bootstrap CIs (default: 0)")
-    p.add_argument("--chunk", type=positive_int, help="examples per batch and per stored transaction (default: 16)")
+    p.add_argument("--chunk", type=positive_int,
+                   help="examples per batch and per stored transaction (default: 16)")
     p.add_argument("--store", help="run store SQLite file (default: $SELFIMPROVE_HOME/runs.db)")
-    p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted or incomplete run with its stored "
-                   "config; other flags must agree with it, except --model may differ in credentials and "
-                   "deadline options (timeout=, retries=, ...), which are never part of a run's identity")
+    p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted or incomplete run with "
+                   "its stored config; other flags must agree with it, except --model may differ in "
+                   "credentials and deadline options (timeout=, retries=, ...), which are never part of a "
+                   "run's identity")
     p.add_argument("--report", metavar="FILE.html", help="also write an HTML report")
     p.add_argument("--show-prompt", action="store_true",
-                   help="print the exact text the model receives for the first example (chat template applied) "
-                        "and exit; with --limit N, for the first N")
+                   help="print the exact text the model receives for the first example (chat template "
+                        "applied) and exit; with --limit N, for the first N")
     p.add_argument("--unsafe-exec", action="store_true",
                    help="code tasks: run candidate programs WITHOUT the sandbox's isolation where it is "
                         "unavailable (every report then says so)")
@@ -88,8 +92,8 @@ def _resumed_config(args, store) -> tuple[dict, str]:
     if "model" in _given(args):
         model = args.model
     elif "***" in model:
-        raise UserError(f"run {args.resume}'s model URL carried credentials, which are never stored; pass the "
-                        "same --model with them to resume", field="--model")
+        raise UserError(f"run {args.resume}'s model URL carried credentials, which are never stored; "
+                        "pass the same --model with them to resume", field="--model")
     return config, model
 
 
@@ -128,7 +132,8 @@ def _run(args, store) -> int:
     if created:
         config["model_fingerprint"] = backend.fingerprint()
         config["chat_template"] = backend.capabilities.chat_template  # chat=false in --model turns it off
-        if isinstance(info := getattr(backend, "info", None), dict):  # a server's probe: n, logprobs, sampling
+        # a server's probe: n, logprobs, sampling
+        if isinstance(info := getattr(backend, "info", None), dict):
             config["backend_info"] = info
         run_id = store.create_run("eval", config, seed=config["seed"])
         store.lock_run(run_id)

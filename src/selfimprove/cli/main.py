@@ -27,9 +27,10 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="selfimprove", description=__doc__.splitlines()[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                     epilog="example:\n  selfimprove eval --model scripted --task arithmetic --strategy greedy\n\n"
-                     "exit status: 0 done · 2 bad input (nothing run) · 3 incomplete (requests failed past "
-                     "their retries;\n  counted under 'errors', never as answers; --resume RUN_ID retries them)")
+                     epilog="example:\n  selfimprove eval --model scripted --task arithmetic --strategy "
+                     "greedy\n\nexit status: 0 done · 2 bad input (nothing run) · 3 incomplete (requests "
+                     "failed past their retries;\n"
+                     "  counted under 'errors', never as answers; --resume RUN_ID retries them)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in SUBCOMMANDS:
@@ -44,13 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def quiet_third_party() -> None:
-    """Our own output only: turn off the libraries' progress bars (transformers' "Loading weights" and "Writing
-    model shards", the hub's downloads; our long steps show one rich progress display each) and their
+    """Our own output only: turn off the libraries' progress bars (transformers' "Loading weights" and
+    "Writing model shards", the hub's downloads; our long steps show one rich progress display each) and their
     deprecation and advisory warnings, which name internals a user cannot change. Explicit environment
     settings win; ``--debug`` skips this."""
     import warnings
 
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' tqdm bars follow the hub's switch
+    # transformers' tqdm bars follow the hub's switch
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -89,7 +89,8 @@ def add_loop_arguments(parser) -> None:
 
 
 def flag_of(key: str) -> str:
-    """The flags of a setting, older names included: ``'sft.lr'`` → ``'--sft-lr/--lr'``, ``'n'`` → ``'--n/--k'``."""
+    """The flags of a setting, older names included: ``'sft.lr'`` → ``'--sft-lr/--lr'``, ``'n'`` →
+    ``'--n/--k'``."""
     from ..training.config import ALIASES
     from ..training.settings import TrainerSettings
 
@@ -109,7 +110,8 @@ def flags_in(message: str) -> str:
                      message)  # a method's own check: "lmsi: threshold must ..."
     for cls, group in (("LoopConfig", ""), ("SFTSettings", "sft"), ("DPOSettings", "dpo"),
                        ("GuardSettings", "guards")):
-        message = re.sub(rf"\b{cls}\.(\w+)", lambda m, g=group: flag_of(f"{g}.{m.group(1)}" if g else m.group(1)),
+        message = re.sub(rf"\b{cls}\.(\w+)",
+                         lambda m, g=group: flag_of(f"{g}.{m.group(1)}" if g else m.group(1)),
                          message)
     return message
 

@@ -50,7 +50,8 @@ def model_identity(spec: str | None) -> str | None:
     if spec is None or not spec.startswith("openai:"):
         return spec
     parts = [p for p in spec.removeprefix("openai:").split(",")
-             if "://" in p or not _OPTION.match(p) or p.strip().lower().startswith("chat=")]  # chat: what is asked
+             # chat: what is asked
+             if "://" in p or not _OPTION.match(p) or p.strip().lower().startswith("chat=")]
     return "openai:" + ",".join(parts)
 
 
@@ -82,7 +83,8 @@ def check_strategy(strategy, spec: str):
         try:
             SamplingParams(**{key: values[key]})
         except (TypeError, ValueError) as e:
-            raise UserError(f"strategy '{name}' option '{key}': {str(e).replace('SamplingParams.', '')}") from None
+            raise UserError(
+                f"strategy '{name}' option '{key}': {str(e).replace('SamplingParams.', '')}") from None
     return strategy
 
 

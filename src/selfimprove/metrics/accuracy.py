@@ -12,9 +12,9 @@
   not give; ``all_unscored``: traces whose selection had no scored verdict at all.
 - ``pass_at_k(n, c, k)``: Chen et al. 2021 (Codex), 1 − C(n−c, k)/C(n, k), unbiased for a pool of n samples
   with c correct.
-- ``maj_at_k``: accuracy of a majority vote over k of the n samples, averaged over random k-subsets of the pool
-  (exact for k = n; ``subsets`` random draws otherwise, seeded). Ties go to the first-seen answer among the
-  subset, as in ``strategies.self_consistency``.
+- ``maj_at_k``: accuracy of a majority vote over k of the n samples, averaged over random k-subsets of the
+  pool (exact for k = n; ``subsets`` random draws otherwise, seeded). Ties go to the first-seen answer among
+  the subset, as in ``strategies.self_consistency``.
 - ``bootstrap_ci`` (from ``metrics.stats``): percentile bootstrap of a mean, seeded.
 """
 

@@ -23,8 +23,8 @@ CORRECTION_KEYS = ("n", "acc1", "acc2", "delta", "cl", "cs", "rss", "transitions
 
 def analysis(traces: Sequence[Any]) -> dict[str, Any]:
     """``{'oracle', 'calibration', 'correction'}`` of one strategy's traces: ``oracle`` when a trace read the
-    gold answer; ``calibration`` when some answered trace has a confidence, else None; ``correction`` when some
-    answered trace changed its answer, else None."""
+    gold answer; ``calibration`` when some answered trace has a confidence, else None; ``correction`` when
+    some answered trace changed its answer, else None."""
     answered = [t for t in traces if t.status == "ok"]
     out: dict[str, Any] = {"oracle": any(t.info.get("oracle") for t in traces), "calibration": None,
                            "correction": None}

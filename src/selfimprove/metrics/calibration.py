@@ -1,9 +1,10 @@
 """Calibration of self-evaluation: does the model's confidence track its correctness?
 
-Serves P(True) / P(IK) (*Language Models (Mostly) Know What They Know*, arXiv:2207.05221), verbalised confidence
-and vote shares, judged the usual ways: ECE and a reliability diagram, the Brier score, AUROC and
+Serves P(True) / P(IK) (*Language Models (Mostly) Know What They Know*, arXiv:2207.05221), verbalised
+confidence and vote shares, judged the usual ways: ECE and a reliability diagram, the Brier score, AUROC and
 selective prediction (accuracy at coverage and AUACC, the area under the accuracy–coverage curve, as
-reported by ASPIRE, *Adaptation with Self-Evaluation to Improve Selective Prediction in LLMs*, arXiv:2310.11689).
+reported by ASPIRE, *Adaptation with Self-Evaluation to Improve Selective Prediction in LLMs*,
+arXiv:2310.11689).
 
 Conventions (they change numbers, so they are stated):
 
@@ -66,8 +67,8 @@ def calibration_from_traces(traces: Iterable[Any], *, unparsed_as_wrong: bool = 
                             ) -> dict[str, Any]:
     """``calibration`` of ``Trace.confidence`` against ``Trace.correct`` (None in either → ``n_missing``).
 
-    ``unparsed_as_wrong=True`` counts a trace whose final answer is unparseable as wrong, as accuracy does (the
-    eval report and ``analyze`` use it), instead of leaving it out: a confident unreadable answer is a
+    ``unparsed_as_wrong=True`` counts a trace whose final answer is unparseable as wrong, as accuracy does
+    (the eval report and ``analyze`` use it), instead of leaving it out: a confident unreadable answer is a
     calibration failure. A parseable answer without a gold verdict stays missing."""
     traces = list(traces)
     correct = [False if unparsed_as_wrong and t.final_answer is None else t.correct for t in traces]

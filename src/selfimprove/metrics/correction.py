@@ -26,8 +26,8 @@ are several samples of that question. Output, one plain dict:
 Choices where the paper is ambiguous (documented because they change numbers):
 
 1. *Per-question weighting.* Each question weighs 1/N whatever its sample count, as the per-question
-   probabilities in the paper imply. With one sample per question, or the same count for every question, this is
-   identical to the pooled-count recipe of the paper (CL = n_cc/(n_cc+n_cw), ...).
+   probabilities in the paper imply. With one sample per question, or the same count for every question, this
+   is identical to the pooled-count recipe of the paper (CL = n_cc/(n_cc+n_cw), ...).
 2. *P(bᵢ|aᵢ) when P(aᵢ) = 0.* It is undefined, but it only ever appears multiplied by P(aᵢ), so the product
    is taken as p_cc,i = 0 directly; no question is dropped for it.
 3. *Undecided samples* (initial or final correctness None) are removed before any probability is estimated,
@@ -118,10 +118,10 @@ def correction_from_traces(traces: Iterable[Any], *, unparsed_as_wrong: bool = F
     the changed-answer rate. Raises ValueError when the traces come from more than one strategy: mixing
     strategies in one decomposition would measure neither.
 
-    ``unparsed_as_wrong=True`` counts an unparseable answer (``None``) as wrong, as accuracy and the paired tests
-    of ``selfimprove eval`` do, so a review that turns right answers into unreadable text shows as c→w instead
-    of vanishing into ``undecided`` (a parseable answer without a gold verdict stays undecided). Either way
-    ``unparsed_initial`` / ``unparsed_final`` count the unparseable answers.
+    ``unparsed_as_wrong=True`` counts an unparseable answer (``None``) as wrong, as accuracy and the paired
+    tests of ``selfimprove eval`` do, so a review that turns right answers into unreadable text shows as c→w
+    instead of vanishing into ``undecided`` (a parseable answer without a gold verdict stays undecided).
+    Either way ``unparsed_initial`` / ``unparsed_final`` count the unparseable answers.
     """
     traces = list(traces)
     strategies = sorted({t.strategy for t in traces})

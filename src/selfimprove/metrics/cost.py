@@ -2,7 +2,8 @@
 
 The efficiency side of adaptive sampling — ESC's "average number of sampling" (arXiv:2401.10480), DSC's cost
 at comparable accuracy (arXiv:2408.13457), Soft-SC's samples (arXiv:2402.13212), token efficiency
-(arXiv:2508.03979) — made comparable across strategies by counting what every ``Trace`` records: ``prompt_tokens``, ``completion_tokens`` and ``calls``.
+(arXiv:2508.03979) — made comparable across strategies by counting what every ``Trace`` records:
+``prompt_tokens``, ``completion_tokens`` and ``calls``.
 
 - ``cost_by_strategy(traces)``: per strategy, totals and per-example means of calls, prompt, completion and
   all tokens; accuracy over decided traces (``correct`` None counted in ``n_undecided``, not in the

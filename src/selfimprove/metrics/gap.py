@@ -99,8 +99,8 @@ def generation_verification_gap(ids: Sequence[Hashable], correct: Sequence[bool 
 
 
 def gap_from_traces(task, examples: Sequence[Any], traces: Sequence[Any]) -> dict[str, Any] | None:
-    """``generation_verification_gap`` (top-1) over the sample pools of traces carrying ``info['scores']``, plus
-    ``sample_calibration``: ECE, Brier and AUROC of the scores against each scored sample's correctness.
+    """``generation_verification_gap`` (top-1) over the sample pools of traces carrying ``info['scores']``,
+    plus ``sample_calibration``: ECE, Brier and AUROC of the scores against each scored sample's correctness.
 
     ``task.check(example, answer)`` decides each sample (gold is read here, after the strategy ran). Returns
     None when no trace carries per-sample scores (the strategy did not self-verify a pool).

@@ -65,7 +65,8 @@ def exact_binomial_two_sided(k1: int, k2: int) -> float:
     m = k1 + k2
     if m == 0:
         return 1.0
-    term = tail = 1  # C(m, 0); each next binomial coefficient from the last, exactly: C(m, k+1) = C(m, k)(m-k)/(k+1)
+    # C(m, 0); each next binomial coefficient from the last, exactly: C(m, k+1) = C(m, k)(m-k)/(k+1)
+    term = tail = 1
     for k in range(min(k1, k2)):
         term = term * (m - k) // (k + 1)
         tail += term

@@ -15,8 +15,8 @@ BUILTIN = ("smollm2",)
 REAL_MODEL_TRAINING = {"lr": 1e-4, "dpo_lr": 5e-6, "max_tokens": 256, "batch_size": 8, "max_steps": 16,
                        "max_length": 768}
 """``train`` defaults for a real model with LoRA (a recipe or a flag still wins). The run config's own
-defaults are sized for the built-in character model (lr 3e-5 full fine-tuning, 128 new tokens, batch 16): a real
-chat model's chain-of-thought answer needs ~150-250 tokens, LoRA wants a higher learning rate (~1e-4 SFT,
+defaults are sized for the built-in character model (lr 3e-5 full fine-tuning, 128 new tokens, batch 16): a
+real chat model's chain-of-thought answer needs ~150-250 tokens, LoRA wants a higher learning rate (~1e-4 SFT,
 ~5e-6 DPO; the LoRA paper's range, Hu et al., arXiv:2106.09685), and a CPU step costs tens of seconds, so
 batches are smaller and steps capped lower."""
 REAL_MODEL_FULL = {**REAL_MODEL_TRAINING, "lr": 1e-5, "dpo_lr": 5e-7}

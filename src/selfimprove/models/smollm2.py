@@ -99,7 +99,8 @@ def ensure_smollm2(home_dir: str | Path | None = None, *, progress: bool = True)
 
 
 def convert(gguf_file: Path, out: Path) -> None:
-    """Write an HF model directory (float32 weights, tokenizer, chat template) converted from ``gguf_file``."""
+    """Write an HF model directory (float32 weights, tokenizer, chat template) converted from
+    ``gguf_file``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -114,7 +115,8 @@ def convert(gguf_file: Path, out: Path) -> None:
             loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
             config = loaded.config
             if hasattr(config, "quantization_config"):
-                del config.quantization_config  # else save_pretrained: "quantized with gguf, not serializable"
+                # else save_pretrained: "quantized with gguf, not serializable"
+                del config.quantization_config
             model = AutoModelForCausalLM.from_config(config)
             missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
             tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()

@@ -1,6 +1,6 @@
 """A self-contained HTML report of one eval run: the comparison table, accuracy versus tokens, reliability
-diagrams, correction transitions, the generation–verification gap of self-verified selection, per-strategy cost
-and paired tests against the first strategy.
+diagrams, correction transitions, the generation–verification gap of self-verified selection, per-strategy
+cost and paired tests against the first strategy.
 
 It is the viewer's eval page without the server: the same rows (``sections``), figures (``plots``) and
 template (``templates/eval_run.html``), with the figures embedded as base64 PNGs so the file can be mailed or

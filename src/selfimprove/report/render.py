@@ -19,7 +19,8 @@ def environment():
     """A Jinja2 environment over the report templates, with the filters they use."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True,
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True,
+                      lstrip_blocks=True,
                       undefined=StrictUndefined)
     env.filters.update(pct=_pct, num=_num, pretty=_pretty, tokens=token_spans, mark=_mark)
     return env

@@ -2,10 +2,11 @@
 viewer (``selfimprove view``), which render them with the same templates (``report/templates``).
 
 The tables read stored metrics rows and their ``analysis`` (``metrics.analysis``); paired tests read traces'
-scalar fields only (correctness, status), so the viewer can pass step-less traces read from the store's index. Strategies that read the gold answer
-(``trace.info['oracle']``) are labelled "oracle" everywhere. Unparseable answers count as wrong in accuracy,
-correction cells and paired tests, as in the table of ``selfimprove eval``; a failed request (status not 'ok')
-is no answer: it is counted under errors and left out of the paired tests, never scored.
+scalar fields only (correctness, status), so the viewer can pass step-less traces read from the store's index.
+Strategies that read the gold answer (``trace.info['oracle']``) are labelled "oracle" everywhere. Unparseable
+answers count as wrong in accuracy, correction cells and paired tests, as in the table of
+``selfimprove eval``; a failed request (status not 'ok') is no answer: it is counted under errors and left out
+of the paired tests, never scored.
 """
 
 from __future__ import annotations
@@ -30,22 +31,26 @@ def label(scope: str, oracle: bool) -> str:
 
 
 def strategy_table(metrics: Mapping[str, Mapping[str, Any]], labels: Mapping[str, str]) -> dict[str, Any]:
-    """The comparison table: one row per strategy. Failure counts as ``failure_cells`` writes them ('—' where a
-    count does not apply or an older run did not record it); the pass@k column only when a strategy kept a
+    """The comparison table: one row per strategy. Failure counts as ``failure_cells`` writes them ('—' where
+    a count does not apply or an older run did not record it); the pass@k column only when a strategy kept a
     pool."""
     rows = list(metrics.items())
     pools = any("n_samples" in m for _, m in rows)
-    head = ["strategy", "accuracy %", "95% CI", "unparsed", "errors", "truncated", "unscored", "tokens/example",
+    head = ["strategy", "accuracy %", "95% CI", "unparsed", "errors", "truncated", "unscored",
+            "tokens/example",
             "calls", "wall s"] + ["pass@k · maj@k"] * pools
     out = []
     for scope, m in rows:
         ci = m.get("ci95")
-        cells = [labels.get(scope, scope), pct(m.get("accuracy")), f"{pct(ci[0])}–{pct(ci[1])}" if ci else "—",
-                 *failure_cells({"n": 0, "unparsed": 0, **m}, errors=True), num(m.get("tokens_per_example"), 0),
+        cells = [labels.get(scope, scope), pct(m.get("accuracy")),
+                 f"{pct(ci[0])}–{pct(ci[1])}" if ci else "—",
+                 *failure_cells({"n": 0, "unparsed": 0, **m}, errors=True),
+                 num(m.get("tokens_per_example"), 0),
                  m.get("calls", "—"), num(m.get("wall_s"), 1)]
         if pools:
             k = m.get("n_samples")
-            cells.append(f"pass@{k} {pct(m.get(f'pass@{k}'))} · maj@{k} {pct(m.get(f'maj@{k}'))}" if k else "—")
+            cells.append(f"pass@{k} {pct(m.get(f'pass@{k}'))} · maj@{k} {pct(m.get(f'maj@{k}'))}" if k
+                         else "—")
         out.append({"scope": scope, "cells": cells})
     return {"head": head, "rows": out}
 
@@ -64,7 +69,8 @@ def correction_table(analyses: Mapping[str, Mapping[str, Any]], labels: Mapping[
     the four transition cells (the viewer links each cell to its examples)."""
     corr = {s: a["correction"] for s, a in analyses.items() if a.get("correction")}
     rows = [{"scope": s, "label": labels[s], "transitions": c["transitions"],
-             "cells": [pct(c["acc1"]), pct(c["acc2"]), pct(c["delta"]), num(c["cl"]), num(c["cs"]), num(c["rss"])],
+             "cells": [pct(c["acc1"]), pct(c["acc2"]), pct(c["delta"]), num(c["cl"]), num(c["cs"]),
+                       num(c["rss"])],
              "unparsed": f"{c['unparsed_initial']}/{c['unparsed_final']}"} for s, c in corr.items()]
     return {"head": ["strategy", "Acc₁ %", "Acc₂ %", "Δ", "CL", "CS", "RSS", "c→c", "c→w", "w→c", "w→w",
                      "unparsed before/after"], "rows": rows, "data": corr}
@@ -73,7 +79,8 @@ def correction_table(analyses: Mapping[str, Mapping[str, Any]], labels: Mapping[
 def gap_table(metrics: Mapping[str, Mapping[str, Any]], labels: Mapping[str, str]) -> dict[str, Any]:
     """The generation–verification gap of strategies that ranked their pool with a self-verifier."""
     gaps = {s: m["verification"] for s, m in metrics.items() if m.get("verification")}
-    rows = [{"scope": s, "cells": [labels.get(s, s), pct(g["mean_sample_accuracy"]), pct(g["selected_accuracy"]),
+    rows = [{"scope": s, "cells": [labels.get(s, s), pct(g["mean_sample_accuracy"]),
+                                   pct(g["selected_accuracy"]),
                                    pct(g["gap"]), num(g["relative_gap"]), g["n_questions"],
                                    num(g["sample_calibration"]["ece"]), num(g["sample_calibration"]["auroc"]),
                                    g["n_unscored"]]} for s, g in gaps.items()]

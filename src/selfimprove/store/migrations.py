@@ -36,8 +36,8 @@ CREATE INDEX IF NOT EXISTS traces_summary ON traces (run_id, scope, position, ex
     ("credentials that older versions stored in model URLs (user:password@) replaced by ***",
      lambda db: _scrub_credentials(db)),
 ]
-"""(what it does, SQL or a function of the connection), in order; migration i + 1 brings a store from version i
-to i + 1."""
+"""(what it does, SQL or a function of the connection), in order; migration i + 1 brings a store from version
+i to i + 1."""
 
 _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s,?#\"@]*(?::[^/\s,?#\"]*)?@")
 

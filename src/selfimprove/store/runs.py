@@ -162,8 +162,8 @@ class RunStore:
         with self.db:
             self.db.execute("BEGIN")
             for i, t in enumerate(traces):
-                old = self.db.execute("SELECT coalesce(json_extract(data, '$.status'), 'ok') FROM traces WHERE "
-                                      "run_id = ? AND scope = ? AND example_id = ?",
+                old = self.db.execute("SELECT coalesce(json_extract(data, '$.status'), 'ok') FROM "
+                                      "traces WHERE run_id = ? AND scope = ? AND example_id = ?",
                                       (run_id, scope, t.example_id)).fetchone()
                 if old is not None and old[0] == "ok":
                     raise sqlite3.IntegrityError(f"trace {scope}/{t.example_id} of run {run_id} is done")
@@ -211,10 +211,11 @@ def _open_writable(path: Path) -> sqlite3.Connection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UserError(f"cannot create the store's folder: {e.strerror or e}", path=str(path.parent)) from None
+        raise UserError(f"cannot create the store's folder: {e.strerror or e}",
+                        path=str(path.parent)) from None
     if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UserError("the run store is not writable (read-only file or folder); `selfimprove runs list/show/"
-                        "export` can still read it, or pass another --store", path=str(path))
+        raise UserError("the run store is not writable (read-only file or folder); `selfimprove runs "
+                        "list/show/export` can still read it, or pass another --store", path=str(path))
     db = sqlite3.connect(path, timeout=30, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
@@ -230,7 +231,8 @@ def open_readonly(path: Path, check_same_thread: bool = True) -> sqlite3.Connect
         raise UserError("no run store here yet (nothing has been run with it)", path=str(path))
     uri = "file:" + urllib.parse.quote(str(path.resolve()))
     try:  # immutable: a WAL store in a read-only folder cannot create its -shm file for a normal read
-        db = sqlite3.connect(uri + "?mode=ro", uri=True, isolation_level=None, check_same_thread=check_same_thread)
+        db = sqlite3.connect(uri + "?mode=ro", uri=True, isolation_level=None,
+                             check_same_thread=check_same_thread)
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.OperationalError:
         db = sqlite3.connect(uri + "?immutable=1", uri=True, isolation_level=None,

@@ -18,9 +18,11 @@ PAPERS = {
     "usc": "Universal Self-Consistency for Large Language Model Generation, arXiv:2311.17311",
     "esc": "Escape Sky-high Cost: Early-stopping Self-Consistency for Multi-step Reasoning, arXiv:2401.10480",
     "asc": (
-        "Let's Sample Step by Step: Adaptive-Consistency for Efficient Reasoning and Coding with LLMs, arXiv:2305.11860"),
+        "Let's Sample Step by Step: Adaptive-Consistency for Efficient Reasoning and Coding with LLMs, "
+        "arXiv:2305.11860"),
     "dsc": (
-        "Make Every Penny Count: Difficulty-Adaptive Self-Consistency for Cost-Efficient Reasoning, arXiv:2408.13457"),
+        "Make Every Penny Count: Difficulty-Adaptive Self-Consistency for Cost-Efficient Reasoning, "
+        "arXiv:2408.13457"),
     "best-of-n": "Language Models (Mostly) Know What They Know, arXiv:2207.05221",
     "weighted-best-of-n": "Language Models (Mostly) Know What They Know, arXiv:2207.05221",
     "self-refine": "Self-Refine: Iterative Refinement with Self-Feedback, arXiv:2303.17651",

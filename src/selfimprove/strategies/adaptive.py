@@ -1,20 +1,21 @@
 """Adaptive self-consistency: spend samples where the vote is still open.
 
-- ``esc``: Early-stopping Self-Consistency (Li et al. 2024, "Escape Sky-high Cost", arXiv:2401.10480): sample in
-  windows of ``window``; stop as soon as one window is unanimous (every answer parseable and equivalent), or at
-  ``max_samples``.
+- ``esc``: Early-stopping Self-Consistency (Li et al. 2024, "Escape Sky-high Cost", arXiv:2401.10480): sample
+  in windows of ``window``; stop as soon as one window is unanimous (every answer parseable and equivalent),
+  or at ``max_samples``.
 - ``asc``: Adaptive-Consistency (Aggarwal et al. 2023, "Let's Sample Step by Step", arXiv:2305.11860): draw
   ``step`` samples at a time; stop when the posterior probability that the current leader is the true majority
-  reaches ``threshold``. ``criterion=beta``: P(p₁ > p₂) with p₁ ~ Beta(v₁+1, v₂+1) for the top two vote counts,
-  computed exactly (= P(Binomial(v₁+v₂+1, ½) ≤ v₁)). ``criterion=dirichlet``: P(p_leader is the largest) under
-  Dirichlet(counts + 1) over the answers seen plus one pseudo-answer for those not seen yet, by numerical
-  integration of independent Gamma variables.
-- ``dsc``: Difficulty-Adaptive Self-Consistency (Wang et al. 2024, "Make Every Penny Count", arXiv:2408.13457): a
-  fixed budget of ``budget`` samples per example *on average over the batch*. Every example is pre-sampled with
-  one window; the posterior (Beta criterion) then ranks difficulty, and each further window goes to the open
-  examples with the lowest posterior first, until the budget is spent, every example is settled (posterior ≥
-  ``threshold``) or at ``max_samples``. Easy examples stop after the pre-sample; their savings buy samples for
-  hard ones. The batch is what the runner passes in one ``run`` call (one chunk).
+  reaches ``threshold``. ``criterion=beta``: P(p₁ > p₂) with p₁ ~ Beta(v₁+1, v₂+1) for the top two vote
+  counts, computed exactly (= P(Binomial(v₁+v₂+1, ½) ≤ v₁)). ``criterion=dirichlet``: P(p_leader is the
+  largest) under Dirichlet(counts + 1) over the answers seen plus one pseudo-answer for those not seen yet, by
+  numerical integration of independent Gamma variables.
+- ``dsc``: Difficulty-Adaptive Self-Consistency (Wang et al. 2024, "Make Every Penny Count",
+  arXiv:2408.13457): a fixed budget of ``budget`` samples per example *on average over the batch*. Every
+  example is pre-sampled with one window; the posterior (Beta criterion) then ranks difficulty, and each
+  further window goes to the open examples with the lowest posterior first, until the budget is spent, every
+  example is settled (posterior ≥ ``threshold``) or at ``max_samples``. Easy examples stop after the
+  pre-sample; their savings buy samples for hard ones. The batch is what the runner passes in one ``run`` call
+  (one chunk).
 
 Every round is one batched backend call over the examples still open; round r samples with seed
 ``seed + r`` so rounds draw different samples. Unparseable answers are counted as samples but do not vote. The
@@ -135,7 +136,8 @@ class ASC(_Sampling):
         if self.criterion not in CRITERIA:
             raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}, got {self.criterion!r}")
         if self.step < 1 or self.max_samples < self.step:
-            raise ValueError(f"need 1 <= step <= max_samples, got step={self.step}, max_samples={self.max_samples}")
+            raise ValueError(
+                f"need 1 <= step <= max_samples, got step={self.step}, max_samples={self.max_samples}")
 
     def run(self, backend, task, examples: Sequence[Example]) -> list[Trace]:
         post = posterior_beta if self.criterion == "beta" else posterior_dirichlet
@@ -175,7 +177,7 @@ class DSC(_Sampling):
                             budget=round(self.budget * len(examples)))
 
 
-# ---- posteriors ---------------------------------------------------------------------------------------------
+# ---- posteriors --------------------------------------------------------------------------------------------
 
 
 def vote_counts(answers: Sequence[str | None], equivalent) -> list[int]:

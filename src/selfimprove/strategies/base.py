@@ -41,8 +41,9 @@ def generate_step(backend: Backend, task, prompts: Sequence[str], params: Sampli
     A completion cut at ``max_tokens`` (finish reason 'length') or a failed request has answer None: a
     truncated text has not reached its answer, and a number read from it ("… we add 1 to" → 1) must neither
     vote nor score — except the part the task says is already complete (``task.complete_part``: a closed code
-    block; BoolQ's first-word answer). ``info['truncated']`` lists the indices of the truncated completions; ``info['sent_prompt']``
-    is the prompt as the model received it, where the backend changed it (a chat template)."""
+    block; BoolQ's first-word answer). ``info['truncated']`` lists the indices of the truncated completions;
+    ``info['sent_prompt']`` is the prompt as the model received it, where the backend changed it (a chat
+    template)."""
     params = params if params.stop else params.replace(stop=tuple(task.stop))
     batches = backend.generate(list(prompts), params)
     render = getattr(backend, "rendered_prompt", None)

@@ -1,7 +1,7 @@
 """Program-aided answers, and self-consistency / best-of-n by execution result.
 
-- ``pal``: "PAL: Program-aided Language Models" (Gao et al. 2022, arXiv:2211.10435). The model writes a program;
-  the sandbox runs it and its printed value is the answer (the task's ``extract`` executes, e.g.
+- ``pal``: "PAL: Program-aided Language Models" (Gao et al. 2022, arXiv:2211.10435). The model writes a
+  program; the sandbox runs it and its printed value is the answer (the task's ``extract`` executes, e.g.
   ``pal-arithmetic``). With ``n > 1`` the answers are voted by value: self-consistency by execution result
   ("Self-Consistency Improves Chain of Thought Reasoning in Language Models", Wang et al. 2022,
   arXiv:2203.11171, over programs). A program that fails or prints no number does not vote.

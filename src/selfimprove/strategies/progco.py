@@ -1,12 +1,12 @@
 """ProgCo: the model verifies its own answer with a program it writes, and refines on the failures.
 
-"ProgCo: Program Helps Self-Correction of Large Language Models" (Song et al. 2025, arXiv:2501.01264). Each round:
-the model writes a checking program for its current answer (``program-verify``: the sandbox runs it); all checks
-hold → stop; a check fails → the model sees its answer, the checking program and the failure, and either revises
-the answer or, when it judges the check itself wrong, may repeat its answer (the paper's dual refinement of
-response and verification program: the next round writes a fresh checking program for the new answer). A checker
-that does not run (syntax error, no program) stops the loop with the verdict undecided: an answer is never
-revised on a broken check. No gold is read.
+"ProgCo: Program Helps Self-Correction of Large Language Models" (Song et al. 2025, arXiv:2501.01264). Each
+round: the model writes a checking program for its current answer (``program-verify``: the sandbox runs it);
+all checks hold → stop; a check fails → the model sees its answer, the checking program and the failure, and
+either revises the answer or, when it judges the check itself wrong, may repeat its answer (the paper's dual
+refinement of response and verification program: the next round writes a fresh checking program for the new
+answer). A checker that does not run (syntax error, no program) stops the loop with the verdict undecided: an
+answer is never revised on a broken check. No gold is read.
 
 Not covered: ProgCo's pseudo-programs executed by the model itself (here a real interpreter runs real Python),
 its few-shot prompts, and the paper's use of the verification result for answer selection across samples.
@@ -61,7 +61,8 @@ class ProgCo:
         for r in range(self.rounds):
             if not active:
                 break
-            verdicts, vsteps, feedback = verifier.check([examples[i] for i in active], [answer[i] for i in active],
+            verdicts, vsteps, feedback = verifier.check([examples[i] for i in active],
+                                                        [answer[i] for i in active],
                                                         [text[i] for i in active])
             failing = []
             for k, i in enumerate(active):
@@ -73,7 +74,8 @@ class ProgCo:
                 break
             prompts = [refine_prompt(task, examples[i], text[i], prog, fb) for i, prog, fb in failing]
             for (i, _, _), s in zip(failing, generate_step(backend, task, prompts, params, kind="refine")):
-                steps[i].append(Step(kind=s.kind, prompt=s.prompt, completions=s.completions, answers=s.answers,
+                steps[i].append(Step(kind=s.kind, prompt=s.prompt, completions=s.completions,
+                                     answers=s.answers,
                                      info={"round": r}))
                 text[i], answer[i] = s.completions[0].text, s.answers[0]
             active = [i for i, _, _ in failing if answer[i] is not None]

@@ -32,6 +32,7 @@ class SelfConsistency(Sample):
         for e, s in zip(examples, steps):
             winner, votes, parsed = majority(s.answers, task.equivalent)
             vote = Step(kind="vote", info={"winner": winner, "votes": votes, "parsed": parsed, "n": self.n})
-            traces.append(make_trace(e, self.name, [s, vote], initial_answer=s.answers[0], final_answer=winner,
+            traces.append(make_trace(e, self.name, [s, vote], initial_answer=s.answers[0],
+                                     final_answer=winner,
                                      confidence=votes / self.n, samples=len(s.completions)))
         return traces

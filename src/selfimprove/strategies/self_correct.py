@@ -2,14 +2,15 @@
 
 - ``self-correct``: intrinsic self-correction as measured by Huang et al. 2024, "Large Language Models Cannot
   Self-Correct Reasoning Yet" (arXiv:2310.01798), under the fair protocol of "Large Language Models have
-  Intrinsic Self-Correction Ability" (arXiv:2406.15673): temperature 0, and the *same* review prompt for every example, which never
-  hints that the answer is wrong ("if it is correct, repeat it; if it contains a mistake, correct it"). The
-  final answer is the last review's answer, whatever it is (None when unparseable).
+  Intrinsic Self-Correction Ability" (arXiv:2406.15673): temperature 0, and the *same* review prompt for every
+  example, which never hints that the answer is wrong ("if it is correct, repeat it; if it contains a mistake,
+  correct it"). The final answer is the last review's answer, whatever it is (None when unparseable).
 - ``gated-correct``: confidence-gated correction in the manner of "The ART of LLM Refinement: Ask, Refine, and
   Trust" (arXiv:2311.07961) and the If-or-Else prompt of "Confidence Matters: Revisiting Intrinsic
-  Self-Correction Capabilities of Large Language Models" (arXiv:2402.12563): the model's P(True) for its answer decides whether to revise
-  (only when P(True) < ``threshold``; an unreadable P(True) also revises); the trust step then keeps the
-  revision only if its P(True) is higher than the original's. Confidence = P(True) of the final answer.
+  Self-Correction Capabilities of Large Language Models" (arXiv:2402.12563): the model's P(True) for its
+  answer decides whether to revise (only when P(True) < ``threshold``; an unreadable P(True) also revises);
+  the trust step then keeps the revision only if its P(True) is higher than the original's. Confidence =
+  P(True) of the final answer.
 - ``oracle-correct``: oracle-feedback correction ("Self-Reflection in LLM Agents: Effects on Problem-Solving
   Performance", arXiv:2405.06682; the "oracle" setting that arXiv:2310.01798 shows inflates gains):
   the gold answer decides which answers are wrong, and only those are revised with a prompt that says so.
@@ -146,7 +147,8 @@ class OracleCorrect:
         revisions = [0] * len(examples)
         for r in range(self.rounds):
             # The oracle: gold decides who is revised. An unparseable answer counts as wrong.
-            todo = [i for i, e in enumerate(examples) if e.answer is not None and task.check(e, answer[i]) is not True]
+            todo = [i for i, e in enumerate(examples)
+                    if e.answer is not None and task.check(e, answer[i]) is not True]
             if not todo:
                 break
             prompts = [fmt.oracle_correct(examples[i], text[i]) for i in todo]

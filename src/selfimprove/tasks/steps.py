@@ -1,9 +1,10 @@
-"""Steps of a completion: how a task's solution splits into reasoning steps, for search over partial solutions.
+"""Steps of a completion: how a task's solution splits into reasoning steps, for search over partial
+solutions.
 
-A task declares its ``StepFormat`` through its ``step_format()`` hook (the built-in arithmetic task: one scratchpad
-entry `` a2100=2100`` per step, each opened by a space; GSM8K: one line per step); the default is ``LINES`` (one
-line per step). A user can override the delimiter (``beam:delimiter=...``). A partial solution is
-a prefix of steps, and ``"".join(split(text)) == text`` always holds, so nothing is lost by splitting.
+A task declares its ``StepFormat`` through its ``step_format()`` hook (the built-in arithmetic task: one
+scratchpad entry `` a2100=2100`` per step, each opened by a space; GSM8K: one line per step); the default is
+``LINES`` (one line per step). A user can override the delimiter (``beam:delimiter=...``). A partial solution
+is a prefix of steps, and ``"".join(split(text)) == text`` always holds, so nothing is lost by splitting.
 
 Next-step generation stops at the delimiter (a stop string): for a *closing* delimiter (lines) the prompt is
 ``prompt + prefix`` and the delimiter is appended to the generated text; for an *opening* delimiter (the
@@ -12,10 +13,11 @@ prepended to the generated text. A stop string ends the text wherever the model 
 contain the delimiter.
 
 What a backend does not say is whether a generation ended at the delimiter or at end-of-sequence: both are
-finish reason 'stop'. A path therefore ends when its partial solution matches the task's ``final`` pattern (the
-answer is written), when a step comes back empty (the model stopped, or wrote the delimiter at once), when a step
-hits its token budget, or when the search's depth limit is reached. A path that ended without an answer is
-still a leaf; its answer is ``task.extract`` of its text, None when unparseable (counted, never dropped).
+finish reason 'stop'. A path therefore ends when its partial solution matches the task's ``final`` pattern
+(the answer is written), when a step comes back empty (the model stopped, or wrote the delimiter at once),
+when a step hits its token budget, or when the search's depth limit is reached. A path that ended without an
+answer is still a leaf; its answer is ``task.extract`` of its text, None when unparseable (counted, never
+dropped).
 
 On a chat-template backend the partial solution is sent as the start of the assistant's reply
 (``chat.continue_reply``: a final assistant message the template continues), never appended to the user's turn.
@@ -42,7 +44,8 @@ class StepFormat:
     only by stopping or by a limit."""
     judges_partial: bool = True
     """False when the task's verify prompt shows only a candidate's final answer, so P(True) cannot judge a
-    partial solution (the built-in task's verify format 2); self-evaluation then scores finished paths only."""
+    partial solution (the built-in task's verify format 2); self-evaluation then scores finished paths
+    only."""
 
     def __post_init__(self) -> None:
         if not self.delimiter:

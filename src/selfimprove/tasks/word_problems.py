@@ -5,14 +5,16 @@ self-training have room to move.
 Each problem is one operation on small whole numbers, written from a template with a name and an object:
 ``add`` ("Maya has 23 marbles and finds 15 more. How many marbles does Maya have now?"), ``sub``, ``mul``
 ("A box holds 6 eggs. How many eggs are in 7 boxes?") and ``div`` (equal sharing, always exact). Splits
-``train`` / ``dev`` / ``test`` are deterministic in ``seed`` and pairwise disjoint (a problem's split is a hash of
-its text). ``solution(example)`` writes a one-line worked answer.
+``train`` / ``dev`` / ``test`` are deterministic in ``seed`` and pairwise disjoint (a problem's split is a
+hash of its text). ``solution(example)`` writes a one-line worked answer.
 
 Prompt (a conversation, ``selfimprove.chat``):
 
-    system  Solve the word problem. Show the calculation in one short sentence, then end with 'The answer is <number>.'
+    system  Solve the word problem. Show the calculation in one short sentence, then end with
+            'The answer is <number>.'
     (``shots=K``: K worked examples from the train split first, one operation after another (add, sub, mul,
-    div, add, ...), as user/assistant turns whose reply is the one-line worked answer "a - b = c. The answer is c.")
+    div, add, ...), as user/assistant turns whose reply is the one-line worked answer "a - b = c. The answer
+    is c.")
     user    <question>
 
 Extraction: the number after the last "the answer is" (else the last number), whole numbers only.
@@ -53,8 +55,9 @@ def _problem(rng: random.Random, op: str, hi: int) -> tuple[str, int, str]:
     k, m = rng.randint(2, 9), rng.randint(2, max(2, hi // 10))
     if op == "mul":
         return (f"A bag holds {m} {thing}. How many {thing} are in {k} bags?", k * m, f"{k} x {m} = {k * m}.")
-    return (f"{name} shares {k * m} {thing} equally among {k} friends. How many {thing} does each friend get?",
-            m, f"{k * m} / {k} = {m}.")
+    question = (f"{name} shares {k * m} {thing} equally among {k} friends. How many {thing} does each "
+                "friend get?")
+    return (question, m, f"{k * m} / {k} = {m}.")
 
 
 class WordProblemsTask(Task):
@@ -63,10 +66,12 @@ class WordProblemsTask(Task):
     name = "word-problems"
     stop = ("\nQuestion:",)
 
-    def __init__(self, ops: str = "add|sub|mul|div", max_value: int = 60, seed: int = 0, shots: int = 0) -> None:
+    def __init__(self, ops: str = "add|sub|mul|div", max_value: int = 60, seed: int = 0,
+                 shots: int = 0) -> None:
         chosen = tuple(o for o in str(ops).split("|") if o)
         if not chosen or set(chosen) - set(OPS):
-            raise UserError(f"ops must be '|'-separated names from {', '.join(OPS)}, got {ops!r}", field="ops")
+            raise UserError(f"ops must be '|'-separated names from {', '.join(OPS)}, got {ops!r}",
+                            field="ops")
         if not 10 <= max_value <= 10_000:
             raise UserError(f"max_value must be in 10..10000, got {max_value}", field="max_value")
         if not 0 <= int(shots) <= 16:
@@ -81,7 +86,8 @@ class WordProblemsTask(Task):
 
     def examples(self, split: str = "test") -> list[Example]:
         if split not in SIZES:
-            raise UserError(f"task 'word-problems' has splits {', '.join(SIZES)}, not {split!r}", field="split")
+            raise UserError(f"task 'word-problems' has splits {', '.join(SIZES)}, not {split!r}",
+                            field="split")
         if self._splits is None:
             self._splits = self._generate()
         return list(self._splits[split])
@@ -100,7 +106,8 @@ class WordProblemsTask(Task):
             h = int.from_bytes(hashlib.sha256(question.encode()).digest()[:4], "big") % 16
             split = "train" if h < 10 else "dev" if h < 12 else "test"  # by text: disjoint whatever the seed
             if len(out[split]) < SIZES[split]:
-                out[split].append(Example(id=f"{split}-{len(out[split])}", question=question, answer=str(answer),
+                out[split].append(Example(id=f"{split}-{len(out[split])}", question=question,
+                                          answer=str(answer),
                                           meta={"solution": f"{worked} The answer is {answer}."}))
         return out
 

@@ -46,10 +46,10 @@ class TinyConfig:
     """Solution orders taught besides the question order: 'free' (any permutation) or 'rotate' (start at any
     operand, then follow the question cyclically; it learned several times slower in a trial)."""
     question_order: float = 0.5
-    """Fraction of training solutions that add the operands in question order (the rest take a uniformly random
-    order). Greedy decoding then has one dominant, reliable path, while sampled chains still explore other
-    orders; with uniform orders only, greedy often re-used an operand (the choice among the unused ones is a
-    near-tie that any leak wins)."""
+    """Fraction of training solutions that add the operands in question order (the rest take a uniformly
+    random order). Greedy decoding then has one dominant, reliable path, while sampled chains still explore
+    other orders; with uniform orders only, greedy often re-used an operand (the choice among the unused ones
+    is a near-tie that any leak wins)."""
     solve_first: float = 0.5
     """Fraction of the steps, at the start, that train on the solve format alone: the other formats build on
     its copy-and-add skills, and mixing them in from the start delayed learning several-fold in a trial."""
@@ -72,8 +72,9 @@ class TinyConfig:
     threads: int | None = None
     """torch.set_num_threads during pretraining; None leaves torch's default."""
     verify_format: int = 1
-    """Version of the verify/correct formats taught (``ArithmeticTask(verify=...)``): 1 asks for a bare verdict
-    or answer (not learned at this size), 2 re-solves and compares digit by digit (``tiny-verify``)."""
+    """Version of the verify/correct formats taught (``ArithmeticTask(verify=...)``): 1 asks for a bare
+    verdict or answer (not learned at this size), 2 re-solves and compares digit by digit
+    (``tiny-verify``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "terms", tuple(self.terms))
@@ -120,7 +121,8 @@ class TinyConfig:
 
     def task_options(self) -> dict[str, str]:
         """The arithmetic task this model is trained for, as ``--task arithmetic:...`` options."""
-        options = {"terms": f"{self.terms[0]}-{self.terms[1]}", "digits": f"{self.digits[0]}-{self.digits[1]}"}
+        options = {"terms": f"{self.terms[0]}-{self.terms[1]}",
+                   "digits": f"{self.digits[0]}-{self.digits[1]}"}
         if self.verify_format != 1:
             options["verify"] = str(self.verify_format)
         return options
@@ -135,5 +137,5 @@ PRESETS: dict[str, TinyConfig] = {
 }
 """Built-in model names: ``tiny-verify`` (the same model and task with verify/correct format 2, 2,000 steps,
 ~2 minutes: its verify format carries a real signal, and in-range solve accuracy is near 100 %, so use it on
-harder splits such as ``test-hard``), ``tiny`` (the demo's model: 1.5M training tokens, ~80 s at ~19k tokens/s on one idle
-core) and ``micro`` (seconds; for tests — it learns the format but not much arithmetic)."""
+harder splits such as ``test-hard``), ``tiny`` (the demo's model: 1.5M training tokens, ~80 s at ~19k tokens/s
+on one idle core) and ``micro`` (seconds; for tests — it learns the format but not much arithmetic)."""

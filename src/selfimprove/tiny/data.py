@@ -1,20 +1,20 @@
 """The pretraining stream of the built-in model: solve, verify, correct and hint sequences, in token ids.
 
 Each sequence is ``prompt + completion + <eos>`` with a loss mask on the completion and the EOS only. Formats
-(see ``tasks/arithmetic.py``): solve → a solution; verify → `` yes``/`` no`` (half the candidates right; format
-2 re-solves and compares digit by digit first); correct → the reviewed answer `` #<sum>`` (format 2: a solution
-in question order; 30 % of the candidates right, so that keeping a right answer is learned too); hint → a
-solution reaching the given answer.
+(see ``tasks/arithmetic.py``): solve → a solution; verify → `` yes``/`` no`` (half the candidates right;
+format 2 re-solves and compares digit by digit first); correct → the reviewed answer `` #<sum>`` (format 2: a
+solution in question order; 30 % of the candidates right, so that keeping a right answer is learned too); hint
+→ a solution reaching the given answer.
 Problems are drawn fresh from a seeded generator and never equal a dev, test or test-hard problem of the task.
 Solutions add the operands in question order (``config.question_order`` of them) or in a uniformly random
 order: the random orders make the model's sampled chains diverse (see ``tasks/arithmetic.py``), the question
 order gives greedy decoding one reliable path.
 
 Wrong candidates for verify and correct imitate the model's own mistakes: a wrong digit or a dropped carry in
-one running sum, a mis-copied operand, a skipped or a repeated operand, or a final answer that does not match the
-last sum; the steps after the mistake stay consistent with it. Real mistakes differ from these, which is one reason the
-verify and correct formats are imperfect (deliberately: P(True) and self-correction then have a real but
-imperfect signal to measure). Not covered: hard-negative mining from the model's own samples.
+one running sum, a mis-copied operand, a skipped or a repeated operand, or a final answer that does not match
+the last sum; the steps after the mistake stay consistent with it. Real mistakes differ from these, which is
+one reason the verify and correct formats are imperfect (deliberately: P(True) and self-correction then have a
+real but imperfect signal to measure). Not covered: hard-negative mining from the model's own samples.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ FORMATS = ("solve", "verify", "correct", "hint")
 
 
 def make_task(config: TinyConfig) -> ArithmeticTask:
-    return ArithmeticTask(terms=config.terms, digits=config.digits, seed=config.seed, verify=config.verify_format)
+    return ArithmeticTask(terms=config.terms, digits=config.digits, seed=config.seed,
+                          verify=config.verify_format)
 
 
 def perturb(task: ArithmeticTask, p: Problem, order: list[int], rng: random.Random) -> str:
@@ -125,8 +126,8 @@ class Stream:
         if fmt == "verify":
             return task.verify_prompt(ex, cand), task.verify_target(ex, cand)
         # correct (format 1): the reviewed *answer* only — a rewritten solution would have to repeat the
-        # candidate's labels, which contradicts the solve format's "pick an operand not used yet" and, in a trial,
-        # undid it; format 2 shows only the candidate's answer and re-solves in question order
+        # candidate's labels, which contradicts the solve format's "pick an operand not used yet" and, in a
+        # trial, undid it; format 2 shows only the candidate's answer and re-solves in question order
         return task.correct_prompt(ex, cand), task.correct_target(ex)
 
     def encode(self, prompt: str, completion: str) -> tuple[list[int], list[int]]:
@@ -141,8 +142,9 @@ class Stream:
 
 
 def batches(stream: Stream, batch_size: int, pad_id: int, pool: int = 32):
-    """Batches of similar-length sequences (less padding): draw ``pool`` batches' worth, sort by length, split,
-    shuffle the batch order. Yields ``(input_ids, labels)`` LongTensors, right-padded, labels -100 off-loss."""
+    """Batches of similar-length sequences (less padding): draw ``pool`` batches' worth, sort by length,
+    split, shuffle the batch order. Yields ``(input_ids, labels)`` LongTensors, right-padded, labels -100
+    off-loss."""
     import torch
 
     it = iter(stream)

@@ -75,7 +75,8 @@ def vote_summary(task, examples: Sequence[Example], greedy: Sequence[str], sampl
         top, count = votes.most_common(1)[0]
         shares.append(count / len(answers))
         maj_ok += bool(task.check(ex, top))
-    return {"n": n, "greedy": g_ok / n, "maj": maj_ok / n, "pass": pass_ok / n, "sample_acc": sample_ok / total,
+    return {"n": n, "greedy": g_ok / n, "maj": maj_ok / n, "pass": pass_ok / n,
+            "sample_acc": sample_ok / total,
             "unparseable": unparse / total, "maj_abstain": abstain / n,
             "mean_vote_share": sum(shares) / max(1, len(shares))}
 
@@ -83,9 +84,9 @@ def vote_summary(task, examples: Sequence[Example], greedy: Sequence[str], sampl
 def p_yes(model, tokenizer, prompts: Sequence[str], batch_size: int = 256, think: str | None = None,
           max_new: int = 96) -> list[float | None]:
     """P(`` yes``) / (P(`` yes``) + P(`` no``)) for verify prompts: both answers start with a space, so the
-    model is asked after ``prompt + " "`` and the choice is between ``y`` and ``n``. With ``think`` (the task's
-    ``verify_think`` marker) the model first writes its rationale greedily, cut at the marker, and is asked
-    after ``prompt + rationale + marker + " "``; a rationale that never wrote the marker gives None."""
+    model is asked after ``prompt + " "`` and the choice is between ``y`` and ``n``. With ``think`` (the
+    task's ``verify_think`` marker) the model first writes its rationale greedily, cut at the marker, and is
+    asked after ``prompt + rationale + marker + " "``; a rationale that never wrote the marker gives None."""
     import torch
 
     missing: set[int] = set()

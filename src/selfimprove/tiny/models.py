@@ -1,9 +1,9 @@
 """Built-in model names and the cache: ``resolve_model("tiny")`` → a local HF model directory.
 
-A built-in name (``tiny``, ``tiny-verify``, ``micro``; see ``config.PRESETS``) resolves to ``$SELFIMPROVE_HOME/models/<name>``
-(default home ``~/.cache/selfimprove``), pretraining it there on first use. A cached model whose config
-fingerprint differs from the current preset (the preset or the task format changed) is retrained. Anything
-else — a path, a hub id — is returned unchanged.
+A built-in name (``tiny``, ``tiny-verify``, ``micro``; see ``config.PRESETS``) resolves to
+``$SELFIMPROVE_HOME/models/<name>`` (default home ``~/.cache/selfimprove``), pretraining it there on first
+use. A cached model whose config fingerprint differs from the current preset (the preset or the task format
+changed) is retrained. Anything else — a path, a hub id — is returned unchanged.
 
 Concurrency: an exclusive lock file per model serialises two processes resolving the same name, and the model
 is written to a temporary directory and renamed into place, so a reader never sees half a model. Not covered:
@@ -75,7 +75,8 @@ def ensure_model(name: str, config: TinyConfig | None = None, *, home_dir: str |
 
 
 def resolve_model(name_or_path: str, *, home_dir: str | Path | None = None, progress: bool = True) -> str:
-    """A built-in name → its cached directory (pretrained or converted on first use); anything else unchanged."""
+    """A built-in name → its cached directory (pretrained or converted on first use); anything else
+    unchanged."""
     from ..models import BUILTIN
 
     if name_or_path in BUILTIN and not Path(name_or_path).exists():
@@ -89,9 +90,9 @@ def resolve_model(name_or_path: str, *, home_dir: str | Path | None = None, prog
 
 
 def trained_verify_format(model: str | Path) -> int | None:
-    """The verify/correct format version a built-in model learned: from its preset (a built-in name) or from the
-    ``selfimprove.json`` beside its weights (a directory, e.g. the cache); None when unknown (any other model,
-    or a fine-tuned round directory)."""
+    """The verify/correct format version a built-in model learned: from its preset (a built-in name) or from
+    the ``selfimprove.json`` beside its weights (a directory, e.g. the cache); None when unknown (any other
+    model, or a fine-tuned round directory)."""
     if is_builtin(str(model)) and not Path(model).exists():
         return PRESETS[str(model)].verify_format
     meta = read_metadata(model) if Path(model).is_dir() else None

@@ -98,7 +98,8 @@ def pretrain(config: TinyConfig, out_dir: str | Path, *, name: str = "tiny", pro
             task = make_task(config)
             n = config.eval_examples
             meta["dev_greedy_accuracy"] = solve_accuracy(model, tok, task, task.examples("dev")[:n])
-            meta["test_hard_greedy_accuracy"] = solve_accuracy(model, tok, task, task.examples("test-hard")[:n])
+            meta["test_hard_greedy_accuracy"] = solve_accuracy(model, tok, task,
+                                                               task.examples("test-hard")[:n])
             if config.mix.get("verify", 0) > 0:
                 meta["dev_verify_accuracy"] = verify_accuracy(model, tok, task, task.examples("dev")[:n])
         meta["wall_seconds"] = round(time.perf_counter() - start, 2)
@@ -146,7 +147,8 @@ class _progress:
 
         def update(step: int, loss: float, tps: float) -> None:
             if step % 10 == 0 or step + 1 == self.total:
-                self.bar.update(self.tid, completed=step + 1, info=f"loss {loss:.3f} · {tps / 1000:.1f}k tok/s")
+                self.bar.update(self.tid, completed=step + 1,
+                                info=f"loss {loss:.3f} · {tps / 1000:.1f}k tok/s")
         return update
 
     def __exit__(self, *exc) -> None:

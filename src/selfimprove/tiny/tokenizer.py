@@ -1,8 +1,8 @@
 """A character-level ``PreTrainedTokenizerFast`` for the built-in model.
 
 Every character of ``CHARS`` is one token; ``<pad>``, ``<bos>``, ``<eos>`` and ``<unk>`` are special tokens.
-Built from the ``tokenizers`` library's WordLevel model with a split-every-character pre-tokenizer, so it saves
-and loads with ``save_pretrained`` / ``AutoTokenizer.from_pretrained`` like any hub tokenizer.
+Built from the ``tokenizers`` library's WordLevel model with a split-every-character pre-tokenizer, so it
+saves and loads with ``save_pretrained`` / ``AutoTokenizer.from_pretrained`` like any hub tokenizer.
 
 Two traps (transformers 5.x / TRL 1.x): ``padding_side`` set as an attribute after construction is not saved,
 so it is passed to the constructor; TRL appends EOS as the *text* ``"<eos>"``, so that string must map to the
@@ -15,8 +15,8 @@ import string
 
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 CHARS = string.digits + string.ascii_lowercase + " +-*=/()?:;,.|>#\n!"
-"""The vocabulary: digits, lowercase letters, the arithmetic signs and a little punctuation (new characters go at
-the end, so that the ids of the existing ones never change)."""
+"""The vocabulary: digits, lowercase letters, the arithmetic signs and a little punctuation (new characters go
+at the end, so that the ids of the existing ones never change)."""
 
 
 def make_tokenizer(chars: str = CHARS, padding_side: str = "left"):

@@ -7,9 +7,9 @@ evaluate, resumable, for any training method.
 Modules: ``method`` (the Method contract and its building blocks), ``methods/`` (one file per method: STaR,
 ReST-EM, LMSI, easy-to-hard, no-filter, Self-Rewarding, ScPO, SPIN, gold-labelled DPO, V-STaR, CCT),
 ``loop`` (the one round loop), ``state`` (what it keeps between phases), ``config`` (LoopConfig),
-``settings`` (SFT / DPO trainer settings), ``data`` and ``preferences`` (traces -> SFT rows / preference pairs),
-``sft`` and ``dpo`` (TRL wrappers), ``guards`` (judge reliability and collapse), ``rundir`` (atomic outputs).
-torch, transformers and TRL are imported only when a model is trained or loaded.
+``settings`` (SFT / DPO trainer settings), ``data`` and ``preferences`` (traces -> SFT rows / preference
+pairs), ``sft`` and ``dpo`` (TRL wrappers), ``guards`` (judge reliability and collapse), ``rundir`` (atomic
+outputs). torch, transformers and TRL are imported only when a model is trained or loaded.
 """
 
 from . import guards
@@ -23,6 +23,7 @@ from .settings import DPOSettings, SFTSettings
 
 __all__ = [
     "Built", "DPOResult", "DPOSettings", "DPOVerifier", "GuardSettings", "LoopConfig", "Method",
-    "PreferencePair", "Provenance", "SFTSettings", "eval_traces", "get_method", "guards", "method_classes", "register_method",
+    "PreferencePair", "Provenance", "SFTSettings", "eval_traces", "get_method", "guards", "method_classes",
+    "register_method",
     "round_metrics", "run_loop", "train_dpo",
 ]

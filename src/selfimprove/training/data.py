@@ -101,6 +101,26 @@ def trainable(completion: Completion) -> bool:
     return completion.finish_reason == "stop" and bool(completion.text)
 
 
+def complete_targets(task, traces: Sequence[Trace]) -> list[Trace]:
+    """Copies of ``traces`` whose truncated generate-step completions are cut to the part the task says is
+    already complete (``task.complete_part``: a code task's text up to its closed code block), marked
+    finished, so they can be training targets; where there is no such part they stay truncated (and are never
+    targets). The answer was read from that part, so the target is what was checked. The stored traces are
+    not changed."""
+    import dataclasses
+
+    def closed(c: Completion) -> Completion:
+        part = task.complete_part(c.text) if c.finish_reason == "length" else None
+        return dataclasses.replace(c, text=part, finish_reason="stop") if part else c
+
+    out = []
+    for t in traces:
+        steps = tuple(dataclasses.replace(s, completions=tuple(closed(c) for c in s.completions))
+                      if s.kind == "generate" else s for s in t.steps)
+        out.append(dataclasses.replace(t, steps=steps))
+    return out
+
+
 def target_text(completion: Completion, suffix: str = "") -> str:
     """The completion as a training target: its text plus ``suffix`` (e.g. the stop string the task's
     format ends answers with, which the backend cut off)."""
@@ -109,7 +129,8 @@ def target_text(completion: Completion, suffix: str = "") -> str:
 
 def correct_rows(traces: Sequence[Trace], *, suffix: str = "", dedupe: bool = True,
                  max_per_example: int | None = None, round_idx: int = 0) -> list[SFTRow]:
-    """STaR / ReST^EM: completions with a ``correct=True`` verdict, rationalisations trained without the hint."""
+    """STaR / ReST^EM: completions with a ``correct=True`` verdict, rationalisations trained without the
+    hint."""
     rows = []
     for t in traces:
         picked = []
@@ -175,14 +196,15 @@ def check_generation_errors(traces: Sequence[Trace], round_idx: int) -> dict[str
     if rate > MAX_GENERATION_ERROR_RATE:
         why = next((c.error for c in comps if not c.ok and c.error), "no error message")
         raise RunIncomplete(f"round {round_idx}: {failed} of {len(comps)} generated completions failed "
-                            f"({rate:.0%} > {MAX_GENERATION_ERROR_RATE:.0%}, e.g. {why[:160]}); no data was built "
-                            f"from this round — fix the server and resume the run")
+                            f"({rate:.0%} > {MAX_GENERATION_ERROR_RATE:.0%}, e.g. {why[:160]}); no data "
+                            f"was built from this round — fix the server and resume the run")
     return {"completions": len(comps), "failed": failed, "error_rate": rate}
 
 
 def row_stats(traces: Sequence[Trace], rows: Sequence[SFTRow]) -> dict[str, Any]:
     """Counts that make a round's data auditable: samples, failures, truncations, rows by source."""
-    comps = [c for t in traces for s in t.steps if s.kind in ("generate", "rationalise") for c in s.completions]
+    comps = [c for t in traces for s in t.steps if s.kind in ("generate", "rationalise")
+             for c in s.completions]
     by_source: dict[str, int] = {}
     for r in rows:
         by_source[r.source] = by_source.get(r.source, 0) + 1

@@ -1,12 +1,13 @@
 """Direct Preference Optimization on preference pairs through TRL's ``DPOTrainer``, with per-pair weights.
 
 ``train_dpo(model, tokenizer, pairs, settings)`` trains on ``{"prompt", "chosen", "rejected", "weight"}`` rows
-(``preferences.PreferencePair.trl()``) with TRL 1.16's ``DPOTrainer``. The loss is TRL's: ``settings.loss_type``
-is passed through (``("sigmoid",)`` is "Direct Preference Optimization: Your Language Model is Secretly a
-Reward Model", arXiv:2305.18290; ``("sigmoid", "sft")`` adds the NLL of the chosen completion, the combined
-objective of "Self-Consistency Preference Optimization", arXiv:2411.04109, and of iterative RPO; any TRL loss
-type works). The default is the combined loss because on the built-in model plain sigmoid DPO lowered accuracy
-while the chosen answers' likelihood fell with the rejected ones (docs/results/preference-methods.md).
+(``preferences.PreferencePair.trl()``) with TRL 1.16's ``DPOTrainer``. The loss is TRL's:
+``settings.loss_type`` is passed through (``("sigmoid",)`` is "Direct Preference Optimization: Your Language
+Model is Secretly a Reward Model", arXiv:2305.18290; ``("sigmoid", "sft")`` adds the NLL of the chosen
+completion, the combined objective of "Self-Consistency Preference Optimization", arXiv:2411.04109, and of
+iterative RPO; any TRL loss type works). The default is the combined loss because on the built-in model plain
+sigmoid DPO lowered accuracy while the chosen answers' likelihood fell with the rejected ones
+(docs/results/preference-methods.md).
 
 **Weights** (ScPO's vote margin). ``WeightedDPOTrainer`` subclasses ``DPOTrainer``: pair i's weight wᵢ scales
 the gradient through that pair's token log-probabilities (chosen and rejected rows), forward values untouched.
@@ -65,7 +66,8 @@ class DPOResult(Record):
     loss_type: tuple[str, ...] = ()
     """The TRL loss types used."""
     chosen_logp_before: float | None = None
-    """Mean log π(chosen | prompt) over the pairs before training (sum over completion tokens, EOS excluded)."""
+    """Mean log π(chosen | prompt) over the pairs before training (sum over completion tokens, EOS
+    excluded)."""
     chosen_logp_after: float | None = None
     """The same after training."""
     rejected_logp_before: float | None = None
@@ -84,29 +86,35 @@ class DPOResult(Record):
 
     def summary(self) -> dict[str, Any]:
         """The record plus the derived log-ratios (what a round's ``train.json`` stores)."""
-        return {**self.to_dict(), "logratio_before": self.logratio_before, "logratio_after": self.logratio_after,
+        return {**self.to_dict(), "logratio_before": self.logratio_before,
+                "logratio_after": self.logratio_after,
                 "first_loss": self.losses[0] if self.losses else None,
                 "last_loss": self.losses[-1] if self.losses else None}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DPOResult:
         tuples = ("losses", "loss_type", "trl_metrics")
-        return cls(**{k: tuple(v) if k in tuples else v for k, v in d.items() if k in cls.__dataclass_fields__})
+        return cls(
+            **{k: tuple(v) if k in tuples else v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
 def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSettings,
-              save_to: str | Path | None = None, ref_model=None):
+              save_to: str | Path | None = None, ref_model=None, chat: bool = True):
     """DPO on ``pairs``; returns ``(trained_model, DPOResult)``.
 
     ``model`` is a ``PreTrainedModel`` or a path (then ``tokenizer`` may be None). ``ref_model`` defaults to
     a frozen copy of ``model`` as passed (unused with LoRA). Pairs with an empty chosen or rejected text, or
-    with a negative weight, are refused. With ``save_to`` the trained model (LoRA merged) and the tokenizer are
-    written there."""
+    with a negative weight, are refused. With ``save_to`` the trained model (LoRA merged) and the tokenizer
+    are written there. ``chat`` False: prompts as plain text, not through the chat template (the hf backend's
+    option)."""
     if isinstance(model, (str, Path)):
         model, loaded = load_policy(model)
         tokenizer = tokenizer or loaded
     rows = [{"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"],
              "weight": float(p.get("weight", 1.0))} for p in pairs]
+    if any(p.get("partial") for p in pairs):  # step-level pairs: no EOS after a step inside a solution
+        for r, p in zip(rows, pairs):
+            r["partial"] = bool(p.get("partial"))
     if not rows:
         raise ValueError("train_dpo needs at least one pair; the caller should skip training on empty data")
     if any(not r["chosen"] or not r["rejected"] for r in rows):
@@ -115,7 +123,8 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
         raise ValueError("train_dpo: pair weights must be >= 0")
     weighted = any(r["weight"] != 1.0 for r in rows)
     if weighted and BATCH_COUPLED & set(settings.loss_type):
-        raise ValueError(f"loss types {sorted(BATCH_COUPLED)} sort the batch and cannot take per-pair weights")
+        raise ValueError(
+            f"loss types {sorted(BATCH_COUPLED)} sort the batch and cannot take per-pair weights")
 
     import datasets
     from transformers import PrinterCallback
@@ -123,7 +132,7 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
     from ..chat import model_text
 
     datasets.disable_progress_bars()
-    before = completion_logps(model, tokenizer, rows)
+    before = completion_logps(model, tokenizer, rows, chat=chat)
     if ref_model is None and not settings.lora:
         ref_model = copy.deepcopy(model).eval()
         for p in ref_model.parameters():
@@ -133,7 +142,7 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
         trainer = trainer_cls(model=model, ref_model=None if settings.lora else ref_model,
                               args=dpo_config(settings, tmp, len(rows)), processing_class=tokenizer,
                               train_dataset=datasets.Dataset.from_list(
-                                  [{**r, "prompt": model_text(tokenizer, r["prompt"])} for r in rows]),
+                                  [{**r, "prompt": model_text(tokenizer, r["prompt"], chat)} for r in rows]),
                               peft_config=lora_config(settings) if settings.lora else None)
         trainer.remove_callback(PrinterCallback)
         start = time.perf_counter()
@@ -147,22 +156,23 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
         trained = trained.merge_and_unload()
     drop_fused_head(trained)  # its closure would call back into this model from next round's reference copy
     trained.eval()
-    after = completion_logps(trained, tokenizer, rows)
+    after = completion_logps(trained, tokenizer, rows, chat=chat)
     if save_to is not None and main:
         save_policy(trained, tokenizer, save_to)
     keep = ("loss", "logps/chosen", "logps/rejected", "rewards/margins", "rewards/accuracies", "weight/mean")
     metrics = tuple({k: float(h[k]) for k in keep if k in h} for h in history if "loss" in h)
     return trained, DPOResult(
-        pairs=len(rows), steps=steps, seconds=round(seconds, 3), lora=settings.lora, loss_type=settings.loss_type,
+        pairs=len(rows), steps=steps, seconds=round(seconds, 3), lora=settings.lora,
+        loss_type=settings.loss_type,
         losses=tuple(m["loss"] for m in metrics if math.isfinite(m["loss"])),
         chosen_logp_before=before[0], rejected_logp_before=before[1], chosen_logp_after=after[0],
         rejected_logp_after=after[1], logp_pairs=after[2], trl_metrics=metrics)
 
 
 def dpo_config(settings: DPOSettings, output_dir: str, n_pairs: int | None = None):
-    """The ``trl.DPOConfig`` for ``settings`` (field names checked against TRL 1.16's source). With ``n_pairs``
-    the step count is ⌈epochs·n_pairs / batch_size⌉ capped at ``max_steps`` (the Trainer alone would let
-    ``max_steps`` override the epochs and loop a small pair set many times)."""
+    """The ``trl.DPOConfig`` for ``settings`` (field names checked against TRL 1.16's source). With
+    ``n_pairs`` the step count is ⌈epochs·n_pairs / batch_size⌉ capped at ``max_steps`` (the Trainer alone
+    would let ``max_steps`` override the epochs and loop a small pair set many times)."""
     import torch
     from trl import DPOConfig
 
@@ -235,7 +245,26 @@ def _trainer_classes():
                 data_collator = WeightedPreferenceCollator(
                     pad_token_id=tok.pad_token_id, max_length=getattr(args, "max_length", None),
                     truncation_mode=getattr(args, "truncation_mode", "keep_start"))
-            super().__init__(model, ref_model, args, data_collator, processing_class=processing_class, **kwargs)
+            super().__init__(model, ref_model, args, data_collator, processing_class=processing_class,
+                             **kwargs)
+
+        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+            """TRL's preparation; then rows marked ``partial`` (a step inside a solution) lose the EOS TRL
+            appended to their chosen and rejected tokens."""
+            dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+            if "partial" not in dataset.column_names:
+                return dataset
+            tok = getattr(processing_class, "tokenizer", processing_class)
+            eos = tok.eos_token_id
+
+            def strip(row):
+                if row["partial"]:
+                    for key in ("chosen_ids", "rejected_ids"):
+                        if len(row[key]) > 1 and row[key][-1] == eos:
+                            row[key] = row[key][:-1]
+                return row
+
+            return dataset.map(strip).remove_columns("partial")
 
         def _set_signature_columns_if_needed(self):
             super()._set_signature_columns_if_needed()
@@ -256,7 +285,8 @@ def _trainer_classes():
             inputs = {k: v for k, v in inputs.items() if k != "weight"}
             return super().compute_ref_log_probs(model, inputs)
 
-    return {"WeightedDPOTrainer": WeightedDPOTrainer, "WeightedPreferenceCollator": WeightedPreferenceCollator}
+    return {"WeightedDPOTrainer": WeightedDPOTrainer,
+            "WeightedPreferenceCollator": WeightedPreferenceCollator}
 
 
 def __getattr__(name: str):
@@ -266,18 +296,20 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def completion_logps(model, tokenizer, rows: Sequence[dict[str, Any]]) -> tuple[float | None, float | None, int]:
+def completion_logps(model, tokenizer, rows: Sequence[dict[str, Any]],
+                     chat: bool = True) -> tuple[float | None, float | None, int]:
     """Mean log π(chosen | prompt), mean log π(rejected | prompt) (EOS excluded) and the number of pairs
     measured: pairs longer than the model's context are left out (TRL truncates them for training)."""
     from ..backends.hf import HFBackend
     from ..chat import model_text
 
     limit = getattr(model.config.get_text_config(), "max_position_embeddings", None)
-    fits = [r for r in rows if limit is None or max(len(tokenizer(model_text(tokenizer, r["prompt"]) + r[k])["input_ids"])
-                                                    for k in ("chosen", "rejected")) <= limit]
+    fits = [r for r in rows if limit is None or max(
+        len(tokenizer(model_text(tokenizer, r["prompt"], chat) + r[k])["input_ids"])
+        for k in ("chosen", "rejected")) <= limit]
     if not fits:
         return None, None, 0
-    backend = HFBackend.from_model(model, tokenizer)
+    backend = HFBackend.from_model(model, tokenizer, chat=chat)
     prompts = [r["prompt"] for r in fits]
     chosen = backend.loglikelihood(prompts, [r["chosen"] for r in fits])
     rejected = backend.loglikelihood(prompts, [r["rejected"] for r in fits])
@@ -305,7 +337,8 @@ class DPOVerifier:
         prompts = [self.task.prompt(examples[i]) for i, _ in jobs]
         conts = [t for _, t in jobs]
         lv = self.backend.loglikelihood(prompts, conts) if jobs else []
-        lr = self.reference.loglikelihood(prompts, conts) if jobs and self.score == "logratio" else [0.0] * len(jobs)
+        lr = (self.reference.loglikelihood(prompts, conts) if jobs and self.score == "logratio"
+              else [0.0] * len(jobs))
         verdicts: list[list[Verdict]] = [[] for _ in examples]
         steps: list[list[Step]] = [[] for _ in examples]
         for (i, t), a, b in zip(jobs, lv, lr):

@@ -60,7 +60,8 @@ capitals)."""
 
 def rate(successes: int, n: int) -> dict[str, Any]:
     """{'rate', 'successes', 'n', 'ci95'} with a Wilson interval (rate None when n = 0)."""
-    return {"rate": successes / n if n else None, "successes": successes, "n": n, "ci95": wilson_ci(successes, n)}
+    return {"rate": successes / n if n else None, "successes": successes, "n": n,
+            "ci95": wilson_ci(successes, n)}
 
 
 def judge_agreement(judge: Sequence[bool | None], gold: Sequence[bool | None],
@@ -163,7 +164,8 @@ def exploration_exploitation(pools: Sequence[Sequence[tuple[bool | None, float |
 
 
 def collapsed(dev_accuracies: Sequence[float | None]) -> bool:
-    """True when dev accuracy fell in each of the last two rounds (a[-3] > a[-2] > a[-1]); None counts as 0."""
+    """True when dev accuracy fell in each of the last two rounds (a[-3] > a[-2] > a[-1]); None counts as
+    0."""
     a = [x or 0.0 for x in dev_accuracies]
     return len(a) >= 3 and a[-3] > a[-2] > a[-1]
 
@@ -176,7 +178,8 @@ def injection_success(plain: Sequence[tuple[float | None, bool | None]],
     ``flipped``: the judge did not accept the plain response but accepted the injected one (over probes whose
     plain response it did not accept). Unreadable judgements are counted in ``unreadable``."""
     if len(plain) != len(injected):
-        raise ValueError(f"injection_success: {len(plain)} plain judgements for {len(injected)} injected ones")
+        raise ValueError(
+            f"injection_success: {len(plain)} plain judgements for {len(injected)} injected ones")
     both = [(p, q) for p, q in zip(plain, injected) if p[0] is not None and q[0] is not None]
     raised = sum(q[0] > p[0] for p, q in both)
     rejected = [(p, q) for p, q in zip(plain, injected) if p[1] is False and q[1] is not None]
@@ -214,7 +217,8 @@ def probe(backend, task, examples: list[Example], cfg, model_round: int, base_le
     out["answer_parse_failures"] = failure_rate([a for s in steps for a in s.answers])
     out["length"] = length_drift([c.completion_tokens for s in steps for c in s.completions], base_len)
     out["exploration_exploitation"] = exploration_exploitation(
-        [[(g, v.score, a) for g, v, a in zip(grow, vrow, s.answers)] for grow, vrow, s in zip(gold, verdicts, steps)])
+        [[(g, v.score, a) for g, v, a in zip(grow, vrow, s.answers)]
+         for grow, vrow, s in zip(gold, verdicts, steps)])
     refs = references(task, examples)
     own = [(i, next((t for t, g in zip(texts[i], gold[i]) if g and t != refs.get(e.id)), None))
            for i, e in enumerate(examples)]
@@ -226,7 +230,8 @@ def probe(backend, task, examples: list[Example], cfg, model_round: int, base_le
         exs = [examples[i] for i, _ in own]
         sv = judge.assess(exs, [[t, refs[e.id]] for (_, t), e in zip(own, exs)]).verdicts
         out["self_preference"] = self_preference([v[0].score for v in sv], [v[1].score for v in sv])
-    wrong = [(i, t) for i in range(len(examples)) for t, g in zip(texts[i], gold[i]) if not g and t][:len(examples)]
+    wrong = [(i, t) for i in range(len(examples)) for t, g in zip(texts[i], gold[i])
+             if not g and t][:len(examples)]
     if wrong and blind:
         out["injection"] = {"applicable": False, "why": NOT_SHOWN}
     elif wrong:

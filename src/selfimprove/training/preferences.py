@@ -4,8 +4,9 @@ One builder per pairing rule of the preference methods (``training/methods/``):
 
 - ``self_rewarding_pairs`` — "Self-Rewarding Language Models" (Yuan et al. 2024, arXiv:2401.10020): the
   policy judges its own k samples (additive 5-point rubric, P(True) in the task's verify format, ...);
-  chosen = the highest-scored sample, rejected = the lowest, ties (and pools with fewer than two scored samples)
-  dropped. The judge is the current model, so iterating M1 → M2 → M3 improves judge and actor together.
+  chosen = the highest-scored sample, rejected = the lowest, ties (and pools with fewer than two scored
+  samples) dropped. The judge is the current model, so iterating M1 → M2 → M3 improves judge and actor
+  together.
 - ``meta_judge_pairs`` — "Meta-Rewarding Language Models" (Wu et al. 2024, arXiv:2407.19594): the model
   compares two of its *judgements* of the same response (as a meta-judge, both orders); the preferred
   judgement is chosen. Pairs train the judge.
@@ -98,9 +99,21 @@ class PreferencePair(Record):
     """The extracted answer of the chosen response."""
     rejected_answer: str | None = None
     """The extracted answer of the rejected response (None: unparseable)."""
+    partial: bool = False
+    """Chosen and rejected are single steps inside a solution (step-level pairs): trained without the EOS that
+    ends a whole response."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        if not self.partial:  # whole-response pairs keep the layout they had before step-level pairs existed
+            d.pop("partial", None)
+        return d
 
     def trl(self) -> dict[str, Any]:
-        return {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected, "weight": self.weight}
+        out = {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected, "weight": self.weight}
+        if self.partial:
+            out["partial"] = True
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PreferencePair:
@@ -108,7 +121,8 @@ class PreferencePair(Record):
 
 
 def self_rewarding_pairs(traces: Sequence[Trace], *, judge: str, prov: Provenance = Provenance(),
-                         suffix: str = "", min_gap: float = 0.0) -> tuple[list[PreferencePair], dict[str, Any]]:
+                         suffix: str = "",
+                         min_gap: float = 0.0) -> tuple[list[PreferencePair], dict[str, Any]]:
     """Self-Rewarding: highest- vs lowest-scored trainable sample of each pool, by the ``self-judge`` step.
 
     A pool needs two scored trainable samples whose scores differ by more than ``min_gap`` (0: any
@@ -154,7 +168,8 @@ def meta_judge_pairs(traces: Sequence[Trace], *, prov: Provenance = Provenance()
                 skipped["same_text"] += 1
             else:
                 chosen, rejected = (a, b) if pref == 0 else (b, a)
-                pairs.append(PreferencePair(s.info["prompt"], chosen + suffix, rejected + suffix, t.example_id,
+                pairs.append(PreferencePair(s.info["prompt"], chosen + suffix, rejected + suffix,
+                                            t.example_id,
                                             method="meta-judge", judge="self:meta-judge", **_prov(prov)))
     return pairs, _stats(traces, pairs, skipped, meta_judgements=steps)
 
@@ -218,7 +233,8 @@ def spin_pairs(traces: Sequence[Trace], references: Mapping[str, str], *, prov: 
     for t in traces:
         gen = t.first("generate")
         ref = references.get(t.example_id)
-        own = next(((i, c, a) for i, (c, a) in enumerate(zip(gen.completions, gen.answers)) if c.ok and c.text),
+        own = next(((i, c, a) for i, (c, a) in enumerate(zip(gen.completions, gen.answers))
+                    if c.ok and c.text),
                    None)
         if ref is None:
             skipped["no_reference"] += 1
@@ -228,7 +244,8 @@ def spin_pairs(traces: Sequence[Trace], references: Mapping[str, str], *, prov: 
             skipped["identical"] += 1
         else:
             pairs.append(PreferencePair(gen.prompt, ref + suffix, target_text(own[1], suffix), t.example_id,
-                                        method="spin", judge="reference", rejected_answer=own[2], **_prov(prov)))
+                                        method="spin", judge="reference", rejected_answer=own[2],
+                                        **_prov(prov)))
     return pairs, _stats(traces, pairs, skipped)
 
 
@@ -269,7 +286,8 @@ def correctness_pairs(traces: Sequence[Trace], *, prov: Provenance = Provenance(
     return pairs, _stats(traces, pairs, skipped)
 
 
-def cct_rows(traces: Sequence[Trace], references: Mapping[str, str], correct_prompt: Callable[[str, str], str],
+def cct_rows(traces: Sequence[Trace], references: Mapping[str, str],
+             correct_prompt: Callable[[str, str], str],
              *, round_idx: int = 0, suffix: str = "", max_per_kind: int | None = 2, solve_rows: bool = True,
              review_targets: Mapping[str, str] | None = None) -> tuple[list[SFTRow], dict[str, Any]]:
     """CCT: SFT rows that teach the correction step both halves of its job.
@@ -312,7 +330,8 @@ def cct_rows(traces: Sequence[Trace], references: Mapping[str, str], correct_pro
             picked.insert(0, SFTRow(gen.prompt, ref + suffix, t.example_id, "cct-solve", None, round_idx))
         kinds.update(r.source for r in picked)
         rows.extend(picked)
-    stats = {"examples": len(traces), "rows": len(rows), "rows_by_source": dict(kinds), "skipped": dict(skipped)}
+    stats = {"examples": len(traces), "rows": len(rows), "rows_by_source": dict(kinds),
+             "skipped": dict(skipped)}
     return rows, stats
 
 
@@ -344,8 +363,8 @@ def _judge_scores(trace: Trace) -> list[float | None]:
     for s in trace.steps:
         if s.kind == SELF_JUDGE:
             if len(s.verdicts) != len(gen.completions):
-                raise ValueError(f"trace {trace.example_id}: the self-judge step has {len(s.verdicts)} verdicts "
-                                 f"for {len(gen.completions)} samples; it needs one per sample")
+                raise ValueError(f"trace {trace.example_id}: the self-judge step has {len(s.verdicts)} "
+                                 f"verdicts for {len(gen.completions)} samples; it needs one per sample")
             return [v.score for v in s.verdicts]
     return [None] * len(gen.completions)
 
@@ -357,7 +376,8 @@ def _prov(prov: Provenance) -> dict[str, Any]:
 def _pair(prompt: str, chosen: tuple[int, Completion, str | None, float],
           rejected: tuple[int, Completion, str | None, float], example_id: str, weight: float, method: str,
           judge: str, prov: Provenance, suffix: str) -> PreferencePair:
-    return PreferencePair(prompt, target_text(chosen[1], suffix), target_text(rejected[1], suffix), example_id,
+    return PreferencePair(prompt, target_text(chosen[1], suffix), target_text(rejected[1], suffix),
+                          example_id,
                           weight=weight, method=method, judge=judge, chosen_score=chosen[3],
                           rejected_score=rejected[3], chosen_answer=chosen[2], rejected_answer=rejected[2],
                           **_prov(prov))
@@ -365,5 +385,6 @@ def _pair(prompt: str, chosen: tuple[int, Completion, str | None, float],
 
 def _stats(traces: Sequence[Trace], pairs: Sequence[PreferencePair], skipped: Counter, **extra: Any
            ) -> dict[str, Any]:
-    return {"examples": len(traces), "pairs": len(pairs), "examples_with_pairs": len({p.example_id for p in pairs}),
+    return {"examples": len(traces), "pairs": len(pairs),
+            "examples_with_pairs": len({p.example_id for p in pairs}),
             "skipped": dict(skipped), **extra}

@@ -5,7 +5,8 @@ Layout (``RUN/``)::
     config.json            resolved LoopConfig, model, task, versions (written once)
     state.json             the last completed (round, phase) — the resume marker
     round-0/metrics.json   evaluation of the starting model (round 0 has no weights of its own)
-    round-<r>/             a loadable HF model dir (config.json, weights, tokenizer) once 'train' is done, plus
+    round-<r>/             a loadable HF model dir (config.json, weights, tokenizer) once 'train'
+                           is done, plus
         traces.jsonl       generation traces   (phase 'generate')
         rows.jsonl         kept SFT rows        (phase 'select'; with labels.jsonl and data.json)
         train.json         the SFTResult        (phase 'train')
@@ -60,7 +61,8 @@ class RunDir:
         return target
 
     def install_model(self, staged: Path, r: int) -> Path:
-        """Move every file of a staged model dir into ``round-<r>/`` (each move atomic), then drop the stage."""
+        """Move every file of a staged model dir into ``round-<r>/`` (each move atomic), then drop the
+        stage."""
         dest = self.round_dir(r)
         dest.mkdir(parents=True, exist_ok=True)
         for f in sorted(staged.iterdir()):

@@ -6,8 +6,8 @@ call trains the built-in tiny model and any Hugging Face causal LM; ``lora=True`
 adapter and merges the adapter back before saving, so every saved round is a plain, loadable model dir.
 
 Settings TRL 1.16 defaults differently from what a small CPU run wants, set here on purpose: gradient
-checkpointing off (TRL turns it on; 5.x calls it ``activation_checkpointing``), fp32 on CPU (TRL defaults ``bf16=True``), no saving, no evaluation, no
-progress bars, dataloader workers 0.
+checkpointing off (TRL turns it on; 5.x calls it ``activation_checkpointing``), fp32 on CPU (TRL defaults
+``bf16=True``), no saving, no evaluation, no progress bars, dataloader workers 0.
 
 Not covered: packing-aware loss checks, multi-GPU launch (run under ``accelerate launch`` for that), DPO
 (``training/dpo.py``).
@@ -97,12 +97,13 @@ def sft_config(settings: SFTSettings, output_dir: str, n_rows: int):
 
 
 def train_sft(model, tokenizer, rows: Sequence[dict[str, str]], settings: SFTSettings,
-              save_to: str | Path | None = None):
+              save_to: str | Path | None = None, chat: bool = True):
     """Fine-tune ``model`` on prompt-completion ``rows``; returns ``(trained_model, SFTResult)``.
 
     ``model`` is a ``PreTrainedModel`` or a path (then ``tokenizer`` may be None and is loaded from it). With
     ``save_to`` the trained model (LoRA merged) and the tokenizer are written there with ``save_pretrained``.
-    Rows with an empty completion are refused: there would be nothing to learn from them.
+    Rows with an empty completion are refused: there would be nothing to learn from them. ``chat`` (the hf
+    backend's option of the same name) False formats prompts as plain text instead of the chat template.
     """
     if isinstance(model, (str, Path)):
         model, loaded_tok = load_policy(model)
@@ -110,7 +111,7 @@ def train_sft(model, tokenizer, rows: Sequence[dict[str, str]], settings: SFTSet
     from ..chat import model_text
 
     # the prompt as the hf backend sends it (chat template applied when the tokenizer has one)
-    rows = [{"prompt": model_text(tokenizer, r["prompt"]), "completion": r["completion"]} for r in rows]
+    rows = [{"prompt": model_text(tokenizer, r["prompt"], chat), "completion": r["completion"]} for r in rows]
     if not rows:
         raise ValueError("train_sft needs at least one row; the caller should skip training on empty data")
     if any(not r["completion"] for r in rows):

@@ -18,8 +18,12 @@ register_verifier("rubric", "selfimprove.verifiers.judge:RubricJudge",
 register_verifier("judge", "selfimprove.verifiers.judge:RubricJudge", alias_of="rubric",
                   description="Another name for 'rubric'.")
 register_verifier("checklist", "selfimprove.verifiers.judge:ChecklistJudge",
-                  paper="TICKing All the Boxes: Generated Checklists Improve LLM Evaluation and Generation, arXiv:2410.03608")
+                  paper="TICKing All the Boxes: Generated Checklists Improve LLM Evaluation and Generation, "
+                        "arXiv:2410.03608")
 register_verifier("pairwise", "selfimprove.verifiers.judge:PairwiseJudge")
+register_verifier("prm", "selfimprove.verifiers.prm:PRMVerifier",
+                  paper="Math-Shepherd: Verify and Reinforce LLMs Step-by-step without Human Annotations, "
+                        "arXiv:2312.08935")
 
 register_verifier("gold", "selfimprove.verifiers.match:GoldMatch")
 register_verifier("execution", "selfimprove.verifiers.execution:ExecutionVerifier",

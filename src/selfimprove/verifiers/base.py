@@ -1,11 +1,11 @@
-"""The Verifier contract: ``assess(examples, texts)`` judges whole completions and returns the verdicts with the
-steps it took; ``verify(examples, answers)`` judges bare answer strings.
+"""The Verifier contract: ``assess(examples, texts)`` judges whole completions and returns the verdicts with
+the steps it took; ``verify(examples, answers)`` judges bare answer strings.
 
-Batch-shaped: ``texts[i]`` / ``answers[i]`` are the candidates for ``examples[i]`` and the verdicts have the same
-shape. Gold match, code execution, LLM judges and P(True) all share it. Undecidable is ``correct=None``, never a
-silent 0. Strategies call ``assess`` (they judge completions, as the papers do, and spend the verifier's tokens);
-``verify`` is ``assess`` on each parseable answer, with an unparseable one (None) judged ``correct=None``
-without a call (``verify_answers``).
+Batch-shaped: ``texts[i]`` / ``answers[i]`` are the candidates for ``examples[i]`` and the verdicts have the
+same shape. Gold match, code execution, LLM judges and P(True) all share it. Undecidable is ``correct=None``,
+never a silent 0. Strategies call ``assess`` (they judge completions, as the papers do, and spend the
+verifier's tokens); ``verify`` is ``assess`` on each parseable answer, with an unparseable one (None) judged
+``correct=None`` without a call (``verify_answers``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """A constrained choice read from the model's probabilities instead of parsed from its text.
 
-A small instruct model asked "Answer Yes or No" or "Reply with a score from 0 to 5" often writes something else
-("User: 3 + 6 = 9", a paragraph, a number out of range); parsing its text then leaves most verdicts unscored.
-Scoring the few allowed answers as continuations always gives a reading, and says how much of the model's
-probability went to them at all:
+A small instruct model asked "Answer Yes or No" or "Reply with a score from 0 to 5" often writes something
+else ("User: 3 + 6 = 9", a paragraph, a number out of range); parsing its text then leaves most verdicts
+unscored. Scoring the few allowed answers as continuations always gives a reading, and says how much of the
+model's probability went to them at all:
 
 - each option (``"yes"``, ``"3"``, ``"A"``) is scored in all its surface forms (``"Yes"``, ``" yes"``,
   ``"YES"`` …): the option's probability is the sum over its forms, so the reading does not depend on a
@@ -18,11 +18,11 @@ arXiv 2207.05221: yes vs no), the rubric judge (the expected score over score to
 "G-Eval: NLG Evaluation using GPT-4 with Better Human Alignment", arXiv 2303.16634), the pairwise judge
 (A vs B) and Universal Self-Consistency's selection (a response number).
 
-On a local Hugging Face model every form is read from one forward pass per prompt: the single-token forms ("Yes",
-"3", "A") from its next-token distribution, the others ("YES" = "Y" + "ES", " 3" = " " + "3" in SmolLM2's
-vocabulary) by continuing its KV cache (the prompt is encoded once, not once per form, which on a few-hundred-token
-judge prompt was most of a judge's cost); on other backends every form is scored one row each by
-``backend.loglikelihood``.
+On a local Hugging Face model every form is read from one forward pass per prompt: the single-token forms
+("Yes", "3", "A") from its next-token distribution, the others ("YES" = "Y" + "ES", " 3" = " " + "3" in
+SmolLM2's vocabulary) by continuing its KV cache (the prompt is encoded once, not once per form, which on a
+few-hundred-token judge prompt was most of a judge's cost); on other backends every form is scored one row
+each by ``backend.loglikelihood``.
 
 Not covered: options whose forms are prefixes of each other's (``"1"`` and ``"10"``: the shorter one's
 probability would include the longer one's), which callers avoid by offering single-character options.
@@ -170,5 +170,6 @@ def _scored(backend, prompt: str, continuations: Sequence[str]) -> tuple[Complet
     encode = getattr(backend, "encode_prompt", None)
     count = (lambda text: len(encode(text))) if encode is not None else len
     n_prompt = count(prompt)
-    return tuple(Completion(text=c, prompt_tokens=n_prompt, completion_tokens=max(count(prompt + c) - n_prompt, 1))
+    return tuple(Completion(text=c, prompt_tokens=n_prompt,
+                            completion_tokens=max(count(prompt + c) - n_prompt, 1))
                  for c in continuations)

@@ -4,12 +4,13 @@
   (arXiv:2401.10020): the judge justifies and ends with "Score: <0-5>". Verdict score = points / 5;
   ``correct`` = points ≥ ``pass_points``.
 - **Pairwise** — the judge picks A or B, asked in *both orders* to control position bias ("On Large Language
-  Models' Selection Bias in Multi-Choice Questions", arXiv:2309.03882); a pair is ``consistent`` when both orders prefer the same response. As a Verifier, each candidate's
-  score is its share of points over all pairwise comparisons in its pool (a consistent win 1, an inconsistent
-  or undecided pair ½ to each), the round-robin form of SPO's win rate (arXiv:2401.04056); ``correct`` = score ≥ ½.
-- **Checklist** — TICK (Cook et al. 2024, arXiv:2410.03608): the model writes an instruction-specific checklist
-  of YES/NO questions, then answers it for each response; score = fraction of YES, ``correct`` = score ≥
-  ``pass_fraction``.
+  Models' Selection Bias in Multi-Choice Questions", arXiv:2309.03882); a pair is ``consistent`` when both
+  orders prefer the same response. As a Verifier, each candidate's score is its share of points over all
+  pairwise comparisons in its pool (a consistent win 1, an inconsistent or undecided pair ½ to each), the
+  round-robin form of SPO's win rate (arXiv:2401.04056); ``correct`` = score ≥ ½.
+- **Checklist** — TICK (Cook et al. 2024, arXiv:2410.03608): the model writes an instruction-specific
+  checklist of YES/NO questions, then answers it for each response; score = fraction of YES, ``correct`` =
+  score ≥ ``pass_fraction``.
 
 Two ways to read a judge (``method``): ``generate`` — the judge writes its judgement and the score, letter or
 answers are parsed from the text (the papers' form; the default, which the training loop's Self-Rewarding
@@ -24,7 +25,8 @@ Failure is data: output without a readable score, letter or complete set of answ
 ``score=None, correct=None`` and the reason, counted by ``count_unparseable``. Judges never see gold answers.
 
 Not covered: reference-guided judging, meta-judging (arXiv:2407.19594), self-preference and self-recognition
-checks (arXiv:2404.13076, arXiv:2502.04313), STICK refinement with the checklist (Self-Refine with this judge as feedback approximates it).
+checks (arXiv:2404.13076, arXiv:2502.04313), STICK refinement with the checklist (Self-Refine with this judge
+as feedback approximates it).
 """
 
 from __future__ import annotations
@@ -92,13 +94,15 @@ class RubricJudge:
                 v = Verdict(score=None, correct=None, reason="request failed" if not c.ok else
                             f"unparseable score: {c.text[-60:]!r}")
             else:
-                v = Verdict(score=points / 5.0, correct=points >= self.pass_points, reason=f"Score: {points:g}")
+                v = Verdict(score=points / 5.0, correct=points >= self.pass_points,
+                            reason=f"Score: {points:g}")
             verdicts[i].append(v)
             steps[i].append(Step(kind="judge", prompt=prompt, completions=(c,), verdicts=(v,),
                                  info={"judge": "rubric", "points": points}))
         return Assessment(verdicts, steps)
 
-    def _assess_by_probability(self, examples: Sequence[Example], texts: Sequence[Sequence[str]]) -> Assessment:
+    def _assess_by_probability(self, examples: Sequence[Example],
+                               texts: Sequence[Sequence[str]]) -> Assessment:
         """Expected points under the distribution over the score tokens 0..5 (one batched scoring call)."""
         pairs = [(i, t) for i, row in enumerate(texts) for t in row]
         prompts = [ask_with_prefix(RUBRIC_SCORE.format(question=question_text(self.task, examples[i]),
@@ -109,9 +113,11 @@ class RubricJudge:
         for (i, _), prompt, ch, cs in zip(pairs, prompts, choices, comps):
             points = None if ch.probs is None else sum(int(k) * p for k, p in ch.probs.items())
             v = (Verdict(score=None, correct=None, reason=ch.why) if points is None else
-                 Verdict(score=points / 5.0, correct=points >= self.pass_points, reason=f"expected score {points:.2f}"))
+                 Verdict(score=points / 5.0, correct=points >= self.pass_points,
+                         reason=f"expected score {points:.2f}"))
             verdicts[i].append(v)
-            steps[i].append(dataclasses.replace(choice_step("judge", prompt, ch, cs, judge="rubric", points=points),
+            steps[i].append(dataclasses.replace(choice_step("judge", prompt, ch, cs, judge="rubric",
+                                                            points=points),
                                                 verdicts=(v,)))
         return Assessment(verdicts, steps)
 
@@ -171,7 +177,8 @@ class PairwiseJudge:
 
     def compare(self, examples: Sequence[Example], first: Sequence[str], second: Sequence[str]
                 ) -> tuple[list[PairResult], list[list[Step]]]:
-        """Judge ``first[i]`` against ``second[i]`` for ``examples[i]``: one batched call of 2 prompts each."""
+        """Judge ``first[i]`` against ``second[i]`` for ``examples[i]``: one batched call of 2 prompts
+        each."""
         prompts = []
         for ex, a, b in zip(examples, first, second, strict=True):
             for x, y in ((a, b), (b, a)):
@@ -195,7 +202,8 @@ class PairwiseJudge:
 
     def _compare_by_probability(self, prompts: list[str]) -> tuple[list[PairResult], list[list[Step]]]:
         """P(A) vs P(B) in both orders; the second order shows the responses swapped."""
-        choices, comps = choose(self.backend, prompts, [("A", ("A", " A")), ("B", ("B", " B"))], self.min_mass)
+        choices, comps = choose(self.backend, prompts, [("A", ("A", " A")), ("B", ("B", " B"))],
+                                self.min_mass)
         results, steps = [], []
         for k in range(len(prompts) // 2):
             c1, c2 = choices[2 * k], choices[2 * k + 1]
@@ -205,7 +213,8 @@ class PairwiseJudge:
             v2 = None if p2 is None or p2 == 0.5 else int(p2 < 0.5)
             consistent = None if v1 is None or v2 is None else v1 == v2
             p_first = None if p1 is None or p2 is None else (p1 + p2) / 2
-            results.append(PairResult(preferred=v1 if consistent else None, consistent=consistent, votes=(v1, v2),
+            results.append(PairResult(preferred=v1 if consistent else None, consistent=consistent,
+                                      votes=(v1, v2),
                                       p_first=p_first))
             steps.append([choice_step("judge", prompts[2 * k + o], ch, comps[2 * k + o], judge="pairwise",
                                       order=("ab", "ba")[o], preferred=v, why=ch.why)
@@ -293,7 +302,8 @@ class ChecklistJudge:
         steps: list[list[Step]] = [[s] for s in make_steps] or [[] for _ in examples]
         jobs = [(i, t) for i, row in enumerate(texts) for t in row if lists[i]]
         prompts = [CHECKLIST_ANSWER.format(question=examples[i].question, response=t.strip(),
-                                           checklist="\n".join(f"{k}. {q}" for k, q in enumerate(lists[i], 1)))
+                                           checklist="\n".join(f"{k}. {q}"
+                                                               for k, q in enumerate(lists[i], 1)))
                    for i, t in jobs]
         answered = iter(zip(prompts, greedy(self.backend, prompts, self.max_tokens, ("\n\n",))))
         verdicts = []

@@ -8,7 +8,8 @@ Kadavath et al. 2022, "Language Models (Mostly) Know What They Know" (arXiv:2207
   when yes and no together get less than ``min_mass`` of the probability, the verdict is unscored
   (``verifiers.choice``). Without it (an OpenAI-compatible server), one greedy generation of
   ``max_tokens`` tokens (1 by default, enough for a BPE " Yes") is read: P(True) = exp(Σ logprob) when it says
-  yes, 1 − exp(Σ logprob) when it says no (yes and no taken as the only answers); anything else is unparseable.
+  yes, 1 − exp(Σ logprob) when it says no (yes and no taken as the only answers); anything else is
+  unparseable.
 - **P(IK)**: the same yes/no probability asked *before* answering ("do you know the answer?"), one per
   question; every candidate of a question gets the same verdict.
 - **Verbalised confidence**: the model is asked for a number from 0 to 100; ``parse_confidence`` reads it, and
@@ -17,8 +18,9 @@ Kadavath et al. 2022, "Language Models (Mostly) Know What They Know" (arXiv:2207
 Every verifier here offers ``assess(examples, texts) -> Assessment``: the verdicts *and* the steps it took, so
 a strategy records the calls and tokens verification cost. A scored continuation (log-likelihood) is recorded
 as a ``Completion`` whose text is the continuation, with its token counts, so the cost metrics see the work;
-its log-likelihood is in ``Step.info['loglikelihoods']``. ``verify(examples, answers)`` (the Verifier contract)
-judges bare answer strings; strategies judge whole completions through ``assess``, as the paper does.
+its log-likelihood is in ``Step.info['loglikelihoods']``. ``verify(examples, answers)`` (the Verifier
+contract) judges bare answer strings; strategies judge whole completions through ``assess``, as the paper
+does.
 
 Not covered: the paper's trained P(IK) value head (P(IK) here is prompted), showing several of the model's
 own samples before asking P(True), and few-shot verification prompts.
@@ -61,7 +63,8 @@ class PTrue:
     def assess(self, examples: Sequence[Example], texts: Sequence[Sequence[str]]) -> Assessment:
         pairs = [(i, t) for i, row in enumerate(texts) for t in row]
         prompts = [self.fmt.verify(examples[i], t) for i, t in pairs]
-        results = yes_probability(self.backend, self.fmt, prompts, self.method, self.max_tokens, self.min_mass)
+        results = yes_probability(self.backend, self.fmt, prompts, self.method, self.max_tokens,
+                                  self.min_mass)
         verdicts: list[list[Verdict]] = [[] for _ in examples]
         steps: list[list[Step]] = [[] for _ in examples]
         for (i, _), (p, step) in zip(pairs, results):
@@ -184,9 +187,10 @@ def _after_rationale(backend, fmt, prompts: Sequence[str], method: str, max_toke
                      ) -> list[tuple[float | None, Step]]:
     """P(yes) for a verify format that reasons first: generate the rationale greedily, cut it at the
     ``fmt.verify_think`` marker, then read P(yes) after ``prompt + rationale + marker``. The whole greedy
-    completion is the step's first completion (its tokens count in the cost). No stop string is used: a backend
-    reports a stop string and an end-of-sequence alike, and only a rationale that wrote the marker is judged; one
-    that did not (ended, or cut by the token budget), or a failed request, gives P = None with the reason."""
+    completion is the step's first completion (its tokens count in the cost). No stop string is used: a
+    backend reports a stop string and an end-of-sequence alike, and only a rationale that wrote the marker is
+    judged; one that did not (ended, or cut by the token budget), or a failed request, gives P = None with the
+    reason."""
     from ..prompts import THINK_TOKENS
 
     marker = fmt.verify_think
@@ -203,8 +207,8 @@ def _after_rationale(backend, fmt, prompts: Sequence[str], method: str, max_toke
             info = {**step.info, "rationale": cut[i]}
             out.append((p, Step(kind="verify", prompt=prompt, completions=(c, *step.completions), info=info)))
         else:
-            why = (f"request failed: {c.error}" if not c.ok else f"the rationale never wrote {marker!r} (finish: "
-                   f"{c.finish_reason}, {c.completion_tokens} of {THINK_TOKENS} tokens)")
+            why = (f"request failed: {c.error}" if not c.ok else f"the rationale never wrote {marker!r} "
+                   f"(finish: {c.finish_reason}, {c.completion_tokens} of {THINK_TOKENS} tokens)")
             out.append((None, Step(kind="verify", prompt=prompt, completions=(c,),
                                    info={"method": method, "p_true": None, "rationale": c.text, "why": why})))
     return out
@@ -218,7 +222,8 @@ def scored(backend, prompt: str, continuation: str) -> Completion:
 
 
 def token_count(backend, text: str) -> int:
-    """Tokens in ``text`` by the backend's tokenizer where it exposes one (``encode_prompt``), else characters."""
+    """Tokens in ``text`` by the backend's tokenizer where it exposes one (``encode_prompt``), else
+    characters."""
     encode = getattr(backend, "encode_prompt", None)
     return len(encode(text)) if encode is not None else len(text)
 

@@ -2,7 +2,8 @@
 
 Pages: the runs list (``/``), a run (``/run/{id}``: an eval run's strategy table, plots, correction cells,
 paired tests and examples; a training run's rounds), one example across strategies
-(``/run/{id}/example?id=...``), a round's kept rows or pairs, and the figures as PNGs. Everything is read-only.
+(``/run/{id}/example?id=...``), a round's kept rows or pairs, and the figures as PNGs. Everything is
+read-only.
 
 URL parameters never name files: a run directory comes from the store, an arm must be one of the directories
 the run holds, a round is an integer and a figure one of a fixed set of names. Anything else is a 404.
@@ -59,7 +60,8 @@ class Viewer:
             return "/?" + urlencode({**{k: v for k, v in filters.items() if v}, "page": p})
 
         return self.page("runs.html", runs=runs, total=total, page=page, per_page=PAGE, filters=filters,
-                         choices=self.store.filter_values(), page_url=page_url, store_path=str(self.store.path))
+                         choices=self.store.filter_values(), page_url=page_url,
+                         store_path=str(self.store.path))
 
     def run(self, request):
         run = self._run(request)
@@ -104,9 +106,11 @@ class Viewer:
             correction=S.correction_table(analyses, labels), gap=S.gap_table(rows_m, labels), paired=None,
             plots={name: f"/run/{rid}/plot/{name}.png?" + urlencode({"v": run["updated"]})
                    for name in P.EVAL_PLOTS},
-            links=_Links(rid, cell, list_scope, base or f"/run/{rid}"), scope_names=scope_names, pair_a=pair_a,
+            links=_Links(rid, cell, list_scope, base or f"/run/{rid}"), scope_names=scope_names,
+            pair_a=pair_a,
             pair_b=pair_b, pair=pair, pair_error=pair_error, paired_head=S.PAIRED_HEAD, example_ids=ids,
-            rows=rows, columns=columns, page=page, total=total, per_page=PAGE, cell=cell, cell_scope=list_scope,
+            rows=rows, columns=columns, page=page, total=total, per_page=PAGE, cell=cell,
+            cell_scope=list_scope,
             cell_label=CELL_LABELS.get(cell, ""), indexed=self.store.indexed)
 
     def summaries(self, run: dict[str, Any]) -> tuple[dict[str, dict], dict[str, dict]]:

@@ -37,11 +37,13 @@ _SUMMARY = "json_extract(data, " + ", ".join(f"'$.{f}'" for f in LIGHT) + ")"
 CELLS = {"cc": (True, True), "cw": (True, False), "wc": (False, True), "ww": (False, False)}
 """Correction transitions: (initially right, finally right)."""
 
-_SECRET_KEY = re.compile(r"(?i)(api[_-]?key|secret|passw|authori[sz]ation|bearer|cookie|(^|_)token$|credential)")
+_SECRET_KEY = re.compile(
+    r"(?i)(api[_-]?key|secret|passw|authori[sz]ation|bearer|cookie|(^|_)token$|credential)")
 _SECRET_TEXT = [(re.compile(r"(?i)(\w+://)[^/@\s:]+:[^/@\s]+@"), r"\1•••@"),  # user:password@ in a URL
                 (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+"), r"\1 •••"),
                 (re.compile(r"\b(sk|hf|gh[pousr]|xox[bp])[-_][\w-]{6,}"), "•••")]
-"""What the viewer never shows: values under credential-like keys, passwords in URLs, bearer tokens, API keys."""
+"""What the viewer never shows: values under credential-like keys, passwords in URLs, bearer tokens, API
+keys."""
 
 _ROUND = re.compile(r"^(.*/)?round-(\d+)$")
 """A training round's metrics scope: an optional arm prefix and the round index."""
@@ -234,8 +236,9 @@ def redact(value: Any) -> Any:
 
 
 class TraceSummary:
-    """The scalar fields of a ``Trace`` (no steps), read from the store's summary index: what lists, correction
-    cells, paired tests and the metrics functions read, built about ten times faster than a ``Trace``."""
+    """The scalar fields of a ``Trace`` (no steps), read from the store's summary index: what lists,
+    correction cells, paired tests and the metrics functions read, built about ten times faster than a
+    ``Trace``."""
 
     __slots__ = ("calls", "completion_tokens", "confidence", "correct", "example_id", "final_answer", "info",
                  "initial_answer", "initial_correct", "prompt_tokens", "status", "steps", "strategy")
@@ -248,7 +251,8 @@ class TraceSummary:
         self.correct = None if correct is None else bool(correct)
         self.initial_correct = None if initial_correct is None else bool(initial_correct)
         self.status, self.info = status or "ok", {"oracle": True} if oracle else {}
-        self.prompt_tokens, self.completion_tokens, self.calls = prompt_tokens or 0, completion_tokens or 0, calls or 0
+        self.prompt_tokens, self.completion_tokens, self.calls = (prompt_tokens or 0, completion_tokens or 0,
+                                                                  calls or 0)
 
     @property
     def tokens(self) -> int:

@@ -78,7 +78,8 @@ def rounds_from_store(metrics: dict[str, dict[str, Any]]) -> dict[str, list[dict
         if not match:
             continue
         evals = {k[5:]: v for k, v in m.items() if k.startswith("eval.") and isinstance(v, dict)}
-        out.setdefault(match[1] or "", []).append({"round": int(match[2]), "eval": evals, "guards": m.get("guards"),
+        out.setdefault(match[1] or "", []).append({"round": int(match[2]), "eval": evals,
+                                                   "guards": m.get("guards"),
                                                    "model_dir": None, "data_file": None})
     return {a: sorted(rs, key=lambda m: m["round"]) for a, rs in out.items()}
 
@@ -99,7 +100,8 @@ def training_page(v, request, run: dict[str, Any]):
                              k: f"/run/{run['id']}/arm/{i}/plot/{k}.png?" + urlencode({"v": run["updated"]})
                              for k in TRAIN_PLOTS
                              if (k != "guards" or guards["rows"]) and (k != "rl" or _is_rl(rs))}})
-    arms_figure = (f"/run/{run['id']}/arms.png?" + urlencode({"v": run["updated"]})) if len(per_arm) > 1 else None
+    arms_figure = (f"/run/{run['id']}/arms.png?"
+                   + urlencode({"v": run["updated"]})) if len(per_arm) > 1 else None
     scopes = v.store.scopes(run["id"])
     others = {s: n for s, n in scopes.items() if not re.match(r"^(?:[^/]+/)?round-\d+/", s)}
     return v.page("training.html", run=run, run_dir=str(path) if path else None, dir_found=bool(found),
@@ -161,7 +163,8 @@ def arms_plot(v, request):
     key = (run["id"], run["updated"], "arms")
     if key not in v._plots:
         found = arms(run_dir(v, run))
-        per_arm = {name: rounds(d) for name, d in found} if found else rounds_from_store(v.store.metrics(run["id"]))
+        per_arm = ({name: rounds(d) for name, d in found} if found
+                   else rounds_from_store(v.store.metrics(run["id"])))
         splits = sorted({s for rs in per_arm.values() for m in rs for s in m.get("eval", {})})
         v._plots[key] = P.arms_by_split(per_arm, splits)
     return png_response(v._plots[key])
@@ -215,7 +218,8 @@ def round_page(v, request):
             lines = [line for line in f if line.strip()]
         total = len(lines)
         items = [json.loads(line) for line in islice(lines, (page - 1) * PAGE, page * PAGE)]
-    files = sorted((p.name, p.stat().st_size) for p in rdir.iterdir() if p.is_file() and not p.name.startswith("."))
+    files = sorted((p.name, p.stat().st_size) for p in rdir.iterdir()
+                   if p.is_file() and not p.name.startswith("."))
     base = f"/run/{run['id']}/arm/{request.path_params['arm']}/round/{r}"
     label = arm[0] or _method_name(run) or "run"
     return v.page("round.html", run=run, arm=label, round=r, round_dir=str(rdir), files=files, kind=kind,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ...records import Example, Trace
 from ...strategies.base import score_traces
-from ..data import correct_rows
+from ..data import complete_targets, correct_rows
 from ..method import Built, Method, gold_traces, sample, sft_report, verified
 
 
@@ -46,6 +46,6 @@ class CodeStar(Method):
         return score_traces(task, examples, gold_traces(self.name, examples, steps))
 
     def build(self, loop, r: int, traces: list[Trace], examples: list[Example]) -> Built:
-        rows = correct_rows(traces, suffix=loop.cfg.target_suffix, max_per_example=self.max_per_example,
+        rows = correct_rows(complete_targets(loop.task, traces), suffix=loop.cfg.target_suffix, max_per_example=self.max_per_example,
                             round_idx=r)
         return Built(rows=rows, stats=sft_report(self, loop.task, examples, traces, rows))

@@ -2,7 +2,9 @@
 
 It differs from the voting methods (``lmsi``) only in not filtering, so a gain of a self-improvement method
 over this control is what its selection adds beyond "more training on the model's own outputs". Gold answers
-are read only to report how often the greedy answers were right.
+are read only to report how often the greedy answers were right. On a code task a greedy completion cut at
+``max_tokens`` after a closed code block trains on the text up to that block (``complete_targets``), as the code
+methods' targets do, so that the control differs from them only in the filter.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 
 from ...records import Example, SamplingParams, Trace
 from ...strategies.base import generate_step, make_trace, score_traces
-from ..data import greedy_rows
+from ..data import complete_targets, greedy_rows
 from ..method import Built, Method, seed_of, sft_report
 
 
@@ -31,7 +33,8 @@ class NoFilter(Method):
         return score_traces(task, examples, traces)
 
     def build(self, loop, r: int, traces: list[Trace], examples: list[Example]) -> Built:
-        rows = greedy_rows(traces, suffix=loop.cfg.target_suffix, round_idx=r)
+        targets = complete_targets(loop.task, traces) if loop.task.code else traces  # a closed code block
+        rows = greedy_rows(targets, suffix=loop.cfg.target_suffix, round_idx=r)
         stats = sft_report(self, loop.task, examples, traces, rows)
         stats["greedy_train_accuracy"] = sum(bool(t.correct) for t in traces) / (len(traces) or 1)
         return Built(rows=rows, stats=stats)

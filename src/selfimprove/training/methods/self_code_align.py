@@ -8,6 +8,12 @@ generated test and belongs to the top CodeT consensus set ("CodeT: Code Generati
 Chen et al. 2022, arXiv:2207.10397). ``reads_gold = False``; the gold tests are run only for the report
 (``kept_gold_precision``: how many kept programs the gold tests pass). Compare with ``no-filter``.
 
+On a program-aided task (``pal-arithmetic``: a program prints a value, there is no function to test) the
+self-written test is a checking program, as in "ProgCo: Program Helps Self-Correction of Large Language Models"
+(arXiv:2501.01264): the model writes one for each sample that printed a value (the ``program-verify`` verifier,
+``answer`` bound to that value), the sandbox runs it, and a sample is kept when its checker's asserts hold and
+its value is the most frequent among the checked samples (the agreement filter; ties keep every tied value).
+
 Not covered: SelfCodeAlign's seed-snippet concept extraction and self-written instructions (the problems are
 given), and its response/test sampling per instruction beyond ``n``.
 """
@@ -15,11 +21,12 @@ given), and its response/test sampling per instruction beyond ``n``.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass
 
-from ...records import Example, Trace, Verdict
+from ...records import Example, Step, Trace, Verdict
 from ...strategies.base import make_trace, score_traces
-from ..data import correct_rows
+from ..data import complete_targets, correct_rows
 from ..method import Built, Method, sample, sft_report
 
 
@@ -49,8 +56,10 @@ class SelfCodeAlign(Method):
         from ...verifiers.execution import SelfTests
 
         task = loop.task
+        if task.code == "program-aided":
+            return self._collect_checked(loop, r, backend, examples)
         if task.code != "program":
-            raise ValueError(f"{self.name} needs a code task with tests (humaneval, mbpp), not '{task.name}'")
+            raise ValueError(f"{self.name} needs a code task (humaneval, mbpp, pal-arithmetic), not '{task.name}'")
         steps = sample(backend, task, examples, loop.cfg, r)
         writer = SelfTests(backend, task, samples=self.test_samples, tests_per_sample=self.tests,
                            max_tokens=loop.cfg.max_tokens)
@@ -65,8 +74,34 @@ class SelfCodeAlign(Method):
                                      confidence=kept / len(s.answers), kept_samples=kept, self_tests=len(ts)))
         return score_traces(task, examples, traces)
 
+    def _collect_checked(self, loop, r: int, backend, examples: list[Example]) -> list[Trace]:
+        """Program-aided tasks: a self-written checking program per valued sample, then the agreement filter."""
+        from ...verifiers.execution import ProgramVerify
+
+        task = loop.task
+        steps = sample(backend, task, examples, loop.cfg, r)
+        flat = [(i, j) for i, s in enumerate(steps) for j in range(len(s.answers))]
+        checker = ProgramVerify(backend, task, max_tokens=loop.cfg.max_tokens)
+        verdicts, written, _ = checker.check([examples[i] for i, _ in flat],
+                                             [steps[i].answers[j] for i, j in flat],
+                                             [steps[i].completions[j].text for i, j in flat])
+        checks: list[list] = [[] for _ in examples]
+        writes: list[list[Step]] = [[] for _ in examples]
+        for (i, _), v, w in zip(flat, verdicts, written):
+            checks[i].append(v)
+            writes[i].extend(w)
+        traces = []
+        for e, s, vs, ws in zip(examples, steps, checks, writes):
+            kept = _checked_agreement(list(s.answers), vs)
+            s = dataclasses.replace(s, verdicts=tuple(kept))
+            n_kept = sum(bool(v.correct) for v in kept)
+            traces.append(make_trace(e, self.name, [s, *ws], initial_answer=s.answers[0],
+                                     final_answer=s.answers[0], confidence=n_kept / len(s.answers),
+                                     kept_samples=n_kept, self_tests=len(ws)))
+        return score_traces(task, examples, traces)
+
     def build(self, loop, r: int, traces: list[Trace], examples: list[Example]) -> Built:
-        rows = correct_rows(traces, suffix=loop.cfg.target_suffix, max_per_example=self.max_per_example,
+        rows = correct_rows(complete_targets(loop.task, traces), suffix=loop.cfg.target_suffix, max_per_example=self.max_per_example,
                             round_idx=r)
         stats = sft_report(self, loop.task, examples, traces, rows)
         by_id = {e.id: e for e in examples}
@@ -83,3 +118,16 @@ def _agreement_filter(passes, n_tests: int) -> list[Verdict]:
     verdicts = dual_agreement(passes, n_tests)
     best = max((v.score for v in verdicts if v.score is not None), default=None)
     return [Verdict(v.score, bool(v.correct) and v.score == best and best > 0, v.reason) for v in verdicts]
+
+
+def _checked_agreement(answers: list[str | None], checks: list[Verdict]) -> list[Verdict]:
+    """Keep a sample whose checking program held and whose value is the most frequent among those that did."""
+    held = Counter(a for a, v in zip(answers, checks) if a is not None and v.correct)
+    top = max(held.values(), default=0)
+    out = []
+    for a, v in zip(answers, checks):
+        keep = a is not None and bool(v.correct) and held[a] == top
+        share = held[a] / len(answers) if a is not None and v.correct else 0.0
+        out.append(Verdict(share, keep, f"self-written checker {'held' if v.correct else 'did not hold'}; "
+                                        f"{held[a] if v.correct else 0} checked samples agree"))
+    return out
