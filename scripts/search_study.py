@@ -18,6 +18,11 @@ the paired-bootstrap 95 % CI of the difference in points.
     python scripts/search_study.py --model tiny-verify --task arithmetic:verify=2 --split test-hard \
         --limit 100 --seeds 0 --out docs/results/search-study.json
 
+With ``--prm DIR`` (a PRM trained by ``scripts/prm_study.py``) it adds, per budget, best-of-n and weighted
+best-of-n by the PRM over the *same* first n samples as self-consistency (the PRM generates nothing, so they
+spend SC's generated tokens exactly; aggregation ``last`` and ``min``), and beam search with the PRM as its
+step value (``beam-prm``), each tested against SC and best-of-n (P(True)).
+
 Not covered: wall time (see ``bench/bench_search.py``), other models (pass ``--model``).
 """
 
@@ -37,6 +42,8 @@ BUDGETS = {
 }
 """Settings per budget level; 'sc' and 'bon' are sample counts taken from one pool."""
 SEARCH = ("beam", "mcts", "dvts")
+COMPARED = (*SEARCH, "bon-prm", "wbon-prm", "beam-prm")
+"""Rows tested against self-consistency and best-of-n (P(True)) at the same budget."""
 
 
 def main(argv=None) -> int:
@@ -50,6 +57,8 @@ def main(argv=None) -> int:
     p.add_argument("--chunk", type=int, default=50, help="examples per strategy call")
     p.add_argument("--budgets", nargs="+", default=list(BUDGETS), help="budget levels to run (default: all)")
     p.add_argument("--out", help="write every number as JSON here")
+    p.add_argument("--prm", help="a trained PRM directory: adds best-of-n / weighted best-of-n / beam by "
+                                 "the PRM")
     args = p.parse_args(argv)
 
     import torch
@@ -100,6 +109,8 @@ def run_seed(backend, task, examples, seed: int, args) -> dict:
         out[(budget, "best-of-n")] = tally(bon, f"best-of-n:n={cfg['bon']},verifier=ptrue",
                                            lambda t, n=cfg["bon"]: bon_answer(t, n),
                                            lambda t, n=cfg["bon"]: bon_tokens(t, n))
+        if args.prm:
+            out.update(prm_rows(task, sc, budget, cfg, args, seed))
         for name in SEARCH:
             spec = f"{cfg[name]},temperature={T},seed={seed}"
             traces = timed(backend, task, examples, get_strategy(spec), args.chunk)
@@ -107,6 +118,51 @@ def run_seed(backend, task, examples, seed: int, args) -> dict:
                 out[(budget, f"{name}:final={how}")] = tally(traces, f"{cfg[name]},final={how}",
                                                              lambda t, h=how: t.steps[-1].info["finals"][h],
                                                              lambda t: tokens(t.steps))
+    return out
+
+
+def prm_rows(task, sc: dict, budget: str, cfg: dict, args, seed: int) -> dict:
+    """Best-of-n and weighted best-of-n by the PRM over the first n samples of the SC pool, and beam with the
+    PRM as step value, at this budget."""
+    from selfimprove.strategies import get_strategy
+    from selfimprove.strategies.weighted import weighted_vote
+    from selfimprove.training.prm import aggregate
+    from selfimprove.verifiers.prm import load_scorer
+
+    scorer, fmt, n = load_scorer(args.prm), task.step_format(), cfg["sc"]
+    if "prm_steps" not in sc:  # score every parseable sample of the pool once
+        sc["prm_steps"] = {}
+        for t in sc["traces"]:
+            gen = t.steps[0]
+            keep = [j for j, a in enumerate(gen.answers) if a is not None]
+            texts = [fmt.split(gen.completions[j].text) for j in keep]
+            scores = scorer.score([gen.prompt] * len(keep), texts)
+            sc["prm_steps"][t.example_id] = dict(zip(keep, scores))
+    out = {}
+    for how in ("last", "min"):
+        def pick(t, how=how, weighted=False):
+            answers, per = t.steps[0].answers[:n], sc["prm_steps"][t.example_id]
+            scores = [aggregate(per[j], how) if j in per else None for j in range(len(answers))]
+            ranked = [j for j, x in enumerate(scores) if x is not None]
+            if not ranked:
+                return answers[0]
+            if weighted:
+                votes = [a if x is not None else None for a, x in zip(answers, scores)]
+                return weighted_vote(votes, [x or 0.0 for x in scores], task.equivalent)[0]
+            return answers[max(ranked, key=lambda j: scores[j])]
+
+        spend = lambda t: tokens(t.steps[:1], first=n)  # SC's own samples: the same tokens
+        out[(budget, f"bon-prm:aggregate={how}")] = tally(sc, f"best-of-n:n={n},verifier=prm;aggregate={how}",
+                                                           pick, spend)
+        out[(budget, f"wbon-prm:aggregate={how}")] = tally(
+            sc, f"weighted-best-of-n:n={n},verifier=prm;aggregate={how}",
+            lambda t, how=how: pick(t, how, weighted=True), spend)
+    beam_spec = cfg["beam"].replace("value=likelihood", "value=prm")
+    spec = f"{beam_spec},prm={args.prm},temperature={args.temperature}"
+    beam = timed(sc["backend"], task, list(sc["examples"].values()), get_strategy(f"{spec},seed={seed}"),
+                 args.chunk)
+    out[(budget, "beam-prm")] = tally(beam, spec.replace(args.prm, "PRM"), lambda t: t.final_answer,
+                                      lambda t: tokens(t.steps))
     return out
 
 
@@ -118,7 +174,7 @@ def timed(backend, task, examples, strategy, chunk: int) -> dict:
         part = examples[i:i + chunk]
         traces += score_traces(task, part, strategy.run(backend, task, part))
     return {"traces": traces, "wall_s": time.perf_counter() - t0, "examples": {e.id: e for e in examples},
-            "task": task}
+            "task": task, "backend": backend}
 
 
 def tally(run: dict, spec: str, answer, spend) -> dict:
@@ -181,7 +237,7 @@ def summarise(rows: dict) -> list[dict]:
                  "ci": wilson_ci(sum(row["correct"].values()), n), "completion_per_ex": row["completion"] / n,
                  "prompt_per_ex": row["prompt"] / n, "wall_s": row["wall_s"],
                  "unparseable": row["unparseable"]}
-        if name.split(":")[0] in SEARCH:
+        if name.split(":")[0] in COMPARED:
             for ref in ("self-consistency", "best-of-n"):
                 other = rows[(budget, ref)]["correct"]
                 m = mcnemar_exact(other, row["correct"])

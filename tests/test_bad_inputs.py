@@ -228,7 +228,7 @@ CASES = [
     ("resume-other-seed", "eval --resume {eval_run} --store {store} --seed 3", "--seed"),
     ("resume-other-chunk", "eval --resume {eval_run} --store {store} --chunk 3", "--chunk"),
     ("train-resume-eval-run", "train --resume {eval_run} --store {store}", "eval"),
-    ("train-resume-other-rounds", "train --resume {train_run} --store {store} --rounds 5", "--rounds"),
+    ("train-resume-fewer-rounds", "train --resume {train_run} --store {store} --rounds 1", "--rounds"),
     ("train-resume-other-method", "train --resume {train_run} --store {store} --method star", "--method"),
     ("train-resume-other-n", "train --resume {train_run} --store {store} --n 4", "--n"),
     ("train-resume-other-lr", "train --resume {train_run} --store {store} --lr 0.1", "lr"),

@@ -2,7 +2,7 @@
 
 DPO: parameters change and the preferred log-ratio rises; the weighted trainer *is* TRL's DPO when every
 weight is 1 (same batch, same loss and gradients), and with other weights its gradient equals the weighted
-sum of TRL's per-pair gradients. The loop: a scripted generator (right on even sums) with real TRL training
+sum of TRL's per-pair gradients. The loop: the library's scripted double with real TRL training
 gives exact ScPO pairs and weights, stored guards, chosen log-probabilities and resumable rounds; every
 preference method runs one round on the random model (mechanics only: it is random)."""
 
@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from selfimprove.backends.scripted import ScriptedBackend
+from selfimprove.backends.scripted import ScriptedCalculator
 from selfimprove.tasks.arithmetic import ArithmeticTask
 
 PAIRS = [{"prompt": f"{a}+{b}=", "chosen": f" #{a + b}", "rejected": f" #{a + b + 1}"} for a in range(5)
@@ -124,30 +124,23 @@ def task() -> ArithmeticTask:
     return ArithmeticTask(n_train=12, n_dev=6, n_test=6)
 
 
-def scripted(t: ArithmeticTask) -> ScriptedBackend:
-    """Solve prompts: sample i is right when the sum is even and i is even, else wrong by i + 1 (distinct wrong
-    answers); hinted prompts are always right; verify prompts (' ?') get P(yes) high exactly when the candidate
-    is right."""
-    plain = {t.prompt(e): e for s in ("train", "dev", "test-hard") for e in t.examples(s)}
-    hinted = {t.hint_prompt(e): e for e in plain.values()}
+def scripted(t: ArithmeticTask, rules=()) -> ScriptedCalculator:
+    """The library's ``scripted`` model: half its samples wrong, wrong sample i off by i + 1 (no two wrong
+    samples agree), hinted prompts solved to the hint, P(" yes") 0.8 after a right candidate and 0.3 after a
+    wrong one (an exact judge). Seed 11: the first six train problems get 3, 0, 1, 3, 1, 2 right samples of
+    4 (``n_right``). ``rules`` answer other prompts first (a judge's)."""
+    return ScriptedCalculator(error_rate=0.5, seed=11, distinct_errors=True, rules=rules)
 
-    def reply(prompt: str, i: int):
-        e = plain.get(prompt) or hinted[prompt]
-        right = t.solution(e)
-        if prompt in hinted or (int(e.answer) % 2 == 0 and i % 2 == 0):
-            return right
-        return re.sub(r"#\d+$", "#" + t.encode(int(e.answer) + 1 + i), right)
 
-    class Judging(ScriptedBackend):
-        def loglikelihood(self, prompts, continuations):
-            out = []
-            for p, c in zip(prompts, continuations):
-                head = next((q for q in plain if p.startswith(q)), None)
-                ok = head is not None and t.extract(p[len(head):].removesuffix(" ?")) == plain[head].answer
-                out.append(-0.1 if (c == " yes") == ok else -3.0)
-            return out
+def n_right(t: ArithmeticTask, examples, n: int = 4) -> list[int]:
+    """How many of the double's ``n`` samples of each example are right (its ``right`` says so)."""
+    b = scripted(t)
+    return [sum(b.right(t.prompt(e), i) for i in range(n)) for e in examples]
 
-    return Judging(rules=[(r":$", reply)], default=" no")
+
+def wrong_text(t: ArithmeticTask, e, i: int) -> str:
+    """The double's wrong sample i of ``e``: the worked solution with a final sum i + 1 too large."""
+    return re.sub(r"#\d+$", "#" + t.encode(int(e.answer) + i + 1), t.solution(e))
 
 
 def read_jsonl(path):
@@ -172,12 +165,15 @@ def test_scpo_round_pairs_weights_guards_and_resume(tiny_random_model_dir, tmp_p
     run_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: scripted(t), log=lambda m: None)
     pairs = read_jsonl(run / "round-1/pairs.jsonl")
     examples = t.examples("train")[:6]
-    # even sums: votes right 2, wrong(+2) 1, wrong(+4) 1 -> chosen = right, rejected = +2 (first least-voted),
-    # weight (2 - 1) / 4; odd sums: four distinct wrong answers tie -> no pair
-    expected = [(e.id, t.solution(e), re.sub(r"#\d+$", "#" + t.encode(int(e.answer) + 2), t.solution(e)))
-                for e in examples if int(e.answer) % 2 == 0]
-    assert [(p["example_id"], p["chosen"], p["rejected"]) for p in pairs] == expected
-    assert all(p["weight"] == 0.25 and p["judge"] == "majority-vote" and p["round_idx"] == 1
+    # c of 4 samples right, the wrong ones distinct: c >= 2 -> chosen = right (c votes), rejected = the first
+    # wrong sample (1 vote), weight (c - 1) / 4; c <= 1 -> every answer has one vote: a tie, no pair
+    b, rights = scripted(t), n_right(t, examples)
+    assert {0, 1} & set(rights) and {2, 3} & set(rights) and 4 not in rights
+    first_wrong = [next((i for i in range(4) if not b.right(t.prompt(e), i)), None) for e in examples]
+    expected = [(e.id, t.solution(e), wrong_text(t, e, w), (c - 1) / 4)
+                for e, c, w in zip(examples, rights, first_wrong) if c >= 2]
+    assert [(p["example_id"], p["chosen"], p["rejected"], p["weight"]) for p in pairs] == expected
+    assert all(p["judge"] == "majority-vote" and p["round_idx"] == 1
                and p["model"] == str(tiny_random_model_dir) and p["seed"] == 1 for p in pairs)
     data = json.loads((run / "round-1/data.json").read_text())
     assert data["skipped"] == {"tied_majority": 6 - len(expected)} and data["pair_gold"]["both_right_order"] == 1
@@ -249,19 +245,22 @@ def test_each_method_one_round_with_the_scripted_judge(method, tiny_random_model
     AutoModelForCausalLM.from_pretrained(run / "round-1")
     pairs, rows = read_jsonl(run / "round-1/pairs.jsonl"), read_jsonl(run / "round-1/rows.jsonl")
     examples = t.examples("train")[:6]
-    even = [e for e in examples if int(e.answer) % 2 == 0]
+    split = [e for e, c in zip(examples, n_right(t, examples)) if 0 < c < 4]  # pools with right and wrong
+    assert 0 < len(split) < 6
     extra = json.loads((run / "round-1/extra.json").read_text())
     if method == "self-rewarding":  # the exact judge: right (P(yes) high) vs wrong; all-wrong pools tie
-        assert [p["example_id"] for p in pairs] == [e.id for e in even]
-        assert all(p["chosen_answer"] == next(e.answer for e in even if e.id == p["example_id"]) for p in pairs)
+        assert [p["example_id"] for p in pairs] == [e.id for e in split]
+        gold = {e.id: e.answer for e in split}
+        assert all(p["chosen_answer"] == gold[p["example_id"]] for p in pairs)
     elif method == "spin":  # reference vs the model's own (first) sample, unless identical
-        assert {p["example_id"] for p in pairs} == {e.id for e in examples if int(e.answer) % 2}
+        b = scripted(t)
+        assert {p["example_id"] for p in pairs} == {e.id for e in examples if not b.right(t.prompt(e), 0)}
         assert all(p["chosen"] == t.solution(next(e for e in examples if e.id == p["example_id"])) for p in pairs)
     elif method in ("gold-dpo", "v-star"):
-        assert {p["example_id"] for p in pairs} == {e.id for e in even}
+        assert {p["example_id"] for p in pairs} == {e.id for e in split}
         assert all(p["judge"] == "gold" for p in pairs)
     if method == "gold-dpo":
-        assert len(pairs) == len(even)
+        assert len(pairs) == len(split)
     if method == "v-star":
         assert (run / "round-1/verifier/config.json").exists() and extra["best_of_n"]["verifier"] is not None
         assert {r["source"] for r in rows} == {"sample", "rationalised"}
@@ -326,32 +325,36 @@ def test_self_rewarding_with_a_rubric_judge_and_meta_judge_pairs(tiny_random_mod
     from selfimprove.training.loop import run_loop
 
     t = task()
-    solver = scripted(t)
+    gold = {e.question: e.answer for e in t.examples("train")}
 
-    def rubric(prompt: str, i: int):
+    def rubric(prompt: str, i: int):  # a rubric judge that knows the gold answers: 5 / 4 right, 1 / 2 wrong
         question = re.search(r"User: (.*)\n", prompt).group(1)
         response = re.search(r"<response>(.*)</response>", prompt, re.DOTALL).group(1)
-        right = t.extract(response) == str(sum(map(int, question.split("+"))))
+        right = t.extract(response) == gold[question]
         return ("Score: 5" if right else "Score: 1") if i == 0 else ("ok. Score: 4" if right else "no. Score: 2")
 
     def pairwise(prompt: str, i: int):
         return "A" if "Score: 5" in prompt.split("<response B>")[0] else "B"
 
-    backend = type(solver)(rules=[(r"Better response:$", pairwise), (r"Score: <total points>", rubric),
-                                  *solver.rules], default=" no")
+    backend = scripted(t, rules=[(r"Better response:$", pairwise), (r"Score: <total points>", rubric)])
     cfg = config(method="self-rewarding", judge="rubric", meta_judge=True, rounds=1, k=4,
                      **{**SMALL, "guard_limit": 0, "max_steps": 1})
     run = tmp_path / "run"
     run_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: backend, log=lambda m: None)
     pairs = read_jsonl(run / "round-1/pairs.jsonl")
-    even = [e.id for e in t.examples("train")[:6] if int(e.answer) % 2 == 0]
+    examples = t.examples("train")[:6]
+    rights = n_right(t, examples)
+    split = [e.id for e, c in zip(examples, rights) if 0 < c < 4]  # right vs wrong: 5 vs 1
+    solved = [e.id for e, c in zip(examples, rights) if c > 0]  # the pool's top sample is right
     actor = [p for p in pairs if p["method"] == "self-rewarding"]
     meta = [p for p in pairs if p["method"] == "meta-judge"]
-    assert [p["example_id"] for p in actor] == even and all(p["judge"] == "self:rubric" for p in actor)
+    assert [p["example_id"] for p in actor] == split and all(p["judge"] == "self:rubric" for p in actor)
+    # the meta-judge prefers "Score: 5" in both orders (a right top sample); "Score: 1" vs "no. Score: 2"
+    # (a wrong one) flips with the order: undecided
     assert [(p["example_id"], p["chosen"], p["rejected"]) for p in meta] == [(i, "Score: 5", "ok. Score: 4")
-                                                                              for i in even]
+                                                                              for i in solved]
     data = json.loads((run / "round-1/data.json").read_text())
-    assert data["meta"]["meta_judgements"] == 6 and data["meta"]["skipped"] == {"undecided": 6 - len(even)}
+    assert data["meta"]["meta_judgements"] == 6 and data["meta"]["skipped"] == {"undecided": 6 - len(solved)}
 
 
 @pytest.mark.parametrize("name", ["star", "no-filter", "self-rewarding", "scpo", "gold-dpo", "gold-dpo-plain", "spin",

@@ -68,3 +68,14 @@ def test_majority_curve_spends_k_of_K_samples_on_the_completion_tokens():
         {"n": 10, "calls": 10, "prompt_tokens": 1, "completion_tokens": 1, "accuracy": 0.5}) == []
     assert majority_curve({**m, "calls": 29}) == []  # an adaptive strategy: its pool is not all it spent
     assert majority_curve({**m, "verification": {}}) == []  # a verifier's tokens are in the totals
+
+
+def test_a_strategy_run_at_several_budgets_gets_its_accuracy_versus_tokens_curve():
+    from selfimprove.report.plots import accuracy_vs_tokens, budget_curves
+
+    rows = {"beam:beams=4": {"accuracy": 0.8, "tokens_per_example": 400.0},
+            "beam:beams=2": {"accuracy": 0.7, "tokens_per_example": 150.0},
+            "greedy": {"accuracy": 0.6, "tokens_per_example": 50.0}}
+    # sorted by tokens; greedy, run once, has no curve
+    assert budget_curves(rows) == {"beam": [(150.0, 0.7), (400.0, 0.8)]}
+    assert accuracy_vs_tokens(rows, {}).startswith(b"\x89PNG")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from selfimprove.records import Example, Trace
+from selfimprove.records import Example, SamplingParams, Trace
 from selfimprove.registry import unregister
 from selfimprove.strategies.base import score_traces
 from selfimprove.tasks.arithmetic import ArithmeticTask
@@ -58,17 +58,11 @@ def registered():
     unregister("methods", ShortestParsed.name)
 
 
-def scripted(t: ArithmeticTask):
-    """Sample i answers right when i is even (a long solution), wrong otherwise (a short one)."""
-    from selfimprove.backends.scripted import ScriptedBackend
+def scripted():
+    """The library's ``scripted`` model, half its samples wrong (wrong sample i off by i + 1)."""
+    from selfimprove.backends.scripted import ScriptedCalculator
 
-    plain = {t.prompt(e): e for s in ("train", "dev") for e in t.examples(s)}
-
-    def reply(prompt: str, i: int):
-        e = plain[prompt]
-        return t.solution(e) if i % 2 == 0 else f" #{t.encode(int(e.answer) + 1)}"
-
-    return ScriptedBackend(rules=[(r":$", reply)])
+    return ScriptedCalculator(error_rate=0.5, seed=11, distinct_errors=True)
 
 
 def test_a_method_defined_in_a_test_module_runs_through_the_loop(registered, tiny_random_model_dir, tmp_path):
@@ -76,13 +70,17 @@ def test_a_method_defined_in_a_test_module_runs_through_the_loop(registered, tin
     cfg = LoopConfig.from_dict({"method": "shortest-parsed", "min_chars": 2, "rounds": 1, "n": 2,
                                 "train_limit": 4, "eval_limit": 2, "max_steps": 1, "batch_size": 4})
     assert isinstance(cfg.method, ShortestParsed) and cfg.method.min_chars == 2
-    summary = run_loop(cfg, t, tiny_random_model_dir, tmp_path / "run", make_backend=lambda p: scripted(t),
+    summary = run_loop(cfg, t, tiny_random_model_dir, tmp_path / "run", make_backend=lambda p: scripted(),
                        log=lambda m: None)
     assert summary["method"] == "shortest-parsed" and summary["rounds_done"] == 1
     rows = [json.loads(x) for x in (tmp_path / "run/round-1/rows.jsonl").read_text().splitlines()]
     train = t.examples("train")[:4]
-    assert [(r["example_id"], r["completion"]) for r in rows] == [(e.id, f" #{t.encode(int(e.answer) + 1)}")
-                                                                  for e in train]
+    params = SamplingParams(n=2, temperature=cfg.temperature, max_tokens=cfg.max_tokens)
+    samples = [[c.text for c in scripted().generate([t.prompt(e)], params)[0]] for e in train]
+    assert any(a != b for a, b in samples)  # the rule has a choice to make
+    # the method's rule on the double's samples: the shortest, ties broken by the text
+    want = [(e.id, min(texts, key=lambda x: (len(x), x))) for e, texts in zip(train, samples)]
+    assert [(r["example_id"], r["completion"]) for r in rows] == want
     info = json.loads((tmp_path / "run/round-1/train.json").read_text())
     assert info["objective"] == "sft" and info["rows"] == 4 and info["steps"] == 1
 

@@ -1,5 +1,6 @@
 """``selfimprove train`` from the command line, and its resume after SIGKILL: a run killed part-way (right
-after round 1's data is generated) and resumed loses no record and repeats none."""
+after round 1's data is generated) and resumed loses no record and repeats none; a finished run resumed with
+more ``--rounds`` continues past its last round."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from selfimprove.cli.main import main
 
@@ -79,3 +82,40 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(tiny_random_model_dir, tm
     before = {p: p.read_bytes() for p in run.rglob("*.jsonl")}
     assert main(["train", "--resume", run_id, "--store", str(db)]) == 0
     assert {p: p.read_bytes() for p in run.rglob("*.jsonl")} == before
+
+
+@pytest.mark.slow
+def test_resume_with_more_rounds_continues_a_finished_run(tiny_random_model_dir, tmp_path, capsys):
+    """A finished 1-round run resumed with --rounds 2 trains round 2 from round 1's model without touching
+    round 1; other settings must still match (a mismatch names its flag), and fewer rounds are refused."""
+    from selfimprove.store.runs import RunStore
+
+    run, db = tmp_path / "run", tmp_path / "runs.db"
+    base = ["train", "--model", str(tiny_random_model_dir), "--task", TASK, "--method", "no-filter", "--out",
+            str(run), "--store", str(db), *FAST]
+    assert main([*base, "--rounds", "1"]) == 0
+    run_id = json.loads((run / "config.json").read_text())["run_id"]
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and "round-1" in p.parts}
+    capsys.readouterr()
+    refused = ((["--rounds", "2", "--n", "4"], "--n"), (["--rounds", "2", "--sft-lr", "0.1"], "--sft-lr"),
+               (["--rounds", "0"], "--rounds"))
+    for flags, field in refused:
+        assert main(["train", "--resume", str(run), "--store", str(db), *flags]) == 2
+        assert field in capsys.readouterr().err
+    assert json.loads((run / "config.json").read_text())["loop"]["rounds"] == 1  # refused: nothing changed
+
+    assert main(["train", "--resume", run_id, "--store", str(db), "--rounds", "2"]) == 0
+    assert "adding round(s) 2..2 to a run of 1 round(s)" in capsys.readouterr().out
+    assert {p: p.read_bytes() for p in before} == before  # round 1 kept, not repeated
+    assert json.loads((run / "state.json").read_text()) == {"round": 2, "phase": "eval"}
+    assert json.loads((run / "round-2/train.json").read_text())["start_round"] == 1
+    assert [m["round"] for m in read_jsonl(run / "metrics.jsonl")] == [0, 1, 2]
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["loop"]["rounds"] == 2 and saved["rounds_history"] == [1, 2]
+    store = RunStore(db)
+    assert store.get_run(run_id)["status"] == "done" and len(store.traces(run_id, "round-2/generate")) == 6
+    store.close()
+    # a later plain resume keeps the new count (nothing left to do); fewer than it now has is refused
+    assert main(["train", "--resume", str(run), "--store", str(db)]) == 0
+    assert main(["train", "--resume", str(run), "--store", str(db), "--rounds", "1"]) == 2
+    assert "fewer than the 2 round(s)" in capsys.readouterr().err

@@ -21,6 +21,9 @@ STRATEGIES = ("greedy", "self-consistency:n=4,temperature=0.8,seed=1", "self-cor
 
 
 def scripted(task: ArithmeticTask, n: int) -> ScriptedBackend:
+    """The viewer's own double, not the library's ``scripted`` model: its review must break right answers
+    (c→w cells to click), one completion carries the payload, and searches need branching partial
+    solutions."""
     by_prompt = {task.prompt(e): (i, e) for i, e in enumerate(task.examples("test")[:n])}
 
     def solve(prompt: str, k: int):
@@ -73,10 +76,10 @@ def build_eval_run(store_path: Path, n: int = 24) -> str:
 
 
 def build_training_run(store_path: Path, run_dir: Path, model_dir: Path) -> str:
-    """One round of ScPO (DPO on majority-vote pairs, with guards) on a model directory, with a scripted
-    generator and judge and real TRL training, mirrored into the store as ``selfimprove train`` does."""
-    from test_dpo import scripted as judging_backend
-
+    """One round of ScPO (DPO on majority-vote pairs, with guards) on a model directory, with the library's
+    scripted double as generator and judge and real TRL training, mirrored into the store as ``selfimprove
+    train`` does."""
+    from selfimprove.backends.scripted import ScriptedCalculator
     from selfimprove.training.config import LoopConfig
     from selfimprove.training.loop import run_loop
 
@@ -90,8 +93,9 @@ def build_training_run(store_path: Path, run_dir: Path, model_dir: Path) -> str:
               "data": None, "loop": cfg.to_dict()}
     run_id = store.create_run("train", config, seed=cfg.seed)
     store.put_metrics(run_id, "run", {"run_dir": str(run_dir)})
-    run_loop(cfg, task, model_dir, run_dir, store=store, run_id=run_id,
-                  make_backend=lambda p: judging_backend(task), log=lambda m: None)
+    backend = ScriptedCalculator(error_rate=0.5, seed=11, distinct_errors=True)
+    run_loop(cfg, task, model_dir, run_dir, store=store, run_id=run_id, make_backend=lambda p: backend,
+             log=lambda m: None)
     store.set_status(run_id, "done")
     store.close()
     return run_id

@@ -97,6 +97,8 @@ register_model("scripted", _scripted, options=(
     Option("error_rate", float, 0.3, "Share of wrong answers, in [0, 1]."),
     Option("seed", int, 0, "Seed of the deterministic errors."),
     Option("delay", float, 0.0, "Seconds to sleep per completion (to test interruption)."),
+    Option("distinct_errors", bool, False,
+           "Wrong sample i is off by exactly i + 1 (no two wrong samples agree)."),
 ))
 register_model("openai", _openai, options=())
 register_model("vllm", _vllm, options=())

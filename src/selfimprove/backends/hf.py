@@ -39,6 +39,7 @@ from .. import chat
 from ..errors import UserError
 from ..records import Completion, SamplingParams
 from .base import Capabilities, apply_stop
+from .batching import Piece, left_pad, plan
 from .sampling import choose as _choose
 from .sampling import uniforms as _uniforms
 
@@ -68,17 +69,6 @@ class HFConfig:
         if self.max_batch_tokens < 1:
             raise UserError(f"max_batch_tokens must be >= 1, got {self.max_batch_tokens}",
                             field="max_batch_tokens")
-
-
-@dataclass(frozen=True)
-class _Piece:
-    """Samples [start, stop) of one distinct prompt, decoded in one chunk."""
-
-    prompt: str
-    ids: tuple[int, ...]
-    start: int
-    stop: int
-    max_new: int
 
 
 class HFBackend:
@@ -113,6 +103,8 @@ class HFBackend:
                                          chat_template=self._use_chat, trainable=True)
         eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         eos = [eos] if isinstance(eos, int) else list(eos or [])
+        self._pieces: dict[int, str] = {}
+        """Each token id's text, decoded alone (``_token_texts``)."""
         self._stop_ends: dict[tuple[str, ...], frozenset[int]] = {}
         """Per stop tuple, the token ids that may complete one of its strings (``_may_end_stop``)."""
         self._eos = set(eos) | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set())
@@ -167,7 +159,7 @@ class HFBackend:
 
         seed = params.seed if params.seed is not None else secrets.randbits(63)
         done: dict[str, list[Completion | None]] = {}
-        pieces: list[_Piece] = []
+        pieces: list[Piece] = []
         for prompt in prompts:
             if prompt in done:
                 continue
@@ -181,14 +173,14 @@ class HFBackend:
                 done[prompt] = [Completion(text="", finish_reason="error", prompt_tokens=len(ids), error=why)
                                 for _ in range(params.n)]
                 continue
-            pieces.append(_Piece(prompt, tuple(ids), 0, params.n, room))
+            pieces.append(Piece(prompt, tuple(ids), 0, params.n, room))
         with _inference(self.model), torch.inference_mode():
-            for chunk in _plan(pieces, self.config.max_batch_tokens):
+            for chunk in plan(pieces, self.config.max_batch_tokens):
                 for piece, comps in zip(chunk, self._run_chunk(chunk, params, seed)):
                     done[piece.prompt][piece.start:piece.stop] = comps
         return [list(done[p]) for p in prompts]
 
-    def _run_chunk(self, chunk: list[_Piece], params: SamplingParams, seed: int) -> list[list[Completion]]:
+    def _run_chunk(self, chunk: list[Piece], params: SamplingParams, seed: int) -> list[list[Completion]]:
         """Prefill the chunk's prompts once, expand to one row per sample, decode until every row is done."""
         import torch
 
@@ -235,7 +227,7 @@ class HFBackend:
         import torch
         from transformers import DynamicCache
 
-        ids, mask, pos = _left_pad(prompts, self._pad, self.model.device)
+        ids, mask, pos = left_pad(prompts, self._pad, self.model.device)
         cache = DynamicCache(config=self.model.config)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache,
                          use_cache=True, logits_to_keep=1)
@@ -285,9 +277,19 @@ class HFBackend:
                     and len(piece) <= len(text):
                 kept += 1
             tokens, lps = tokens[:kept], lps[:kept]
-        pieces = self.tokenizer.batch_decode([[t] for t in tokens], skip_special_tokens=True)
         return Completion(text=text, token_logprobs=tuple(lps), finish_reason=finish, prompt_tokens=n_prompt,
-                          completion_tokens=len(tokens), logprobs_source="raw", tokens=tuple(pieces))
+                          completion_tokens=len(tokens), logprobs_source="raw",
+                          tokens=self._token_texts(tokens))
+
+    def _token_texts(self, tokens: Sequence[int]) -> tuple[str, ...]:
+        """Each token's text decoded alone, as ``batch_decode([[t] ...])`` gives it, each id decoded once per
+        backend (a tokenizer call per token and completion cost ~5 % of the tiny model's generation CPU
+        time)."""
+        missing = [t for t in dict.fromkeys(tokens) if t not in self._pieces]
+        if missing:
+            texts = self.tokenizer.batch_decode([[t] for t in missing], skip_special_tokens=True)
+            self._pieces.update(zip(missing, texts))
+        return tuple(self._pieces[t] for t in tokens)
 
     def loglikelihood(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[float]:
         """Sum of log p(continuation tokens | prompt), the prompt encoded as in ``generate``."""
@@ -322,7 +324,7 @@ class HFBackend:
     def _score(self, items: list[tuple[list[int], list[int]]]) -> list[float]:
         import torch
 
-        ids, mask, pos = _left_pad([tuple(c + x) for c, x in items], self._pad, self.model.device)
+        ids, mask, pos = left_pad([tuple(c + x) for c, x in items], self._pad, self.model.device)
         keep = max(len(x) for _, x in items) + 1
         logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=keep).logits
         logp = torch.log_softmax(logits.float(), dim=-1)  # position j predicts token j + 1
@@ -366,36 +368,3 @@ def _inference(model):
         yield
     finally:
         model.train(was_training)
-
-
-def _plan(pieces: list[_Piece], budget: int) -> list[list[_Piece]]:
-    """Pack prompts (shortest first) into chunks of at most ``budget`` padded tokens; split big ``n``."""
-    chunks: list[list[_Piece]] = []
-    current: list[_Piece] = []
-    for piece in sorted(pieces, key=lambda p: len(p.ids)):
-        per_row = len(piece.ids) + piece.max_new
-        step = max(1, budget // per_row)
-        for start in range(piece.start, piece.stop, step):
-            part = _Piece(piece.prompt, piece.ids, start, min(piece.stop, start + step), piece.max_new)
-            trial = current + [part]
-            width = max(len(p.ids) for p in trial) + max(p.max_new for p in trial)
-            if current and sum(p.stop - p.start for p in trial) * width > budget:
-                chunks.append(current)
-                trial = [part]
-            current = trial
-    return chunks + ([current] if current else [])
-
-
-def _left_pad(seqs: Sequence[Sequence[int]], pad: int, device):
-    """(ids, attention mask, position ids) for left-padded sequences; positions count real tokens only."""
-    import torch
-
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for b, s in enumerate(seqs):
-        if s:
-            ids[b, width - len(s):] = torch.tensor(s, dtype=torch.long)
-            mask[b, width - len(s):] = 1
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    return ids.to(device), mask.to(device), pos.to(device)

@@ -117,19 +117,32 @@ class ScriptedCalculator(ScriptedBackend):
     - Any other prompt: the value of its last arithmetic expression (``12 + 7*3``), wrong at ``error_rate``;
       "I do not know." when it has none.
 
+    ``distinct_errors``: a wrong answer of sample ``i`` is off by exactly ``+(i + 1)``, so no two wrong
+    samples of one prompt agree (tests derive votes, pairs and kept rows from ``right`` alone). ``rules``:
+    scripted rules (``ScriptedBackend``'s) tried before the calculator, e.g. a test's rubric judge.
+
     For fast demos and tests of the machinery, never for claims about models.
     """
 
-    def __init__(self, error_rate: float = 0.3, seed: int = 0, delay: float = 0.0) -> None:
+    def __init__(self, error_rate: float = 0.3, seed: int = 0, delay: float = 0.0,
+                 distinct_errors: bool = False,
+                 rules: Sequence[tuple[str, Sequence[Reply] | Callable[[str, int], Reply]]] = ()) -> None:
         if not 0 <= error_rate <= 1:
             raise ValueError(f"error_rate must be in [0, 1], got {error_rate}")
         if delay < 0:
             raise ValueError(f"delay must be >= 0 seconds, got {delay}")
-        super().__init__(rules=[(r"", self._answer)], ll=self._verdict_ll)
+        super().__init__(rules=[*rules, (r"", self._answer)], ll=self._verdict_ll)
         self.error_rate, self.seed, self.delay = float(error_rate), int(seed), float(delay)
+        self.distinct_errors, self.extra_rules = bool(distinct_errors), len(rules)
 
     def fingerprint(self) -> str:
-        return f"scripted-calculator-v2-e{self.error_rate}-s{self.seed}"
+        own = f"scripted-calculator-v2-e{self.error_rate}-s{self.seed}"
+        own += "-d" if self.distinct_errors else ""
+        return own + (f"-{super().fingerprint()}" if self.extra_rules else "")
+
+    def offset(self, prompt: str, i: int) -> int:
+        """How far a wrong answer of sample ``i`` is off: ``i + 1`` with ``distinct_errors``, else ±1..9."""
+        return i + 1 if self.distinct_errors else self._noise(prompt, i)[1]
 
     def _noise(self, prompt: str, i: int) -> tuple[float, int]:
         """(uniform in [0, 1), a signed offset in ±1..9), deterministic per seed, prompt and sample."""
@@ -146,7 +159,7 @@ class ScriptedCalculator(ScriptedBackend):
         ok = self.right(prompt, i)
         if m := _SOLVE.search(prompt):
             ops, labels, width = _operands(m.group(1))
-            total = sum(ops) if ok else max(0, sum(ops) + self._noise(prompt, i)[1])
+            total = sum(ops) if ok else max(0, sum(ops) + self.offset(prompt, i))
             return _solution(ops, labels, width, total), -0.2 if ok else -1.5
         if m := _HINT.search(prompt):
             ops, labels, width = _operands(m.group(1))
@@ -161,7 +174,7 @@ class ScriptedCalculator(ScriptedBackend):
         if not exprs:
             return "I do not know.", -2.0
         value = eval(exprs[-1], {"__builtins__": {}})  # digits and + - * only (the regex guarantees it)
-        return f"{value if ok else value + self._noise(prompt, i)[1]}", -0.2 if ok else -1.5
+        return f"{value if ok else value + self.offset(prompt, i)}", -0.2 if ok else -1.5
 
     def _continue(self, prompt: str, i: int, m: re.Match) -> Reply:
         """A partial solution (step-level search): add the operands not yet written, in question order, from
@@ -231,9 +244,10 @@ class ScriptedCalculator(ScriptedBackend):
         return math.log(p_yes if continuation.strip() == "yes" else 1 - p_yes)
 
 
-def scripted_calculator(error_rate: float = 0.3, seed: int = 0, delay: float = 0.0) -> ScriptedCalculator:
+def scripted_calculator(error_rate: float = 0.3, seed: int = 0, delay: float = 0.0,
+                        distinct_errors: bool = False) -> ScriptedCalculator:
     """The ``scripted`` model (see ``ScriptedCalculator``)."""
-    return ScriptedCalculator(error_rate=error_rate, seed=seed, delay=delay)
+    return ScriptedCalculator(error_rate=error_rate, seed=seed, delay=delay, distinct_errors=distinct_errors)
 
 
 def _operands(text: str) -> tuple[list[int], str, int]:

@@ -43,6 +43,16 @@ def png(fig) -> bytes:
     return buf.getvalue()
 
 
+def budget_curves(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, list[tuple[float, float]]]:
+    """(tokens per example, accuracy) of every strategy family (the spec's name before ':') run at two or
+    more settings, sorted by tokens: the accuracy-versus-tokens curve of beam, MCTS, best-of-n, ... across
+    budgets."""
+    families: dict[str, list[tuple[float, float]]] = {}
+    for s, m in rows.items():
+        families.setdefault(s.split(":")[0], []).append((m["tokens_per_example"], m["accuracy"]))
+    return {f: sorted(v) for f, v in families.items() if len(v) > 1}
+
+
 def accuracy_vs_tokens(metrics: Mapping[str, Mapping[str, Any]], labels: Mapping[str, str]) -> bytes | None:
     """Accuracy (95 % CI) against tokens per example, log scale, with self-consistency's majority-of-k
     curve."""
@@ -60,6 +70,9 @@ def accuracy_vs_tokens(metrics: Mapping[str, Mapping[str, Any]], labels: Mapping
         if len(curve) > 1:  # the vote over the first k samples of the same pool, k = 1, 2, 4, ...
             ax.plot([x for x, _ in curve], [100 * y for _, y in curve], ":", lw=1, color="grey",
                     label=f"{labels.get(s, s)}: majority of its first k samples")
+    for family, points in budget_curves(rows).items():  # one strategy run at several budgets: its curve
+        ax.plot([x for x, _ in points], [100 * y for _, y in points], "-", lw=1, alpha=0.6,
+                label=f"{family} at {len(points)} budgets")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="lower right")
     ax.set_xscale("log")

@@ -11,7 +11,8 @@ arXiv:2412.02674, and of sharpening, arXiv:2412.01951):
   the answer with the largest sum wins. Confidence = its sum ÷ the sum over all scored samples.
 
 ``verifier`` names a self-verifier: ``ptrue`` (P(True)), ``verbal`` (verbalised confidence), ``rubric`` or
-``judge`` (additive 5-point rubric), ``checklist`` (TICK), ``pairwise`` (round-robin in both orders). Only
+``judge`` (additive 5-point rubric), ``checklist`` (TICK), ``pairwise`` (round-robin in both orders),
+``prm`` (a trained process reward model, ``verifier=prm:path=DIR;aggregate=last|min|product``). Only
 parseable samples are sent to the verifier; the verifier's steps and tokens are recorded in the trace.
 ``info['scores']`` holds one score per sample (None: unparseable, truncated or unscored), ``info['selected']``
 the chosen sample's index, ``info['verdicts']`` / ``info['unscored']`` the verdicts asked for and those the
@@ -20,7 +21,7 @@ selection: the first sample's answer is kept (what plain sampling returns) with 
 ``info['selected']`` None and ``info['all_unscored']`` True, counted in the eval table — never a silent pick.
 
 Not covered: verifiers trained on the model's own samples (V-STaR, arXiv:2402.06457; see training),
-process-level scoring, gold-answer verifiers (only the oracle strategy may read gold answers).
+gold-answer verifiers (only the oracle strategy may read gold answers).
 """
 
 from __future__ import annotations
@@ -41,10 +42,14 @@ probabilities)."""
 def self_verifier(spec: str, backend, task, judge_method: str | None = None):
     """Build the self-verifier ``spec`` (a registered verifier name with options) for ``backend`` and
     ``task``; one that reads gold answers is refused (selection never reads gold). ``judge_method`` sets how a
-    rubric or pairwise judge is read unless ``spec`` names a ``method`` itself."""
+    rubric or pairwise judge is read unless ``spec`` names a ``method`` itself. Inside a strategy spec a
+    verifier's
+    options are separated by ``;`` (``verifier=prm:path=DIR;aggregate=min``), since ``,`` separates the
+    strategy's own."""
     from ..registry import build_verifier
     from ..specs import parse_spec
 
+    spec = spec.replace(";", ",")
     name, options = parse_spec(spec, "verifier")
     if judge_method is not None and name in JUDGES and "method" not in options:
         spec = f"{spec}{',' if options else ':'}method={judge_method}"
@@ -61,8 +66,8 @@ class BestOfN(Sample):
     n: int = 8
     """Samples per example."""
     verifier: str = "ptrue"
-    """Self-verifier (``selfimprove ls verifiers``): ptrue, verbal, rubric (= judge), checklist or
-    pairwise."""
+    """Self-verifier (``selfimprove ls verifiers``): ptrue, verbal, rubric (= judge), checklist, pairwise
+    or prm (``prm:path=DIR;aggregate=min``: options after the first separated by ';')."""
     judge_method: str = "auto"
     """How a rubric or pairwise judge is read: 'loglikelihood' (score-token probabilities), 'generate' (its
     written judgement parsed) or 'auto' (log-likelihood where the backend offers it); a ``method`` option in
@@ -74,7 +79,7 @@ class BestOfN(Sample):
         from ..registry import entries, find
         from ..specs import parse_spec
 
-        entry = find("verifiers", parse_spec(self.verifier, "verifier")[0])
+        entry = find("verifiers", parse_spec(self.verifier.replace(";", ","), "verifier")[0])
         if entry is None or entry.load().uses_gold:
             allowed = [e.name for e in entries("verifiers") if not e.load().uses_gold]
             raise ValueError(f"verifier must be one of {', '.join(allowed)}, got {self.verifier!r}")

@@ -83,9 +83,11 @@ class MCTS(SearchSettings):
         if self.final not in MCTS_FINALS:
             raise ValueError(f"final must be one of {', '.join(MCTS_FINALS)}, got {self.final!r}")
 
-    def run(self, backend, task, examples: Sequence[Example]) -> list[Trace]:
+    def run(self, backend, task, examples: Sequence[Example], step_value=None) -> list[Trace]:
+        """One trace per example. ``step_value`` replaces the configured value (training code passes the
+        gold-reading ``rollout-gold`` value this way; inference never does)."""
         fmt = self.step_format(task)
-        value = self.make_value(backend, task, fmt)
+        value = step_value if step_value is not None else self.make_value(backend, task, fmt)
         trees = [Tree(e, task.prompt(e)) for e in examples]
         for it in range(self.iterations):
             frontier = []

@@ -34,7 +34,7 @@ class SearchSettings:
     """Settings every step-level search shares."""
 
     value: str = "xie"
-    """Step value: likelihood, self-eval, xie (likelihood^(1-lam) * self-eval^lam) or rollout."""
+    """Step value: likelihood, self-eval, xie (likelihood^(1-lam) * self-eval^lam), rollout or prm."""
     lam: float = 0.5
     """Weight of self-evaluation in the xie value (0: likelihood only, 1: self-evaluation only)."""
     rollouts: int = 4
@@ -51,10 +51,15 @@ class SearchSettings:
     """Step delimiter overriding the task's ('\\n', '\\n\\n', ...; escapes allowed); empty: the task's own."""
     seed: int = 0
     """Sampling seed (each layer and purpose derives its own)."""
+    prm: str = ""
+    """Directory of a trained process reward model, for value=prm."""
+    prm_aggregate: str = "last"
+    """How value=prm combines a partial solution's step scores: last, min or product."""
 
     def __post_init__(self) -> None:
         if self.value not in VALUES or self.value == "rollout-gold":
-            raise ValueError(f"value must be one of likelihood, self-eval, xie, rollout, got {self.value!r} "
+            raise ValueError(f"value must be one of likelihood, self-eval, xie, rollout, prm, got "
+                             f"{self.value!r} "
                              "(rollout-gold reads gold answers: training only)")
         for name in ("rollouts", "step_tokens", "max_steps", "max_tokens"):
             if getattr(self, name) < 1:
@@ -63,13 +68,19 @@ class SearchSettings:
             raise ValueError(f"lam must be in [0, 1], got {self.lam}")
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.value == "prm" and not self.prm:
+            raise ValueError("value=prm needs the PRM's directory: prm=DIR (train one with "
+                             "scripts/prm_study.py)")
+        if self.prm_aggregate not in ("last", "min", "product"):
+            raise ValueError(f"prm_aggregate must be last, min or product, got {self.prm_aggregate!r}")
 
     def step_format(self, task) -> StepFormat:
         return step_format(task, decode_delimiter(self.delimiter) if self.delimiter else None)
 
     def make_value(self, backend, task, fmt: StepFormat):
         return make_value(self.value, backend, task, fmt, lam=self.lam, rollouts=self.rollouts,
-                          temperature=self.temperature, max_tokens=self.max_tokens)
+                          temperature=self.temperature, max_tokens=self.max_tokens, prm=self.prm,
+                          prm_aggregate=self.prm_aggregate)
 
     def seed_for(self, purpose: int, layer: int) -> int:
         """A distinct seed per (purpose, layer): the hf backend seeds sample i by (seed, prompt, i), so the

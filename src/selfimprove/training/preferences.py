@@ -99,10 +99,21 @@ class PreferencePair(Record):
     """The extracted answer of the chosen response."""
     rejected_answer: str | None = None
     """The extracted answer of the rejected response (None: unparseable)."""
+    partial: bool = False
+    """Chosen and rejected are single steps inside a solution (step-level pairs): trained without the EOS that
+    ends a whole response."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        if not self.partial:  # whole-response pairs keep the layout they had before step-level pairs existed
+            d.pop("partial", None)
+        return d
 
     def trl(self) -> dict[str, Any]:
-        return {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected,
-                "weight": self.weight}
+        out = {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected, "weight": self.weight}
+        if self.partial:
+            out["partial"] = True
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PreferencePair:

@@ -21,6 +21,9 @@ register_verifier("checklist", "selfimprove.verifiers.judge:ChecklistJudge",
                   paper="TICKing All the Boxes: Generated Checklists Improve LLM Evaluation and Generation, "
                         "arXiv:2410.03608")
 register_verifier("pairwise", "selfimprove.verifiers.judge:PairwiseJudge")
+register_verifier("prm", "selfimprove.verifiers.prm:PRMVerifier",
+                  paper="Math-Shepherd: Verify and Reinforce LLMs Step-by-step without Human Annotations, "
+                        "arXiv:2312.08935")
 
 register_verifier("gold", "selfimprove.verifiers.match:GoldMatch")
 register_verifier("execution", "selfimprove.verifiers.execution:ExecutionVerifier",

@@ -21,8 +21,10 @@ search's cost). The values:
 - ``rollout-gold``: the same share against the gold answer: it reads gold, so it is for building training
   labels only (``uses_gold``); the inference strategies refuse it.
 
-Not covered: a trained process reward model (PRM), values from a separate judge model, per-step (rather than
-per-path) likelihood.
+- ``prm``: a trained process reward model's score of the partial solution (``verifiers/prm.py``; trained by
+  ``training/prm.py`` on rollout labels), the last step's by default.
+
+Not covered: values from a separate judge model, per-step (rather than per-path) likelihood.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from ..records import Example, SamplingParams, Step
 from ..tasks.steps import StepFormat
 from .ptrue import yes_probability
 
-VALUES = ("likelihood", "self-eval", "xie", "rollout", "rollout-gold")
+VALUES = ("likelihood", "self-eval", "xie", "rollout", "rollout-gold", "prm")
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,8 @@ class Rollout:
 
 
 def make_value(name: str, backend, task, steps: StepFormat, *, lam: float = 0.5, rollouts: int = 4,
-               temperature: float = 0.8, max_tokens: int = 256, allow_gold: bool = False):
+               temperature: float = 0.8, max_tokens: int = 256, allow_gold: bool = False, prm: str = "",
+               prm_aggregate: str = "last"):
     """The step value ``name`` (one of ``VALUES``). ``rollout-gold`` reads gold answers and needs ``allow_gold``
     (training code only; an inference strategy never passes it)."""
     if name not in VALUES:
@@ -218,6 +221,10 @@ def make_value(name: str, backend, task, steps: StepFormat, *, lam: float = 0.5,
         return SelfEval(backend, task, steps)
     if name == "xie":
         return XieCombined(backend, task, steps, lam=lam)
+    if name == "prm":
+        from .prm import PRMValue
+
+        return PRMValue(task, steps, prm, prm_aggregate)
     if name == "rollout-gold" and not allow_gold:
         raise ValueError("value 'rollout-gold' reads gold answers: it builds training labels and is refused at "
                          "inference; use value=rollout (majority of the rollouts, no gold)")

@@ -2,8 +2,11 @@
 
 Supervised rounds: ``star``, ``rest-em``, ``lmsi``, ``easy-to-hard``, ``no-filter`` (the control); preference
 and verifier rounds: ``self-rewarding``, ``scpo``, ``spin``, ``gold-dpo`` (the control), ``v-star``, ``cct``;
-code (programs run in the sandbox): ``code-star`` (gold tests) and ``self-code-align`` (the model's own tests);
-RL (TRL's GRPO): ``grpo`` (gold, majority, restrain, self-judge rewards) and ``score`` (two-turn self-correction).
+code (programs run in the sandbox): ``code-star`` (gold tests) and ``self-code-align`` (the model's own
+tests); RL (TRL's GRPO): ``grpo`` (gold, majority, restrain, self-judge rewards) and ``score`` (two-turn
+self-correction);
+learning from search over steps: ``mcts-dpo``, ``step-dpo`` (step-level pairs) and ``rest-mcts`` (PRM-ranked
+search paths, PRM retrained every round).
 Each is a ``training.method.Method``; ``register_method(cls)`` adds another (or an entry point in the group
 ``selfimprove.methods``, see ``selfimprove.registry``).
 """
@@ -20,14 +23,17 @@ from .easy_to_hard import EasyToHard
 from .gold_dpo import GoldDPO
 from .grpo import GRPO
 from .lmsi import Lmsi
+from .mcts_dpo import MCTSDPO
 from .no_filter import NoFilter
 from .rest_em import RestEM
+from .rest_mcts import RestMCTS
 from .score import SCoRe
 from .scpo import ScPO
 from .self_code_align import SelfCodeAlign
 from .self_rewarding import SelfRewarding
 from .spin import Spin
 from .star import Star
+from .step_dpo import StepDPO
 from .v_star import VStar
 
 
@@ -62,8 +68,9 @@ def get_method(name: str, **options: Any) -> Method:
 
 
 for _cls in (Star, RestEM, Lmsi, EasyToHard, NoFilter, SelfRewarding, ScPO, Spin, GoldDPO, VStar, CCT,
-             CodeStar, SelfCodeAlign, GRPO, SCoRe):
+             CodeStar, SelfCodeAlign, GRPO, SCoRe, MCTSDPO, StepDPO, RestMCTS):
     registry.register_method(_cls.name, _cls, paper=_cls.paper)
 
-__all__ = ["CCT", "GRPO", "CodeStar", "EasyToHard", "GoldDPO", "Lmsi", "NoFilter", "RestEM", "SCoRe", "ScPO", "SelfCodeAlign",
-           "SelfRewarding", "Spin", "Star", "VStar", "get_method", "method_classes", "register_method"]
+__all__ = ["CCT", "GRPO", "MCTSDPO", "CodeStar", "EasyToHard", "GoldDPO", "Lmsi", "NoFilter", "RestEM",
+           "RestMCTS", "SCoRe", "ScPO", "SelfCodeAlign", "SelfRewarding", "Spin", "Star", "StepDPO", "VStar",
+           "get_method", "method_classes", "register_method"]

@@ -1,0 +1,51 @@
+"""How the ``hf`` backend batches its decoding: distinct prompts packed into chunks of at most a budget of
+padded tokens (a large ``n`` split across chunks), and left padding with positions that count real tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Samples [start, stop) of one distinct prompt, decoded in one chunk."""
+
+    prompt: str
+    ids: tuple[int, ...]
+    start: int
+    stop: int
+    max_new: int
+
+
+def plan(pieces: list[Piece], budget: int) -> list[list[Piece]]:
+    """Pack prompts (shortest first) into chunks of at most ``budget`` padded tokens; split big ``n``."""
+    chunks: list[list[Piece]] = []
+    current: list[Piece] = []
+    for piece in sorted(pieces, key=lambda p: len(p.ids)):
+        per_row = len(piece.ids) + piece.max_new
+        step = max(1, budget // per_row)
+        for start in range(piece.start, piece.stop, step):
+            part = Piece(piece.prompt, piece.ids, start, min(piece.stop, start + step), piece.max_new)
+            trial = current + [part]
+            width = max(len(p.ids) for p in trial) + max(p.max_new for p in trial)
+            if current and sum(p.stop - p.start for p in trial) * width > budget:
+                chunks.append(current)
+                trial = [part]
+            current = trial
+    return chunks + ([current] if current else [])
+
+
+def left_pad(seqs: Sequence[Sequence[int]], pad: int, device):
+    """(ids, attention mask, position ids) for left-padded sequences; positions count real tokens only."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for b, s in enumerate(seqs):
+        if s:
+            ids[b, width - len(s):] = torch.tensor(s, dtype=torch.long)
+            mask[b, width - len(s):] = 1
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    return ids.to(device), mask.to(device), pos.to(device)
