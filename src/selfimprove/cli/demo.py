@@ -160,7 +160,11 @@ def run(args) -> int:
                       + ", ".join(f"{k}={v}" for k, v in p.defaults.items()), markup=False)
 
     t_inference = time.perf_counter()
-    rows = _inference(p, recipe, model_path, store, run_id, console) if recipe["sc_n"] else {}
+    if recipe["sc_n"]:
+        rows = _inference(p, recipe, model_path, store, run_id, console)
+    else:
+        rows = {}
+        console.rule("2 · inference: left out (the recipe's sc_n is 0)")
     inference_s = time.perf_counter() - t_inference
 
     summaries, first = {}, None
