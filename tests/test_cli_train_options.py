@@ -62,7 +62,8 @@ def test_every_setting_is_reachable_from_a_recipe():
     for name, cls in method_classes().items():
         options = {f.name: changed(f) for f in dataclasses.fields(cls) if changed(f) is not None}
         options = {k: v for k, v in options.items() if k not in ("meta_judge", "threshold")}
-        extra = {"difficulty_splits": ["terms=6"]} if name == "easy-to-hard" else {}
+        extra = {"difficulty_splits": ["terms=6"]} if name == "easy-to-hard" else \
+            {"reward": "majority"} if name == "grpo" else {}  # grpo's vote_pool needs a majority reward
         cfg = LoopConfig.from_dict({"method": {"name": name, **options, **extra}})
         assert {k: getattr(cfg.method, k) for k in options} == options
     cfg = LoopConfig.from_dict(recipe)

@@ -52,7 +52,8 @@ def test_train_method_grpo_majority_one_round_on_the_micro_model(micro_model_dir
 
     out = tmp_path / "run"
     assert main(["train", "--model", str(micro_model_dir), "--task", "arithmetic:terms=2-3,digits=1-2",
-                 "--method", "grpo", "--reward", "majority", "--min-share", "0.5", "--rl-max-steps", "1",
+                 "--method", "grpo", "--reward", "majority", "--min-share", "0.5", "--vote-pool", "6",
+                 "--rl-max-steps", "1",
                  "--rl-num-generations", "4", "--rl-batch-size", "8", "--rl-max-completion-length", "32",
                  "--rounds", "1", "--train-limit", "2", "--eval-limit", "4", "--patience", "5",
                  "--out", str(out), "--store", str(tmp_path / "runs.db")]) == 0
@@ -71,6 +72,8 @@ def test_train_method_grpo_majority_one_round_on_the_micro_model(micro_model_dir
     assert g["kl_reference"] == "start" and g["kl"]["last"] >= 0  # beta 0.04 (default): TRL logs KL to start
     assert g["length"]["baseline"] > 0 and g["length"]["drift"] == 0.0  # round 1's first step is the baseline
     assert train["sampled_tokens"] > 0 and m1["data"]["reads_gold"] is False
+    # the separate voting pool: 6 samples per prompt drawn before training label both prompts
+    assert rewards["pool_labelled"] == 2 and m1["data"]["pool_labels"]["examples"] == 2
 
 
 FAST = ["--rl-max-steps", "1", "--rl-num-generations", "2", "--rl-batch-size", "4",
@@ -134,3 +137,28 @@ def test_grpo_killed_mid_round_resumes_to_the_end(micro_model_dir, tmp_path):
         assert m["train"]["objective"] == "grpo" and m["train"]["steps"] == 1 and m["guards"]["entropy"]
         assert (run / f"round-{r}" / "model.safetensors").exists()
     assert [json.loads(x)["round"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [0, 1, 2]
+
+
+def test_the_viewer_plots_reward_accuracy_entropy_and_accuracy_of_an_rl_run():
+    from selfimprove.view.training import _is_rl, rl_figure
+
+    rounds = [{"round": 0, "eval": {"dev": {"accuracy": 0.5}}},
+              {"round": 1, "eval": {"dev": {"accuracy": 0.6}},
+               "guards": {"reward_accuracy": 0.7, "entropy": {"last": 0.4}}}]
+    assert _is_rl(rounds) and not _is_rl(rounds[:1])  # an SFT run's rounds get no such figure
+    assert rl_figure(rounds, "grpo").startswith(b"\x89PNG")
+
+
+def test_collapse_stop_ends_an_rl_run_with_its_reason(tmp_path):
+    from types import SimpleNamespace
+
+    from selfimprove.training.config import LoopConfig
+    from selfimprove.training.methods.grpo import collapse_reason
+    from selfimprove.training.rundir import RunDir
+
+    rd = RunDir(tmp_path)
+    rd.write_json("round-1/guards.json", {"entropy": {"last": 0.004}})
+    loop = SimpleNamespace(rd=rd, cfg=LoopConfig(method="grpo", rl=GRPOSettings(stop_entropy=0.01)))
+    assert "policy entropy 0.0040 fell under rl.stop_entropy 0.01" in collapse_reason(loop, 2)
+    loop.cfg = LoopConfig(method="grpo")  # stop_entropy 0 (default): entropy never stops the run
+    assert collapse_reason(loop, 2) is None

@@ -154,3 +154,14 @@ def test_grpo_method_reads_gold_exactly_when_its_reward_does():
     assert get_method("grpo", reward="majority+0.1*gold").reads_gold
     for spec in ("majority", "restrain", "self-judge", "self-judge+0.1*format"):
         assert not get_method("grpo", reward=spec).reads_gold, spec
+
+
+def test_a_separate_voting_pool_labels_the_prompt_instead_of_the_group():
+    r = MajorityReward(min_share=0.5)
+    r.use_pool({"e1": ("2", 0.75)})  # the pool (say 8 samples) voted "2" with 6 votes
+    assert r.score(TASK, E, ["3", "3", "3", "2"]) == [0.0, 0.0, 0.0, 1.0]  # the group's own "3" is outvoted
+    e2 = Example(id="e2", question="2+2", answer="4")
+    assert r.score(TASK, e2, ["4", "4", "5", None]) == [1.0, 1.0, 0.0, 0.0]  # not in the pool: group votes
+    r.use_pool({"e1": ("2", 0.25)})
+    assert r.score(TASK, E, ["2", "2"]) == [0.0, 0.0]  # the pool's share is under min_share: skipped
+    assert r.stats()["pool_labelled"] == 2 and r.stats()["skipped"] == 1

@@ -2,8 +2,8 @@
 
 Supervised rounds: ``star``, ``rest-em``, ``lmsi``, ``easy-to-hard``, ``no-filter`` (the control); preference
 and verifier rounds: ``self-rewarding``, ``scpo``, ``spin``, ``gold-dpo`` (the control), ``v-star``, ``cct``;
-code (programs run in the sandbox): ``code-star`` (gold tests) and ``self-code-align`` (the model's own tests);
-RL (TRL's GRPO): ``grpo`` (gold, majority, restrain, self-judge rewards) and ``score`` (two-turn
+code (programs run in the sandbox): ``code-star`` (gold tests) and ``self-code-align`` (the model's own
+tests); RL (TRL's GRPO): ``grpo`` (gold, majority, restrain, self-judge rewards) and ``score`` (two-turn
 self-correction);
 learning from search over steps: ``mcts-dpo``, ``step-dpo`` (step-level pairs) and ``rest-mcts`` (PRM-ranked
 search paths, PRM retrained every round).

@@ -7,7 +7,9 @@ Test-Time Reinforcement Learning" (Zuo et al. 2025, arXiv:2504.16084); ``restrai
 prompts ("RESTRAIN: From Spurious Votes to Signals -- Self-Driven RL with Self-Penalization", Yu et al. 2025,
 arXiv:2510.02172); ``self-judge`` rewards P(True) of the policy's own verify format (``training/rewards``).
 Each round trains round r-1's model on the round's training prompts; TRL samples while it trains, so the
-generate phase only records the prompts.
+generate phase only records the prompts — or, with ``vote_pool`` > 0, draws that many samples per prompt with
+round r-1's model and votes: the pool's majority (and its vote share, for ``min_share``) is then the majority
+reward's label instead of the group's own (TTRL votes over a larger set than it trains on).
 
 Whether the method reads gold depends on the reward: ``reads_gold`` is True exactly when some part of the
 reward is ``gold`` (``data.json`` and ``train.json`` say so too). Every round writes its guards to
@@ -18,7 +20,7 @@ completion length against the start model's, and the share of groups without a r
 with the reason recorded in ``summary.json``, when the policy entropy falls under ``rl.stop_entropy`` or dev
 accuracy fell two rounds in a row (``guards.collapse_stop``).
 
-Not covered: a separate voting pool, LoRA, the sampled-token budget as a setting (``rl.max_steps`` sets it).
+Not covered: LoRA, the sampled-token budget as a setting (``rl.max_steps`` sets it).
 """
 
 from __future__ import annotations
@@ -49,9 +51,15 @@ class GRPO(Method):
     restrain: penalise it (default 0.5)."""
     penalty: float = 0.5
     """restrain: the advantage -penalty given to every sample of a low-agreement prompt."""
+    vote_pool: int = 0
+    """majority: label each prompt by the majority of this many samples drawn before training (the run's
+    temperature, round r-1's model; 0: the group's own samples vote)."""
 
     def validate(self, cfg) -> None:
         self.make_reward()  # raises, naming the known rewards
+        if self.vote_pool < 0 or (self.vote_pool and "majority" not in self.reward):
+            raise ValueError(f"{self.name}: vote_pool must be >= 0 and needs a majority reward, got "
+                             f"{self.vote_pool} with reward {self.reward!r}")
 
     @property
     def reads_gold(self) -> bool:  # type: ignore[override]
@@ -63,17 +71,47 @@ class GRPO(Method):
         return parse_reward(self.reward, self.min_share, self.penalty)
 
     def collect(self, loop, r: int, backend, examples: list[Example]) -> list[Trace]:
+        if self.vote_pool:  # the separate voting pool: its majority labels the prompt
+            from ...strategies.base import score_traces
+            from ..method import sample, voted_traces
+
+            steps = sample(backend, loop.task, examples, loop.cfg, r, n=self.vote_pool)
+            return score_traces(loop.task, examples, voted_traces(self.name, loop.task, examples, steps))
         # GRPO samples inside TRL while it trains; the round records which prompts it trains on
         return [make_trace(e, self.name, [], initial_answer=None, final_answer=None) for e in examples]
 
     def build(self, loop, r: int, traces: list[Trace], examples: list[Example]) -> Built:
         reward = self.make_reward()
-        return Built(stats={"prompts": len(examples), "reward": reward.name, "reads_gold": reward.reads_gold})
+        stats = {"prompts": len(examples), "reward": reward.name, "reads_gold": reward.reads_gold}
+        if self.vote_pool:  # the pool's labels: how often right (from gold, reported, never used)
+            from ..data import PseudoLabel, label_precision
+
+            by_id = {e.id: e for e in examples}
+            labels = []
+            for t in traces:
+                vote = next(s for s in t.steps if s.kind == "vote").info
+                share = vote["votes"] / vote["n"] if vote["n"] else 0.0
+                accepted = vote["winner"] is not None and share >= (self.min_share or 0.0)
+                labels.append(PseudoLabel(t.example_id, vote["winner"], vote["votes"], vote["parsed"],
+                                          vote["n"], accepted))
+            stats["pool_labels"] = label_precision(labels, lambda i, a: loop.task.check(by_id[i], a))
+            return Built(labels=labels, stats=stats)
+        return Built(stats=stats)
 
     def train(self, loop, r: int, model, tok, examples: list[Example], seed: int, save_to):
         """One GRPO call on ``examples``; returns (model, the train.json fields with the reward's stats)."""
         rows = [{"prompt": loop.task.prompt(e), "id": e.id} for e in examples]
-        return run_grpo(loop, r, model, tok, rows, examples, self.make_reward(), seed, save_to)
+        reward = self.make_reward()
+        if self.vote_pool:
+            labels = {}
+            for d in loop.rd.read_jsonl(f"round-{r}/traces.jsonl"):
+                vote = next(s for s in d["steps"] if s["kind"] == "vote")["info"]
+                labels[d["example_id"]] = (vote["winner"], vote["votes"] / vote["n"] if vote["n"] else 0.0)
+            parts = [p for _, p in reward.parts] if hasattr(reward, "parts") else [reward]
+            for part in parts:
+                if hasattr(part, "use_pool"):
+                    part.use_pool(labels)
+        return run_grpo(loop, r, model, tok, rows, examples, reward, seed, save_to)
 
     def stop_reason(self, loop, r: int) -> str | None:
         return collapse_reason(loop, r)
@@ -89,11 +127,11 @@ def run_grpo(loop, r: int, model, tok, rows: list[dict[str, Any]], examples: lis
     from ..rewards import advantage_offsets, as_trl
 
     cfg = settings or loop.cfg.rl
-    reward.bind(HFBackend.from_model(model, tok, name=f"policy of round {r}"))
+    reward.bind(HFBackend.from_model(model, tok, name=f"policy of round {r}", chat=loop.chat))
     fn = as_trl(reward, loop.task, examples, max_tokens=cfg.max_completion_length)
     reference = loop.path(0) if cfg.reference == "start" else loop.path(r - 1)
     model, res = train_grpo(model, tok, rows, [fn], dataclasses.replace(cfg, seed=seed), save_to=save_to,
-                            reference=reference, advantage_hook=advantage_offsets(reward))
+                            reference=reference, advantage_hook=advantage_offsets(reward), chat=loop.chat)
     stats = reward.stats()
     out = {**res.to_dict(), "rewards_per_step": list(res.rewards), "rewards": stats,
            "reads_gold": reward.reads_gold, "sampled_tokens": sampled_tokens(res, cfg)}

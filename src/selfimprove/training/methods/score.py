@@ -1,8 +1,8 @@
 """SCoRe — "Training Language Models to Self-Correct via Reinforcement Learning" (Kumar et al. 2024,
 arXiv:2409.12917): two-turn RL in which the model answers, is asked to review its answer, and the second
 attempt is rewarded; stage 1 keeps the first attempt close to the base model (a KL constraint) while the
-second is trained, stage 2 trains both with a reward bonus α·(r₂ − r₁) for improving (wrong → right) and against
-breaking (right → wrong). The reward is the task's gold checker, as in the paper.
+second is trained, stage 2 trains both with a reward bonus α·(r₂ − r₁) for improving (wrong → right) and
+against breaking (right → wrong). The reward is the task's gold checker, as in the paper.
 
 How it is built on TRL's ``GRPOTrainer``, which samples one completion per prompt and cannot run two turns:
 
@@ -98,7 +98,8 @@ class SCoRe(Method):
         settings = dataclasses.replace(cfg.rl, seed=seed,
                                        trl_args={"scale_rewards": "batch", **cfg.rl.trl_args})
         reference = loop.path(0) if cfg.rl.reference == "start" else loop.path(r - 1)
-        model, res = train_grpo(model, tok, rows, [reward], settings, save_to=save_to, reference=reference)
+        model, res = train_grpo(model, tok, rows, [reward], settings, save_to=save_to, reference=reference,
+                                chat=loop.chat)
         stats = reward.stats()
         loop.rd.write_json(f"round-{r}/guards.json", {**rl_guards(loop, r, res, stats, cfg.rl),
                                                       "transitions": stats["transitions"]})

@@ -12,12 +12,13 @@ and keeps counters of what it saw, with gold-reading guards that are reported an
 - ``gold`` (``base.py``): 1 when the task's checker accepts the answer — the only reward that reads gold
   answers (``reads_gold``; a sum containing it reads gold too);
 - ``format`` (``base.py``): 1 when an answer could be extracted (a shaping term);
-- ``majority`` and ``restrain`` (``vote.py``): TTRL's majority agreement with an optional minimum vote share,
-  and a RESTRAIN-style vote-share reward that penalises low-agreement prompts;
+- ``majority`` and ``restrain`` (``vote.py``): TTRL's majority agreement with an optional minimum vote share
+  (the group's own majority, or a separate larger voting pool's), and a RESTRAIN-style vote-share reward
+  that penalises low-agreement prompts;
 - ``self-judge`` (``self_judge.py``): P(True) of the policy's own verify format;
 - sums: ``parse_reward("majority+0.1*format")`` (``Weighted``).
 
-Not covered: a separate, larger voting pool for the majority label; Co-Reward's cross-question agreement.
+Not covered: Co-Reward's cross-question agreement.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 - ``majority``: the label is the majority answer of the group; reward 1 for agreeing with it. From "TTRL:
   Test-Time Reinforcement Learning" (Zuo et al. 2025, arXiv:2504.16084). Below ``min_share`` (votes of the
   winner over all samples, unparseable ones included) every sample of the prompt gets 0 and the prompt is
-  counted as skipped.
+  counted as skipped. With a separate voting pool (``use_pool``: the majority of more samples drawn before
+  training) the pool's winner and share replace the group's.
 - ``restrain``: after "RESTRAIN: From Spurious Votes to Signals -- Self-Driven RL with Self-Penalization"
   (Yu et al. 2025, arXiv:2510.02172). Two of its three parts: (1) pseudo-label weighting — a sample's reward
   is the share of the group's votes its answer got (the whole answer distribution, not only the winner);
@@ -31,12 +32,23 @@ class MajorityReward(Reward):
         if not 0.0 <= min_share <= 1.0:
             raise ValueError(f"majority reward: min_share must be in [0, 1], got {min_share}")
         self.min_share = min_share
+        self.labels: dict[str, tuple[str | None, float]] = {}
+        """Example id -> (label, its vote share) from a separate voting pool; the group votes otherwise."""
+
+    def use_pool(self, labels: dict[str, tuple[str | None, float]]) -> None:
+        """Label each listed prompt by a separate, larger voting pool's majority (answer, vote share)."""
+        self.labels = dict(labels)
 
     def _score(self, task, example, answers, texts):
         from ...answers import majority
 
-        winner, votes, _ = majority(answers, task.equivalent)
-        if winner is None or votes / len(answers) < self.min_share:
+        if example.id in self.labels:
+            winner, share = self.labels[example.id]
+            self.counts["pool_labelled"] += 1
+        else:
+            winner, votes, _ = majority(answers, task.equivalent)
+            share = votes / len(answers)
+        if winner is None or share < self.min_share:
             self.counts["skipped"] += 1
             return [0.0] * len(answers)
         self.counts["voted"] += 1
