@@ -34,6 +34,40 @@ def _last_round(run: Path) -> int:
     return max(rounds)
 
 
+def _self_check_report(run: Path, r: int) -> dict | None:
+    """Self-verification against gold on round r's training samples, where the run wrote checking programs
+    (self-code-align on a program-aided task): how often a sample is right (generation), how often the model's
+    own checker holds on right and on wrong samples, and the precision of what it kept (verification)."""
+    from selfimprove.records import Trace
+    from selfimprove.tasks import get_task
+
+    path = run / f"round-{r}" / "traces.jsonl"
+    if not r or not path.exists():
+        return None
+    traces = [Trace.from_dict(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+    if not any(s.kind == "verify-program" for t in traces for s in t.steps):
+        return None
+    cfg = json.loads((run / "config.json").read_text())
+    task = get_task(cfg["task"], data=cfg.get("data"))
+    try:
+        by_id = {e.id: e for e in task.examples(cfg["loop"].get("train_split", "train"))}
+        n = right = held = held_right = kept = kept_right = 0
+        for t in traces:
+            gen = t.first("generate")
+            checks = iter(s for s in t.steps if s.kind == "verify-program")
+            for a, v in zip(gen.answers, gen.verdicts):
+                ok = bool(task.check(by_id[t.example_id], a)) if a is not None else False
+                check = next(checks) if a is not None else None
+                h = bool(check and check.verdicts and check.verdicts[0].correct)
+                n, right = n + 1, right + ok
+                held, held_right = held + h, held_right + (h and ok)
+                kept, kept_right = kept + bool(v.correct), kept_right + (bool(v.correct) and ok)
+    finally:
+        task.close()
+    return {"samples": n, "right": right, "checker_held": held, "held_right": held_right,
+            "held_wrong": held - held_right, "kept": kept, "kept_right": kept_right}
+
+
 def _pair(a: dict[str, bool], b: dict[str, bool]) -> dict:
     from selfimprove.metrics.stats import mcnemar_exact, paired_bootstrap
 
@@ -42,6 +76,10 @@ def _pair(a: dict[str, bool], b: dict[str, bool]) -> dict:
     m, boot = mcnemar_exact(a, b), paired_bootstrap(a, b)
     return {"n": m["n"], "acc_a": m["acc_a"], "acc_b": m["acc_b"], "diff": m["diff"], "ci": (boot["ci_low"],
             boot["ci_high"]), "p": m["p_value"], "a_only": m["a_only"], "b_only": m["b_only"]}
+
+
+def _share(gap: dict, k: str, d: str) -> str:
+    return f"{gap[k]}/{gap[d]} = {gap[k] / gap[d]:.2f}" if gap[d] else f"{gap[k]}/0"
 
 
 def _fmt(row: dict) -> str:
@@ -76,6 +114,13 @@ def main(argv=None) -> int:
         print(f"  vs its round 0:        {_fmt(row['vs_start'])}")
         if row["vs_control"]:
             print(f"  vs {control.name} (control): {_fmt(row['vs_control'])}")
+        gap = _self_check_report(run, last)
+        if gap:
+            row["self_check"] = gap
+            print(f"  self-written checkers on the training samples: right {_share(gap, 'right', 'samples')}; "
+                  f"held on right {_share(gap, 'held_right', 'right')}; held on wrong "
+                  f"{gap['held_wrong']}/{gap['samples'] - gap['right']}; precision of held "
+                  f"{_share(gap, 'held_right', 'checker_held')}; of kept {_share(gap, 'kept_right', 'kept')}")
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
     return 0

@@ -30,6 +30,9 @@ EVAL_BUDGET = ["--limit", "12"]
 EXEMPT = {
     "selfimprove demo": "the full demo takes minutes; `make demo` runs it, and the --recipe example "
                         "below runs the same code on the micro model",
+    "selfimprove demo --recipe recipes/demo-smollm2.toml": "the real model for about 10 minutes; "
+                                                           "tests/test_demo_recipes.py runs this recipe on a "
+                                                           "few examples",
     "selfimprove train --resume RUN_DIR_OR_ID": "needs an interrupted run; tests/test_training_resume.py",
     "selfimprove train --resume RUN_DIR_OR_ID --rounds 3": "needs a finished run; "
                                                            "tests/test_training_resume.py",

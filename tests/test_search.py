@@ -317,7 +317,8 @@ def test_settings_validate():
 
 def test_search_on_a_chat_backend_continues_the_assistant_reply():
     """With a chat template the partial solution is the start of the assistant's reply (a final assistant
-    message), never text appended to the user's message; without one the prompt is prompt + prefix, as before."""
+    message), never text appended to the user's message; without one the prompt is prompt + prefix, as
+    before."""
     from selfimprove.backends.base import Capabilities
     from selfimprove.chat import continue_reply, conversation, messages
 

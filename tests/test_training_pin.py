@@ -70,7 +70,9 @@ class Noisy(ScriptedBackend):
     """Answers every prompt the loops send, deterministically from (prompt, sample index, round): a solve
     prompt is right with probability 0.35 + 0.15 x round, else off by 1-3 (so wrong answers collide in votes),
     sometimes without an answer or cut at max_tokens; verify, review, rubric and pairwise prompts get
-    answers that lean right; log-likelihoods lean towards ' yes' for right candidates."""
+    answers that lean right; log-likelihoods lean towards ' yes' for right candidates. Not the library's
+    ``scripted`` model on purpose: the golden records were made with this one, and a pin's backend never
+    changes (its round-dependent accuracy, truncated and answerless samples are what the pin exercises)."""
 
     def __init__(self, t: ArithmeticTask, round_idx: int) -> None:
         super().__init__(default=" no")

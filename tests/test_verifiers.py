@@ -323,9 +323,12 @@ def test_choice_fast_path_equals_loglikelihood_on_a_local_model(tiny_random_mode
     fast = _next_token_scores(b, prompts, forms)
     slow = b.loglikelihood([p for p in prompts for _ in forms], [f for _ in prompts for f in forms])
     assert fast == pytest.approx(slow, abs=1e-4)
-    assert _next_token_scores(b, prompts, ["15"]) is None  # no single-token form: all scored the slow way
-    # a two-token form is left to the caller
-    assert _next_token_scores(b, prompts[:1], ["1", "15"])[1] is None
+    # forms of several tokens continue the prompt's cache: the same numbers as scoring each row the slow way
+    multi = ["15", "1", "a5+", "7"]
+    got = _next_token_scores(b, prompts, multi)
+    want = b.loglikelihood([p for p in prompts for _ in multi], [f for _ in prompts for f in multi])
+    assert got == pytest.approx(want, abs=1e-4)
+    assert len(b.tokenizer("a5+", add_special_tokens=False)["input_ids"]) == 3  # really several tokens
     choices, _ = choose(b, prompts, [("one", ("1",)), ("five", ("5", "55"))], min_mass=0.0)
     p1, p5 = math.exp(slow[0]), math.exp(slow[1]) + math.exp(b.loglikelihood([prompts[0]], ["55"])[0])
     assert choices[0].probs["one"] == pytest.approx(p1 / (p1 + p5), abs=1e-4)

@@ -21,6 +21,9 @@ STRATEGIES = ("greedy", "self-consistency:n=4,temperature=0.8,seed=1", "self-cor
 
 
 def scripted(task: ArithmeticTask, n: int) -> ScriptedBackend:
+    """The viewer's own double, not the library's ``scripted`` model: its review must break right answers
+    (c→w cells to click), one completion carries the payload, and searches need branching partial
+    solutions."""
     by_prompt = {task.prompt(e): (i, e) for i, e in enumerate(task.examples("test")[:n])}
 
     def solve(prompt: str, k: int):

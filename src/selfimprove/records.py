@@ -13,13 +13,25 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
 
 def _plain(value: Any) -> Any:
-    """Turn dataclasses, tuples and nested containers into JSON-ready plain values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    """Turn dataclasses, tuples and nested containers into JSON-ready plain values.
+
+    Scalars return at once and each dataclass's field names are looked up once: a trace holds one float per
+    token, and this runs for every trace a run stores (twice: its run directory and the run store)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    names = _FIELD_NAMES.get(kind)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [v if type(v) in _SCALARS else _plain(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     return value

@@ -77,10 +77,11 @@ def paired_tests(out: Path, summaries: dict, split: str, seed: int = 0) -> dict:
 
 
 def write_page(path: Path, out: Path, summaries: dict, splits: tuple[str, ...], tests: dict, *,
-               title: str, inference: dict | None = None) -> Path:
+               title: str, inference: dict | None = None, test_split: str | None = None) -> Path:
     """The demo's HTML page (``report/templates/demo.html``): accuracy per round for every arm and split (95 %
     CI bars; the figure the viewer's multi-arm page draws), the per-round table, the paired tests and the
-    inference comparison. Self-contained: the figure is embedded."""
+    inference comparison (``test_split``: where the paired tests ran; default the first split that is neither
+    dev nor test-hard). Self-contained: the figure is embedded."""
     import base64
 
     from ..report import plots
@@ -90,7 +91,7 @@ def write_page(path: Path, out: Path, summaries: dict, splits: tuple[str, ...], 
     rounds = {arm: list(round_metrics(out / arm)) for arm in summaries}
     figure = plots.arms_by_split(rounds, splits)
     arms = [{"name": arm, "rounds": ms} for arm, ms in rounds.items()]
-    test_split = next((s for s in splits if s not in ("dev", "test-hard")), splits[-1])
+    test_split = test_split or next((s for s in splits if s not in ("dev", "test-hard")), splits[-1])
     html = render("demo.html", static=True, title=title, arms=arms, splits=splits, tests=tests,
                   test_split=test_split, inference=inference or {},
                   figure=figure and "data:image/png;base64," + base64.b64encode(figure).decode())

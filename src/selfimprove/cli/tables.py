@@ -79,3 +79,32 @@ def print_verification_table(rows: dict[str, dict]) -> None:
                       "—" if gap is None else f"{100 * gap:+.1f}", "—" if auroc is None else f"{auroc:.3f}",
                       str(v.get("n_unscored", 0)))
     console().print(table)
+
+
+def print_round_table(run_dir) -> None:
+    """``train``'s closing table: accuracy per round and split, rows, loss (DPO: log π(chosen))."""
+    from ..training.loop import round_metrics
+
+    rounds = round_metrics(run_dir)
+    if not rounds:
+        return
+    splits = list(rounds[0]["eval"])
+    dpo = any("chosen_logp_after" in m.get("train", {}) for m in rounds)  # preference runs: watch the chosen
+    print("round  " + "  ".join(f"{s:>22}" for s in splits) + "   rows  loss" + ("  logp(chosen) before>after"
+                                                                               if dpo else ""))
+    for m in rounds:
+        cells = []
+        for s in splits:
+            a = m["eval"][s]
+            ci = a.get("ci95") or (None, None)
+            acc = "n/a" if a["accuracy"] is None else f"{a['accuracy']:.3f}"
+            cells.append(f"{acc} [{_f(ci[0])},{_f(ci[1])}] u{a['unparsed']}".rjust(22))
+        rows = m.get("data", {}).get("rows", "-")
+        loss = m.get("train", {}).get("last_loss")
+        t = m.get("train", {})
+        lp = f"  {_f(t.get('chosen_logp_before'))} > {_f(t.get('chosen_logp_after'))}" if dpo else ""
+        print(f"{m['round']:>5}  " + "  ".join(cells) + f"  {rows:>5}  {_f(loss)}" + lp)
+
+
+def _f(x) -> str:
+    return "-" if x is None else f"{x:.2f}"

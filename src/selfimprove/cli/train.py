@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import EXIT_INCOMPLETE, RunIncomplete, UserError
+from .tables import print_round_table
 
 if TYPE_CHECKING:
     from ..training.config import LoopConfig
@@ -48,7 +49,8 @@ def register(sub) -> None:
                        description=__doc__.splitlines()[0])
     p.add_argument("--recipe", metavar="TOML", help="preset file (recipes/*.toml): model, task and config "
                    "fields; flags given on the command line override it")
-    p.add_argument("--model", help="tiny | micro | HF model dir | hub id (the starting policy)")
+    p.add_argument("--model", help="tiny | micro | smollm2 | HF model dir | hub id (the starting policy); the "
+                   "hf backend's options after a colon, as eval takes them: smollm2:chat=false")
     p.add_argument("--task", help="arithmetic | gsm8k | jsonl ... with :key=value options")
     p.add_argument("--data", help="data file or folder for file-backed tasks")
     p.add_argument("--out", metavar="DIR", help="run directory (default: $SELFIMPROVE_HOME/train/<run id>)")
@@ -152,6 +154,7 @@ def _run(args, store) -> int:
         more = check_resume_flags(args, cfg)
         task = get_task(saved["task"], data=saved.get("data"))
         model_path, run_id = saved["model_path"], saved.get("run_id")
+        options = saved.get("backend_options") or {}
         check_task_formats(model_path, task)
         if run_id:
             store.lock_run(run_id)
@@ -160,11 +163,11 @@ def _run(args, store) -> int:
         if run_id:
             store.set_status(run_id, "running")
     else:
-        run_dir, cfg, task, model_path, run_id = _new_run(args, store)
+        run_dir, cfg, task, model_path, run_id, options = _new_run(args, store)
     print(f"run {run_id} · {cfg.method.name} · {cfg.rounds} round(s) · dir {run_dir}", flush=True)
     try:
         summary = run_loop(cfg, task, model_path, run_dir, store=store, run_id=run_id,
-                           reuse_start=getattr(args, "reuse_start", None))
+                           reuse_start=getattr(args, "reuse_start", None), backend_options=options)
     except RunIncomplete as e:  # a round lost too many requests: stored 'incomplete', resumable
         if run_id:
             store.set_status(run_id, "incomplete")
@@ -184,7 +187,7 @@ def _run(args, store) -> int:
     if run_id:
         store.put_metrics(run_id, "summary", summary)
         store.set_status(run_id, "done")
-    _print_table(run_dir, cfg)
+    print_round_table(run_dir)
     print(f"best round {summary['best_round']} · final model {summary['final_model']}"
           + (f" · stopped early: {summary['stopped']}" if summary["stopped"] else ""))
     return 0
@@ -209,23 +212,33 @@ def _new_run(args, store):
             setattr(args, key, value)
     if not args.model or not args.task:
         raise UserError("train needs --model and --task (or --recipe FILE, or --resume RUN_DIR_OR_ID)")
-    task_spec = task_for_model(args.task, args.model)
+    model, options = split_model_spec(args.model)
+    task_spec = task_for_model(args.task, model)
     task = get_task(task_spec, data=args.data)
-    recipe = {**_model_defaults(args.model, args, recipe), **recipe}  # flat defaults first: recipe, flags win
+    recipe = {**_model_defaults(model, args, recipe), **recipe}  # flat defaults first: recipe, flags win
     cfg = build_config(args, task, recipe)
     _check_out(Path(args.out) if args.out else home() / "train")
-    model_path = _resolve_model(args.model)  # may pretrain a built-in model: after every check
+    model_path = _resolve_model(model)  # may pretrain a built-in model: after every check
     check_model_dir(str(model_path))
     check_task_formats(model_path, task)
     saved = {"command": "train", "model": args.model, "model_path": str(model_path), "task": task_spec,
-             "data": args.data, "loop": cfg.to_dict(), "versions": _versions()}
+             "data": args.data, "backend_options": options, "loop": cfg.to_dict(), "versions": _versions()}
     run_id = store.create_run("train", saved, seed=cfg.seed)
     store.lock_run(run_id)
     run_dir = Path(args.out) if args.out else home() / "train" / run_id
     saved.update(run_id=run_id, run_dir=str(run_dir))
     RunDir(run_dir).write_json("config.json", saved)
     store.put_metrics(run_id, "run", {"run_dir": str(run_dir)})
-    return run_dir, cfg, task, model_path, run_id
+    return run_dir, cfg, task, model_path, run_id, options
+
+
+def split_model_spec(spec: str) -> tuple[str, dict]:
+    """``smollm2:chat=false`` → ``('smollm2', {'chat': False})``: the model to train and the hf backend's options,
+    written as ``eval --model`` takes them (chat, dtype, device, max_batch_tokens). Every round's model is
+    generated and evaluated with them, and ``chat`` also decides how the trainers format their rows."""
+    from ..backends import hf_options
+
+    return hf_options(spec)  # an unknown option is refused, naming the known ones
 
 
 def _model_defaults(model: str, args, recipe: dict) -> dict:
@@ -337,31 +350,3 @@ def _versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             out[name] = "missing"
     return out
-
-
-def _print_table(run_dir: Path, cfg) -> None:
-    from ..training.loop import round_metrics
-
-    rounds = round_metrics(run_dir)
-    if not rounds:
-        return
-    splits = list(rounds[0]["eval"])
-    dpo = any("chosen_logp_after" in m.get("train", {}) for m in rounds)  # preference runs: watch the chosen
-    print("round  " + "  ".join(f"{s:>22}" for s in splits) + "   rows  loss" + ("  logp(chosen) before>after"
-                                                                               if dpo else ""))
-    for m in rounds:
-        cells = []
-        for s in splits:
-            a = m["eval"][s]
-            ci = a.get("ci95") or (None, None)
-            acc = "n/a" if a["accuracy"] is None else f"{a['accuracy']:.3f}"
-            cells.append(f"{acc} [{_f(ci[0])},{_f(ci[1])}] u{a['unparsed']}".rjust(22))
-        rows = m.get("data", {}).get("rows", "-")
-        loss = m.get("train", {}).get("last_loss")
-        t = m.get("train", {})
-        lp = f"  {_f(t.get('chosen_logp_before'))} > {_f(t.get('chosen_logp_after'))}" if dpo else ""
-        print(f"{m['round']:>5}  " + "  ".join(cells) + f"  {rows:>5}  {_f(loss)}" + lp)
-
-
-def _f(x) -> str:
-    return "-" if x is None else f"{x:.2f}"

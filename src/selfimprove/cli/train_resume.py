@@ -1,4 +1,4 @@
-"""``selfimprove train --resume``: find the run, refuse flags that contradict its stored config, and add rounds.
+"""``selfimprove train --resume``: find the run, refuse flags that contradict its stored config, add rounds.
 
 A resumed run is read from its ``config.json``: every setting comes from there, and a flag that says otherwise
 is refused, naming the flag. The one exception is ``--rounds``: more rounds than the run had continue it past
@@ -46,8 +46,8 @@ def check_resume_flags(args, cfg) -> int | None:
         if key == "rounds" and isinstance(value, int) and value > stored:
             more = value  # continue past the run's last round
         elif key == "rounds" and value != stored:
-            raise UserError(f"--rounds {value!r} is fewer than the {stored} round(s) of the run being resumed; "
-                            f"a resumed run can add rounds (--rounds > {stored}), not drop them",
+            raise UserError(f"--rounds {value!r} is fewer than the {stored} round(s) of the run being "
+                            f"resumed; a resumed run can add rounds (--rounds > {stored}), not drop them",
                             field="--rounds")
         elif value != stored:
             flag = flag_of(key)

@@ -99,13 +99,14 @@ class DPOResult(Record):
 
 
 def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSettings,
-              save_to: str | Path | None = None, ref_model=None):
+              save_to: str | Path | None = None, ref_model=None, chat: bool = True):
     """DPO on ``pairs``; returns ``(trained_model, DPOResult)``.
 
     ``model`` is a ``PreTrainedModel`` or a path (then ``tokenizer`` may be None). ``ref_model`` defaults to
     a frozen copy of ``model`` as passed (unused with LoRA). Pairs with an empty chosen or rejected text, or
     with a negative weight, are refused. With ``save_to`` the trained model (LoRA merged) and the tokenizer
-    are written there."""
+    are written there. ``chat`` False: prompts as plain text, not through the chat template (the hf backend's
+    option)."""
     if isinstance(model, (str, Path)):
         model, loaded = load_policy(model)
         tokenizer = tokenizer or loaded
@@ -131,7 +132,7 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
     from ..chat import model_text
 
     datasets.disable_progress_bars()
-    before = completion_logps(model, tokenizer, rows)
+    before = completion_logps(model, tokenizer, rows, chat=chat)
     if ref_model is None and not settings.lora:
         ref_model = copy.deepcopy(model).eval()
         for p in ref_model.parameters():
@@ -141,7 +142,7 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
         trainer = trainer_cls(model=model, ref_model=None if settings.lora else ref_model,
                               args=dpo_config(settings, tmp, len(rows)), processing_class=tokenizer,
                               train_dataset=datasets.Dataset.from_list(
-                                  [{**r, "prompt": model_text(tokenizer, r["prompt"])} for r in rows]),
+                                  [{**r, "prompt": model_text(tokenizer, r["prompt"], chat)} for r in rows]),
                               peft_config=lora_config(settings) if settings.lora else None)
         trainer.remove_callback(PrinterCallback)
         start = time.perf_counter()
@@ -155,7 +156,7 @@ def train_dpo(model, tokenizer, pairs: Sequence[dict[str, Any]], settings: DPOSe
         trained = trained.merge_and_unload()
     drop_fused_head(trained)  # its closure would call back into this model from next round's reference copy
     trained.eval()
-    after = completion_logps(trained, tokenizer, rows)
+    after = completion_logps(trained, tokenizer, rows, chat=chat)
     if save_to is not None and main:
         save_policy(trained, tokenizer, save_to)
     keep = ("loss", "logps/chosen", "logps/rejected", "rewards/margins", "rewards/accuracies", "weight/mean")
@@ -295,20 +296,20 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def completion_logps(model, tokenizer,
-                     rows: Sequence[dict[str, Any]]) -> tuple[float | None, float | None, int]:
+def completion_logps(model, tokenizer, rows: Sequence[dict[str, Any]],
+                     chat: bool = True) -> tuple[float | None, float | None, int]:
     """Mean log π(chosen | prompt), mean log π(rejected | prompt) (EOS excluded) and the number of pairs
     measured: pairs longer than the model's context are left out (TRL truncates them for training)."""
     from ..backends.hf import HFBackend
     from ..chat import model_text
 
     limit = getattr(model.config.get_text_config(), "max_position_embeddings", None)
-    fits = [r for r in rows if limit is None or max(len(
-        tokenizer(model_text(tokenizer, r["prompt"]) + r[k])["input_ids"])
-                                                    for k in ("chosen", "rejected")) <= limit]
+    fits = [r for r in rows if limit is None or max(
+        len(tokenizer(model_text(tokenizer, r["prompt"], chat) + r[k])["input_ids"])
+        for k in ("chosen", "rejected")) <= limit]
     if not fits:
         return None, None, 0
-    backend = HFBackend.from_model(model, tokenizer)
+    backend = HFBackend.from_model(model, tokenizer, chat=chat)
     prompts = [r["prompt"] for r in fits]
     chosen = backend.loglikelihood(prompts, [r["chosen"] for r in fits])
     rejected = backend.loglikelihood(prompts, [r["rejected"] for r in fits])

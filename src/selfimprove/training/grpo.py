@@ -175,13 +175,15 @@ def trainer_class():
 
 def train_grpo(model, tokenizer, rows: Sequence[dict[str, str]], reward_funcs: Sequence[Callable],
                settings: GRPOSettings, save_to: str | Path | None = None, reward_weights=None,
-               reference: str | Path | None = None, advantage_hook: Callable | None = None):
+               reference: str | Path | None = None, advantage_hook: Callable | None = None,
+               chat: bool = True):
     """GRPO on ``rows`` (``{"prompt", "id"}``) with ``reward_funcs``; returns ``(trained_model, GRPOResult)``.
 
     ``model`` is a ``PreTrainedModel`` or a path (then ``tokenizer`` may be None). ``reward_weights`` (one per
     reward) weights TRL's sum of rewards. ``reference``: the model directory TRL loads as the KL reference
     when ``beta`` > 0 (default: the one the policy's config names). ``advantage_hook``: see
-    ``trainer_class``. With ``save_to`` the trained model and tokenizer are saved there.
+    ``trainer_class``. With ``save_to`` the trained model and tokenizer are saved there. ``chat`` False:
+    prompts as plain text, not through the chat template (the hf backend's option).
     """
     from .sft import drop_fused_head, load_policy, save_policy
 
@@ -195,7 +197,7 @@ def train_grpo(model, tokenizer, rows: Sequence[dict[str, str]], reward_funcs: S
         raise ValueError("train_grpo needs at least one reward callable")
     from ..chat import model_text
 
-    rows = [{**r, "prompt": model_text(tokenizer, r["prompt"])} for r in rows]
+    rows = [{**r, "prompt": model_text(tokenizer, r["prompt"], chat)} for r in rows]
     import datasets
     from transformers import PrinterCallback
 

@@ -49,17 +49,19 @@ from .state import RunState, flat, headline, round_metrics
 def run_loop(cfg: LoopConfig, task, model_path: str | Path, run_dir: str | Path, *, store=None,
              run_id: str | None = None, make_backend: Callable[[str], Any] | None = None,
              log: Callable[[str], None] | None = None, reuse_start: str | Path | None = None,
-             scope: str = "") -> dict[str, Any]:
+             scope: str = "", backend_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run (or resume) ``cfg.rounds`` rounds of ``cfg.method`` starting from ``model_path``; returns the
     summary (also written to ``run_dir/summary.json``). Call again with the same ``run_dir`` to resume.
 
     ``reuse_start``: the run dir of another run whose round 0 evaluated the same starting model on the same
     splits, limits and task; its round-0 evaluation is copied instead of recomputed (the demo's arms share
     one). ``scope``: a prefix for every store scope of this run, so that several loops can share one
-    ``run_id`` without mixing their traces."""
+    ``run_id`` without mixing their traces. ``backend_options``: the hf backend's options of the model spec
+    (``smollm2:chat=false`` → ``{"chat": False}``) for every round's model; ``chat`` also decides how the
+    trainers format their rows, so a model is trained on the text it is prompted with."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     loop = RoundLoop(cfg, task, Path(model_path), RunDir(run_dir), store=store, run_id=run_id,
-                     make_backend=make_backend, log=log, scope=scope,
+                     make_backend=make_backend, log=log, scope=scope, backend_options=backend_options,
                      reuse_start=RunDir(reuse_start) if reuse_start is not None else None)
     return loop.run()
 
@@ -156,13 +158,13 @@ class RoundLoop(RunState):
         if method.objective == "sft" and built.rows:
             self.log(f"round {r}: SFT on {len(built.rows)} rows from round {start}'s model")
             model, res = train_sft(model, tok, [x.trl() for x in built.rows],
-                                   self.trainer_settings("sft", seed), save_to=stage)
+                                   self.trainer_settings("sft", seed), save_to=stage, chat=self.chat)
             info.update(res.to_dict(), first_loss=res.first_loss, last_loss=res.last_loss)
         elif method.objective == "dpo" and built.pairs:
             self.log(f"round {r}: DPO ({'+'.join(self.cfg.dpo.loss_type)}) on {len(built.pairs)} pairs from "
                      f"round {start}'s model")
             model, res = train_dpo(model, tok, [p.trl() for p in built.pairs],
-                                   self.trainer_settings("dpo", seed), save_to=stage)
+                                   self.trainer_settings("dpo", seed), save_to=stage, chat=self.chat)
             info.update(res.summary())
         elif method.objective == "grpo":
             examples = self.examples_of(r)

@@ -97,12 +97,13 @@ def sft_config(settings: SFTSettings, output_dir: str, n_rows: int):
 
 
 def train_sft(model, tokenizer, rows: Sequence[dict[str, str]], settings: SFTSettings,
-              save_to: str | Path | None = None):
+              save_to: str | Path | None = None, chat: bool = True):
     """Fine-tune ``model`` on prompt-completion ``rows``; returns ``(trained_model, SFTResult)``.
 
     ``model`` is a ``PreTrainedModel`` or a path (then ``tokenizer`` may be None and is loaded from it). With
     ``save_to`` the trained model (LoRA merged) and the tokenizer are written there with ``save_pretrained``.
-    Rows with an empty completion are refused: there would be nothing to learn from them.
+    Rows with an empty completion are refused: there would be nothing to learn from them. ``chat`` (the hf
+    backend's option of the same name) False formats prompts as plain text instead of the chat template.
     """
     if isinstance(model, (str, Path)):
         model, loaded_tok = load_policy(model)
@@ -110,7 +111,7 @@ def train_sft(model, tokenizer, rows: Sequence[dict[str, str]], settings: SFTSet
     from ..chat import model_text
 
     # the prompt as the hf backend sends it (chat template applied when the tokenizer has one)
-    rows = [{"prompt": model_text(tokenizer, r["prompt"]), "completion": r["completion"]} for r in rows]
+    rows = [{"prompt": model_text(tokenizer, r["prompt"], chat), "completion": r["completion"]} for r in rows]
     if not rows:
         raise ValueError("train_sft needs at least one row; the caller should skip training on empty data")
     if any(not r["completion"] for r in rows):

@@ -18,8 +18,11 @@ class RunState:
 
     def __init__(self, cfg, task, base: Path, rd: RunDir, *, store=None, run_id: str | None = None,
                  make_backend: Callable[[str], Any] | None = None, log: Callable[[str], None] = print,
-                 reuse_start: RunDir | None = None, scope: str = "") -> None:
+                 reuse_start: RunDir | None = None, scope: str = "",
+                 backend_options: dict[str, Any] | None = None) -> None:
         self.cfg, self.method, self.task, self.base, self.rd = cfg, cfg.method, task, base, rd
+        self.backend_options = dict(backend_options or {})  # the hf backend's options from the model spec
+        self.chat = bool(self.backend_options.get("chat", True))  # generation and trainers format alike
         self.store, self.run_id, self.log = store, run_id, log
         self.custom_backend = make_backend is not None  # then every generation goes through it
         self.make_backend = make_backend or self._hf_backend
@@ -73,7 +76,8 @@ class RunState:
         if self.memory is not None and self.memory[0] == r and not self.custom_backend:
             from ..backends.hf import HFBackend
 
-            return HFBackend.from_model(self.memory[1], self.memory[2], name=str(self.path(r)))
+            kept = {k: v for k, v in self.backend_options.items() if k in ("chat", "max_batch_tokens")}
+            return HFBackend.from_model(self.memory[1], self.memory[2], name=str(self.path(r)), **kept)
         backend = self.make_backend(str(self.path(r)))
         if not self.custom_backend:
             self.memory = (r, backend.model, backend.tokenizer)
@@ -87,7 +91,7 @@ class RunState:
             import torch
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        return HFBackend(path, device=device)
+        return HFBackend(path, **{"device": device, **self.backend_options})  # the spec's device= wins
 
     # ---- round 0 and resuming ------------------------------------------------------------------------------
     def start_settings(self) -> dict[str, Any]:
@@ -100,7 +104,8 @@ class RunState:
         return {"model": str(self.base), "model_mtime": weights.stat().st_mtime if weights.exists() else None,
                 "task": self.task.describe(),
                 "examples": examples, "max_tokens": self.cfg.max_tokens, "seed": self.cfg.seed,
-                "device": self.cfg.device}
+                "device": self.cfg.device,
+                **({"backend_options": self.backend_options} if self.backend_options else {})}
 
     def reuse_start_eval(self) -> bool:
         """Copy round 0's evaluation from ``reuse_start`` when it evaluated exactly what this run would."""

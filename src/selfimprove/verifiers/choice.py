@@ -18,9 +18,11 @@ arXiv 2207.05221: yes vs no), the rubric judge (the expected score over score to
 "G-Eval: NLG Evaluation using GPT-4 with Better Human Alignment", arXiv 2303.16634), the pairwise judge
 (A vs B) and Universal Self-Consistency's selection (a response number).
 
-On a local Hugging Face model the forms that are single tokens ("Yes", "3", "A") are read from one forward
-pass per prompt; the others ("YES" = "Y" + "ES", " 3" = " " + "3" in SmolLM2's vocabulary), and every form on
-other backends, are scored one row each by ``backend.loglikelihood``.
+On a local Hugging Face model every form is read from one forward pass per prompt: the single-token forms
+("Yes", "3", "A") from its next-token distribution, the others ("YES" = "Y" + "ES", " 3" = " " + "3" in
+SmolLM2's vocabulary) by continuing its KV cache (the prompt is encoded once, not once per form, which on a
+few-hundred-token judge prompt was most of a judge's cost); on other backends every form is scored one row
+each by ``backend.loglikelihood``.
 
 Not covered: options whose forms are prefixes of each other's (``"1"`` and ``"10"``: the shorter one's
 probability would include the longer one's), which callers avoid by offering single-character options.
@@ -105,34 +107,63 @@ def choice_step(kind: str, prompt: str, choice: Choice, comps: tuple[Completion,
 
 
 def _next_token_scores(backend, prompts: Sequence[str], forms: Sequence[str]) -> list[float | None] | None:
-    """The log-likelihoods ``backend.loglikelihood`` would give for the forms that are one token of a local
-    Hugging Face model, read from one forward pass per prompt (row-major: prompt, then form); None for a form
-    of several tokens ("YES" may be "Y" + "ES"), which the caller scores the slow way. None when the backend
-    has no local model or no form is a single token."""
+    """The log-likelihoods ``backend.loglikelihood`` would give for every form on a local Hugging Face model,
+    computed from one forward pass over each prompt (row-major: prompt, then form): a one-token form is read
+    from the prompt's next-token distribution; the forms of several tokens ("YES" may be "Y" + "ES", " 3" is
+    " " + "3") continue the prompt's KV cache in one small batch, so the prompt is never encoded twice.
+    None when the backend has no local model (the caller then scores every form with ``loglikelihood``)."""
     model, tokenizer = getattr(backend, "model", None), getattr(backend, "tokenizer", None)
     encode = getattr(backend, "encode_prompt", None)
     if model is None or tokenizer is None or encode is None or not hasattr(model, "forward"):
         return None
-    ids = [tokenizer(f, add_special_tokens=False)["input_ids"] for f in forms]
-    single = [j for j, x in enumerate(ids) if len(x) == 1]
-    if not single:
+    ids = [list(tokenizer(f, add_special_tokens=False)["input_ids"]) for f in forms]
+    if not all(ids):
         return None
     import torch
 
-    targets = torch.tensor([ids[j][0] for j in single])
     out: list[float | None] = []
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
             for prompt in prompts:
-                context = torch.tensor([encode(prompt)], device=model.device)
-                logits = model(input_ids=context, logits_to_keep=1).logits[0, -1].float()
-                got = dict(zip(single, torch.log_softmax(logits, dim=-1)[targets.to(logits.device)].tolist()))
-                out.extend(got.get(j) for j in range(len(forms)))
+                out.extend(_form_scores(model, encode(prompt), ids))
     finally:
         model.train(was_training)
     return out
+
+
+def _form_scores(model, context: list[int], forms: list[list[int]]) -> list[float]:
+    """log p(form | context) for each tokenised form: one forward over the context with a cache, then the
+    several-token forms' remaining tokens as one right-padded batch on copies of that cache."""
+    import torch
+    from transformers import DynamicCache
+
+    dev = model.device
+    cache = DynamicCache(config=model.config)
+    out = model(input_ids=torch.tensor([context], device=dev), cache=cache, use_cache=True, logits_to_keep=1)
+    first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+    scores = [float(first[f[0]]) for f in forms]
+    multi = [j for j, f in enumerate(forms) if len(f) > 1]
+    if not multi:
+        return scores
+    width, n = max(len(forms[j]) for j in multi) - 1, len(context)
+    rows = torch.zeros((len(multi), width), dtype=torch.long)
+    tail = torch.zeros((len(multi), width), dtype=torch.long)
+    for r, j in enumerate(multi):  # right padding: a real token never attends to the pads after it
+        rows[r, :len(forms[j]) - 1] = torch.tensor(forms[j][:-1])
+        tail[r, :len(forms[j]) - 1] = 1
+    cache = out.cache
+    cache.batch_select_indices(torch.zeros(len(multi), dtype=torch.long, device=dev))
+    mask = torch.cat([torch.ones((len(multi), n), dtype=torch.long), tail], dim=-1).to(dev)
+    pos = torch.arange(n, n + width, device=dev).expand(len(multi), -1)
+    logits = model(input_ids=rows.to(dev), attention_mask=mask, position_ids=pos, cache=cache,
+                   use_cache=True).logits
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    for r, j in enumerate(multi):
+        rest = forms[j][1:]
+        scores[j] += float(logp[r, torch.arange(len(rest)), torch.tensor(rest, device=dev)].sum())
+    return scores
 
 
 def _scored(backend, prompt: str, continuations: Sequence[str]) -> tuple[Completion, ...]:

@@ -127,11 +127,11 @@ def run_grpo(loop, r: int, model, tok, rows: list[dict[str, Any]], examples: lis
     from ..rewards import advantage_offsets, as_trl
 
     cfg = settings or loop.cfg.rl
-    reward.bind(HFBackend.from_model(model, tok, name=f"policy of round {r}"))
+    reward.bind(HFBackend.from_model(model, tok, name=f"policy of round {r}", chat=loop.chat))
     fn = as_trl(reward, loop.task, examples, max_tokens=cfg.max_completion_length)
     reference = loop.path(0) if cfg.reference == "start" else loop.path(r - 1)
     model, res = train_grpo(model, tok, rows, [fn], dataclasses.replace(cfg, seed=seed), save_to=save_to,
-                            reference=reference, advantage_hook=advantage_offsets(reward))
+                            reference=reference, advantage_hook=advantage_offsets(reward), chat=loop.chat)
     stats = reward.stats()
     out = {**res.to_dict(), "rewards_per_step": list(res.rewards), "rewards": stats,
            "reads_gold": reward.reads_gold, "sampled_tokens": sampled_tokens(res, cfg)}

@@ -98,7 +98,8 @@ class SCoRe(Method):
         settings = dataclasses.replace(cfg.rl, seed=seed,
                                        trl_args={"scale_rewards": "batch", **cfg.rl.trl_args})
         reference = loop.path(0) if cfg.rl.reference == "start" else loop.path(r - 1)
-        model, res = train_grpo(model, tok, rows, [reward], settings, save_to=save_to, reference=reference)
+        model, res = train_grpo(model, tok, rows, [reward], settings, save_to=save_to, reference=reference,
+                                chat=loop.chat)
         stats = reward.stats()
         loop.rd.write_json(f"round-{r}/guards.json", {**rl_guards(loop, r, res, stats, cfg.rl),
                                                       "transitions": stats["transitions"]})

@@ -65,7 +65,7 @@ class VStar(Star):
         model, tok = load_policy(loop.base)
         if pairs:
             _, res = train_dpo(model, tok, [PreferencePair.from_dict(p).trl() for p in pairs],
-                               loop.trainer_settings("dpo", seed), save_to=tmp)
+                               loop.trainer_settings("dpo", seed), save_to=tmp, chat=loop.chat)
             out = res.summary()
         else:
             save_policy(model, tok, tmp)
