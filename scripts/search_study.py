@@ -59,6 +59,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="write every number as JSON here")
     p.add_argument("--prm", help="a trained PRM directory: adds best-of-n / weighted best-of-n / beam by "
                                  "the PRM")
+    p.add_argument("--no-search", action="store_true", help="skip beam / MCTS / DVTS (the PRM rows stay)")
     p.add_argument("--combine", nargs="+", help="no run: pool the per-example results of these --out files "
                                                 "(one per seed, say) into one table")
     args = p.parse_args(argv)
@@ -141,7 +142,7 @@ def run_seed(backend, task, examples, seed: int, args) -> dict:
                                            lambda t, n=cfg["bon"]: bon_tokens(t, n))
         if args.prm:
             out.update(prm_rows(task, sc, budget, cfg, args, seed))
-        for name in SEARCH:
+        for name in () if args.no_search else SEARCH:
             spec = f"{cfg[name]},temperature={T},seed={seed}"
             traces = timed(backend, task, examples, get_strategy(spec), args.chunk)
             for how in traces["traces"][0].steps[-1].info["finals"]:  # every final rule on the same trees
