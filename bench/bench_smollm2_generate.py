@@ -28,13 +28,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gsm8k" / "test.jsonl"
-FALLBACK = ["Tom has 3 apples and buys 4 more. How many apples does he have?",
-            "A box holds 6 eggs. How many eggs are in 5 boxes?"]
 
 
-def questions(count: int) -> list[str]:
-    rows = [json.loads(line)["question"] for line in DATA.open()][:count] if DATA.exists() else []
-    return [(rows or FALLBACK)[i % len(rows or FALLBACK)] for i in range(count)]
+def questions(count: int, data: Path = DATA) -> list[str]:
+    """``count`` distinct questions: GSM8K's test split (``data``, default beside the checkout), else the
+    built-in word problems (never repeated: the hf backend decodes a repeated prompt once, which would flatter
+    it)."""
+    if data.exists():
+        rows = [json.loads(line)["question"] for line in data.open()][:count]
+    else:
+        from selfimprove.tasks import get_task
+
+        rows = [e.question for e in get_task("word-problems").examples("test")[:count]]
+    if len(set(rows)) < count:
+        raise SystemExit(f"need {count} distinct questions, found {len(set(rows))}")
+    return rows
 
 
 def run_backend(backend, prompts, n: int, max_tokens: int, seed: int) -> tuple[int, float]:
@@ -90,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=DATA, help="GSM8K test.jsonl (default: ../shared/data)")
     args = parser.parse_args(argv)
 
     import torch
@@ -101,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     backend = HFBackend(str(ensure_smollm2()))
     params = sum(p.numel() for p in backend.model.parameters())  # tied embedding counted once
-    prompts = questions(args.prompts)
+    prompts = questions(args.prompts, args.data)
     print(f"smollm2 ({params / 1e6:.1f}M params), {args.threads} threads, chat template on; greedy "
           f"{args.prompts} prompts, sampling {args.sample_prompts} prompts x n={args.n}; {args.max_tokens} "
           "new tokens", flush=True)

@@ -59,7 +59,18 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="write every number as JSON here")
     p.add_argument("--prm", help="a trained PRM directory: adds best-of-n / weighted best-of-n / beam by "
                                  "the PRM")
+    p.add_argument("--no-search", action="store_true", help="skip beam / MCTS / DVTS (the PRM rows stay)")
+    p.add_argument("--combine", nargs="+", help="no run: pool the per-example results of these --out files "
+                                                "(one per seed, say) into one table")
     args = p.parse_args(argv)
+    if args.combine:
+        rows = combine(args.combine)
+        report = summarise(rows)
+        print_tables(report, args)
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump({"args": vars(args), "rows": report}, f, indent=1)
+        return 0
 
     import torch
 
@@ -82,8 +93,28 @@ def main(argv=None) -> int:
     print_tables(report, args)
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"args": vars(args), "fingerprint": backend.fingerprint(), "rows": report}, f, indent=1)
+            json.dump({"args": vars(args), "fingerprint": backend.fingerprint(), "rows": report,
+                       "raw": [{"budget": b, "strategy": n, **{k: v for k, v in row.items() if k != "correct"},
+                                "correct": [[s, i, c] for (s, i), c in row["correct"].items()]}
+                               for (b, n), row in rows.items()]}, f, indent=1)
     return 0
+
+
+def combine(paths) -> dict:
+    """The rows of several ``--out`` files pooled: per-(seed, example) results merged, tokens and counts
+    added (the files must hold different seeds of the same problems)."""
+    rows: dict[tuple[str, str], dict] = {}
+    for path in paths:
+        with open(path) as f:
+            raw = json.load(f)["raw"]
+        for r in raw:
+            row = rows.setdefault((r["budget"], r["strategy"]), {"correct": {}, "completion": 0, "prompt": 0,
+                                                                 "n": 0, "wall_s": 0.0, "unparseable": 0,
+                                                                 "spec": r["spec"]})
+            row["correct"].update({(s, i): c for s, i, c in r["correct"]})
+            for key in ("completion", "prompt", "n", "wall_s", "unparseable"):
+                row[key] += r[key]
+    return rows
 
 
 def run_seed(backend, task, examples, seed: int, args) -> dict:
@@ -111,7 +142,7 @@ def run_seed(backend, task, examples, seed: int, args) -> dict:
                                            lambda t, n=cfg["bon"]: bon_tokens(t, n))
         if args.prm:
             out.update(prm_rows(task, sc, budget, cfg, args, seed))
-        for name in SEARCH:
+        for name in () if args.no_search else SEARCH:
             spec = f"{cfg[name]},temperature={T},seed={seed}"
             traces = timed(backend, task, examples, get_strategy(spec), args.chunk)
             for how in traces["traces"][0].steps[-1].info["finals"]:  # every final rule on the same trees

@@ -125,6 +125,12 @@ def test_first_error_pairs_from_hand_built_labels():
     assert stats["pairs"] == 1
     p = pairs[0]
     assert (p.prompt, p.chosen, p.rejected, p.partial) == ("P: b600=600", " r330=930", " r330=000", True)
+    at_end = PRMRow("P:", split(" b600=600 r330=930 #7"), [1.0, 1.0, 0.0], EX.id, "some", [0.5, 1.0, 0.0])
+    roll_end = Step(kind="rollout", prompt="P: b600=600 r330=930", answers=("100",), info={"correct": [True]},
+                    completions=(Completion(text=" u400=340 j750=001 #001"),))  # continues: not an ending
+    pairs, stats = first_error_pairs([Trace(EX.id, "s", steps=(gen, roll_end, Step(
+        kind="step-labels", info={"rows": [at_end.to_dict()]})))], split)
+    assert pairs == [] and stats["skipped"] == {"one_finished_one_not": 1}
     first_wrong = PRMRow("P:", split(wrong), [0.0, 0.0, 0.0], EX.id, "some", [0.0, 0.0, 0.0])
     pairs, stats = first_error_pairs(
         [

@@ -156,7 +156,7 @@ def run(args) -> int:
     store.put_metrics(run_id, "run", {"run_dir": str(out)})  # where `selfimprove view` finds the rounds
     console.print(f"run {run_id} · task {task.describe()} · run dir {out}")
     if p.defaults:
-        console.print("real-model defaults under the recipe's [loop]: "
+        console.print("real-model defaults (the recipe's [loop] overrides them): "
                       + ", ".join(f"{k}={v}" for k, v in p.defaults.items()), markup=False)
 
     t_inference = time.perf_counter()

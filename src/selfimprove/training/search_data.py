@@ -9,7 +9,8 @@
 - ``first_error_pairs`` — Step-DPO (Lai et al. 2024, "Step-DPO: Step-wise Preference Optimization for
   Long-chain Reasoning of LLMs", arXiv:2406.18629): in a wrong solution, the first step whose rollouts never
   reach the gold answer is rejected; chosen is the first step of a rollout from the same prefix that did
-  reach it (from the empty prefix: the first step of a correct sample).
+  reach it (from the empty prefix: the first step of a correct sample); a pair where one step ends the
+  solution and the other does not is skipped and counted (EOS would follow one side only).
 - ``tree_prm_rows`` — ReST-MCTS* (Zhang et al. 2024, arXiv:2406.03816) style PRM labels from a tree:
   along every
   finished path, each node's share of gold-correct answers among the finished paths and rollouts below it.
@@ -121,9 +122,7 @@ def first_error_pairs(
             continue
         gen = next(s for s in t.steps if s.kind == "generate")
         rollouts = {s.prompt: s for s in t.steps if s.kind == "rollout"}
-        correct_firsts = [
-            split(c.text)[0] for c, v in zip(gen.completions, gen.verdicts) if v.correct and split(c.text)
-        ]
+        correct_firsts = [_first(split, c.text) for c, v in zip(gen.completions, gen.verdicts) if v.correct]
         for d in labels.info["rows"]:
             row = PRMRow.from_dict(d)
             j = next((i for i, y in enumerate(row.labels) if y < 0.5), None)
@@ -135,20 +134,18 @@ def first_error_pairs(
                 good = correct_firsts
             else:
                 roll = rollouts.get(row.prompt + prefix)
-                good = (
-                    []
-                    if roll is None
-                    else [
-                        split(c.text)[0]
-                        for c, a, ok in zip(roll.completions, roll.answers, _correct(roll))
-                        if ok and split(c.text)
-                    ]
-                )
-            good = [g for g in good if g != row.steps[j] and g.strip()]
+                ok = [] if roll is None else zip(roll.completions, _correct(roll))
+                good = [_first(split, c.text) for c, right in ok if right]
+            good = [g for g in good if g is not None and g[0] != row.steps[j] and g[0].strip()]
             if not good:
                 skipped["no_correct_continuation"] += 1
                 continue
             last = j == len(row.steps) - 1
+            same_end = [g for g in good if g[1] == last]  # both end the solution (EOS after both) or neither
+            if not same_end:
+                skipped["one_finished_one_not"] += 1
+                continue
+            good = [g[0] for g in same_end]
             pairs.append(
                 PreferencePair(
                     prompt=row.prompt + prefix,
@@ -169,6 +166,12 @@ def first_error_pairs(
         "skipped": dict(skipped),
         "examples_with_pairs": len({p.example_id for p in pairs}),
     }
+
+
+def _first(split: Callable[[str], list[str]], text: str) -> tuple[str, bool] | None:
+    """The first step of a continuation and whether it is also its last (None: no step)."""
+    steps = split(text)
+    return (steps[0], len(steps) == 1) if steps else None
 
 
 def _correct(step) -> list[bool]:
