@@ -96,6 +96,22 @@ def record(case: str, model_dir: Path, run_dir: Path, patch) -> dict:
     return out
 
 
+RECORD_THREADS = 2
+"""Torch threads the record was made with: matrix reductions split work by thread count, so training under
+``OMP_NUM_THREADS=1`` drifts from a record made with two threads. Every run of a case uses this many."""
+
+
+def run_pinned_threads(case: str, model_dir: Path, run_dir: Path, patch) -> dict:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(RECORD_THREADS)
+    try:
+        return record(case, model_dir, run_dir, patch)
+    finally:
+        torch.set_num_threads(before)
+
+
 IN_SUITE = ("star", "easy-to-hard", "scpo", "v-star", "cct")
 """The cases the suite runs (each method's data is pinned exactly by test_training_pin.py; these five cover
 SFT, replay and the frontier, weighted DPO, the verifier and best-of-n, and self-correction on a real model).
@@ -111,7 +127,7 @@ def test_method_outputs_on_the_micro_model_match_the_pinned_record(case, micro_m
         pytest.skip("this machine pretrained a different micro model (pretraining is not "
                     "bit-identical across CPUs and thread counts); test_training_pin.py pins the same "
                     "outputs exactly everywhere")
-    got = record(case, micro_model_dir, tmp_path / "run", monkeypatch)
+    got = run_pinned_threads(case, micro_model_dir, tmp_path / "run", monkeypatch)
     want = golden["cases"][case]
     want["files"].pop("metrics.jsonl", None)  # compared value by value as round-*/metrics.json (``records``)
     problems = contains(got, want)
@@ -130,7 +146,7 @@ if __name__ == "__main__" and "--record" in sys.argv:  # run once, on the commit
         model, _ = ensure_model("micro", home_dir=Path(tmp) / "home", progress=False)
         result = {"micro_weights_sha": weights_sha(model), "cases": {}}
         for name in CASES:
-            result["cases"][name] = record(name, model, Path(tmp) / name / "run", Patch())
+            result["cases"][name] = run_pinned_threads(name, model, Path(tmp) / name / "run", Patch())
             dev = result["cases"][name]["records"]["round-1/metrics.json"]["eval"]["dev"]["accuracy"]
             print(name, "dev accuracy after round 1:", dev, file=sys.stderr)
     GOLDEN.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
