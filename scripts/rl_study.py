@@ -1,16 +1,18 @@
-"""GRPO with gold, majority and self-judge rewards against STaR and the no-filter control, matched sampling.
+"""GRPO (gold, majority, self-judge rewards) against STaR, LMSI and the no-filter control, matched sampling.
 
     OMP_NUM_THREADS=1 python scripts/rl_study.py --out DIR --seeds 0 [1 2] [--arms ...]
 
 Every arm is one ``selfimprove train`` run (resumable: a finished arm is skipped, an interrupted one resumed)
 on the built-in ``tiny`` model and the task it was pretrained on, from the same start, with the same rounds,
-train slices and evaluation (greedy, the same ``test`` and ``test-hard`` problems every round). The sampling budget
-is matched in samples: STaR draws ``n`` samples of each of ``train_limit`` problems a round; GRPO draws
+train slices and evaluation (greedy, the same ``test`` and ``test-hard`` problems every round). The sampling
+budget is matched in samples: STaR and LMSI (majority-vote pseudo-labels, no gold) draw ``n`` samples of each
+of ``train_limit`` problems a round; GRPO draws
 ``num_generations = n`` completions of ``train_limit`` prompts a round (``max_steps = train_limit * n /
 batch_size``); the sampled completion tokens of every arm are counted and printed beside the results. The
 no-filter control samples one greedy answer per problem (fewer tokens; it is the "more training on its own
 outputs" control). ``grpo-majority-e2h`` is the easy-to-hard setting: majority rewards on a training pool one
 operand beyond the pretraining range (``train:terms=5``), evaluated on the held-out ``terms=5`` problems.
+``lmsi-e2h`` is its SFT counterpart: LMSI's majority-vote pseudo-labels on the same pool.
 
 Prints Markdown: per arm and seed the test accuracy by round, the sampled tokens, the RL guards per round
 (reward accuracy against gold, confidently wrong majority share, entropy, KL to the start), and paired tests
@@ -27,11 +29,14 @@ TASK = "arithmetic:terms=2-4,digits=1-2"
 ARMS = {
     "no-filter": ["--method", "no-filter"],
     "star": ["--method", "star"],
+    "lmsi": ["--method", "lmsi"],
     "grpo-gold": ["--method", "grpo", "--reward", "gold"],
     "grpo-majority": ["--method", "grpo", "--reward", "majority"],
     "grpo-self-judge": ["--method", "grpo", "--reward", "self-judge"],
     "grpo-majority-e2h": ["--method", "grpo", "--reward", "majority", "--train-split", "train:terms=5",
                           "--eval-splits", "test", "test-hard", "terms=5"],
+    "lmsi-e2h": ["--method", "lmsi", "--train-split", "train:terms=5",
+                 "--eval-splits", "test", "test-hard", "terms=5"],
 }
 
 
