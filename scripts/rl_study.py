@@ -12,7 +12,8 @@ batch_size``); the sampled completion tokens of every arm are counted and printe
 no-filter control samples one greedy answer per problem (fewer tokens; it is the "more training on its own
 outputs" control). ``grpo-majority-e2h`` is the easy-to-hard setting: majority rewards on a training pool one
 operand beyond the pretraining range (``train:terms=5``), evaluated on the held-out ``terms=5`` problems.
-``lmsi-e2h`` is its SFT counterpart: LMSI's majority-vote pseudo-labels on the same pool.
+``lmsi-e2h`` is its SFT counterpart: LMSI's majority-vote pseudo-labels on the same pool. The ``-min50`` arms
+skip a prompt whose majority holds under half the votes, as LMSI's default threshold does.
 
 Prints Markdown: per arm and seed the test accuracy by round, the sampled tokens, the RL guards per round
 (reward accuracy against gold, confidently wrong majority share, entropy, KL to the start), and paired tests
@@ -37,6 +38,10 @@ ARMS = {
                           "--eval-splits", "test", "test-hard", "terms=5"],
     "lmsi-e2h": ["--method", "lmsi", "--train-split", "train:terms=5",
                  "--eval-splits", "test", "test-hard", "terms=5"],
+    "grpo-majority-min50": ["--method", "grpo", "--reward", "majority", "--min-share", "0.5"],
+    "grpo-majority-e2h-min50": ["--method", "grpo", "--reward", "majority", "--min-share", "0.5",
+                                "--train-split", "train:terms=5", "--eval-splits", "test", "test-hard",
+                                "terms=5"],
 }
 
 
