@@ -102,7 +102,8 @@ def sft_block(model, tok, task, examples, args, tmp: str, seed: int) -> list[dic
     class Capture(SFTTrainer):
         def training_step(self, model, inputs, *rest, **kw):
             mask = inputs.get("attention_mask")
-            steps[-1]["tokens"] = float(mask.sum()) if mask is not None else float(inputs["input_ids"].numel())
+            steps[-1]["tokens"] = (float(mask.sum()) if mask is not None
+                                   else float(inputs["input_ids"].numel()))
             return super().training_step(model, inputs, *rest, **kw)
 
     class Clock(TrainerCallback):
@@ -116,7 +117,8 @@ def sft_block(model, tok, task, examples, args, tmp: str, seed: int) -> list[dic
     settings = SFTSettings(batch_size=args.batch_size, max_steps=args.steps, epochs=100, seed=seed)
     rows = [{"prompt": model_text(tok, task.prompt(e)), "completion": task.solution(e)} for e in examples]
     trainer = Capture(model=model, args=sft_config(settings, tmp, len(rows)),
-                      train_dataset=datasets.Dataset.from_list(rows), processing_class=tok, callbacks=[Clock()])
+                      train_dataset=datasets.Dataset.from_list(rows), processing_class=tok,
+                      callbacks=[Clock()])
     trainer.remove_callback(PrinterCallback)
     trainer.train()
     return steps

@@ -2,10 +2,10 @@
 
 The first run directory is the control (e.g. ``no-filter``); every other run's final round is compared with
 the control's final round on the same examples, and each run's final round with its own round 0 (the shared
-start). Per comparison: n, both accuracies, the difference in points with its paired-bootstrap 95 % CI, and the
-exact McNemar p-value. A missing answer (truncated, unparseable, a program that did not run or printed no
-number) counts as wrong and is counted in ``no answer``. Also printed per run: the rows it trained on and, where the method reports it, the share
-of kept rows the gold answer confirms (``kept_gold_precision``).
+start). Per comparison: n, both accuracies, the difference in points with its paired-bootstrap 95 % CI, and
+the exact McNemar p-value. A missing answer (truncated, unparseable, a program that did not run or printed no
+number) counts as wrong and is counted in ``no answer``. Also printed per run: the rows it trained on and,
+where the method reports it, the share of kept rows the gold answer confirms (``kept_gold_precision``).
 
     python scripts/compare_runs.py RUNS/no-filter RUNS/code-star RUNS/self-code-align --split test \
         [--json out.json]
@@ -117,9 +117,9 @@ def main(argv=None) -> int:
         gap = _self_check_report(run, last)
         if gap:
             row["self_check"] = gap
-            print(f"  self-written checkers on the training samples: right {_share(gap, 'right', 'samples')}; "
-                  f"held on right {_share(gap, 'held_right', 'right')}; held on wrong "
-                  f"{gap['held_wrong']}/{gap['samples'] - gap['right']}; precision of held "
+            print("  self-written checkers on the training samples: right "
+                  f"{_share(gap, 'right', 'samples')}; held on right {_share(gap, 'held_right', 'right')}; "
+                  f"held on wrong {gap['held_wrong']}/{gap['samples'] - gap['right']}; precision of held "
                   f"{_share(gap, 'held_right', 'checker_held')}; of kept {_share(gap, 'kept_right', 'kept')}")
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))

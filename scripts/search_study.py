@@ -94,7 +94,8 @@ def main(argv=None) -> int:
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"args": vars(args), "fingerprint": backend.fingerprint(), "rows": report,
-                       "raw": [{"budget": b, "strategy": n, **{k: v for k, v in row.items() if k != "correct"},
+                       "raw": [{"budget": b, "strategy": n,
+                                **{k: v for k, v in row.items() if k != "correct"},
                                 "correct": [[s, i, c] for (s, i), c in row["correct"].items()]}
                                for (b, n), row in rows.items()]}, f, indent=1)
     return 0

@@ -5,11 +5,12 @@ P(True), search's node values are left out).
     python scripts/verdict_spread.py RUN_ID [--store runs.db]
 
 For every scored candidate with an answer the row pairs the verifier's score with whether that answer is
-right (``task.check`` against the gold answer, read here for the analysis only): the candidates' count, how many
-are right, the score's range, its mean on right and on wrong candidates, and the AUROC of score for rightness
-(0.5: no separation). USC's score of a response is the probability of its number in the selection; gated correction's
-is the P(True) of the initial answer. Self-refine's row counts the feedback replies that said "no issues".
-Candidates with no answer (unparsed, truncated) are left out: the strategies never pick them.
+right (``task.check`` against the gold answer, read here for the analysis only): the candidates' count, how
+many are right, the score's range, its mean on right and on wrong candidates, and the AUROC of score for
+rightness (0.5: no separation). USC's score of a response is the probability of its number in the selection;
+gated correction's is the P(True) of the initial answer. Self-refine's row counts the feedback replies that
+said "no issues". Candidates with no answer (unparsed, truncated) are left out: the strategies never pick
+them.
 """
 
 from __future__ import annotations

@@ -131,7 +131,8 @@ def test_self_code_align_on_pal_keeps_checked_agreeing_programs_and_never_reads_
                                    (r"prints the value", [right, wrong, right2, crash])])
         method = get_method("self-code-align")
         rows = {}
-        for name, e in (("gold", example), ("other gold", dataclasses.replace(example, answer=str(total + 1)))):
+        for name, e in (("gold", example),
+                        ("other gold", dataclasses.replace(example, answer=str(total + 1)))):
             traces = method.collect(_loop(task, "self-code-align"), 1, backend, [e])
             kept = [v.correct for v in traces[0].steps[0].verdicts]
             assert kept == [True, False, True, False], kept
@@ -155,7 +156,8 @@ def test_truncated_samples_train_on_their_closed_code_block():
              Completion("```python\nprint(1 +", finish_reason="length"),  # no closed block: stays truncated
              Completion(block + "\nDone.", finish_reason="stop"))  # finished: unchanged
     step = Step(kind="generate", prompt="p", completions=comps, answers=("3", None, "3"),
-                verdicts=(Verdict(1.0, True, "gold"), Verdict(0.0, False, "gold"), Verdict(1.0, True, "gold")))
+                verdicts=(Verdict(1.0, True, "gold"), Verdict(0.0, False, "gold"),
+                          Verdict(1.0, True, "gold")))
     trace = Trace(example_id="e", strategy="code-star", steps=(step,))
     closed = complete_targets(task, [trace])
     assert [c.text for c in closed[0].steps[0].completions] == [block, comps[1].text, comps[2].text]

@@ -25,14 +25,16 @@ def _run(path: Path, rounds: list[list[bool | None]], traces: list[Trace] = ()) 
     for r, correct in enumerate(rounds):
         d = path / f"round-{r}"
         d.mkdir(parents=True)
-        rows = [Trace(example_id=f"t{i}", strategy="greedy", correct=c, final_answer=None if c is None else "1")
+        rows = [Trace(example_id=f"t{i}", strategy="greedy", correct=c,
+                      final_answer=None if c is None else "1")
                 for i, c in enumerate(correct)]
         (d / "eval-test.jsonl").write_text("".join(json.dumps(t.to_dict()) + "\n" for t in rows))
         (d / "metrics.json").write_text(json.dumps({"data": {"rows": 7}} if r else {}))
     if traces:
         (path / f"round-{len(rounds) - 1}" / "traces.jsonl").write_text(
             "".join(json.dumps(t.to_dict()) + "\n" for t in traces))
-    (path / "config.json").write_text(json.dumps({"task": "pal-arithmetic", "loop": {"train_split": "train"}}))
+    (path / "config.json").write_text(
+        json.dumps({"task": "pal-arithmetic", "loop": {"train_split": "train"}}))
     return path
 
 

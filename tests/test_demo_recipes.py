@@ -1,7 +1,7 @@
-"""``selfimprove demo --recipe``: the recipes resolve through the typed configs and registries before any model
-is loaded — the default (tiny, arithmetic) exactly as before, ``recipes/demo-smollm2.toml`` (the built-in real
-model, word problems, LoRA with the real-model defaults) — and the compact recipe runs end to end on smollm2
-with a few examples."""
+"""``selfimprove demo --recipe``: the recipes resolve through the typed configs and registries before any
+model is loaded — the default (tiny, arithmetic) exactly as before, ``recipes/demo-smollm2.toml`` (the
+built-in real model, word problems, LoRA with the real-model defaults) — and the compact recipe runs end to
+end on smollm2 with a few examples."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def test_the_default_recipe_plans_the_tiny_demo_as_before():
     from selfimprove.tiny import PRESETS
 
     p = plan(load_recipe(None))
-    assert (p.model, p.options, p.defaults) == ("tiny", {}, {})  # no real-model defaults for a character model
+    # no real-model defaults for a character model
+    assert (p.model, p.options, p.defaults) == ("tiny", {}, {})
     assert p.task.describe() == ArithmeticTask.from_options(PRESETS["tiny"].task_options()).describe()
     assert p.splits == ("dev", "test", "test-hard") and list(p.configs) == ["lmsi", "no-filter", "star"]
     cfg = p.configs["lmsi"]

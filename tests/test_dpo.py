@@ -105,8 +105,8 @@ def test_lora_dpo_merges_and_weighted_refusals(tiny_random_model_dir):
     from selfimprove.training.sft import load_policy
 
     model, tok = load_policy(tiny_random_model_dir)
-    trained, res = train_dpo(model, tok, PAIRS[:8], DPOSettings(lr=1e-2, batch_size=8, max_steps=3, epochs=3, lora=True,
-                                                                lora_r=4))
+    settings = DPOSettings(lr=1e-2, batch_size=8, max_steps=3, epochs=3, lora=True, lora_r=4)
+    trained, res = train_dpo(model, tok, PAIRS[:8], settings)
     assert res.lora and res.steps == 3 and not getattr(trained, "peft_config", None)
     assert res.chosen_logp_after is not None and res.loss_type == ("sigmoid", "sft")
     with pytest.raises(ValueError, match="sort the batch"):
@@ -176,10 +176,12 @@ def test_scpo_round_pairs_weights_guards_and_resume(tiny_random_model_dir, tmp_p
     assert all(p["judge"] == "majority-vote" and p["round_idx"] == 1
                and p["model"] == str(tiny_random_model_dir) and p["seed"] == 1 for p in pairs)
     data = json.loads((run / "round-1/data.json").read_text())
-    assert data["skipped"] == {"tied_majority": 6 - len(expected)} and data["pair_gold"]["both_right_order"] == 1
+    assert (data["skipped"] == {"tied_majority": 6 - len(expected)}
+            and data["pair_gold"]["both_right_order"] == 1)
     assert data["judge_guards_round"] == 0  # round 0's model judged and generated round 1's data
     g = json.loads((run / "round-0/metrics.json").read_text())["guards"]
-    assert g["judge_agreement"]["rate"] == 1.0 and g["judge_agreement"]["n"] == 6  # the scripted judge is exact
+    # the scripted judge is exact
+    assert g["judge_agreement"]["rate"] == 1.0 and g["judge_agreement"]["n"] == 6
     assert g["injection"]["format"]["probes"] > 0 and g["injection"]["format"]["flipped"]["rate"] == 0.0
     train = json.loads((run / "round-1/train.json").read_text())
     steps = min(2, -(-2 * len(expected) // 4))  # ceil(epochs x pairs / batch), capped at max_steps
@@ -191,14 +193,18 @@ def test_scpo_round_pairs_weights_guards_and_resume(tiny_random_model_dir, tmp_p
     summary = run_loop(cfg.replace(rounds=2), t, tiny_random_model_dir, run,
                             make_backend=lambda p: scripted(t), log=lambda m: None)
     assert summary["rounds_done"] == 2 and [p["round"] for p in summary["paired"]] == [1, 2]
-    assert set(summary["paired_by_split"]) == {"dev"} and summary["paired_by_split"]["dev"] == summary["paired"]
+    assert (set(summary["paired_by_split"]) == {"dev"}
+            and summary["paired_by_split"]["dev"] == summary["paired"])
     assert read_jsonl(run / "round-1/pairs.jsonl") == pairs
-    # the guards are in every round's stored record (round 0 and the last round included), each of its own model
+    # the guards are in every round's stored record (round 0 and the last round included), each of its own
+    # model
     for r in range(3):
         g = json.loads((run / f"round-{r}/metrics.json").read_text())["guards"]
         assert g["round_model"] == r and g["probed"] == 3 and g["judge_agreement"]["n"] == 6
-        assert g["length"]["baseline"] == json.loads((run / "round-0/guards.json").read_text())["length"]["mean"]
-        assert {"injection", "exploration_exploitation", "answer_parse_failures", "judge_parse_failures"} <= set(g)
+        guards0 = json.loads((run / "round-0/guards.json").read_text())
+        assert g["length"]["baseline"] == guards0["length"]["mean"]
+        assert {"injection", "exploration_exploitation", "answer_parse_failures",
+                "judge_parse_failures"} <= set(g)
 
 
 def test_a_crash_during_dpo_then_resume_keeps_the_round_data(tiny_random_model_dir, tmp_path, monkeypatch):
@@ -224,7 +230,8 @@ def test_a_crash_during_dpo_then_resume_keeps_the_round_data(tiny_random_model_d
     monkeypatch.undo()
     generated = []
     monkeypatch.setattr(GoldDPO, "collect", lambda *a, **k: generated.append(1) or [])
-    summary = run_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: scripted(t), log=lambda m: None)
+    summary = run_loop(cfg, t, tiny_random_model_dir, run, make_backend=lambda p: scripted(t),
+                       log=lambda m: None)
     assert generated == [] and summary["rounds_done"] == 1
     assert {name: (run / f"round-{name}").read_bytes() for name in kept} == kept
     train = json.loads((run / "round-1/train.json").read_text())
@@ -255,7 +262,8 @@ def test_each_method_one_round_with_the_scripted_judge(method, tiny_random_model
     elif method == "spin":  # reference vs the model's own (first) sample, unless identical
         b = scripted(t)
         assert {p["example_id"] for p in pairs} == {e.id for e in examples if not b.right(t.prompt(e), 0)}
-        assert all(p["chosen"] == t.solution(next(e for e in examples if e.id == p["example_id"])) for p in pairs)
+        assert all(p["chosen"] == t.solution(next(e for e in examples if e.id == p["example_id"]))
+                   for p in pairs)
     elif method in ("gold-dpo", "v-star"):
         assert {p["example_id"] for p in pairs} == {e.id for e in split}
         assert all(p["judge"] == "gold" for p in pairs)
@@ -266,13 +274,15 @@ def test_each_method_one_round_with_the_scripted_judge(method, tiny_random_model
         assert {r["source"] for r in rows} == {"sample", "rationalised"}
     if method == "cct":
         assert {r["source"] for r in rows} == {"cct-solve", "cct-confidence", "cct-critique"}
-        # review rows are written in the task's correct format: the reviewed answer " #<answer>" (pretraining's)
+        # review rows are written in the task's correct format: the reviewed answer " #<answer>"
+        # (pretraining's)
         by_id = {e.id: e for e in examples}
         assert all(r["completion"] == f" #{t.encode(int(by_id[r['example_id']].answer))}"
                    for r in rows if r["source"] != "cct-solve")
         assert all(r["prompt"].endswith(" !") for r in rows if r["source"] != "cct-solve")
         assert set(extra["correction"]) >= {"cl", "cs", "rss", "unparsed_final"}
-        assert sum(extra["correction"]["transitions"].values()) == extra["correction"]["n"] == 3  # none dropped
+        # none dropped
+        assert sum(extra["correction"]["transitions"].values()) == extra["correction"]["n"] == 3
         assert json.loads((run / "round-1/train.json").read_text())["objective"] == "sft"
 
 
@@ -314,8 +324,10 @@ loss_type = ["sigmoid", "sft"]
                  "--store", str(tmp_path / "runs.db")])
     assert code == 0
     saved = json.loads((tmp_path / "run/config.json").read_text())
-    assert saved["loop"]["method"]["name"] == "scpo" and saved["loop"]["dpo"]["loss_type"] == ["sigmoid"]  # flag wins
-    assert saved["loop"]["n"] == 2 and saved["loop"]["guards"]["n"] == 2 and saved["model"] == str(tiny_random_model_dir)
+    # flag wins
+    assert saved["loop"]["method"]["name"] == "scpo" and saved["loop"]["dpo"]["loss_type"] == ["sigmoid"]
+    assert (saved["loop"]["n"] == 2 and saved["loop"]["guards"]["n"] == 2
+            and saved["model"] == str(tiny_random_model_dir))
     assert json.loads((tmp_path / "run/state.json").read_text()) == {"round": 1, "phase": "eval"}
     recipe.write_text('method = "scpo"\nbogus = 1\n')
     assert main(["train", "--recipe", str(recipe), "--model", "x", "--task", "arithmetic"]) == 2
@@ -331,7 +343,9 @@ def test_self_rewarding_with_a_rubric_judge_and_meta_judge_pairs(tiny_random_mod
         question = re.search(r"User: (.*)\n", prompt).group(1)
         response = re.search(r"<response>(.*)</response>", prompt, re.DOTALL).group(1)
         right = t.extract(response) == gold[question]
-        return ("Score: 5" if right else "Score: 1") if i == 0 else ("ok. Score: 4" if right else "no. Score: 2")
+        if i == 0:
+            return "Score: 5" if right else "Score: 1"
+        return "ok. Score: 4" if right else "no. Score: 2"
 
     def pairwise(prompt: str, i: int):
         return "A" if "Score: 5" in prompt.split("<response B>")[0] else "B"
@@ -357,8 +371,8 @@ def test_self_rewarding_with_a_rubric_judge_and_meta_judge_pairs(tiny_random_mod
     assert data["meta"]["meta_judgements"] == 6 and data["meta"]["skipped"] == {"undecided": 6 - len(solved)}
 
 
-@pytest.mark.parametrize("name", ["star", "no-filter", "self-rewarding", "scpo", "gold-dpo", "gold-dpo-plain", "spin",
-                                  "v-star", "cct"])
+@pytest.mark.parametrize("name", ["star", "no-filter", "self-rewarding", "scpo", "gold-dpo", "gold-dpo-plain",
+                                  "spin", "v-star", "cct"])
 def test_comparison_recipes_resolve_with_one_shared_budget(name):
     """Every recipe of the comparison builds a valid config, and all share the problems, samples, step budget,
     evaluation splits and the learning rate of their family (SFT or DPO) that dev chose."""

@@ -1,6 +1,6 @@
-"""``selfimprove train --model SPEC:chat=false``: the hf backend's options in the model spec, written as ``eval``
-takes them, reach every round's generation and evaluation and the trainers' row formatting, are stored with the
-run, and are read back on ``--resume``."""
+"""``selfimprove train --model SPEC:chat=false``: the hf backend's options in the model spec, written as
+``eval`` takes them, reach every round's generation and evaluation and the trainers' row formatting, are
+stored with the run, and are read back on ``--resume``."""
 
 from __future__ import annotations
 
@@ -51,14 +51,16 @@ def test_backend_options_reach_generation_training_and_resume(suffix, chat, chat
 
     monkeypatch.setattr(sft, "train_sft", spy)
     run, db = tmp_path / "run", str(tmp_path / "runs.db")
-    assert main(["train", "--model", f"{chat_model_dir}{suffix}", *SMALL, "--out", str(run), "--store", db]) == 0
+    assert main(
+        ["train", "--model", f"{chat_model_dir}{suffix}", *SMALL, "--out", str(run), "--store", db]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["backend_options"] == ({} if chat else {"chat": False})
     assert config["model_path"] == str(chat_model_dir)  # the options are not part of the path
     for r in (0, 1):  # the template's text is what the model received, or plain text with chat=false
         sent = _sent_prompts(run, r)
         assert len(sent) == 3 and all((s is not None and s.endswith("a:")) == chat for s in sent)
-    assert formatted and all(text.endswith("a:") == chat for text in formatted)  # rows as generation sees them
+    # rows as generation sees them
+    assert formatted and all(text.endswith("a:") == chat for text in formatted)
 
     # resume after round 1's training: its evaluation runs again, with the stored options
     (run / "state.json").write_text(json.dumps({"round": 1, "phase": "train"}))
@@ -70,7 +72,8 @@ def test_backend_options_reach_generation_training_and_resume(suffix, chat, chat
 
 
 def test_an_unknown_model_option_is_refused_before_anything_runs(chat_model_dir, tmp_path, capsys):
-    code = main(["train", "--model", f"{chat_model_dir}:chat=false,temp=1", *SMALL, "--out", str(tmp_path / "r"),
+    code = main(["train", "--model", f"{chat_model_dir}:chat=false,temp=1", *SMALL, "--out",
+                 str(tmp_path / "r"),
                  "--store", str(tmp_path / "runs.db")])
     err = capsys.readouterr().err
     assert code == 2 and "unknown model option(s) ['temp']" in err and "chat" in err

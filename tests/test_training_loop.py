@@ -134,7 +134,8 @@ def test_easy_to_hard_moves_the_frontier_with_replay_and_stops_when_out_of_split
         rows = read_jsonl(run / f"round-{r}/rows.jsonl")
         new = [x for x in rows if x["source"] == "pseudo"]
         # pseudo-labels come from the training pool at that difficulty, never from the evaluated split
-        assert data["split"] == f"train:{split}" and data["moved_frontier"] and data["new_rows"] == len(new) > 0
+        assert (data["split"] == f"train:{split}" and data["moved_frontier"]
+                and data["new_rows"] == len(new) > 0)
         assert data["pool_disjoint"] is True
         assert len(rows) - len(new) == -(-len(new) // 2)  # ceil(0.5 x new) replayed rows
         traces = read_jsonl(run / f"round-{r}/traces.jsonl")
@@ -184,7 +185,8 @@ def test_arms_share_a_run_id_by_scope_and_reuse_one_start_evaluation(tiny_random
              reuse_start=tmp_path / "a", **common)
     # b generated once for round 1 and evaluated round 1 only: its round 0 was copied, not recomputed
     assert len(calls) - first == first - 1
-    assert (tmp_path / "b/round-0/eval-dev.jsonl").read_text() == (tmp_path / "a/round-0/eval-dev.jsonl").read_text()
+    assert ((tmp_path / "b/round-0/eval-dev.jsonl").read_text()
+            == (tmp_path / "a/round-0/eval-dev.jsonl").read_text())
     assert json.loads((tmp_path / "b/round-0/metrics.json").read_text())["reused_from"] == str(tmp_path / "a")
     scopes = set(store.scopes(run_id))
     for arm in ("a", "b"):  # each arm's traces under its own scope, none lost to the other's
@@ -196,7 +198,8 @@ def test_arms_share_a_run_id_by_scope_and_reuse_one_start_evaluation(tiny_random
     assert "reused_from" not in json.loads((tmp_path / "c/round-0/metrics.json").read_text())
 
 
-def test_easy_to_hard_without_a_training_pool_says_it_labels_the_evaluated_split(tiny_random_model_dir, tmp_path):
+def test_easy_to_hard_without_a_training_pool_says_it_labels_the_evaluated_split(
+        tiny_random_model_dir, tmp_path):
     class NoPool(ArithmeticTask):
         def pool_split(self, split):
             return None

@@ -6,13 +6,13 @@ What it does:
   with in-memory weights.
 - Prefills each *distinct* prompt once and copies its KV cache to its ``n`` samples
   (``DynamicCache.batch_select_indices``); ``model.generate(num_return_sequences=n)`` prefills every copy.
-- Batch-size invariance: sample ``i`` of a prompt draws its uniforms from its own ``torch.Generator`` seeded by a
-  stable hash of (seed, prompt text, i) and picks tokens by inverse CDF, so the same seed gives the same
+- Batch-size invariance: sample ``i`` of a prompt draws its uniforms from its own ``torch.Generator`` seeded
+  by a stable hash of (seed, prompt text, i) and picks tokens by inverse CDF, so the same seed gives the same
   completions whatever the batch size, chunking or prompt order. (Padded batches change float rounding in
   the last bits; that flips a token only when a uniform lands within ~1e-6 of a CDF boundary.)
-- ``token_logprobs`` are **raw**: ``log_softmax`` of the unmodified logits, before temperature, top-k and top-p.
-  They cover exactly the tokens of the returned text: EOS and tokens cut off by a stop string are left out,
-  and ``completion_tokens == len(token_logprobs)``, so ``sum(token_logprobs)`` equals
+- ``token_logprobs`` are **raw**: ``log_softmax`` of the unmodified logits, before temperature, top-k and
+  top-p. They cover exactly the tokens of the returned text: EOS and tokens cut off by a stop string are left
+  out, and ``completion_tokens == len(token_logprobs)``, so ``sum(token_logprobs)`` equals
   ``loglikelihood(prompt, text)`` when the text re-encodes to the same tokens.
 - Chat: when the tokenizer has a chat template (and ``chat`` is not turned off), a prompt's messages
   (``selfimprove.chat``: a plain prompt is one user message) go through the template, and the template's text
@@ -91,7 +91,8 @@ class HFBackend:
         """Wrap an already-loaded model and tokenizer (weights stay shared with the caller)."""
         self = cls.__new__(cls)
         dtype = str(model.dtype).removeprefix("torch.")
-        self.config = HFConfig(model=name, device=str(model.device), dtype=dtype if dtype in DTYPES else "auto",
+        self.config = HFConfig(model=name, device=str(model.device),
+                               dtype=dtype if dtype in DTYPES else "auto",
                                chat=chat, max_batch_tokens=max_batch_tokens)
         self._setup(model, tokenizer, f"hf:{name}")
         return self
@@ -132,7 +133,8 @@ class HFBackend:
         return "hf-" + h.hexdigest()[:16]
 
     def rendered_prompt(self, prompt: str) -> str | None:
-        """The prompt as the model receives it when the chat template changes it (else None): traces keep it."""
+        """The prompt as the model receives it when the chat template changes it (else None): traces keep
+        it."""
         return self.tokenizer.decode(self.encode_prompt(prompt)) if self._use_chat else None
 
     def encode_prompt(self, prompt: str) -> list[int]:
@@ -215,7 +217,8 @@ class HFBackend:
             out = self.model(input_ids=chosen[:, None], attention_mask=mask, position_ids=pos[:, None],
                              cache=cache, use_cache=True, logits_to_keep=1)
             logits, pos = out.logits[:, -1, :], pos + 1
-        out_rows = [self._completion(tokens[r], lps[r], finish[r] or "length", len(chunk[pi].ids), params.stop)
+        out_rows = [self._completion(tokens[r], lps[r], finish[r] or "length", len(chunk[pi].ids),
+                                     params.stop)
                     for r, (pi, _) in enumerate(rows)]
         grouped: list[list[Completion]] = [[] for _ in chunk]
         for (pi, _), comp in zip(rows, out_rows):
@@ -250,11 +253,11 @@ class HFBackend:
         return "length" if len(tokens) >= max_new else None
 
     def _may_end_stop(self, tok: int, stop: tuple[str, ...]) -> bool:
-        """False only when token ``tok`` cannot complete any of the ``stop`` strings: a stop string completed by
-        this token ends inside the text the token adds, so that text contains the stop string's last character.
-        Tokens whose text alone is unreliable (empty, a partial UTF-8 byte) always get the exact check, and so
-        does every token when a stop string ends in a space (a tokenizer may add a token's leading space only
-        in context)."""
+        """False only when token ``tok`` cannot complete any of the ``stop`` strings: a stop string completed
+        by this token ends inside the text the token adds, so that text contains the stop string's last
+        character. Tokens whose text alone is unreliable (empty, a partial UTF-8 byte) always get the exact
+        check, and so does every token when a stop string ends in a space (a tokenizer may add a token's
+        leading space only in context)."""
         ends = self._stop_ends.get(stop)
         if ends is None:
             last = {s[-1] for s in stop if s}
@@ -312,7 +315,8 @@ class HFBackend:
         order = sorted((k for k in range(len(items)) if items[k][1]), key=lambda k: sum(map(len, items[k])))
         batches: list[list[int]] = [[]]
         for k in order:  # ascending length, so item k is the widest of its batch
-            if batches[-1] and (len(batches[-1]) + 1) * sum(map(len, items[k])) > self.config.max_batch_tokens:
+            if (batches[-1]
+                    and (len(batches[-1]) + 1) * sum(map(len, items[k])) > self.config.max_batch_tokens):
                 batches.append([])
             batches[-1].append(k)
         with _inference(self.model), torch.inference_mode():

@@ -1,9 +1,9 @@
 """``selfimprove demo``: the whole loop on one model, measured, in minutes on a CPU.
 
 the model (pretrained, converted or reused from the cache) → evaluate greedy and self-consistency → rounds of
-self-improvement per arm (the default recipe: two rounds of ``lmsi``, majority-vote pseudo-labels without gold,
-beside the no-filter control, training on its own greedy answers, and ``star``, gold-filtered, as the upper
-reference) → a table of accuracy per split per round with 95 % CIs, paired tests (exact McNemar, paired
+self-improvement per arm (the default recipe: two rounds of ``lmsi``, majority-vote pseudo-labels without
+gold, beside the no-filter control, training on its own greedy answers, and ``star``, gold-filtered, as the
+upper reference) → a table of accuracy per split per round with 95 % CIs, paired tests (exact McNemar, paired
 bootstrap) of every arm's last round against the start and of the first arm's against every other arm's, and
 where everything is stored.
 
@@ -13,9 +13,9 @@ run on a held-out split (``test_split``), never on dev.
 Settings come from ``recipes/demo.toml`` (or ``--recipe``): the model (any ``--model`` spec with the hf
 backend's options, e.g. ``smollm2`` or ``tiny``), the task (any ``--task`` spec; default ``arithmetic``, the
 built-in model's own), the arms (training methods) and the ``[loop]`` table of every arm's run config; where
-the model is a real one, ``train``'s real-model defaults (``selfimprove.models.training_defaults``) fill what the
-recipe leaves out. ``recipes/demo-smollm2.toml`` is a compact version on the built-in real model. Nothing is
-tuned per run. If a gain is not significant the demo says so.
+the model is a real one, ``train``'s real-model defaults (``selfimprove.models.training_defaults``) fill what
+the recipe leaves out. ``recipes/demo-smollm2.toml`` is a compact version on the built-in real model. Nothing
+is tuned per run. If a gain is not significant the demo says so.
 """
 
 from __future__ import annotations
@@ -122,14 +122,15 @@ def plan(recipe: dict, where: str | None = None) -> Plan:
     test, harder = recipe["test_split"], tuple(task.extra_eval_splits())
     try:  # every arm's config, validated before the model is pretrained
         configs = {arm: LoopConfig.from_dict({**defaults, **loop, "method": arm, "seed": recipe["seed"],
-                                              "eval_limit": recipe["eval_limit"], "eval_splits": (test, *harder)})
+                                              "eval_limit": recipe["eval_limit"],
+                                              "eval_splits": (test, *harder)})
                    for arm in recipe["arms"]}
     except (TypeError, ValueError) as e:
         raise UserError(f"[loop]: {e}", path=where) from None
     first = next(iter(configs.values()))
     if test in (first.dev_split, first.train_split, *harder):
-        raise UserError(f"test_split must be a held-out in-range split such as 'test', not {test!r} (dev chose "
-                        f"the learning rate and drives patience)", path=where, field="test_split")
+        raise UserError(f"test_split must be a held-out in-range split such as 'test', not {test!r} "
+                        f"(dev chose the learning rate and drives patience)", path=where, field="test_split")
     task.examples(test)  # an unknown split is refused here, naming the task's splits
     return Plan(model=model, options=options, task=task, configs=configs,
                 splits=(first.dev_split, test, *harder), defaults=defaults)

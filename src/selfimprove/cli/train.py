@@ -49,8 +49,8 @@ def register(sub) -> None:
                        description=__doc__.splitlines()[0])
     p.add_argument("--recipe", metavar="TOML", help="preset file (recipes/*.toml): model, task and config "
                    "fields; flags given on the command line override it")
-    p.add_argument("--model", help="tiny | micro | smollm2 | HF model dir | hub id (the starting policy); the "
-                   "hf backend's options after a colon, as eval takes them: smollm2:chat=false")
+    p.add_argument("--model", help="tiny | micro | smollm2 | HF model dir | hub id (the starting "
+                   "policy); the hf backend's options after a colon, as eval takes them: smollm2:chat=false")
     p.add_argument("--task", help="arithmetic | gsm8k | jsonl ... with :key=value options")
     p.add_argument("--data", help="data file or folder for file-backed tasks")
     p.add_argument("--out", metavar="DIR", help="run directory (default: $SELFIMPROVE_HOME/train/<run id>)")
@@ -233,9 +233,10 @@ def _new_run(args, store):
 
 
 def split_model_spec(spec: str) -> tuple[str, dict]:
-    """``smollm2:chat=false`` → ``('smollm2', {'chat': False})``: the model to train and the hf backend's options,
-    written as ``eval --model`` takes them (chat, dtype, device, max_batch_tokens). Every round's model is
-    generated and evaluated with them, and ``chat`` also decides how the trainers format their rows."""
+    """``smollm2:chat=false`` → ``('smollm2', {'chat': False})``: the model to train and the hf backend's
+    options, written as ``eval --model`` takes them (chat, dtype, device, max_batch_tokens). Every round's
+    model is generated and evaluated with them, and ``chat`` also decides how the trainers format their
+    rows."""
     from ..backends import hf_options
 
     return hf_options(spec)  # an unknown option is refused, naming the known ones
@@ -250,7 +251,8 @@ def _model_defaults(model: str, args, recipe: dict) -> dict:
 
     given = {**recipe, **loop_values(args)}
     sft = given.get("sft") if isinstance(given.get("sft"), dict) else {}
-    defaults = training_defaults(model, lora=bool(given.get("lora") or given.get("sft.lora") or sft.get("lora")))
+    defaults = training_defaults(model,
+                                 lora=bool(given.get("lora") or given.get("sft.lora") or sft.get("lora")))
     if defaults:
         print("real-model defaults (a recipe or flag overrides them): "
               + ", ".join(f"{k}={v}" for k, v in defaults.items()), flush=True)

@@ -46,7 +46,8 @@ def candidate_main(code: str, path: str, call_fd: int | None, ret_fd: int | None
         if not serving:
             return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         load_error = f"SystemExit({e.code!r}) while loading the candidate"
-    except BaseException as e:  # noqa: BLE001 — the candidate's own frames only: the harness frame is not its business
+    # the candidate's own frames only: the harness frame is not its business
+    except BaseException as e:  # noqa: BLE001
         text = "".join(traceback.format_exception(type(e), e, e.__traceback__.tb_next))
         sys.stderr.write(text)
         load_error = text[-2000:]
@@ -136,7 +137,8 @@ class _AssertRewriter(ast.NodeTransformer):
         test = node.test
         if isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) in _OPS:
             call = ast.Call(ast.Name("__si_cmp", ast.Load()),
-                            [test.left, ast.Constant(_OPS[type(test.ops[0])][0]), test.comparators[0], src, msg],
+                            [test.left, ast.Constant(_OPS[type(test.ops[0])][0]), test.comparators[0], src,
+                             msg],
                             [])
         else:
             call = ast.Call(ast.Name("__si_assert", ast.Load()), [test, src, msg], [])

@@ -1,4 +1,5 @@
-"""The jail's file system: a minimal read-only root built once per worker, and each job's fresh /proc and /tmp.
+"""The jail's file system: a minimal read-only root built once per worker, and each job's fresh /proc and
+/tmp.
 
 Stdlib only (imported by ``_worker.py``, which runs with ``python -I -S``). Allowlist, not denylist: the
 worker enters a mount namespace of its own and ``pivot_root``s into a small tmpfs that holds only
@@ -11,9 +12,9 @@ worker enters a mount namespace of its own and ``pivot_root``s into a small tmpf
   (``DEV_KEEP``);
 - empty /proc and /tmp, on which each job mounts a fresh procfs of its pid namespace and a size-capped tmpfs.
 
-Every other top-level directory (/home, /root, /work, /srv, /opt, /mnt, /var, /run, /sys, a project's or a data
-set's folder, a directory created after the worker started) and every other file in /etc is absent. The old
-root is detached, so nothing in the job's mount namespace leads back to it.
+Every other top-level directory (/home, /root, /work, /srv, /opt, /mnt, /var, /run, /sys, a project's or a
+data set's folder, a directory created after the worker started) and every other file in /etc is absent. The
+old root is detached, so nothing in the job's mount namespace leads back to it.
 """
 
 import ctypes
@@ -22,7 +23,8 @@ import platform
 
 CLONE_NEWNS = 0x00020000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
-MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 1024, 2048, 4096, 16384, 1 << 18, 1 << 21
+MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = (1024, 2048, 4096, 16384, 1 << 18,
+                                                                       1 << 21)
 MNT_DETACH = 2
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
 
@@ -44,7 +46,8 @@ def check(rc: int, what: str) -> None:
 
 def mount(src, target, fstype, flags, data=None) -> None:
     enc = (lambda s: None if s is None else s.encode())
-    check(_libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
+    check(_libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+          f"mount {target}")
 
 
 def under(path: str, root: str) -> bool:
@@ -91,9 +94,10 @@ def _remount_read_only(point: str, devices: bool) -> None:
 
 def build_root(expose: list[str], hide: list[str]) -> None:
     """Enter a private mount namespace and pivot_root into the minimal read-only root (see the module
-    docstring). ``expose``: host directories shown at their own path (the Python prefix); ``hide``: directories
-    inside a shown tree to cover with an empty read-only tmpfs (ancestors of ``expose`` are skipped: only the
-    path down to the prefix exists there anyway). Runs as root; raises OSError saying which step failed."""
+    docstring). ``expose``: host directories shown at their own path (the Python prefix); ``hide``:
+    directories inside a shown tree to cover with an empty read-only tmpfs (ancestors of ``expose`` are
+    skipped: only the path down to the prefix exists there anyway). Runs as root; raises OSError saying which
+    step failed."""
     number = SYS_PIVOT_ROOT.get(platform.machine())
     if number is None:
         raise OSError(0, f"pivot_root: unknown system call number on {platform.machine()}")

@@ -1,9 +1,9 @@
 """The sandbox worker: a small stdlib-only "zygote" process that forks one jailed job per request.
 
 Run as ``python -I -S -B _worker.py CONFIG_JSON`` with a scrubbed environment; it imports its siblings
-``_codec``, ``_harness`` and ``_jail`` by path (not the package). At start (sandboxed mode) the zygote enters a
-mount namespace of its own and pivots into the minimal read-only root that ``_jail.build_root`` builds (system
-directories, the Python prefix, a few /etc entries; nothing else of the host). Per job:
+``_codec``, ``_harness`` and ``_jail`` by path (not the package). At start (sandboxed mode) the zygote enters
+a mount namespace of its own and pivots into the minimal read-only root that ``_jail.build_root`` builds
+(system directories, the Python prefix, a few /etc entries; nothing else of the host). Per job:
 
     zygote: setns(own pid ns), unshare(pid) ──fork──> I: pid 1 of a new pid namespace; setsid,
         unshare(mount, net, ipc, uts)
@@ -57,10 +57,11 @@ def _prctl(option: int, value: int) -> None:
     _check(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), f"prctl {option}")
 
 
-# ----------------------------------------------------------------------------------------------- a job's processes
+# ------------------------------------------------------------------------------------------ a job's processes
 
 def _child_setup(uid: int | None, workdir: str, fds: list[int], lim: dict) -> None:
-    """In a freshly forked A or B: own session, only ``fds`` open (as 0..n-1), limits, then drop to ``uid``."""
+    """In a freshly forked A or B: own session, only ``fds`` open (as 0..n-1), limits, then drop to
+    ``uid``."""
     os.setsid()
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     high = [os.dup(fd) if fd >= 0 else -1 for fd in fds]
@@ -282,7 +283,8 @@ def _run_job(cfg: dict, job: dict) -> int:
 # ----------------------------------------------------------------------------------------------- zygote
 
 def _job_process(cfg: dict, job: dict) -> None:
-    """I: pid 1 of the job's fresh pid namespace (sandboxed) or just the job's leader (unsafe). Never returns."""
+    """I: pid 1 of the job's fresh pid namespace (sandboxed) or just the job's leader (unsafe). Never
+    returns."""
     code = 3
     try:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -68,7 +68,8 @@ class Job:
     code: str
     """The untrusted program (e.g. the prompt plus the model's completion)."""
     tests: tuple[str, ...] = ()
-    """Test snippets run one by one in a separate process, e.g. ``assert add(1, 2) == 3``; empty: script mode."""
+    """Test snippets run one by one in a separate process, e.g. ``assert add(1, 2) == 3``; empty: script
+    mode."""
     setup: str = ""
     """Code run in the test process before the tests (imports, a ``check`` function)."""
     stdin: str = ""
@@ -94,7 +95,8 @@ class RunResult:
     """What happened to one job, read by the parent from plain data."""
 
     status: str
-    """'passed', 'failed' (a test failed, or the script exited non-zero), 'timeout', 'output-limit', 'error'."""
+    """'passed', 'failed' (a test failed, or the script exited non-zero), 'timeout', 'output-limit',
+    'error'."""
     exit_code: int | None = None
     """The candidate process's exit status (negative: killed by that signal); None if unknown."""
     stdout: str = ""
@@ -153,7 +155,8 @@ def _verdict(job: Job, raw: dict, sandboxed: bool) -> RunResult:
                      sandboxed=sandboxed, info={"test_stderr": raw.get("test_stderr", "")})
 
 
-_SYSTEM_DIRS = {"", "bin", "boot", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "run", "sbin", "sys",
+_SYSTEM_DIRS = {"", "bin", "boot", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "run", "sbin",
+                "sys",
                 "tmp", "usr", "var"}
 
 
@@ -271,7 +274,8 @@ class Sandbox:
             fresh.wait_ready()
             self._all.append(fresh)
         self._idle.put(fresh)
-        return RunResult("error", error="the sandbox worker failed; it was restarted", sandboxed=self.sandboxed)
+        return RunResult("error", error="the sandbox worker failed; it was restarted",
+                         sandboxed=self.sandboxed)
 
     def run(self, jobs: Sequence[Job]) -> list[RunResult]:
         """Run every job; one result per job, in order."""

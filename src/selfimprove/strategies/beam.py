@@ -1,18 +1,19 @@
-"""Stochastic step-level beam search guided by a step value (Xie et al. 2023, "Decomposition Enhances Reasoning
-via Self-Evaluation Guided Decoding", arXiv 2305.00633).
+"""Stochastic step-level beam search guided by a step value (Xie et al. 2023, "Decomposition Enhances
+Reasoning via Self-Evaluation Guided Decoding", arXiv 2305.00633).
 
 Each layer, every active beam samples ``samples`` next steps (all beams of all examples in one generate call);
 each candidate is valued (default: the paper's likelihood^(1−λ) · self-eval^λ); then ``beams`` candidates per
 example are drawn *without replacement* with probability ∝ value^(1/τ), τ = ``tau`` · ``decay``^layer (the
 paper's temperature-annealed stochastic selection; ``tau=0`` is deterministic top-k). A drawn candidate that
-finished its path keeps its slot as a finished beam, so an example never holds more than ``beams`` paths, and the
-search ends when every slot is finished or ``max_steps`` is reached. The final answer is the finished path with
-the highest value (``final=value``, the paper's choice), or the majority / value-weighted vote over finished paths.
+finished its path keeps its slot as a finished beam, so an example never holds more than ``beams`` paths, and
+the search ends when every slot is finished or ``max_steps`` is reached. The final answer is the finished path
+with the highest value (``final=value``, the paper's choice), or the majority / value-weighted vote over
+finished paths.
 
 Differences from the paper: a candidate's value scores the whole partial solution (path likelihood normalised
-by length, P(True) of the text so far) rather than a product of per-step factors; candidates whose value is None
-are drawn only after every valued one. Not covered: the paper's few-shot "is this step correct" prompts with
-multiple-choice self-evaluation (P(True) here uses the task's own verify format).
+by length, P(True) of the text so far) rather than a product of per-step factors; candidates whose value is
+None are drawn only after every valued one. Not covered: the paper's few-shot "is this step correct" prompts
+with multiple-choice self-evaluation (P(True) here uses the task's own verify format).
 """
 
 from __future__ import annotations
@@ -94,13 +95,14 @@ class Beam(SearchSettings):
         chosen, answer, conf, info = choose(task, done, self.final)
         finals = {how: choose(task, done, how)[1] for how in FINALS}  # every rule, for comparison
         steps = [*tree.steps, tree_step(tree, chosen, self.final, finals=finals, **info)]
-        return make_trace(tree.example, self.name, steps, initial_answer=first_answer(tree), final_answer=answer,
+        return make_trace(tree.example, self.name, steps, initial_answer=first_answer(tree),
+                          final_answer=answer,
                           confidence=conf, nodes=len(tree.nodes), value=self.value, **info)
 
 
 def draw(cands: Sequence[TreeNode], k: int, tau: float, rng: random.Random) -> list[TreeNode]:
-    """``k`` candidates without replacement, P ∝ value^(1/τ) (Gumbel top-k); τ = 0: the k best values. Candidates
-    with value None come after every valued one; ties keep the earlier candidate."""
+    """``k`` candidates without replacement, P ∝ value^(1/τ) (Gumbel top-k); τ = 0: the k best values.
+    Candidates with value None come after every valued one; ties keep the earlier candidate."""
     if k <= 0 or not cands:
         return []
     keys = []

@@ -1,17 +1,18 @@
 """Diverse verifier tree search (DVTS): independent subtrees, each greedy by the step value.
 
 As described by Beeching, Tunstall & Rush 2024, "Scaling test-time compute with open models" (the
-search-and-learn recipes), after Snell et al. 2024, "Scaling LLM Test-Time Compute Optimally can be More Effective
-than Scaling Model Parameters" (arXiv 2408.03314): beam search spends its budget on the few paths the verifier
-likes early and collapses onto them; DVTS splits the same budget into ``subtrees`` independent searches. The root
-samples ``subtrees × width`` first steps (one call) and hands ``width`` of them to each subtree; every layer,
-each subtree keeps only its best-valued new node and, if that path is unfinished, expands it into ``width``
-children (every subtree of every example in one generate call). Each subtree ends with one finished path; the
-final answer is the best-valued one (``final=value``), or the majority / value-weighted vote over the subtrees.
+search-and-learn recipes), after Snell et al. 2024, "Scaling LLM Test-Time Compute Optimally can be More
+Effective than Scaling Model Parameters" (arXiv 2408.03314): beam search spends its budget on the few paths
+the verifier likes early and collapses onto them; DVTS splits the same budget into ``subtrees`` independent
+searches. The root samples ``subtrees × width`` first steps (one call) and hands ``width`` of them to each
+subtree; every layer, each subtree keeps only its best-valued new node and, if that path is unfinished,
+expands it into ``width`` children (every subtree of every example in one generate call). Each subtree ends
+with one finished path; the final answer is the best-valued one (``final=value``), or the majority /
+value-weighted vote over the subtrees.
 
 Not covered: a process reward model as the value (any step value here: likelihood, self-eval, xie, rollout);
-search-and-learn's lookahead rollouts inside DVTS. Two subtrees that reach the same partial solution sample the
-same continuations (the hf backend seeds by prompt); the trace shows it as equal prefixes.
+search-and-learn's lookahead rollouts inside DVTS. Two subtrees that reach the same partial solution sample
+the same continuations (the hf backend seeds by prompt); the trace shows it as equal prefixes.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class DVTS(SearchSettings):
         value = self.make_value(backend, task, fmt)
         trees = [Tree(e, task.prompt(e)) for e in examples]
         # The root's first steps, split among the subtrees: subtree s gets samples [s*width, (s+1)*width).
-        firsts = expand(backend, task, fmt, self, [(t, t.nodes[0], self.subtrees * self.width) for t in trees], 0)
+        firsts = expand(backend, task, fmt, self,
+                        [(t, t.nodes[0], self.subtrees * self.width) for t in trees], 0)
         evaluate(value, [(t, n) for t, kids in zip(trees, firsts) for n in kids], self.seed_for(2, 0))
         groups = [_split_root(t, kids, self.subtrees, self.width) for t, kids in zip(trees, firsts)]
         heads: list[list[TreeNode | None]] = [[_best(g) for g in gs] for gs in groups]
@@ -71,21 +73,25 @@ class DVTS(SearchSettings):
             evaluate(value, [(t, n) for (t, _, _), kids in zip(frontier, children) for n in kids],
                      self.seed_for(2, layer))
             best = {id(h): _best(kids) for (_, h, _), kids in zip(frontier, children)}
-            heads = [[best.get(id(h), h) if h is not None and not h.terminal else h for h in hs] for hs in heads]
+            heads = [[best.get(id(h), h) if h is not None and not h.terminal else h for h in hs]
+                     for hs in heads]
         return [self._trace(task, t, [h for h in hs if h is not None]) for t, hs in zip(trees, heads)]
 
     def _trace(self, task, tree: Tree, heads: list[TreeNode]) -> Trace:
         done = [h for h in heads if h.terminal]
         chosen, answer, conf, info = choose(task, done, self.final)
         finals = {how: choose(task, done, how)[1] for how in FINALS}  # every rule, for comparison
-        steps = [*tree.steps, tree_step(tree, chosen, self.final, subtrees=[h.id for h in heads], finals=finals,
+        steps = [*tree.steps, tree_step(tree, chosen, self.final, subtrees=[h.id for h in heads],
+                                        finals=finals,
                                         **info)]
-        return make_trace(tree.example, self.name, steps, initial_answer=first_answer(tree), final_answer=answer,
+        return make_trace(tree.example, self.name, steps, initial_answer=first_answer(tree),
+                          final_answer=answer,
                           confidence=conf, nodes=len(tree.nodes), value=self.value, **info)
 
 
 def _split_root(tree: Tree, kids: list[TreeNode], subtrees: int, width: int) -> list[list[TreeNode]]:
-    """Hand the root's distinct first steps to the subtrees in turn (merged duplicates leave a subtree fewer)."""
+    """Hand the root's distinct first steps to the subtrees in turn (merged duplicates leave a subtree
+    fewer)."""
     groups: list[list[TreeNode]] = [[] for _ in range(subtrees)]
     for j, n in enumerate(kids):
         groups[j % subtrees].append(n)

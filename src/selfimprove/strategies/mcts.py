@@ -1,25 +1,25 @@
 """Monte Carlo tree search over reasoning steps, with all four phases.
 
 As used for reasoning by Xie et al. 2024, "Monte Carlo Tree Search Boosts Reasoning via Iterative Preference
-Learning" (arXiv 2405.00451) and ReST-MCTS* (Zhang et al. 2024, arXiv 2406.03816); selection rules from Kocsis &
-Szepesvári 2006 (UCT, "Bandit based Monte-Carlo Planning") and Silver et al. 2017 (PUCT, "Mastering the game of Go
-without human knowledge"). One iteration, for every example's tree at once (batched across examples):
+Learning" (arXiv 2405.00451) and ReST-MCTS* (Zhang et al. 2024, arXiv 2406.03816); selection rules from Kocsis
+& Szepesvári 2006 (UCT, "Bandit based Monte-Carlo Planning") and Silver et al. 2017 (PUCT, "Mastering the game
+of Go without human knowledge"). One iteration, for every example's tree at once (batched across examples):
 
-1. **Selection**: from the root, descend to an unexpanded or finished node by UCT, Q + c·sqrt(ln N_parent / N),
-   or PUCT, Q + c·P·sqrt(N_parent) / (1 + N), with Q the mean back-propagated value and P the sibling prior from
-   each step's length-normalised likelihood; an unvisited child is taken first.
+1. **Selection**: from the root, descend to an unexpanded or finished node by UCT, Q + c·sqrt(ln N_parent /
+   N), or PUCT, Q + c·P·sqrt(N_parent) / (1 + N), with Q the mean back-propagated value and P the sibling
+   prior from each step's length-normalised likelihood; an unvisited child is taken first.
 2. **Expansion**: the selected node samples ``k`` next steps (every example's node in one generate call).
 3. **Simulation / value estimate**: each new child gets the step value — by default ``rollout``: m completions
-   from the child to the end, valued by agreement with the majority answer (no gold); or likelihood, self-eval,
-   xie. A finished child is valued the same way (its own answer is its rollout).
+   from the child to the end, valued by agreement with the majority answer (no gold); or likelihood,
+   self-eval, xie. A finished child is valued the same way (its own answer is its rollout).
 4. **Back-propagation**: each child's value is added to the child and every ancestor (one visit each).
 
 A selected node that is already finished is back-propagated again with its value (no tokens spent). The search
 stops after ``iterations`` iterations per example (the node budget is iterations · k) or when every path is
 finished. The final answer: ``visits`` — descend by most visits to a finished node (a walk that stops at an
 unfinished node takes the majority of its rollout answers, else the best-valued finished path, recorded as a
-fallback); ``value`` — the finished path with the highest mean value Q (with no finished path, the majority of the
-rollouts of the node with the highest Q); ``majority`` — the most common answer over
+fallback); ``value`` — the finished path with the highest mean value Q (with no finished path, the majority of
+the rollouts of the node with the highest Q); ``majority`` — the most common answer over
 finished paths and every rollout.
 
 Not covered: virtual loss (several selections per tree per iteration), progressive widening, transpositions
@@ -116,7 +116,8 @@ class MCTS(SearchSettings):
         chosen, answer, conf, info = final_answer(task, tree, self.final)
         finals = {how: final_answer(task, tree, how)[1] for how in MCTS_FINALS}  # every rule, for comparison
         steps = [*tree.steps, tree_step(tree, chosen, self.final, finals=finals, **info)]
-        return make_trace(tree.example, self.name, steps, initial_answer=first_answer(tree), final_answer=answer,
+        return make_trace(tree.example, self.name, steps, initial_answer=first_answer(tree),
+                          final_answer=answer,
                           confidence=conf, nodes=len(tree.nodes), value=self.value, **info)
 
 

@@ -1,9 +1,9 @@
 """The machinery every step-level search shares: trees of partial solutions, batched expansion and valuation,
 back-propagation, and the final choice among finished paths.
 
-- ``expand`` sends ONE ``backend.generate`` call for all frontier nodes of all examples (one per distinct sample
-  count, which is one call in every search here): each node's next-step prompt, ``n`` samples, stopping at the
-  step delimiter. Identical sibling steps are merged (their tokens stay counted in the expansion step).
+- ``expand`` sends ONE ``backend.generate`` call for all frontier nodes of all examples (one per distinct
+  sample count, which is one call in every search here): each node's next-step prompt, ``n`` samples, stopping
+  at the step delimiter. Identical sibling steps are merged (their tokens stay counted in the expansion step).
 - ``evaluate`` values every new node of every example with one ``StepValue.evaluate`` call.
 - Every model call becomes a ``Step`` of the example's trace (``expand``, ``step-eval``, ``rollout``), so the
   trace's tokens include expansions, rollouts and self-evaluation; ``tree_step`` records every node as a
@@ -134,7 +134,8 @@ class Tree:
         self.nodes = [TreeNode(id=0, parent=None, depth=0, step="", prefix="")]
         self.steps: list[Step] = []
         self.answers: list[str | None] = []
-        """Every answer the search reached (rollouts and finished paths): the rollout value's majority pool."""
+        """Every answer the search reached (rollouts and finished paths): the rollout value's majority
+        pool."""
 
     def add(self, parent: TreeNode, step: str, logprob: float | None, tokens: int, **kw) -> TreeNode:
         lp = None if logprob is None or parent.path_logprob is None else parent.path_logprob + logprob
@@ -161,7 +162,8 @@ class Tree:
                        pool=tuple(self.answers))
 
 
-def expand(backend, task, fmt: StepFormat, settings: SearchSettings, frontier: Sequence[tuple[Tree, TreeNode, int]],
+def expand(backend, task, fmt: StepFormat, settings: SearchSettings,
+           frontier: Sequence[tuple[Tree, TreeNode, int]],
            layer: int) -> list[list[TreeNode]]:
     """Sample next steps for every (tree, node, n) of the frontier; return the new children of each entry.
 
@@ -172,7 +174,8 @@ def expand(backend, task, fmt: StepFormat, settings: SearchSettings, frontier: S
     out: list[list[TreeNode]] = [[] for _ in frontier]
     for n in sorted({n for _, _, n in frontier}):
         idx = [i for i, (_, _, m) in enumerate(frontier) if m == n]
-        params = SamplingParams(n=n, temperature=settings.temperature, max_tokens=settings.step_tokens, stop=stop,
+        params = SamplingParams(n=n, temperature=settings.temperature, max_tokens=settings.step_tokens,
+                                stop=stop,
                                 seed=settings.seed_for(1, layer))
         prompts = [continue_reply(frontier[i][0].prompt, fmt.next_prompt("", frontier[i][1].prefix),
                                   uses_chat(backend)) for i in idx]
@@ -184,7 +187,8 @@ def expand(backend, task, fmt: StepFormat, settings: SearchSettings, frontier: S
     return out
 
 
-def _children(task, fmt: StepFormat, settings: SearchSettings, tree: Tree, node: TreeNode, comps) -> list[TreeNode]:
+def _children(task, fmt: StepFormat, settings: SearchSettings, tree: Tree, node: TreeNode,
+              comps) -> list[TreeNode]:
     seen: dict[str, TreeNode] = {}
     for c in comps:
         why = None
@@ -215,7 +219,8 @@ def evaluate(value, trees_nodes: Sequence[tuple[Tree, TreeNode]], seed: int) -> 
     if not trees_nodes:
         return
     result = value.evaluate([t.partial(n) for t, n in trees_nodes], seed=seed)
-    for (tree, node), v, parts, steps in zip(trees_nodes, result.values, result.parts, result.steps, strict=True):
+    for (tree, node), v, parts, steps in zip(trees_nodes, result.values, result.parts, result.steps,
+                                             strict=True):
         node.value = v
         node.info.update(parts)
         tree.answers.extend(parts.get("rollout_answers", ()))
@@ -226,8 +231,9 @@ def evaluate(value, trees_nodes: Sequence[tuple[Tree, TreeNode]], seed: int) -> 
 
 
 def backpropagate(tree: Tree, node: TreeNode, value: float | None) -> None:
-    """Add one visit with ``value`` to ``node`` and every ancestor (MCTS). A None value (the step value could not
-    decide) adds nothing: the node stays unvisited, so selection tries it again rather than reading it as 0."""
+    """Add one visit with ``value`` to ``node`` and every ancestor (MCTS). A None value (the step value could
+    not decide) adds nothing: the node stays unvisited, so selection tries it again rather than reading it as
+    0."""
     if value is None:
         return
     for n in tree.path(node):
@@ -235,12 +241,14 @@ def backpropagate(tree: Tree, node: TreeNode, value: float | None) -> None:
         n.value_sum += value
 
 
-def choose(task, leaves: Sequence[TreeNode], how: str) -> tuple[TreeNode | None, str | None, float | None, dict]:
+def choose(task, leaves: Sequence[TreeNode],
+           how: str) -> tuple[TreeNode | None, str | None, float | None, dict]:
     """The final answer among finished paths: (chosen node, answer, confidence, info).
 
     ``value``: the leaf with the highest value (ties and Nones: the earliest leaf; confidence = its value);
-    ``majority``: the most common answer (confidence = its share of all leaves); ``weighted``: answers weighted
-    by value (confidence = its share of the total value). Unparseable answers never win but stay counted."""
+    ``majority``: the most common answer (confidence = its share of all leaves); ``weighted``: answers
+    weighted by value (confidence = its share of the total value). Unparseable answers never win but stay
+    counted."""
     if not leaves:
         return None, None, None, {"leaves": 0}
     info = {"leaves": len(leaves), "unparseable": sum(n.answer is None for n in leaves)}

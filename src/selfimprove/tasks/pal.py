@@ -11,7 +11,8 @@ program's output is execution feedback, never the gold answer: no gold is read u
 ``pal-word-problems`` asks for a program that answers one of the generated ``word-problems`` (same splits and
 golds): the model must turn the words into the arithmetic, so a small model is not at its ceiling there. As in
 PAL's prompts, ``shots=K`` (default 4) worked examples come first: the first training problems, one of each
-operation before any repeats, each answered by a one-line program (``print(7 - 6)``); without them SmolLM2-135M writes long programs that never finish.
+operation before any repeats, each answered by a one-line program (``print(7 - 6)``); without them
+SmolLM2-135M writes long programs that never finish.
 
 Not covered: GSM8K-style PAL prompts with worked examples, programs that read input.
 """
@@ -124,7 +125,8 @@ class PalArithmeticTask(CodeTask):
 
 
 class PalWordProblemsTask(PalArithmeticTask):
-    """The generated one-step word problems, answered by a program (``--task pal-word-problems:max_value=60``)."""
+    """The generated one-step word problems, answered by a program
+    (``--task pal-word-problems:max_value=60``)."""
 
     name = "pal-word-problems"
 
@@ -177,8 +179,8 @@ class PalWordProblemsTask(PalArithmeticTask):
 
     @staticmethod
     def _ask(example: Example) -> str:
-        return (f"{example.question}\nWrite a short Python program that computes the answer and prints it as a "
-                "number. Answer with the program in a ```python code block.")
+        return (f"{example.question}\nWrite a short Python program that computes the answer and prints "
+                "it as a number. Answer with the program in a ```python code block.")
 
     def solution(self, example: Example) -> str | None:
         worked = example.meta["solution"].split("=")[0].replace(" x ", " * ").replace(" / ", " // ").strip()

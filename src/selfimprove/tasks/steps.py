@@ -20,7 +20,8 @@ answer is still a leaf; its answer is ``task.extract`` of its text, None when un
 dropped).
 
 On a chat-template backend the partial solution is sent as the start of the assistant's reply
-(``chat.continue_reply``: a final assistant message the template continues), never appended to the user's turn.
+(``chat.continue_reply``: a final assistant message the template continues), never appended to the user's
+turn.
 
 Not covered: steps of structured output (code blocks, JSON), steps split by a model rather than a delimiter.
 """

@@ -1,17 +1,17 @@
 """Verifiers that execute code in the sandbox: gold tests (an oracle), model-written tests, checking programs.
 
 - ``execution`` (ORACLE): runs the example's gold tests. Reading gold tests is an oracle signal: the class has
-  ``uses_gold = True``, its name and every verdict's reason say "oracle", and strategies and label-free methods
-  refuse it. It is the default verifier of the code tasks (scoring runs).
-- ``self-tests``: "CodeT: Code Generation with Generated Tests" (Chen et al. 2022, arXiv:2207.10397). The model
-  writes assert statements for the problem; every candidate program runs against every generated test in the
-  sandbox; candidates that pass exactly the same tests form a consensus set, scored |set| × |tests it passes|
-  (dual execution agreement). No gold is read. ``correct`` is "passes every generated test" (None when the model
-  wrote no parseable test).
-- ``program-verify``: the verification step of "ProgCo: Program Helps Self-Correction of Large Language Models"
-  (Song et al. 2025, arXiv:2501.01264). The model writes a checking program for its own answer; the sandbox
-  runs it. All asserts hold → True; an AssertionError → False; any other failure → None (undecided), with the
-  output kept as feedback for refinement.
+  ``uses_gold = True``, its name and every verdict's reason say "oracle", and strategies and label-free
+  methods refuse it. It is the default verifier of the code tasks (scoring runs).
+- ``self-tests``: "CodeT: Code Generation with Generated Tests" (Chen et al. 2022, arXiv:2207.10397). The
+  model writes assert statements for the problem; every candidate program runs against every generated test in
+  the sandbox; candidates that pass exactly the same tests form a consensus set, scored |set| × |tests it
+  passes| (dual execution agreement). No gold is read. ``correct`` is "passes every generated test" (None when
+  the model wrote no parseable test).
+- ``program-verify``: the verification step of "ProgCo: Program Helps Self-Correction of Large Language
+  Models" (Song et al. 2025, arXiv:2501.01264). The model writes a checking program for its own answer; the
+  sandbox runs it. All asserts hold → True; an AssertionError → False; any other failure → None (undecided),
+  with the output kept as feedback for refinement.
 
 Not covered: CodeT's sampling of tests with the function stub prompt of the paper (we ask in words), ProgCo's
 pseudo-programs executed by the model itself (here a real interpreter runs real Python), test-suite
@@ -74,13 +74,14 @@ def entry_point(task, example: Example) -> str | None:
 def tests_prompt(task, example: Example, k: int) -> str:
     name = entry_point(task, example)
     target = f"the function `{name}`" if name else "a correct solution"
-    return (f"{task.prompt(example).rstrip()}\n\nDo not solve the problem. Write {k} assert statements that test "
-            f"{target}, one per line, with the expected results worked out by hand, in a ```python code block.\n")
+    return (f"{task.prompt(example).rstrip()}\n\nDo not solve the problem. Write {k} assert statements "
+            f"that test {target}, one per line, with the expected results worked out by hand, in a ```python "
+            "code block.\n")
 
 
 def parse_tests(text: str, limit: int, name: str | None = None) -> list[str]:
-    """The distinct top-level ``assert`` lines of a completion (an indented assert belongs to some function the
-    model wrote, not to a test), in order, at most ``limit``; with ``name``, only those that call it."""
+    """The distinct top-level ``assert`` lines of a completion (an indented assert belongs to some function
+    the model wrote, not to a test), in order, at most ``limit``; with ``name``, only those that call it."""
     body = extract_code(text) or ""
     seen: dict[str, None] = {}
     for m in _ASSERT.finditer(body):
@@ -152,7 +153,8 @@ class SelfTests:
 
 
 def dual_agreement(passes: Sequence[tuple[bool, ...] | None], n_tests: int) -> list[Verdict]:
-    """CodeT's score per candidate: |consensus set| × |tests the set passes|, divided by (candidates × tests)."""
+    """CodeT's score per candidate: |consensus set| × |tests the set passes|, divided by (candidates ×
+    tests)."""
     if n_tests == 0:
         return [Verdict(None, None, "self-tests: the model wrote no parseable test") for _ in passes]
     sets: dict[tuple[bool, ...], int] = {}
@@ -166,15 +168,16 @@ def dual_agreement(passes: Sequence[tuple[bool, ...] | None], n_tests: int) -> l
             out.append(Verdict(None, None, "self-tests: no program or sandbox error"))
             continue
         score = sets[p] * sum(p) / (n * n_tests)
-        out.append(Verdict(score, all(p), f"self-tests: consensus set of {sets[p]}, passes {sum(p)}/{n_tests}"))
+        out.append(
+            Verdict(score, all(p), f"self-tests: consensus set of {sets[p]}, passes {sum(p)}/{n_tests}"))
     return out
 
 
 def checker_prompt(task, example: Example, answer_text: str) -> str:
     return (f"{task.prompt(example).rstrip()}\n\nProposed answer:\n{answer_text.strip()}\n\n"
-            "Write a Python program that checks whether the proposed answer is correct. The variable `answer` "
-            "holds the proposed answer (and any function it defines is already defined). End with assert "
-            "statements that hold only if it is correct. Use a ```python code block.\n")
+            "Write a Python program that checks whether the proposed answer is correct. The variable "
+            "`answer` holds the proposed answer (and any function it defines is already defined). End "
+            "with assert statements that hold only if it is correct. Use a ```python code block.\n")
 
 
 class ProgramVerify:
@@ -194,8 +197,8 @@ class ProgramVerify:
 
     def check(self, examples: Sequence[Example], answers: Sequence[str | None], texts: Sequence[str]
               ) -> tuple[list[Verdict], list[list[Step]], list[str]]:
-        """One checking program per (example, answer): verdicts, the steps that wrote them (per answer) and the
-        feedback text for a refinement prompt. An unparseable answer is not checked (``correct=None``)."""
+        """One checking program per (example, answer): verdicts, the steps that wrote them (per answer) and
+        the feedback text for a refinement prompt. An unparseable answer is not checked (``correct=None``)."""
         todo = [i for i, a in enumerate(answers) if a is not None]
         prompts = [checker_prompt(self.task, examples[i], texts[i]) for i in todo]
         params = SamplingParams(n=1, temperature=0.0, max_tokens=self.max_tokens)
@@ -207,11 +210,13 @@ class ProgramVerify:
         for i, p, row in zip(todo, prompts, comps, strict=True):
             program = extract_code(row[0].text) if row[0].ok else None
             jobs.append(Job(self.prefix(examples[i], answers[i]) + (program or "raise SystemExit(3)\n")))
-            steps[i] = [Step(kind="verify-program", prompt=p, completions=tuple(row), info={"program": program})]
+            steps[i] = [
+                Step(kind="verify-program", prompt=p, completions=tuple(row), info={"program": program})]
         for i, r in zip(todo, self.task.run(jobs)):
             verdicts[i], feedback[i] = _checker_verdict(r, steps[i][0].info["program"])
             steps[i] = [Step(kind=s.kind, prompt=s.prompt, completions=s.completions, verdicts=(verdicts[i],),
-                             info={**s.info, "status": r.status, "stderr": r.stderr[-600:]}) for s in steps[i]]
+                             info={**s.info, "status": r.status, "stderr": r.stderr[-600:]})
+                        for s in steps[i]]
         return verdicts, steps, feedback
 
     def assess(self, examples: Sequence[Example], texts: Sequence[Sequence[str]]) -> Assessment:

@@ -1,23 +1,25 @@
-"""Step values: how good is a partial solution? Verifier-like objects that every search (beam, MCTS, DVTS) uses.
+"""Step values: how good is a partial solution? Verifier-like objects that every search (beam, MCTS, DVTS)
+uses.
 
-Each value offers ``evaluate(partials, seed) -> Valuation``: batch in, batch out, one value per partial solution
-(None when it cannot decide, with the reason), its parts, and the model calls it made (their tokens count in the
-search's cost). The values:
+Each value offers ``evaluate(partials, seed) -> Valuation``: batch in, batch out, one value per partial
+solution (None when it cannot decide, with the reason), its parts, and the model calls it made (their tokens
+count in the search's cost). The values:
 
-- ``likelihood``: the generation probability of the path, length-normalised: exp(mean raw token log-probability of
-  every step from the root). No model call.
+- ``likelihood``: the generation probability of the path, length-normalised: exp(mean raw token
+  log-probability of every step from the root). No model call.
 - ``self-eval``: the model's own P(True) that the partial solution is right so far (Kadavath et al. 2022,
-  "Language Models (Mostly) Know What They Know", arXiv 2207.05221), asked with the task's verify format on the
-  partial text, through the same machinery as the ``ptrue`` verifier. A task whose verify prompt shows only a
-  final answer (``StepFormat.judges_partial`` False) gets None for unfinished paths.
-- ``xie``: likelihood^(1−λ) · self-eval^λ, the constraint of Xie et al. 2023, "Decomposition Enhances Reasoning
-  via Self-Evaluation Guided Decoding" (arXiv 2305.00633); where self-eval is None, likelihood alone (recorded).
+  "Language Models (Mostly) Know What They Know", arXiv 2207.05221), asked with the task's verify format on
+  the partial text, through the same machinery as the ``ptrue`` verifier. A task whose verify prompt shows
+  only a final answer (``StepFormat.judges_partial`` False) gets None for unfinished paths.
+- ``xie``: likelihood^(1−λ) · self-eval^λ, the constraint of Xie et al. 2023, "Decomposition Enhances
+  Reasoning via Self-Evaluation Guided Decoding" (arXiv 2305.00633); where self-eval is None, likelihood alone
+  (recorded).
 - ``rollout``: m completions sampled from the partial solution to the end; the value is the share whose final
   answer matches the majority answer over every answer the search has reached for the example so far (earlier
-  rollouts and finished paths, ``Partial.pool``) and this call's rollouts (no gold; a finished path counts as its
-  own single rollout). As in Math-Shepherd (Wang et al. 2024, "Math-Shepherd: Verify and
-  Reinforce LLMs Step-by-step without Human Annotations", arXiv 2312.08935), but with a majority in place of the
-  gold answer.
+  rollouts and finished paths, ``Partial.pool``) and this call's rollouts (no gold; a finished path counts as
+  its own single rollout). As in Math-Shepherd (Wang et al. 2024, "Math-Shepherd: Verify and
+  Reinforce LLMs Step-by-step without Human Annotations", arXiv 2312.08935), but with a majority in place of
+  the gold answer.
 - ``rollout-gold``: the same share against the gold answer: it reads gold, so it is for building training
   labels only (``uses_gold``); the inference strategies refuse it.
 
@@ -71,13 +73,15 @@ class Valuation:
 
     values: list[float | None]
     parts: list[dict] = field(default_factory=list)
-    """Per partial: the value's components (likelihood, self_eval, rollout answers, ...) and ``why`` if None."""
+    """Per partial: the value's components (likelihood, self_eval, rollout answers, ...) and ``why`` if
+    None."""
     steps: list[list[Step]] = field(default_factory=list)
     """Per partial: the model calls made to value it."""
 
 
 class Likelihood:
-    """exp(mean token log-probability of the path): the model's own generation probability, length-normalised."""
+    """exp(mean token log-probability of the path): the model's own generation probability,
+    length-normalised."""
 
     name, uses_gold = "likelihood", False
 
@@ -91,7 +95,8 @@ class Likelihood:
 
 
 class SelfEval:
-    """P(True) of the partial solution: the task's verify prompt on the text so far, P(yes) read as in ``ptrue``."""
+    """P(True) of the partial solution: the task's verify prompt on the text so far, P(yes) read as in
+    ``ptrue``."""
 
     name, uses_gold = "self-eval", False
 
@@ -155,8 +160,8 @@ class XieCombined:
 
 class Rollout:
     """Share of m rollouts from the partial solution whose answer matches the reference: the majority of every
-    answer reached for the example (``Partial.pool`` and this call's rollouts; ``gold`` False) or the gold answer
-    (``gold`` True: training labels only)."""
+    answer reached for the example (``Partial.pool`` and this call's rollouts; ``gold`` False) or the gold
+    answer (``gold`` True: training labels only)."""
 
     uses_gold = False
 
@@ -211,8 +216,8 @@ class Rollout:
 def make_value(name: str, backend, task, steps: StepFormat, *, lam: float = 0.5, rollouts: int = 4,
                temperature: float = 0.8, max_tokens: int = 256, allow_gold: bool = False, prm: str = "",
                prm_aggregate: str = "last"):
-    """The step value ``name`` (one of ``VALUES``). ``rollout-gold`` reads gold answers and needs ``allow_gold``
-    (training code only; an inference strategy never passes it)."""
+    """The step value ``name`` (one of ``VALUES``). ``rollout-gold`` reads gold answers and needs
+    ``allow_gold`` (training code only; an inference strategy never passes it)."""
     if name not in VALUES:
         raise ValueError(f"value must be one of {', '.join(VALUES)}, got {name!r}")
     if name == "likelihood":
@@ -226,7 +231,7 @@ def make_value(name: str, backend, task, steps: StepFormat, *, lam: float = 0.5,
 
         return PRMValue(task, steps, prm, prm_aggregate)
     if name == "rollout-gold" and not allow_gold:
-        raise ValueError("value 'rollout-gold' reads gold answers: it builds training labels and is refused at "
-                         "inference; use value=rollout (majority of the rollouts, no gold)")
+        raise ValueError("value 'rollout-gold' reads gold answers: it builds training labels and is "
+                         "refused at inference; use value=rollout (majority of the rollouts, no gold)")
     return Rollout(backend, task, m=rollouts, temperature=temperature, max_tokens=max_tokens,
                    gold=name == "rollout-gold")

@@ -1,4 +1,5 @@
-"""Code-STaR: SFT on the model's own programs that pass the gold tests (execution-filtered rejection sampling).
+"""Code-STaR: SFT on the model's own programs that pass the gold tests (execution-filtered rejection
+sampling).
 
 The execution-filtered variant of STaR ("STaR: Bootstrapping Reasoning With Reasoning", Zelikman et al. 2022,
 arXiv:2203.14465) and ReST^EM ("Beyond Human Data: Scaling Self-Training for Problem-Solving with Language
@@ -9,7 +10,8 @@ rows (deduplicated, at most ``max_per_example`` per problem). On ``pal-arithmeti
 value against the gold number. Compare with ``no-filter`` (the control: the model's own greedy programs).
 
 Not covered: rationalisation (a gold program as a hint would be copied, not reasoned to), test-suite
-augmentation, and the paper's restart from the base model (``restart`` is not a setting here; see ``rest-em``).
+augmentation, and the paper's restart from the base model (``restart`` is not a setting here; see
+``rest-em``).
 """
 
 from __future__ import annotations
@@ -41,11 +43,13 @@ class CodeStar(Method):
     def collect(self, loop, r: int, backend, examples: list[Example]) -> list[Trace]:
         task = loop.task
         if not task.code:
-            raise ValueError(f"{self.name} needs a code task (humaneval, mbpp, pal-arithmetic), not '{task.name}'")
+            raise ValueError(
+                f"{self.name} needs a code task (humaneval, mbpp, pal-arithmetic), not '{task.name}'")
         steps = verified(task, examples, sample(backend, task, examples, loop.cfg, r))
         return score_traces(task, examples, gold_traces(self.name, examples, steps))
 
     def build(self, loop, r: int, traces: list[Trace], examples: list[Example]) -> Built:
-        rows = correct_rows(complete_targets(loop.task, traces), suffix=loop.cfg.target_suffix, max_per_example=self.max_per_example,
+        rows = correct_rows(complete_targets(loop.task, traces), suffix=loop.cfg.target_suffix,
+                            max_per_example=self.max_per_example,
                             round_idx=r)
         return Built(rows=rows, stats=sft_report(self, loop.task, examples, traces, rows))

@@ -3,8 +3,8 @@
 It differs from the voting methods (``lmsi``) only in not filtering, so a gain of a self-improvement method
 over this control is what its selection adds beyond "more training on the model's own outputs". Gold answers
 are read only to report how often the greedy answers were right. On a code task a greedy completion cut at
-``max_tokens`` after a closed code block trains on the text up to that block (``complete_targets``), as the code
-methods' targets do, so that the control differs from them only in the filter.
+``max_tokens`` after a closed code block trains on the text up to that block (``complete_targets``), as the
+code methods' targets do, so that the control differs from them only in the filter.
 """
 
 from __future__ import annotations

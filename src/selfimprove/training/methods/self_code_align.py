@@ -3,16 +3,17 @@
 After "SelfCodeAlign: Self-Alignment for Code Generation" (Wei et al. 2024, arXiv:2410.24198): the model
 writes programs *and* tests, and only programs that pass the tests in the sandbox are kept for SFT. Here the
 problems are the task's training problems (their gold tests are never read); ``n`` programs are sampled per
-problem, the model writes tests for it (the ``self-tests`` verifier), and a program is kept when it passes every
-generated test and belongs to the top CodeT consensus set ("CodeT: Code Generation with Generated Tests",
-Chen et al. 2022, arXiv:2207.10397). ``reads_gold = False``; the gold tests are run only for the report
-(``kept_gold_precision``: how many kept programs the gold tests pass). Compare with ``no-filter``.
+problem, the model writes tests for it (the ``self-tests`` verifier), and a program is kept when it passes
+every generated test and belongs to the top CodeT consensus set ("CodeT: Code Generation with Generated
+Tests", Chen et al. 2022, arXiv:2207.10397). ``reads_gold = False``; the gold tests are run only for the
+report (``kept_gold_precision``: how many kept programs the gold tests pass). Compare with ``no-filter``.
 
 On a program-aided task (``pal-arithmetic``: a program prints a value, there is no function to test) the
-self-written test is a checking program, as in "ProgCo: Program Helps Self-Correction of Large Language Models"
-(arXiv:2501.01264): the model writes one for each sample that printed a value (the ``program-verify`` verifier,
-``answer`` bound to that value), the sandbox runs it, and a sample is kept when its checker's asserts hold and
-its value is the most frequent among the checked samples (the agreement filter; ties keep every tied value).
+self-written test is a checking program, as in "ProgCo: Program Helps Self-Correction of Large Language
+Models" (arXiv:2501.01264): the model writes one for each sample that printed a value (the ``program-verify``
+verifier, ``answer`` bound to that value), the sandbox runs it, and a sample is kept when its checker's
+asserts hold and its value is the most frequent among the checked samples (the agreement filter; ties keep
+every tied value).
 
 Not covered: SelfCodeAlign's seed-snippet concept extraction and self-written instructions (the problems are
 given), and its response/test sampling per instruction beyond ``n``.
@@ -59,7 +60,8 @@ class SelfCodeAlign(Method):
         if task.code == "program-aided":
             return self._collect_checked(loop, r, backend, examples)
         if task.code != "program":
-            raise ValueError(f"{self.name} needs a code task (humaneval, mbpp, pal-arithmetic), not '{task.name}'")
+            raise ValueError(
+                f"{self.name} needs a code task (humaneval, mbpp, pal-arithmetic), not '{task.name}'")
         steps = sample(backend, task, examples, loop.cfg, r)
         writer = SelfTests(backend, task, samples=self.test_samples, tests_per_sample=self.tests,
                            max_tokens=loop.cfg.max_tokens)
@@ -70,12 +72,14 @@ class SelfCodeAlign(Method):
             verdicts = _agreement_filter(row, len(ts))
             s = dataclasses.replace(s, verdicts=tuple(verdicts))
             kept = sum(bool(v.correct) for v in verdicts)
-            traces.append(make_trace(e, self.name, [s, w], initial_answer=s.answers[0], final_answer=s.answers[0],
+            traces.append(make_trace(e, self.name, [s, w], initial_answer=s.answers[0],
+                                     final_answer=s.answers[0],
                                      confidence=kept / len(s.answers), kept_samples=kept, self_tests=len(ts)))
         return score_traces(task, examples, traces)
 
     def _collect_checked(self, loop, r: int, backend, examples: list[Example]) -> list[Trace]:
-        """Program-aided tasks: a self-written checking program per valued sample, then the agreement filter."""
+        """Program-aided tasks: a self-written checking program per valued sample, then the agreement
+        filter."""
         from ...verifiers.execution import ProgramVerify
 
         task = loop.task
@@ -101,7 +105,8 @@ class SelfCodeAlign(Method):
         return score_traces(task, examples, traces)
 
     def build(self, loop, r: int, traces: list[Trace], examples: list[Example]) -> Built:
-        rows = correct_rows(complete_targets(loop.task, traces), suffix=loop.cfg.target_suffix, max_per_example=self.max_per_example,
+        rows = correct_rows(complete_targets(loop.task, traces), suffix=loop.cfg.target_suffix,
+                            max_per_example=self.max_per_example,
                             round_idx=r)
         stats = sft_report(self, loop.task, examples, traces, rows)
         by_id = {e.id: e for e in examples}
