@@ -13,7 +13,8 @@ no-filter control samples one greedy answer per problem (fewer tokens; it is the
 outputs" control). ``grpo-majority-e2h`` is the easy-to-hard setting: majority rewards on a training pool one
 operand beyond the pretraining range (``train:terms=5``), evaluated on the held-out ``terms=5`` problems.
 ``lmsi-e2h`` is its SFT counterpart: LMSI's majority-vote pseudo-labels on the same pool. The ``-min50`` arms
-skip a prompt whose majority holds under half the votes, as LMSI's default threshold does.
+skip a prompt whose majority holds under half the votes, as LMSI's default threshold does. ``star-e2h`` (gold)
+and ``no-filter-e2h`` are the references on that pool.
 
 Prints Markdown: per arm and seed the test accuracy by round, the sampled tokens, the RL guards per round
 (reward accuracy against gold, confidently wrong majority share, entropy, KL to the start), and paired tests
@@ -38,6 +39,10 @@ ARMS = {
                           "--eval-splits", "test", "test-hard", "terms=5"],
     "lmsi-e2h": ["--method", "lmsi", "--train-split", "train:terms=5",
                  "--eval-splits", "test", "test-hard", "terms=5"],
+    "star-e2h": ["--method", "star", "--train-split", "train:terms=5",
+                 "--eval-splits", "test", "test-hard", "terms=5"],
+    "no-filter-e2h": ["--method", "no-filter", "--train-split", "train:terms=5",
+                      "--eval-splits", "test", "test-hard", "terms=5"],
     "grpo-majority-min50": ["--method", "grpo", "--reward", "majority", "--min-share", "0.5"],
     "grpo-majority-e2h-min50": ["--method", "grpo", "--reward", "majority", "--min-share", "0.5",
                                 "--train-split", "train:terms=5", "--eval-splits", "test", "test-hard",
