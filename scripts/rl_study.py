@@ -85,7 +85,10 @@ def sampled_tokens(run: Path, r: int) -> int | None:
     return total
 
 
-def report(out: Path, arms: list[str], seeds: list[int], split: str) -> None:
+def report(out: Path, arms: list[str], seeds: list[int], split: str,
+           refs: tuple[str, ...] = ("star", "no-filter")) -> None:
+    """One table per split; each arm's last round against round 0 and against every arm in ``refs`` (an
+    ``-e2h`` arm against the ``-e2h`` version of the reference, trained on the same pool)."""
     from selfimprove.metrics.stats import correct_by_id, mcnemar_exact, paired_bootstrap
     from selfimprove.training.loop import eval_traces
     from selfimprove.training.state import round_metrics
@@ -95,10 +98,10 @@ def report(out: Path, arms: list[str], seeds: list[int], split: str) -> None:
         ci = f"{100 * bs['ci_low']:+.1f}…{100 * bs['ci_high']:+.1f}"
         return f"{100 * mc['diff']:+.1f} ({ci}; p={mc['p_value']:.2g})"
 
-    print(f"\n### {split}: accuracy by round, last round against start, STaR and the control\n")
-    print("| arm | seed | accuracy % by round | sampled tokens / round | last − start | last − STaR | "
-          "last − no-filter |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"\n### {split}: accuracy by round, last round against start and the references\n")
+    print("| arm | seed | accuracy % by round | sampled tokens / round | last − start | "
+          + " | ".join(f"last − {r}" for r in refs) + " |")
+    print("|---|---|---|---|---|" + "---|" * len(refs))
     for seed in seeds:
         base = out / f"seed{seed}"
         for arm in arms:
@@ -113,7 +116,8 @@ def report(out: Path, arms: list[str], seeds: list[int], split: str) -> None:
             tokens = " / ".join(str(sampled_tokens(run, r)) for r in range(1, last + 1))
             now = correct_by_id(eval_traces(run, last, split))
             cells = [test(correct_by_id(eval_traces(run, 0, split)), now)]
-            for ref in ("star", "no-filter"):
+            for ref in refs:
+                ref = f"{ref}-e2h" if "-e2h" in arm and not ref.endswith("-e2h") else ref
                 rr = base / ref
                 ok = (rr / "summary.json").exists() and ref != arm and \
                     (rr / f"round-{len(round_metrics(rr)) - 1}" / f"eval-{split}.jsonl").exists()
@@ -160,13 +164,15 @@ def main() -> None:
     ap.add_argument("--sft-steps", type=int, default=40)
     ap.add_argument("--eval-limit", type=int, default=300)
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--vs", nargs="+", default=["star", "no-filter"], choices=list(ARMS),
+                    help="reference arms of the paired columns")
     a = ap.parse_args()
     if not a.report_only:
         for seed in a.seeds:
             for arm in a.arms:
                 run_arm(arm, seed, a.out, a)
     for split in ("test", "test-hard", "terms=5"):
-        report(a.out, a.arms, a.seeds, split)
+        report(a.out, a.arms, a.seeds, split, tuple(a.vs))
     guards_table(a.out, a.arms, a.seeds)
 
 
