@@ -13,7 +13,8 @@ no-filter control samples one greedy answer per problem (fewer tokens; it is the
 outputs" control). ``grpo-majority-e2h`` is the easy-to-hard setting: majority rewards on a training pool one
 operand beyond the pretraining range (``train:terms=5``), evaluated on the held-out ``terms=5`` problems.
 ``lmsi-e2h`` is its SFT counterpart: LMSI's majority-vote pseudo-labels on the same pool. The ``-min50`` arms
-skip a prompt whose majority holds under half the votes, as LMSI's default threshold does.
+skip a prompt whose majority holds under half the votes, as LMSI's default threshold does. ``star-e2h`` (gold)
+and ``no-filter-e2h`` are the references on that pool.
 
 Prints Markdown: per arm and seed the test accuracy by round, the sampled tokens, the RL guards per round
 (reward accuracy against gold, confidently wrong majority share, entropy, KL to the start), and paired tests
@@ -38,6 +39,10 @@ ARMS = {
                           "--eval-splits", "test", "test-hard", "terms=5"],
     "lmsi-e2h": ["--method", "lmsi", "--train-split", "train:terms=5",
                  "--eval-splits", "test", "test-hard", "terms=5"],
+    "star-e2h": ["--method", "star", "--train-split", "train:terms=5",
+                 "--eval-splits", "test", "test-hard", "terms=5"],
+    "no-filter-e2h": ["--method", "no-filter", "--train-split", "train:terms=5",
+                      "--eval-splits", "test", "test-hard", "terms=5"],
     "grpo-majority-min50": ["--method", "grpo", "--reward", "majority", "--min-share", "0.5"],
     "grpo-majority-e2h-min50": ["--method", "grpo", "--reward", "majority", "--min-share", "0.5",
                                 "--train-split", "train:terms=5", "--eval-splits", "test", "test-hard",
@@ -80,7 +85,10 @@ def sampled_tokens(run: Path, r: int) -> int | None:
     return total
 
 
-def report(out: Path, arms: list[str], seeds: list[int], split: str) -> None:
+def report(out: Path, arms: list[str], seeds: list[int], split: str,
+           refs: tuple[str, ...] = ("star", "no-filter")) -> None:
+    """One table per split; each arm's last round against round 0 and against every arm in ``refs`` (an
+    ``-e2h`` arm against the ``-e2h`` version of the reference, trained on the same pool)."""
     from selfimprove.metrics.stats import correct_by_id, mcnemar_exact, paired_bootstrap
     from selfimprove.training.loop import eval_traces
     from selfimprove.training.state import round_metrics
@@ -90,10 +98,10 @@ def report(out: Path, arms: list[str], seeds: list[int], split: str) -> None:
         ci = f"{100 * bs['ci_low']:+.1f}…{100 * bs['ci_high']:+.1f}"
         return f"{100 * mc['diff']:+.1f} ({ci}; p={mc['p_value']:.2g})"
 
-    print(f"\n### {split}: accuracy by round, last round against start, STaR and the control\n")
-    print("| arm | seed | accuracy % by round | sampled tokens / round | last − start | last − STaR | "
-          "last − no-filter |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"\n### {split}: accuracy by round, last round against start and the references\n")
+    print("| arm | seed | accuracy % by round | sampled tokens / round | last − start | "
+          + " | ".join(f"last − {r}" for r in refs) + " |")
+    print("|---|---|---|---|---|" + "---|" * len(refs))
     for seed in seeds:
         base = out / f"seed{seed}"
         for arm in arms:
@@ -108,7 +116,8 @@ def report(out: Path, arms: list[str], seeds: list[int], split: str) -> None:
             tokens = " / ".join(str(sampled_tokens(run, r)) for r in range(1, last + 1))
             now = correct_by_id(eval_traces(run, last, split))
             cells = [test(correct_by_id(eval_traces(run, 0, split)), now)]
-            for ref in ("star", "no-filter"):
+            for ref in refs:
+                ref = f"{ref}-e2h" if "-e2h" in arm and not ref.endswith("-e2h") else ref
                 rr = base / ref
                 ok = (rr / "summary.json").exists() and ref != arm and \
                     (rr / f"round-{len(round_metrics(rr)) - 1}" / f"eval-{split}.jsonl").exists()
@@ -155,13 +164,15 @@ def main() -> None:
     ap.add_argument("--sft-steps", type=int, default=40)
     ap.add_argument("--eval-limit", type=int, default=300)
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--vs", nargs="+", default=["star", "no-filter"], choices=list(ARMS),
+                    help="reference arms of the paired columns")
     a = ap.parse_args()
     if not a.report_only:
         for seed in a.seeds:
             for arm in a.arms:
                 run_arm(arm, seed, a.out, a)
     for split in ("test", "test-hard", "terms=5"):
-        report(a.out, a.arms, a.seeds, split)
+        report(a.out, a.arms, a.seeds, split, tuple(a.vs))
     guards_table(a.out, a.arms, a.seeds)
 
 
