@@ -51,7 +51,7 @@ ALIASES = {"sc_samples": "sc_n"}
 def register(sub) -> None:
     p = sub.add_parser("demo", help="model → evaluate → self-improve (with its control), measured",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description=__doc__.splitlines()[0])
+                       description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--recipe", help="TOML recipe (default: recipes/demo.toml)")
     p.add_argument("--out", help="run directory (default: $SELFIMPROVE_HOME/demo/<run id>)")
     p.add_argument("--store", help="run store SQLite file (default: $SELFIMPROVE_HOME/runs.db)")

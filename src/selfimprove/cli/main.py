@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="selfimprove", description=__doc__.splitlines()[0],
+    parser = _Parser(prog="selfimprove", description=" ".join(__doc__.split("\n\n")[0].split()),
                      formatter_class=argparse.RawDescriptionHelpFormatter,
                      epilog="example:\n  selfimprove eval --model scripted --task arithmetic --strategy "
                      "greedy\n\nexit status: 0 done · 2 bad input (nothing run) · 3 incomplete (requests "

@@ -23,7 +23,7 @@ A model pretrained with --steps/--seed overrides is saved as <name>-s<steps>-see
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("pretrain", help="pretrain a built-in model (tiny, micro) and cache it",
-                              description=__doc__.splitlines()[0], epilog=EPILOG,
+                              description=" ".join(__doc__.split("\n\n")[0].split()), epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", default="tiny", help="built-in model name (default: tiny)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the preset's)")

@@ -46,7 +46,7 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="self-training rounds (STaR, ReST-EM, LMSI, easy-to-hard, no-filter; "
                        "DPO: self-rewarding, scpo, spin, gold-dpo, v-star, cct)",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description=__doc__.splitlines()[0])
+                       description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--recipe", metavar="TOML", help="preset file (recipes/*.toml): model, task and config "
                    "fields; flags given on the command line override it")
     p.add_argument("--model", help="tiny | micro | smollm2 | HF model dir | hub id (the starting "

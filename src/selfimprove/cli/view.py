@@ -15,7 +15,7 @@ EPILOG = """examples:
 def register(sub) -> None:
     p = sub.add_parser("view", help="browse runs, rounds, traces and steps in a local web page (read-only)",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description=__doc__.splitlines()[0])
+                       description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--store", help="run store SQLite file (default: $SELFIMPROVE_HOME/runs.db)")
     p.add_argument("--port", type=int, default=8765, help="port to listen on (default: 8765)")
     p.add_argument("--host", default="127.0.0.1",
