@@ -35,7 +35,7 @@ demo: install
 	$(BIN)/selfimprove demo
 
 test: install
-	$(BIN)/python -m pytest -q -m "not gpu" -n 2
+	$(BIN)/python -m pytest -q -m "not gpu and not long" -n 2
 
 lint: install
 	$(BIN)/ruff check src tests bench scripts

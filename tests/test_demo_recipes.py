@@ -78,7 +78,7 @@ def test_backend_options_in_the_model_spec_are_kept_apart():
     assert plan(recipe).options == {"chat": False} and plan(recipe).model == "smollm2"
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_smollm2_recipe_runs_end_to_end_on_a_few_examples(smollm2_dir, tmp_path, monkeypatch, capsys):
     """The compact recipe with its sizes cut to a few examples: every section runs on the real model (the
     control arm only: it trains on whatever the model said, so a LoRA step is certain to run; STaR on three
