@@ -27,6 +27,8 @@ them.
 
 Not covered: LoRA PRMs on real models (full weights only), a PRM that scores a step by a special tag token,
 OmegaPRM's binary search for the first error (every prefix is rolled out here).
+
+Over 400 lines: labels, trainer, scorer and metrics share ``PRMRow`` and the step positions.
 """
 
 from __future__ import annotations
