@@ -67,6 +67,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.combine:
         rows = combine(args.combine)
+        with open(args.combine[0]) as f:  # the runs' model, task and split name the table and figure
+            ran = json.load(f).get("args", {})
+        for key in ("model", "task", "split", "limit"):
+            setattr(args, key, ran.get(key, getattr(args, key)))
+        args.seeds = sorted({s for row in rows.values() for s, _ in row["correct"]})
         report = summarise(rows)
         print_tables(report, args)
         if args.out:
@@ -156,6 +161,8 @@ def curves(report: list[dict]) -> dict[str, list[tuple[float, float, float, floa
 def plot_curves(report: list[dict], path: str, heading: str) -> None:
     """Accuracy (95 % Wilson CI) against generated tokens per example, one line per strategy family over the
     budgets, greedy as a point; written as a PNG to ``path``."""
+    from matplotlib.ticker import ScalarFormatter
+
     from selfimprove.report.plots import _figure, png
 
     fig, ax = _figure(7.5, 4.6)
@@ -166,6 +173,7 @@ def plot_curves(report: list[dict], path: str, heading: str) -> None:
                                                                   "alpha": 0.85}
         ax.errorbar(xs, ys, yerr=err, capsize=2, label=SERIES.get(name, name), **style)
     ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.set(xlabel="generated tokens per example (log scale; rollouts and verification included)",
            ylabel="accuracy % (95 % CI)", title=heading)
     ax.legend(fontsize=7, loc="lower right")

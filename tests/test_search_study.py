@@ -26,7 +26,8 @@ def _row(budget, strategy, seed, correct, tokens):
 
 
 def _file(path: Path, rows) -> str:
-    path.write_text(json.dumps({"raw": rows}))
+    path.write_text(json.dumps({"args": {"model": "m-x", "task": "t-x", "split": "s-x", "limit": 4},
+                                "raw": rows}))
     return str(path)
 
 
@@ -76,10 +77,11 @@ def test_combine_refuses_a_repeated_row_that_disagrees(files, tmp_path):
         mod.combine([*files, other])
 
 
-def test_plot_writes_a_png_with_one_curve_per_family_over_the_budgets(files, tmp_path):
+def test_plot_writes_a_png_with_one_curve_per_family_over_the_budgets(files, tmp_path, capsys):
     mod = _load()
     out, png = tmp_path / "pooled.json", tmp_path / "curves.png"
     assert mod.main(["--combine", *files, "--plot", str(png), "--out", str(out)]) == 0
+    assert "model m-x · task t-x · split s-x · n = 4 · seeds [0, 1]" in capsys.readouterr().out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     report = json.loads(out.read_text())["rows"]
     curves = mod.curves(report)
