@@ -93,3 +93,51 @@ def test_plot_writes_a_png_with_one_curve_per_family_over_the_budgets(files, tmp
     assert curves["greedy"] == [(30, 0.5, *mod.summarise(mod.combine(files))[0]["ci"], "B0")]
     lo, acc, hi = curves["best-of-n"][0][2], curves["best-of-n"][0][1], curves["best-of-n"][0][3]
     assert lo <= acc <= hi
+
+
+TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "search_train_study.py"
+
+
+def _train_run(path: Path, start: list[bool], last: list[bool], tokens: int) -> None:
+    """A finished one-round run directory: round-0 and round-1 evaluations, round-1 data and traces."""
+    from selfimprove.records import Completion, Step, Trace
+
+    for r, correct in ((0, start), (1, last)):
+        d = path / f"round-{r}"
+        d.mkdir(parents=True)
+        for split in ("dev", "test-hard"):
+            rows = [Trace(example_id=f"e{i}", strategy="greedy", correct=c, final_answer="1",
+                          steps=[Step(kind="generate", prompt="p",
+                                      completions=[Completion(text="x", completion_tokens=5)])])
+                    for i, c in enumerate(correct)]
+            (d / f"eval-{split}.jsonl").write_text("".join(json.dumps(t.to_dict()) + "\n" for t in rows))
+    sample = Trace(example_id="e0", strategy="sample", steps=[Step(kind="generate", prompt="p", completions=[
+        Completion(text="x", completion_tokens=tokens)])])
+    (path / "round-1/traces.jsonl").write_text(json.dumps(sample.to_dict()) + "\n")
+    (path / "round-1/data.json").write_text(json.dumps({"rows": 3}))
+    (path / "summary.json").write_text(json.dumps({"dev_accuracy": [sum(start) / 4, sum(last) / 4],
+                                                   "rounds_done": 1}))
+
+
+def test_train_study_pool_pairs_finished_runs_of_several_seeds_without_training(tmp_path):
+    spec = importlib.util.spec_from_file_location("search_train_study", TRAIN_SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    t, f = True, False
+    start = [t, f, f, f]
+    for seed in (0, 1):
+        _train_run(tmp_path / f"s{seed}-star", start, [t, t, t, f], 40)
+        _train_run(tmp_path / f"s{seed}-no-filter", start, [t, t, f, f], 8)
+    out = tmp_path / "pooled.json"
+    assert mod.main(["--pool", "--seeds", "0", "1", "--arms", "star", "no-filter", "--out-dir", str(tmp_path),
+                     "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["runs"]["1/star"]["generated_tokens_round1"] == 40
+    assert report["runs"]["0/no-filter"]["pairs_or_rows"] == 3
+    dev = report["paired"]["dev"]
+    assert dev["star"]["n"] == 8 and dev["star"]["accuracy"] == 6 / 8
+    assert dev["start"]["accuracy"] == 2 / 8
+    assert dev["star"]["vs_start"]["diff"] == pytest.approx(4 / 8)
+    assert dev["star"]["vs_no-filter"]["diff"] == pytest.approx(2 / 8)
+    with pytest.raises(SystemExit, match="did not finish"):
+        mod.main(["--pool", "--seeds", "2", "--arms", "star", "--out-dir", str(tmp_path)])
