@@ -155,7 +155,7 @@ def curves(report: list[dict]) -> dict[str, list[tuple[float, float, float, floa
         name = "greedy" if e["strategy"] == "greedy" else e["strategy"]
         if name == "greedy" or name in SERIES:
             out.setdefault(name, []).append((e["completion_per_ex"], e["accuracy"], *e["ci"], e["budget"]))
-    return out
+    return {k: out[k] for k in ("greedy", *SERIES) if k in out}  # the legend in SERIES' order
 
 
 def plot_curves(report: list[dict], path: str, heading: str) -> None:

@@ -86,7 +86,7 @@ def test_plot_writes_a_png_with_one_curve_per_family_over_the_budgets(files, tmp
     report = json.loads(out.read_text())["rows"]
     curves = mod.curves(report)
     # beam's majority rule is not a drawn series; greedy is one point
-    assert set(curves) == {"greedy", "self-consistency", "best-of-n", "beam:final=value"}
+    assert list(curves) == ["greedy", "self-consistency", "best-of-n", "beam:final=value"]
     assert [p[4] for p in curves["self-consistency"]] == ["B1", "B2"]
     assert [p[0] for p in curves["self-consistency"]] == [100, 200]  # generated tokens per example
     assert [p[1] for p in curves["beam:final=value"]] == [5 / 8, 6 / 8]
