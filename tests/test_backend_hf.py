@@ -193,6 +193,15 @@ def test_fingerprint_tracks_weights(tiny_random_model_dir, backend):
     assert other.fingerprint() == before
 
 
+def test_fingerprint_does_not_depend_on_where_the_model_lives(tiny_random_model_dir, backend, tmp_path):
+    import shutil
+
+    moved = shutil.copytree(tiny_random_model_dir, tmp_path / "elsewhere" / "model")
+    there = HFBackend(str(moved))
+    assert there.model.config._name_or_path != backend.model.config._name_or_path
+    assert there.fingerprint() == backend.fingerprint()  # the same weights share the completion cache
+
+
 def test_chat_template_path(tiny_random_model_dir, backend):
     from selfimprove.chat import conversation, plain
 
