@@ -54,7 +54,7 @@ def left_pad(seqs: Sequence[Sequence[int]], pad: int, device):
 
 
 MIN_SHARED = 16
-"""The shortest common prefix (tokens) worth a forward pass of its own; shorter ones are encoded per prompt."""
+"""The shortest common prefix (tokens) worth a forward pass of its own; shorter ones go with each prompt."""
 
 
 def shared_prefix(seqs: Sequence[Sequence[int]]) -> int:
