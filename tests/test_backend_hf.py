@@ -193,6 +193,15 @@ def test_fingerprint_tracks_weights(tiny_random_model_dir, backend):
     assert other.fingerprint() == before
 
 
+def test_fingerprint_does_not_depend_on_where_the_model_lives(tiny_random_model_dir, backend, tmp_path):
+    import shutil
+
+    moved = shutil.copytree(tiny_random_model_dir, tmp_path / "elsewhere" / "model")
+    there = HFBackend(str(moved))
+    assert there.model.config._name_or_path != backend.model.config._name_or_path
+    assert there.fingerprint() == backend.fingerprint()  # the same weights share the completion cache
+
+
 def test_chat_template_path(tiny_random_model_dir, backend):
     from selfimprove.chat import conversation, plain
 
@@ -250,3 +259,28 @@ def test_bos_added_when_the_tokenizer_adds_it(tiny_random_model_dir, backend):
     assert out.prompt_tokens == 7
     assert with_bos.loglikelihood(["12+34="], [out.text]) == pytest.approx([out.sum_logprob], abs=1e-4)
     assert out.sum_logprob != pytest.approx(backend.loglikelihood(["12+34="], [out.text])[0], abs=1e-3)
+
+
+def test_a_shared_prefix_is_encoded_once_with_the_same_results(backend):
+    from selfimprove.backends.batching import MIN_SHARED, shared_prefix
+
+    head = "Solve each one. 12+30=42. 7*8=56. "  # every prompt starts with it, as few-shot examples do
+    prompts = [head + "3+4=", head + "10-2=", head + "a longer one: 9*9=", head + "6"]
+    ids = [tuple(backend.encode_prompt(p)) for p in prompts]
+    assert shared_prefix(ids) == len(head) >= MIN_SHARED
+    assert shared_prefix(ids[:1]) == 0 and shared_prefix([ids[0], ids[0][:len(head) + 1]]) == len(head)
+    assert shared_prefix([(1,) * 40, (1,) * 40]) == 39  # each keeps its last token
+    assert shared_prefix([(1,) * 40, (1,) * (MIN_SHARED - 1) + (2,)]) == 0  # too short to be worth a pass
+    calls = []
+    hook = backend.model.register_forward_pre_hook(
+        lambda _m, args, kwargs: calls.append(kwargs["input_ids"].shape), with_kwargs=True)
+    try:
+        for params in (SamplingParams(max_tokens=8), SAMPLED):
+            calls.clear()
+            together = backend.generate(prompts, params)
+            assert calls[0] == (1, len(head))  # the prefix once, for the whole batch
+            assert calls[1][0] == len(prompts) and calls[1][1] < len(head)  # then only the rest of each
+            alone = [backend.generate([p], params)[0] for p in prompts]  # one prompt: nothing shared
+            _assert_same(together, alone)
+    finally:
+        hook.remove()

@@ -1,8 +1,10 @@
 """How the ``hf`` backend batches its decoding: distinct prompts packed into chunks of at most a budget of
-padded tokens (a large ``n`` split across chunks), and left padding with positions that count real tokens."""
+padded tokens (a large ``n`` split across chunks), left padding with positions that count real tokens, and
+the token prefix a chunk's prompts share (few-shot examples, a system message), which is encoded once."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,3 +51,16 @@ def left_pad(seqs: Sequence[Sequence[int]], pad: int, device):
             mask[b, width - len(s):] = 1
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
     return ids.to(device), mask.to(device), pos.to(device)
+
+
+MIN_SHARED = 16
+"""The shortest common prefix (tokens) worth a forward pass of its own; shorter ones go with each prompt."""
+
+
+def shared_prefix(seqs: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens every sequence shares, leaving each at least its last token (whose logits
+    start decoding or scoring); 0 for fewer than two sequences or a prefix shorter than ``MIN_SHARED``."""
+    if len(seqs) < 2:
+        return 0
+    k = min(len(os.path.commonprefix([list(s) for s in seqs])), min(len(s) for s in seqs) - 1)
+    return k if k >= MIN_SHARED else 0

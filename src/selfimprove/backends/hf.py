@@ -6,6 +6,7 @@ What it does:
   with in-memory weights.
 - Prefills each *distinct* prompt once and copies its KV cache to its ``n`` samples
   (``DynamicCache.batch_select_indices``); ``model.generate(num_return_sequences=n)`` prefills every copy.
+  The prefix a batch's prompts share (system message, few-shot examples) is encoded once for the batch.
 - Batch-size invariance: sample ``i`` of a prompt draws its uniforms from its own ``torch.Generator`` seeded
   by a stable hash of (seed, prompt text, i) and picks tokens by inverse CDF, so the same seed gives the same
   completions whatever the batch size, chunking or prompt order. (Padded batches change float rounding in
@@ -39,7 +40,7 @@ from .. import chat
 from ..errors import UserError
 from ..records import Completion, SamplingParams
 from .base import Capabilities, apply_stop
-from .batching import Piece, left_pad, plan
+from .batching import Piece, left_pad, plan, shared_prefix
 from .sampling import choose as _choose
 from .sampling import uniforms as _uniforms
 
@@ -116,12 +117,15 @@ class HFBackend:
     def fingerprint(self) -> str:
         """Hash of config, tokenizer, chat mode and weight contents (L2 norm + strided sample per tensor).
 
-        Recomputed on every call, so in-place training updates change it.
+        Recomputed on every call, so in-place training updates change it. Where the model was loaded from
+        is not part of it (the config's ``_name_or_path``): the same model in another folder or selfimprove
+        home shares the completion cache.
         """
         import torch
 
         h = hashlib.sha256()
-        h.update(json.dumps(self.model.config.to_dict(), sort_keys=True, default=str).encode())
+        config = {k: v for k, v in self.model.config.to_dict().items() if k != "_name_or_path"}
+        h.update(json.dumps(config, sort_keys=True, default=str).encode())
         h.update(json.dumps([len(self.tokenizer), self.tokenizer.bos_token_id, self.tokenizer.eos_token_id,
                              getattr(self.tokenizer, "chat_template", None), self._use_chat]).encode())
         for pname, p in self.model.named_parameters():
@@ -226,13 +230,23 @@ class HFBackend:
         return grouped
 
     def _prefill(self, prompts: list[tuple[int, ...]]):
-        """Left-padded forward pass over distinct prompts: (cache, last logits, mask, next positions)."""
+        """Left-padded forward pass over distinct prompts: (cache, last logits, mask, next positions).
+
+        The tokens every prompt starts with (a few-shot conversation's system message and worked examples:
+        ``batching.shared_prefix``) are encoded once and their cache copied to each row; the rest of each
+        prompt follows with its padding between the two, masked out, positions counting real tokens."""
         import torch
         from transformers import DynamicCache
 
-        ids, mask, pos = left_pad(prompts, self._pad, self.model.device)
+        dev, k = self.model.device, shared_prefix(prompts)
         cache = DynamicCache(config=self.model.config)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache,
+        if k:
+            self.model(input_ids=torch.tensor([prompts[0][:k]], device=dev), cache=cache, use_cache=True,
+                       logits_to_keep=1)
+            cache.batch_select_indices(torch.zeros(len(prompts), dtype=torch.long, device=dev))
+        ids, mask, pos = left_pad([p[k:] for p in prompts], self._pad, dev)
+        mask = torch.cat([mask.new_ones(len(prompts), k), mask], dim=-1)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos + k, cache=cache,
                          use_cache=True, logits_to_keep=1)
         next_pos = torch.tensor([len(p) for p in prompts], device=ids.device)
         return out.cache, out.logits[:, -1, :], mask, next_pos
