@@ -8,8 +8,10 @@ baseline, e.g. greedy) the paired difference with its paired-bootstrap 95 % CI a
 (``metrics.stats``; an unparseable or undecided answer counts as wrong, as in accuracy and the HTML report).
 
 With several runs (strategies of one study split over runs that repeat the baseline, served from the
-completion cache) a last column names each row's run, and a later run's baseline row is printed only when its
-answers differ from an earlier run's row of the same name on the same examples (then both stay visible).
+completion cache; or a newer, larger measurement listed before an older one) a last column names each
+row's run; a strategy is printed from the first run listed that finished it, and a later run's baseline row
+only when its answers differ from the earlier one's (another n, other examples: then both stay visible, each
+row paired with its own run's baseline).
 A strategy the run has not finished (stopped part-way, to be resumed) is left out, with a line saying so
 after the table.
 """
@@ -48,8 +50,8 @@ def table(store: RunStore, run_ids: list[str]) -> list[str]:
             continue
         base = found[0][2]
         for k, (scope, m, right) in enumerate(found):
-            if k == 0 and seen.get(scope) == right:
-                continue  # the same baseline answers as an earlier run's row
+            if (k == 0 and seen.get(scope) == right) or (k > 0 and scope in seen):
+                continue  # the same baseline answers as an earlier run's; a strategy an earlier run measured
             seen.setdefault(scope, right)
             lo, hi = m["ci95"]
             if k == 0:
