@@ -41,7 +41,7 @@ def table(store: RunStore, run_ids: list[str]) -> list[str]:
     lines = ["| strategy | n | accuracy % (95% CI) | unparsed | truncated | unscored | tokens/ex | "
              "Δ vs baseline (paired 95% CI) | McNemar p |" + (" run |" if several else ""),
              "|---|---|---|---|---|---|---|---|---|" + ("---|" if several else "")]
-    seen: dict[str, dict] = {}
+    seen: dict[str, list[dict]] = {}  # scope -> the answers (example id -> right) of its printed rows
     notes = []
     for run_id in run_ids:
         found, partial = rows(store, run_id)
@@ -50,9 +50,9 @@ def table(store: RunStore, run_ids: list[str]) -> list[str]:
             continue
         base = found[0][2]
         for k, (scope, m, right) in enumerate(found):
-            if (k == 0 and seen.get(scope) == right) or (k > 0 and scope in seen):
+            if (k == 0 and right in seen.get(scope, [])) or (k > 0 and scope in seen):
                 continue  # the same baseline answers as an earlier run's; a strategy an earlier run measured
-            seen.setdefault(scope, right)
+            seen.setdefault(scope, []).append(right)
             lo, hi = m["ci95"]
             if k == 0:
                 test = "baseline | —"
