@@ -58,10 +58,10 @@ def run_backend(backend, prompts, n: int, max_tokens: int, seed: int) -> tuple[i
 def run_generate(backend, prompts, n: int, max_tokens: int, seed: int) -> tuple[int, float]:
     import torch
 
-    from selfimprove.backends.hf import _left_pad
+    from selfimprove.backends.batching import left_pad
 
     model, tok = backend.model, backend.tokenizer
-    ids, mask, _ = _left_pad([backend.encode_prompt(p) for p in prompts], backend._pad, model.device)
+    ids, mask, _ = left_pad([backend.encode_prompt(p) for p in prompts], backend._pad, model.device)
     sampling = ({"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0} if n > 1
                 else {"do_sample": False})
     torch.manual_seed(seed)
