@@ -75,6 +75,31 @@ def test_batch_size_invariance(backend, tiny_random_model_dir):
     _assert_same([dup[1]], [together[0]])
 
 
+def test_a_shared_prefix_is_prefilled_once_with_the_same_completions(backend):
+    """Prompts sharing a long prefix (a system prompt, worked examples) prefill it once for the batch; the
+    completions and log-probabilities equal each prompt decoded alone, and the model really ran the prefix
+    apart (one forward pass of batch 1 over the shared tokens)."""
+    from selfimprove.backends.batching import common_prefix
+    from selfimprove.backends.prefill import MIN_SHARED
+
+    head = "Solve it. 3+4=7. 9-2=7. Now: "
+    prompts = [head + q for q in ("12+34=", "5*6=", "100-1=")]
+    ids = [tuple(backend.encode_prompt(p)) for p in prompts]
+    assert common_prefix(ids) == len(head) >= MIN_SHARED and common_prefix([(1, 2), (1, 2, 3)]) == 1
+    shapes = []
+    hook = backend.model.register_forward_pre_hook(
+        lambda m, a, kw: shapes.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
+    try:
+        together = backend.generate(prompts, SAMPLED)
+    finally:
+        hook.remove()
+    assert shapes[0] == (1, len(head)) and shapes[1] == (3, max(len(i) for i in ids) - len(head))
+    alone = [backend.generate([p], SAMPLED)[0] for p in prompts]
+    _assert_same(together, alone)
+    greedy = SamplingParams(max_tokens=12)
+    _assert_same(backend.generate(prompts, greedy), [backend.generate([p], greedy)[0] for p in prompts])
+
+
 def test_seeds(backend):
     a = backend.generate(PROMPTS, SAMPLED)
     assert _texts(a) == _texts(backend.generate(PROMPTS, SAMPLED))

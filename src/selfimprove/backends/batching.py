@@ -1,5 +1,6 @@
 """How the ``hf`` backend batches its decoding: distinct prompts packed into chunks of at most a budget of
-padded tokens (a large ``n`` split across chunks), and left padding with positions that count real tokens."""
+padded tokens (a large ``n`` split across chunks), left padding with positions that count real tokens, and the
+token prefix a chunk's prompts share (prefilled once)."""
 
 from __future__ import annotations
 
@@ -49,3 +50,13 @@ def left_pad(seqs: Sequence[Sequence[int]], pad: int, device):
             mask[b, width - len(s):] = 1
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
     return ids.to(device), mask.to(device), pos.to(device)
+
+
+def common_prefix(seqs: Sequence[Sequence[int]]) -> int:
+    """Length of the token prefix every sequence shares, leaving each at least one token of its own (the
+    position whose logits start its decoding)."""
+    first, limit = seqs[0], min(len(s) for s in seqs) - 1
+    n = 0
+    while n < limit and all(s[n] == first[n] for s in seqs):
+        n += 1
+    return max(n, 0)

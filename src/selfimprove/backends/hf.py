@@ -6,6 +6,8 @@ What it does:
   with in-memory weights.
 - Prefills each *distinct* prompt once and copies its KV cache to its ``n`` samples
   (``DynamicCache.batch_select_indices``); ``model.generate(num_return_sequences=n)`` prefills every copy.
+  A token prefix shared by every prompt of a batch (the chat template's system prompt, few-shot examples) is
+  prefilled once, and prompts of similar length together, so few pad positions are computed (``prefill``).
 - Batch-size invariance: sample ``i`` of a prompt draws its uniforms from its own ``torch.Generator`` seeded
   by a stable hash of (seed, prompt text, i) and picks tokens by inverse CDF, so the same seed gives the same
   completions whatever the batch size, chunking or prompt order. (Padded batches change float rounding in
@@ -40,6 +42,7 @@ from ..errors import UserError
 from ..records import Completion, SamplingParams
 from .base import Capabilities, apply_stop
 from .batching import Piece, left_pad, plan
+from .prefill import prefill
 from .sampling import choose as _choose
 from .sampling import uniforms as _uniforms
 
@@ -226,16 +229,8 @@ class HFBackend:
         return grouped
 
     def _prefill(self, prompts: list[tuple[int, ...]]):
-        """Left-padded forward pass over distinct prompts: (cache, last logits, mask, next positions)."""
-        import torch
-        from transformers import DynamicCache
-
-        ids, mask, pos = left_pad(prompts, self._pad, self.model.device)
-        cache = DynamicCache(config=self.model.config)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache,
-                         use_cache=True, logits_to_keep=1)
-        next_pos = torch.tensor([len(p) for p in prompts], device=ids.device)
-        return out.cache, out.logits[:, -1, :], mask, next_pos
+        """(cache, last logits, mask, next positions) of distinct prompts, left-padded (``prefill``)."""
+        return prefill(self.model, prompts, self._pad)
 
     def _step_row(self, tokens: list[int], lps: list[float], tok: int, lp: float, max_new: int,
                   stop: Sequence[str]) -> str | None:
