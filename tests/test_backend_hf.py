@@ -75,29 +75,29 @@ def test_batch_size_invariance(backend, tiny_random_model_dir):
     _assert_same([dup[1]], [together[0]])
 
 
-def test_a_shared_prefix_is_prefilled_once_with_the_same_completions(backend):
-    """Prompts sharing a long prefix (a system prompt, worked examples) prefill it once for the batch; the
-    completions and log-probabilities equal each prompt decoded alone, and the model really ran the prefix
-    apart (one forward pass of batch 1 over the shared tokens)."""
-    from selfimprove.backends.batching import common_prefix
-    from selfimprove.backends.prefill import MIN_SHARED
+def test_prompts_of_different_lengths_prefill_in_length_groups_with_the_same_completions(backend):
+    """After the shared prefix, prompts run in groups of similar length (few pad positions computed), the
+    groups' caches stacked into one decoding batch; completions and log-probabilities equal each prompt
+    decoded alone, in the caller's order."""
+    from selfimprove.backends.prefill import length_groups
 
-    head = "Solve it. 3+4=7. 9-2=7. Now: "
-    prompts = [head + q for q in ("12+34=", "5*6=", "100-1=")]
-    ids = [tuple(backend.encode_prompt(p)) for p in prompts]
-    assert common_prefix(ids) == len(head) >= MIN_SHARED and common_prefix([(1, 2), (1, 2, 3)]) == 1
+    assert length_groups([5, 40, 6, 41, 5]) == [[0, 4, 2], [1, 3]]
+    assert length_groups([10, 10, 10]) == [[0, 1, 2]] and length_groups([]) == []
+    head = "Solve each one. 12+30=42. 7*8=56. "
+    prompts = [head + "a much longer problem: 9*9*9=", head + "3+4=", head + "long again: 1+2+3+4+5=", "6"]
     shapes = []
     hook = backend.model.register_forward_pre_hook(
         lambda m, a, kw: shapes.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
     try:
-        together = backend.generate(prompts, SAMPLED)
+        together = backend.generate(prompts[:3], SAMPLED)
     finally:
         hook.remove()
-    assert shapes[0] == (1, len(head)) and shapes[1] == (3, max(len(i) for i in ids) - len(head))
-    alone = [backend.generate([p], SAMPLED)[0] for p in prompts]
-    _assert_same(together, alone)
-    greedy = SamplingParams(max_tokens=12)
-    _assert_same(backend.generate(prompts, greedy), [backend.generate([p], greedy)[0] for p in prompts])
+    assert shapes[0] == (1, len(head)) and shapes[1] == (1, 4) and shapes[2] == (2, 29)  # two groups
+    for params in (SAMPLED, SamplingParams(max_tokens=12)):
+        alone = [backend.generate([p], params)[0] for p in prompts]
+        _assert_same(backend.generate(prompts, params), alone)  # no shared prefix: groups only
+        _assert_same(backend.generate(prompts[:3], params), alone[:3])
+    _assert_same(together, [backend.generate([p], SAMPLED)[0] for p in prompts[:3]])
 
 
 def test_seeds(backend):
@@ -218,6 +218,15 @@ def test_fingerprint_tracks_weights(tiny_random_model_dir, backend):
     assert other.fingerprint() == before
 
 
+def test_fingerprint_does_not_depend_on_where_the_model_lives(tiny_random_model_dir, backend, tmp_path):
+    import shutil
+
+    moved = shutil.copytree(tiny_random_model_dir, tmp_path / "elsewhere" / "model")
+    there = HFBackend(str(moved))
+    assert there.model.config._name_or_path != backend.model.config._name_or_path
+    assert there.fingerprint() == backend.fingerprint()  # the same weights share the completion cache
+
+
 def test_chat_template_path(tiny_random_model_dir, backend):
     from selfimprove.chat import conversation, plain
 
@@ -275,3 +284,29 @@ def test_bos_added_when_the_tokenizer_adds_it(tiny_random_model_dir, backend):
     assert out.prompt_tokens == 7
     assert with_bos.loglikelihood(["12+34="], [out.text]) == pytest.approx([out.sum_logprob], abs=1e-4)
     assert out.sum_logprob != pytest.approx(backend.loglikelihood(["12+34="], [out.text])[0], abs=1e-3)
+
+
+def test_a_shared_prefix_is_encoded_once_with_the_same_results(backend):
+    from selfimprove.backends.batching import MIN_SHARED, shared_prefix
+
+    head = "Solve each one. 12+30=42. 7*8=56. "  # every prompt starts with it, as few-shot examples do
+    prompts = [head + "3+4=", head + "10-2=", head + "a longer one: 9*9=", head + "6"]
+    ids = [tuple(backend.encode_prompt(p)) for p in prompts]
+    assert shared_prefix(ids) == len(head) >= MIN_SHARED
+    assert shared_prefix(ids[:1]) == 0 and shared_prefix([ids[0], ids[0][:len(head) + 1]]) == len(head)
+    assert shared_prefix([(1,) * 40, (1,) * 40]) == 39  # each keeps its last token
+    assert shared_prefix([(1,) * 40, (1,) * (MIN_SHARED - 1) + (2,)]) == 0  # too short to be worth a pass
+    calls = []
+    hook = backend.model.register_forward_pre_hook(
+        lambda _m, args, kwargs: calls.append(kwargs["input_ids"].shape), with_kwargs=True)
+    try:
+        for params in (SamplingParams(max_tokens=8), SAMPLED):
+            calls.clear()
+            together = backend.generate(prompts, params)
+            assert calls[0] == (1, len(head))  # the prefix once, for the whole batch
+            # then only the rest of each (in groups of similar length: ``prefill.length_groups``)
+            assert all(c[1] < len(head) for c in calls[1:])
+            alone = [backend.generate([p], params)[0] for p in prompts]  # one prompt: nothing shared
+            _assert_same(together, alone)
+    finally:
+        hook.remove()

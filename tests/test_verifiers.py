@@ -332,3 +332,22 @@ def test_choice_fast_path_equals_loglikelihood_on_a_local_model(tiny_random_mode
     choices, _ = choose(b, prompts, [("one", ("1",)), ("five", ("5", "55"))], min_mass=0.0)
     p1, p5 = math.exp(slow[0]), math.exp(slow[1]) + math.exp(b.loglikelihood([prompts[0]], ["55"])[0])
     assert choices[0].probs["one"] == pytest.approx(p1 / (p1 + p5), abs=1e-4)
+
+
+def test_choice_prompts_sharing_a_prefix_encode_it_once_with_the_same_scores(tiny_random_model_dir):
+    from selfimprove.backends.hf import HFBackend
+    from selfimprove.verifiers.choice import _next_token_scores
+
+    b = HFBackend(str(tiny_random_model_dir))
+    head = "Is the answer right? 12+30=42 yes. "  # shared by every prompt, as a judge's instructions are
+    prompts, forms = [head + "3+4=7", head + "5+5=11 no", head + "9"], ["1", "a5+", "y"]
+    lengths = []
+    hook = b.model.register_forward_pre_hook(
+        lambda _m, args, kwargs: lengths.append(kwargs["input_ids"].shape[1]), with_kwargs=True)
+    try:
+        got = _next_token_scores(b, prompts, forms)
+    finally:
+        hook.remove()
+    assert lengths[0] == len(head) and len([n for n in lengths if n >= len(head)]) == 1  # encoded once
+    want = b.loglikelihood([p for p in prompts for _ in forms], [f for _ in prompts for f in forms])
+    assert got == pytest.approx(want, abs=1e-4)

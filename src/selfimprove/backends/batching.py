@@ -1,9 +1,10 @@
 """How the ``hf`` backend batches its decoding: distinct prompts packed into chunks of at most a budget of
-padded tokens (a large ``n`` split across chunks), left padding with positions that count real tokens, and the
-token prefix a chunk's prompts share (prefilled once)."""
+padded tokens (a large ``n`` split across chunks), left padding with positions that count real tokens, and
+the token prefix a chunk's prompts share (few-shot examples, a system message), which is encoded once."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -52,11 +53,14 @@ def left_pad(seqs: Sequence[Sequence[int]], pad: int, device):
     return ids.to(device), mask.to(device), pos.to(device)
 
 
-def common_prefix(seqs: Sequence[Sequence[int]]) -> int:
-    """Length of the token prefix every sequence shares, leaving each at least one token of its own (the
-    position whose logits start its decoding)."""
-    first, limit = seqs[0], min(len(s) for s in seqs) - 1
-    n = 0
-    while n < limit and all(s[n] == first[n] for s in seqs):
-        n += 1
-    return max(n, 0)
+MIN_SHARED = 16
+"""The shortest common prefix (tokens) worth a forward pass of its own; shorter ones go with each prompt."""
+
+
+def shared_prefix(seqs: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens every sequence shares, leaving each at least its last token (whose logits
+    start decoding or scoring); 0 for fewer than two sequences or a prefix shorter than ``MIN_SHARED``."""
+    if len(seqs) < 2:
+        return 0
+    k = min(len(os.path.commonprefix([list(s) for s in seqs])), min(len(s) for s in seqs) - 1)
+    return k if k >= MIN_SHARED else 0

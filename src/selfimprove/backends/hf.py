@@ -119,12 +119,15 @@ class HFBackend:
     def fingerprint(self) -> str:
         """Hash of config, tokenizer, chat mode and weight contents (L2 norm + strided sample per tensor).
 
-        Recomputed on every call, so in-place training updates change it.
+        Recomputed on every call, so in-place training updates change it. Where the model was loaded from
+        is not part of it (the config's ``_name_or_path``): the same model in another folder or selfimprove
+        home shares the completion cache.
         """
         import torch
 
         h = hashlib.sha256()
-        h.update(json.dumps(self.model.config.to_dict(), sort_keys=True, default=str).encode())
+        config = {k: v for k, v in self.model.config.to_dict().items() if k != "_name_or_path"}
+        h.update(json.dumps(config, sort_keys=True, default=str).encode())
         h.update(json.dumps([len(self.tokenizer), self.tokenizer.bos_token_id, self.tokenizer.eos_token_id,
                              getattr(self.tokenizer, "chat_template", None), self._use_chat]).encode())
         for pname, p in self.model.named_parameters():

@@ -2,7 +2,7 @@
 decoding continues from, computing as few pad and repeated tokens as it can.
 
 - A token prefix every prompt of the chunk shares (the chat template's system prompt, few-shot examples) is
-  run once, batch 1, and its cache copied to every prompt (``common_prefix``).
+  run once, batch 1, and its cache copied to every prompt (``batching.shared_prefix``).
 - The rest of each prompt is run in groups of similar length (``length_groups``: a group's padding stays
   within ``SLACK`` of its tokens), each group left-padded only to its own longest prompt; the groups' caches
   are then left-padded to one width and stacked, pads masked out. ``model.generate`` on a left-padded batch
@@ -19,10 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .batching import common_prefix, left_pad
+from .batching import left_pad, shared_prefix
 
-MIN_SHARED = 8
-"""Prefill a shared prefix apart only from this many tokens (a shorter one saves less than a forward pass)."""
 SLACK = 0.15
 """A length group's pad positions stay within this share of its real tokens."""
 
@@ -51,8 +49,7 @@ def prefill(model: Any, prompts: Sequence[tuple[int, ...]], pad: int):
     from transformers.cache_utils import DynamicLayer
 
     dev = model.device
-    shared = common_prefix(prompts) if len(prompts) > 1 else 0
-    shared = shared if shared >= MIN_SHARED else 0
+    shared = shared_prefix(prompts)
     head = None
     if shared:
         head = DynamicCache(config=model.config)

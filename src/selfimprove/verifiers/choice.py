@@ -21,8 +21,9 @@ arXiv 2207.05221: yes vs no), the rubric judge (the expected score over score to
 On a local Hugging Face model every form is read from one forward pass per prompt: the single-token forms
 ("Yes", "3", "A") from its next-token distribution, the others ("YES" = "Y" + "ES", " 3" = " " + "3" in
 SmolLM2's vocabulary) by continuing its KV cache (the prompt is encoded once, not once per form, which on a
-few-hundred-token judge prompt was most of a judge's cost); on other backends every form is scored one row
-each by ``backend.loglikelihood``.
+few-hundred-token judge prompt was most of a judge's cost), and the tokens every prompt of a call starts with
+(the instructions, a few-shot conversation) are encoded once for the call; on other backends every form is
+scored one row each by ``backend.loglikelihood``.
 
 Not covered: options whose forms are prefixes of each other's (``"1"`` and ``"10"``: the shorter one's
 probability would include the longer one's), which callers avoid by offering single-character options.
@@ -121,27 +122,47 @@ def _next_token_scores(backend, prompts: Sequence[str], forms: Sequence[str]) ->
         return None
     import torch
 
+    from ..backends.batching import shared_prefix
+
+    contexts = [list(encode(prompt)) for prompt in prompts]
+    k = shared_prefix(contexts)  # a judge's instructions, a few-shot conversation: encoded once for all
     out: list[float | None] = []
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            for prompt in prompts:
-                out.extend(_form_scores(model, encode(prompt), ids))
+            head = (k, _encoded(model, contexts[0][:k])) if k else None
+            for context in contexts:
+                out.extend(_form_scores(model, context, ids, head))
     finally:
         model.train(was_training)
     return out
 
 
-def _form_scores(model, context: list[int], forms: list[list[int]]) -> list[float]:
-    """log p(form | context) for each tokenised form: one forward over the context with a cache, then the
+def _encoded(model, tokens: list[int]):
+    """The KV cache of ``tokens`` (one forward pass, batch of one)."""
+    import torch
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    model(input_ids=torch.tensor([tokens], device=model.device), cache=cache, use_cache=True,
+          logits_to_keep=1)
+    return cache
+
+
+def _form_scores(model, context: list[int], forms: list[list[int]], head=None) -> list[float]:
+    """log p(form | context) for each tokenised form: one forward over the context with a cache (after
+    ``head`` = (k, the cache of the context's first k tokens) when given: only the rest is encoded), then the
     several-token forms' remaining tokens as one right-padded batch on copies of that cache."""
+    import copy
+
     import torch
     from transformers import DynamicCache
 
     dev = model.device
-    cache = DynamicCache(config=model.config)
-    out = model(input_ids=torch.tensor([context], device=dev), cache=cache, use_cache=True, logits_to_keep=1)
+    start, cache = (head[0], copy.deepcopy(head[1])) if head else (0, DynamicCache(config=model.config))
+    out = model(input_ids=torch.tensor([context[start:]], device=dev), cache=cache, use_cache=True,
+                logits_to_keep=1)
     first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
     scores = [float(first[f[0]]) for f in forms]
     multi = [j for j, f in enumerate(forms) if len(f) > 1]
