@@ -24,7 +24,7 @@ def test_the_default_recipe_plans_the_tiny_demo_as_before():
 
     p = plan(load_recipe(None))
     # no real-model defaults for a character model
-    assert (p.model, p.options, p.defaults) == ("tiny", {}, {})
+    assert (p.model, p.options, p.defaults) == ("tiny", {"max_batch_tokens": 131072}, {})
     assert p.task.describe() == ArithmeticTask.from_options(PRESETS["tiny"].task_options()).describe()
     assert p.splits == ("dev", "test", "test-hard") and list(p.configs) == ["lmsi", "no-filter", "star"]
     cfg = p.configs["lmsi"]

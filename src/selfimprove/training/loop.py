@@ -111,14 +111,15 @@ class RoundLoop(RunState):
             sync_store(self.store, self.run_id, f"{self.scope}round-{r}/generate", traces)
             return traces, examples
         examples, split = self.method.round_examples(self, r)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         backend = self.backend(r - 1)
         self.log(f"round {r}: generating on {len(examples)} examples of '{split}' ({self.method.name})")
         traces = self.method.collect(self, r, backend, examples)
         check_generation_errors(traces, r)  # a round that lost too many requests builds nothing (resumable)
         self.rd.write_jsonl(f"round-{r}/traces.jsonl", (t.to_dict() for t in traces))
         self.rd.write_json(f"round-{r}/generate.json", {"split": split, "examples": len(examples),
-                                                         "seconds": round(time.perf_counter() - t0, 3)})
+                                                         "seconds": round(time.perf_counter() - t0, 3),
+                                                         "cpu_seconds": round(time.process_time() - c0, 3)})
         self.rd.mark(r, "generate")
         sync_store(self.store, self.run_id, f"{self.scope}round-{r}/generate", traces)
         return traces, examples
@@ -137,10 +138,11 @@ class RoundLoop(RunState):
 
             return Built(rows=read("rows", SFTRow), pairs=read("pairs", PreferencePair),
                          labels=read("labels", PseudoLabel))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         built = self.method.build(self, r, traces, examples)
         built.stats.update(split=self.rd.read_json(f"round-{r}/generate.json")["split"],
-                           seconds=round(time.perf_counter() - t0, 3))
+                           seconds=round(time.perf_counter() - t0, 3),
+                           cpu_seconds=round(time.process_time() - c0, 3))
         for name, items in (("rows", built.rows), ("pairs", built.pairs), ("labels", built.labels)):
             self.rd.write_jsonl(f"round-{r}/{name}.jsonl", (x.to_dict() for x in items))
         self.rd.write_json(f"round-{r}/data.json", built.stats)
@@ -155,7 +157,7 @@ class RoundLoop(RunState):
         from .dpo import train_dpo
         from .sft import train_sft
 
-        t0, method = time.perf_counter(), self.method
+        t0, c0, method = time.perf_counter(), time.process_time(), self.method
         start = 0 if method.restarts_from_base else r - 1
         model, tok = self.policy(start)
         stage, seed = self.rd.stage_dir(r), seed_of(self.cfg, r)
@@ -184,18 +186,19 @@ class RoundLoop(RunState):
         self.rd.install_model(stage, r)
         info.update(method.after_train(self, r, seed) or {})
         info["phase_seconds"] = round(time.perf_counter() - t0, 3)
+        info["phase_cpu_seconds"] = round(time.process_time() - c0, 3)
         self.rd.write_json(f"round-{r}/train.json", info)
         self.memory = (r, model, tok)
         self.rd.mark(r, "train")
 
     def evaluate(self, r: int) -> dict[str, Any]:
         """Round r's greedy accuracy on every evaluated split (+ guards and extras for guarded methods)."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         files = ["generate", "data", "train"]
         if self.method.guarded:
             self.rd.write_json(f"round-{r}/extra.json", self.extras(r))
             self.rd.write_json(f"round-{r}/guards.json", self.guard_probe(r))
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
         elif type(self.method).evaluate is not Method.evaluate:  # e.g. SCoRe's correction transitions
             dev = self.examples(self.cfg.dev_split, self.cfg.eval_limit)
             self.rd.write_json(f"round-{r}/extra.json", self.method.evaluate(self, r, self.backend(r), dev))
@@ -213,15 +216,19 @@ class RoundLoop(RunState):
             self.rd.write_jsonl(f"round-{r}/eval-{split}.jsonl", (t.to_dict() for t in traces))
             results[split] = accuracy(traces, seed=self.cfg.seed)
             sync_store(self.store, self.run_id, f"{self.scope}round-{r}/eval/{split}", traces)
-        m: dict[str, Any] = {"round": r, "eval": results, "eval_seconds": round(time.perf_counter() - t0, 3)}
+        m: dict[str, Any] = {"round": r, "eval": results, "eval_seconds": round(time.perf_counter() - t0, 3),
+                             "eval_cpu_seconds": round(time.process_time() - c0, 3)}
         if r == 0:
             m["start"] = self.start_settings()
         for name in files:
             if self.rd.exists(f"round-{r}/{name}.json"):
                 m[name] = self.rd.read_json(f"round-{r}/{name}.json")
-        if r > 0:  # wall time per phase (of the process that ran it, on resume)
+        if r > 0:  # wall and CPU time (all threads) per phase, of the process that ran it, on resume
             m["seconds"] = {"generate": m["generate"]["seconds"], "select": m["data"]["seconds"],
                             "train": m["train"]["phase_seconds"], "eval": m["eval_seconds"]}
+            m["cpu_seconds"] = {"generate": m["generate"].get("cpu_seconds"),
+                                "select": m["data"].get("cpu_seconds"),
+                                "train": m["train"].get("phase_cpu_seconds"), "eval": m["eval_cpu_seconds"]}
         self.rd.write_json(f"round-{r}/metrics.json", m)
         self.rd.write_jsonl("metrics.jsonl", round_metrics(self.rd.path))
         self.rd.mark(r, "eval")
