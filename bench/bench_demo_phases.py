@@ -15,7 +15,9 @@ Phases: model load and inference table (greedy and self-consistency on dev), the
 and per arm and round: generate (k samples per training problem), select (labels, rows), train (SFT, including
 loading and saving the policy) and eval (greedy on dev, test and test-hard); "other" is the rest of the demo's
 wall time (imports, tables, the HTML page). On a shared machine the absolute seconds are noisy: trust the
-ratios, and rerun.
+ratios, and rerun. The CPU seconds per phase (``time.process_time``: every thread of the process) move far
+less with other jobs' load than the wall seconds do: compare two checkouts by them, one after the other in one
+job (``--reuse`` on the same home, one thread each).
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ from pathlib import Path
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", help="selfimprove home (default: a fresh temporary directory)")
-    ap.add_argument("--reuse", action="store_true", help="reuse a cached model in --home (no pretraining "
-                                                         "measured; ratios to pretraining use its "
-                                                         "recorded time)")
+    ap.add_argument("--reuse", action="store_true", help="reuse a cached model in --home; pretraining's time "
+                                                         "is then extrapolated from --reference-steps of "
+                                                         "its loop run in this job, half before and half "
+                                                         "after the demo")
+    ap.add_argument("--reference-steps", type=int, default=90,
+                    help="with --reuse: pretraining steps run as the reference (default 90 of tiny's 900)")
     ap.add_argument("--recipe", help="demo recipe (default: recipes/demo.toml)")
     ap.add_argument("--model", default="tiny", help="the built-in model the recipe names (default: tiny; a "
                                                     "micro recipe checks the bench in seconds)")
@@ -44,38 +49,73 @@ def main() -> None:
     from selfimprove.cli.main import main as cli
     from selfimprove.store.runs import RunStore
     from selfimprove.tiny import ensure_model
+    from selfimprove.tiny.config import PRESETS
     from selfimprove.training import round_metrics
 
-    t0 = time.perf_counter()
-    _, meta = ensure_model(args.model, force=not args.reuse, progress=False)
-    pretrain_s = time.perf_counter() - t0 if not args.reuse else float(meta.get("wall_seconds") or 0)
+    t0, c0 = time.perf_counter(), time.process_time()
+    ensure_model(args.model, force=not args.reuse, progress=False)
+    pretrain_s, pretrain_cpu = time.perf_counter() - t0, time.process_time() - c0
+    if args.reuse:
+        pretrain_s, pretrain_cpu = pretrain_slice(args.model, args.reference_steps // 2)
     out, store_path = home / "bench-demo", home / "bench-runs.db"
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     cli(["demo", "--out", str(out), "--store", str(store_path), *(["--recipe", args.recipe] if args.recipe
                                                                     else [])])
-    demo_s = time.perf_counter() - t0
+    demo_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0  # CPU: every thread of the process
+    if args.reuse:
+        after = pretrain_slice(args.model, args.reference_steps - args.reference_steps // 2)
+        pretrain_s, pretrain_cpu = pretrain_s + after[0], pretrain_cpu + after[1]
+        full = PRESETS[args.model].steps / args.reference_steps
+        pretrain_s, pretrain_cpu = pretrain_s * full, pretrain_cpu * full
 
     store = RunStore(str(store_path))
     run_id = store.list_runs(limit=1)[0]["id"]
     resources = store.metrics(run_id).get("demo/resources", {})
-    phases: dict[str, float] = {"model load + inference table": resources.get("inference_s", 0.0)}
+    wall = {"model load + inference table": resources.get("inference_s", 0.0)}
+    cpu = {"model load + inference table": resources.get("inference_cpu_s", 0.0)}
     for arm_dir in sorted(p for p in out.iterdir() if p.is_dir()):
         for m in round_metrics(arm_dir):
             if m["round"] == 0 and not m.get("reused_from"):
-                phases["round-0 evaluation (shared)"] = phases.get("round-0 evaluation (shared)", 0.0) + \
-                    m.get("eval_seconds", 0.0)
-            for phase, s in (m.get("seconds") or {}).items():
-                phases[f"{phase} (all arms)"] = phases.get(f"{phase} (all arms)", 0.0) + s
-    phases["other (imports, cached-model check, tables, page)"] = max(0.0, demo_s - sum(phases.values()))
+                for into, key in ((wall, "eval_seconds"), (cpu, "eval_cpu_seconds")):
+                    name = "round-0 evaluation (shared)"
+                    into[name] = into.get(name, 0.0) + (m.get(key) or 0.0)
+            for into, key in ((wall, "seconds"), (cpu, "cpu_seconds")):
+                for phase, s in (m.get(key) or {}).items():
+                    into[f"{phase} (all arms)"] = into.get(f"{phase} (all arms)", 0.0) + (s or 0.0)
+    rest = "other (imports, cached-model check, tables, page)"
+    wall[rest] = max(0.0, demo_s - sum(wall.values()))
+    cpu[rest] = max(0.0, cpu_s - sum(cpu.values()))
 
-    print(f"\npretraining (reference): {pretrain_s:.1f} s · cached demo: {demo_s:.1f} s · "
-          f"demo ÷ pretraining = {demo_s / pretrain_s:.2f} (goal ≤ 0.76)")
-    print(f"{'phase':<52}{'s':>8}{'% of demo':>11}{'÷ pretrain':>12}")
-    for name, s in sorted(phases.items(), key=lambda kv: -kv[1]):
-        print(f"{name:<52}{s:>8.1f}{100 * s / demo_s:>10.1f}%{s / pretrain_s:>12.2f}")
-    print(json.dumps({"pretrain_s": pretrain_s, "demo_s": demo_s, "phases": phases,
-                      "threads": os.environ.get("OMP_NUM_THREADS")}, indent=None))
+    how = f"extrapolated from {args.reference_steps} steps" if args.reuse else "measured"
+    print(f"\npretraining ({how}): {pretrain_s:.1f} s wall, {pretrain_cpu:.1f} s CPU · cached demo: "
+          f"{demo_s:.1f} s wall, {cpu_s:.1f} s CPU (all threads) · demo ÷ pretraining = "
+          f"{demo_s / pretrain_s:.2f} wall (goal ≤ 0.76), {cpu_s / pretrain_cpu:.2f} CPU")
+    print(f"{'phase':<52}{'wall s':>8}{'% of demo':>11}{'÷ pretrain':>12}{'CPU s':>8}{'% of CPU':>10}")
+    for name, s in sorted(wall.items(), key=lambda kv: -kv[1]):
+        c = cpu.get(name, 0.0)
+        print(f"{name:<52}{s:>8.1f}{100 * s / demo_s:>10.1f}%{s / pretrain_s:>12.2f}{c:>8.1f}"
+              f"{100 * c / max(cpu_s, 1e-9):>9.1f}%")
+    print(json.dumps({"pretrain_s": pretrain_s, "pretrain_cpu_s": pretrain_cpu, "demo_s": demo_s,
+                      "cpu_s": cpu_s, "phases": wall,
+                      "cpu_phases": cpu, "threads": os.environ.get("OMP_NUM_THREADS")}, indent=None))
 
+def pretrain_slice(model: str, steps: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``steps`` steps of the built-in ``model``'s pretraining loop run here (fresh
+    weights, no evaluation, nothing cached), less the set-up: the reference measured side by side with the
+    demo. Two runs, of 1 and 1 + ``steps`` steps; their difference is the steps' time."""
+    import dataclasses
+
+    from selfimprove.tiny.config import PRESETS
+    from selfimprove.tiny.pretrain import pretrain
+
+    times = []
+    for n in (1, 1 + max(1, steps)):
+        with tempfile.TemporaryDirectory(prefix="si-bench-ref-") as tmp:
+            t0, c0 = time.perf_counter(), time.process_time()
+            pretrain(dataclasses.replace(PRESETS[model], steps=n), tmp, name=f"{model}-reference",
+                     progress=False, evaluate=False)
+            times.append((time.perf_counter() - t0, time.process_time() - c0))
+    return times[1][0] - times[0][0], times[1][1] - times[0][1]
 
 if __name__ == "__main__":
     main()

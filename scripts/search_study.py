@@ -61,15 +61,24 @@ def main(argv=None) -> int:
                                  "the PRM")
     p.add_argument("--no-search", action="store_true", help="skip beam / MCTS / DVTS (the PRM rows stay)")
     p.add_argument("--combine", nargs="+", help="no run: pool the per-example results of these --out files "
-                                                "(one per seed, say) into one table")
+                                                "(one per seed, or per seed and budget) into one table")
+    p.add_argument("--plot", help="also draw accuracy against generated tokens per strategy family over the "
+                                  "budgets (a PNG) here")
     args = p.parse_args(argv)
     if args.combine:
         rows = combine(args.combine)
+        with open(args.combine[0]) as f:  # the runs' model, task and split name the table and figure
+            ran = json.load(f).get("args", {})
+        for key in ("model", "task", "split", "limit"):
+            setattr(args, key, ran.get(key, getattr(args, key)))
+        args.seeds = sorted({s for row in rows.values() for s, _ in row["correct"]})
         report = summarise(rows)
         print_tables(report, args)
         if args.out:
             with open(args.out, "w") as f:
                 json.dump({"args": vars(args), "rows": report}, f, indent=1)
+        if args.plot:
+            plot_curves(report, args.plot, title(args, rows))
         return 0
 
     import torch
@@ -91,6 +100,8 @@ def main(argv=None) -> int:
                 row[key] += result[key]
     report = summarise(rows)
     print_tables(report, args)
+    if args.plot:
+        plot_curves(report, args.plot, title(args, rows))
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"args": vars(args), "fingerprint": backend.fingerprint(), "rows": report,
@@ -103,7 +114,9 @@ def main(argv=None) -> int:
 
 def combine(paths) -> dict:
     """The rows of several ``--out`` files pooled: per-(seed, example) results merged, tokens and counts
-    added (the files must hold different seeds of the same problems)."""
+    added. Files may hold different seeds, or different budgets of one seed: a row two files both hold for
+    the same (seed, example) pairs (greedy, run by every job) is counted once, and only if both files agree on
+    it; a row that overlaps another's pairs only in part, or disagrees, is refused."""
     rows: dict[tuple[str, str], dict] = {}
     for path in paths:
         with open(path) as f:
@@ -112,10 +125,69 @@ def combine(paths) -> dict:
             row = rows.setdefault((r["budget"], r["strategy"]), {"correct": {}, "completion": 0, "prompt": 0,
                                                                  "n": 0, "wall_s": 0.0, "unparseable": 0,
                                                                  "spec": r["spec"]})
-            row["correct"].update({(s, i): c for s, i, c in r["correct"]})
+            new = {(s, i): c for s, i, c in r["correct"]}
+            seen = new.keys() & row["correct"].keys()
+            if seen:
+                if seen != new.keys() or any(row["correct"][k] != new[k] for k in seen):
+                    raise SystemExit(f"{path}: row {r['budget']} {r['strategy']} repeats (seed, example) "
+                                     "pairs another file holds, with different results or in part; pass "
+                                     "each seed's budgets once")
+                continue  # the same deterministic row again (greedy in every job of one seed)
+            row["correct"].update(new)
             for key in ("completion", "prompt", "n", "wall_s", "unparseable"):
                 row[key] += r[key]
     return rows
+
+
+SERIES = {"self-consistency": "self-consistency (majority)", "best-of-n": "best-of-n (P(True))",
+          "beam:final=value": "beam (best value)", "dvts:final=value": "DVTS (best value)",
+          "mcts:final=visits": "MCTS (most visits)", "mcts:final=majority": "MCTS (majority)",
+          "bon-prm:aggregate=last": "best-of-n (PRM, last)",
+          "wbon-prm:aggregate=last": "weighted best-of-n (PRM)", "beam-prm": "beam (PRM value)"}
+"""The curves drawn by ``--plot``: report rows (strategy name) and their legend labels."""
+
+
+def curves(report: list[dict]) -> dict[str, list[tuple[float, float, float, float, str]]]:
+    """Per ``SERIES`` row present: (generated tokens / example, accuracy, CI low, CI high, budget) at every
+    budget, sorted by budget; and greedy's single point under "greedy"."""
+    out: dict[str, list] = {}
+    for e in sorted(report, key=lambda e: e["budget"]):
+        name = "greedy" if e["strategy"] == "greedy" else e["strategy"]
+        if name == "greedy" or name in SERIES:
+            out.setdefault(name, []).append((e["completion_per_ex"], e["accuracy"], *e["ci"], e["budget"]))
+    return {k: out[k] for k in ("greedy", *SERIES) if k in out}  # the legend in SERIES' order
+
+
+def plot_curves(report: list[dict], path: str, heading: str) -> None:
+    """Accuracy (95 % Wilson CI) against generated tokens per example, one line per strategy family over the
+    budgets, greedy as a point; written as a PNG to ``path``."""
+    from matplotlib.ticker import ScalarFormatter
+
+    from selfimprove.report.plots import _figure, png
+
+    fig, ax = _figure(7.5, 4.6)
+    for name, pts in curves(report).items():
+        xs, ys = [p[0] for p in pts], [100 * p[1] for p in pts]
+        err = [[100 * (p[1] - p[2]) for p in pts], [100 * (p[3] - p[1]) for p in pts]]
+        style = {"fmt": "k*", "ms": 10} if name == "greedy" else {"fmt": "-o", "ms": 4, "lw": 1.2,
+                                                                  "alpha": 0.85}
+        ax.errorbar(xs, ys, yerr=err, capsize=2, label=SERIES.get(name, name), **style)
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.set(xlabel="generated tokens per example (log scale; rollouts and verification included)",
+           ylabel="accuracy % (95 % CI)", title=heading)
+    ax.legend(fontsize=7, loc="lower right")
+    with open(path, "wb") as f:
+        f.write(png(fig))
+
+
+def title(args, rows: dict) -> str:
+    """The figure's heading: model, split, problems and seeds of the pooled rows."""
+    pairs = next(iter(rows.values()))["correct"].keys()
+    seeds = sorted({s for s, _ in pairs})
+    problems = len({i for _, i in pairs})
+    return (f"{args.model} · {args.split} · {problems} problems × seeds {', '.join(map(str, seeds))}: "
+            "accuracy versus generated tokens")
 
 
 def run_seed(backend, task, examples, seed: int, args) -> dict:

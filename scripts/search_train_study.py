@@ -40,7 +40,11 @@ def main(argv=None) -> int:
     p.add_argument("--arms", nargs="+", default=list(ARMS))
     p.add_argument("--out-dir", required=True, help="run directories go here (resumable)")
     p.add_argument("--json", help="write every number as JSON here")
+    p.add_argument("--pool", action="store_true", help="train nothing: pool the finished runs of --seeds in "
+                                                        "--out-dir (one job per seed, say) into one table")
     args = p.parse_args(argv)
+    if args.pool:
+        return pool(args)
 
     import torch
 
@@ -86,6 +90,31 @@ def main(argv=None) -> int:
                 "pairs_or_rows": data.get("pairs", data.get("rows")),
             }
             print(seed, arm, json.dumps(results[f"{seed}/{arm}"]), flush=True)
+    report = {"args": vars(args), "runs": results, "paired": paired(out, args)}
+    print_table(report, args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+    return 0
+
+
+def pool(args) -> int:
+    """The table of finished runs (``--out-dir/s<seed>-<arm>``), without training or loading a model."""
+    out, results = Path(args.out_dir), {}
+    for seed in args.seeds:
+        for arm in args.arms:
+            run = out / f"s{seed}-{arm}"
+            if not (run / "summary.json").exists():
+                raise SystemExit(f"{run}: no summary.json (the run did not finish); run this seed "
+                                 "without --pool")
+            summary = json.loads((run / "summary.json").read_text())
+            data = json.loads((run / "round-1/data.json").read_text())
+            results[f"{seed}/{arm}"] = {
+                "dev": summary["dev_accuracy"],
+                "n": matched_n(out / f"s{seed}-mcts-dpo", args.train_limit, out / f"s{seed}-{args.arms[0]}")
+                if arm == "gold-dpo" and "mcts-dpo" in args.arms else args.n,
+                "generated_tokens_round1": round1_tokens(run),
+                "pairs_or_rows": data.get("pairs", data.get("rows")),
+            }
     report = {"args": vars(args), "runs": results, "paired": paired(out, args)}
     print_table(report, args)
     if args.json:

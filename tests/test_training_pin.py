@@ -43,7 +43,8 @@ CASES = {
     "v-star": {"method": "v-star", "bon_n": 3, **PREF},
     "cct": {"method": "cct", **PREF},
 }
-VOLATILE = {"seconds", "phase_seconds", "eval_seconds", "losses", "first_loss", "last_loss",
+VOLATILE = {"seconds", "phase_seconds", "eval_seconds", "cpu_seconds", "phase_cpu_seconds",
+            "eval_cpu_seconds", "losses", "first_loss", "last_loss",
             "chosen_logp_before",
             "chosen_logp_after", "rejected_logp_before", "rejected_logp_after", "trl_metrics", "model_mtime",
             "tokens"}

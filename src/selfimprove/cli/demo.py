@@ -38,7 +38,8 @@ EPILOG = """examples:
 """
 
 DEFAULT_RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "demo.toml"
-FALLBACK = {"model": "tiny", "task": "arithmetic", "data": "", "seed": 0, "eval_limit": 500, "sc_n": 16,
+FALLBACK = {"model": "tiny:max_batch_tokens=131072", "task": "arithmetic", "data": "", "seed": 0,
+            "eval_limit": 500, "sc_n": 16,
             "test_split": "test", "arms": ["lmsi", "no-filter", "star"],
             "loop": {"rounds": 2, "n": 8, "temperature": 0.8, "train_limit": 500, "sft": {"max_steps": 80},
                      "patience": 3}}
@@ -160,13 +161,14 @@ def run(args) -> int:
         console.print("real-model defaults (the recipe's [loop] overrides them): "
                       + ", ".join(f"{k}={v}" for k, v in p.defaults.items()), markup=False)
 
-    t_inference = time.perf_counter()
+    t_inference, c_inference = time.perf_counter(), time.process_time()
+    start_greedy: dict[str, list] = {}  # the inference table's greedy dev traces: round 0 reuses them
     if recipe["sc_n"]:
-        rows = _inference(p, recipe, model_path, store, run_id, console)
+        rows, start_greedy = _inference(p, recipe, model_path, store, run_id, console)
     else:
         rows = {}
         console.rule("2 · inference: left out (the recipe's sc_n is 0)")
-    inference_s = time.perf_counter() - t_inference
+    inference_s, inference_cpu_s = time.perf_counter() - t_inference, time.process_time() - c_inference
 
     summaries, first = {}, None
     for arm, cfg in p.configs.items():
@@ -174,7 +176,7 @@ def run(args) -> int:
         console.rule(f"3 · self-improvement: {arm}")
         summaries[arm] = run_loop(cfg, task, model_path, out / arm, store=store, run_id=run_id,
                                   log=lambda msg: console.print(msg, markup=False), reuse_start=first,
-                                  scope=arm, backend_options=p.options)
+                                  scope=arm, backend_options=p.options, start_greedy=start_greedy)
         first = first or out / arm  # the arms share one evaluation of the starting model
 
     from .demo_report import paired_tests, print_rounds, write_page
@@ -186,7 +188,9 @@ def run(args) -> int:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     total = time.perf_counter() - t_start
     store.put_metrics(run_id, "demo/resources", {"wall_s": total, "peak_rss_mb": peak_mb,
-                                                 "pretrain_s": model_s, "inference_s": inference_s})
+                                                 "pretrain_s": model_s, "inference_s": inference_s,
+                                                 "cpu_s": time.process_time(),  # all threads, since start
+                                                 "inference_cpu_s": inference_cpu_s})
     store.set_status(run_id, "done")
     print(f"\nwall time {total:.0f} s (of which model {model_s:.0f} s) · peak memory {peak_mb:.0f} MB")
     print(f"stored as run {run_id} in {store.path}; round models and traces under {out}")
@@ -226,8 +230,10 @@ def _model(p: Plan, spec: str, console) -> tuple[Path, float]:
     return model_path, seconds
 
 
-def _inference(p: Plan, recipe: dict, model_path: Path, store, run_id: str, console) -> dict:
-    """Section 2: greedy against self-consistency (``sc_n`` samples) on the dev split."""
+def _inference(p: Plan, recipe: dict, model_path: Path, store, run_id: str, console
+               ) -> tuple[dict, dict[str, list]]:
+    """Section 2: greedy against self-consistency (``sc_n`` samples) on the dev split; the table's rows and
+    the greedy traces by split (round 0's evaluation of dev is the same greedy pass: the loop reuses them)."""
     from rich.progress import Progress
 
     from ..backends.hf import HFBackend
@@ -241,16 +247,22 @@ def _inference(p: Plan, recipe: dict, model_path: Path, store, run_id: str, cons
     console.rule(f"2 · inference: greedy versus self-consistency ({cfg.dev_split} split)")
     backend = HFBackend(str(model_path), **p.options)
     dev = task.examples(cfg.dev_split)[: recipe["eval_limit"]]
-    rows = {}
+    rows, greedy = {}, {}
     with Progress(console=console, transient=True) as progress:
         for strategy in (Greedy(max_tokens=cfg.max_tokens),
                          SelfConsistency(n=recipe["sc_n"], temperature=cfg.temperature,
                                          max_tokens=cfg.max_tokens, seed=recipe["seed"])):
-            traces = run_strategy(backend, task, dev, strategy, store, run_id, progress=progress)
+            # big calls fill the backend's decoding batches (run_strategy's default of 16 examples decoded
+            # greedy in 16-row batches, 4x the CPU per token of a full one); greedy's one call is exactly
+            # round 0's evaluation of the dev split, which takes its traces instead of decoding again
+            chunk = len(dev) if isinstance(strategy, Greedy) else max(16, -(-len(dev) // 4))
+            traces = run_strategy(backend, task, dev, strategy, store, run_id, chunk=chunk, progress=progress)
             rows[describe(strategy)] = m = strategy_metrics(task, dev, traces, seed=recipe["seed"])
             store.put_metrics(run_id, "inference/" + describe(strategy), m)
+            if isinstance(strategy, Greedy):
+                greedy[cfg.dev_split] = traces
     print_strategy_table(rows, title=f"{task.describe()} · {cfg.dev_split} · n={len(dev)}")
-    return rows
+    return rows, greedy
 
 
 def freeze_heap() -> None:

@@ -49,7 +49,8 @@ from .state import RunState, flat, headline, round_metrics
 def run_loop(cfg: LoopConfig, task, model_path: str | Path, run_dir: str | Path, *, store=None,
              run_id: str | None = None, make_backend: Callable[[str], Any] | None = None,
              log: Callable[[str], None] | None = None, reuse_start: str | Path | None = None,
-             scope: str = "", backend_options: dict[str, Any] | None = None) -> dict[str, Any]:
+             scope: str = "", backend_options: dict[str, Any] | None = None,
+             start_greedy: dict[str, list[Trace]] | None = None) -> dict[str, Any]:
     """Run (or resume) ``cfg.rounds`` rounds of ``cfg.method`` starting from ``model_path``; returns the
     summary (also written to ``run_dir/summary.json``). Call again with the same ``run_dir`` to resume.
 
@@ -58,11 +59,15 @@ def run_loop(cfg: LoopConfig, task, model_path: str | Path, run_dir: str | Path,
     one). ``scope``: a prefix for every store scope of this run, so that several loops can share one
     ``run_id`` without mixing their traces. ``backend_options``: the hf backend's options of the model spec
     (``smollm2:chat=false`` → ``{"chat": False}``) for every round's model; ``chat`` also decides how the
-    trainers format their rows, so a model is trained on the text it is prompted with."""
+    trainers format their rows, so a model is trained on the text it is prompted with.
+    ``start_greedy``: greedy traces (``max_tokens`` as ``cfg``) of the starting model, per split, already
+    computed (the demo's inference table on dev); round 0's evaluation of a split uses them instead of
+    decoding again when they cover exactly that split's evaluated examples, in order."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     loop = RoundLoop(cfg, task, Path(model_path), RunDir(run_dir), store=store, run_id=run_id,
                      make_backend=make_backend, log=log, scope=scope, backend_options=backend_options,
                      reuse_start=RunDir(reuse_start) if reuse_start is not None else None)
+    loop.start_greedy = dict(start_greedy or {})
     return loop.run()
 
 
@@ -106,14 +111,15 @@ class RoundLoop(RunState):
             sync_store(self.store, self.run_id, f"{self.scope}round-{r}/generate", traces)
             return traces, examples
         examples, split = self.method.round_examples(self, r)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         backend = self.backend(r - 1)
         self.log(f"round {r}: generating on {len(examples)} examples of '{split}' ({self.method.name})")
         traces = self.method.collect(self, r, backend, examples)
         check_generation_errors(traces, r)  # a round that lost too many requests builds nothing (resumable)
         self.rd.write_jsonl(f"round-{r}/traces.jsonl", (t.to_dict() for t in traces))
         self.rd.write_json(f"round-{r}/generate.json", {"split": split, "examples": len(examples),
-                                                         "seconds": round(time.perf_counter() - t0, 3)})
+                                                         "seconds": round(time.perf_counter() - t0, 3),
+                                                         "cpu_seconds": round(time.process_time() - c0, 3)})
         self.rd.mark(r, "generate")
         sync_store(self.store, self.run_id, f"{self.scope}round-{r}/generate", traces)
         return traces, examples
@@ -132,10 +138,11 @@ class RoundLoop(RunState):
 
             return Built(rows=read("rows", SFTRow), pairs=read("pairs", PreferencePair),
                          labels=read("labels", PseudoLabel))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         built = self.method.build(self, r, traces, examples)
         built.stats.update(split=self.rd.read_json(f"round-{r}/generate.json")["split"],
-                           seconds=round(time.perf_counter() - t0, 3))
+                           seconds=round(time.perf_counter() - t0, 3),
+                           cpu_seconds=round(time.process_time() - c0, 3))
         for name, items in (("rows", built.rows), ("pairs", built.pairs), ("labels", built.labels)):
             self.rd.write_jsonl(f"round-{r}/{name}.jsonl", (x.to_dict() for x in items))
         self.rd.write_json(f"round-{r}/data.json", built.stats)
@@ -150,7 +157,7 @@ class RoundLoop(RunState):
         from .dpo import train_dpo
         from .sft import train_sft
 
-        t0, method = time.perf_counter(), self.method
+        t0, c0, method = time.perf_counter(), time.process_time(), self.method
         start = 0 if method.restarts_from_base else r - 1
         model, tok = self.policy(start)
         stage, seed = self.rd.stage_dir(r), seed_of(self.cfg, r)
@@ -179,18 +186,19 @@ class RoundLoop(RunState):
         self.rd.install_model(stage, r)
         info.update(method.after_train(self, r, seed) or {})
         info["phase_seconds"] = round(time.perf_counter() - t0, 3)
+        info["phase_cpu_seconds"] = round(time.process_time() - c0, 3)
         self.rd.write_json(f"round-{r}/train.json", info)
         self.memory = (r, model, tok)
         self.rd.mark(r, "train")
 
     def evaluate(self, r: int) -> dict[str, Any]:
         """Round r's greedy accuracy on every evaluated split (+ guards and extras for guarded methods)."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         files = ["generate", "data", "train"]
         if self.method.guarded:
             self.rd.write_json(f"round-{r}/extra.json", self.extras(r))
             self.rd.write_json(f"round-{r}/guards.json", self.guard_probe(r))
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
         elif type(self.method).evaluate is not Method.evaluate:  # e.g. SCoRe's correction transitions
             dev = self.examples(self.cfg.dev_split, self.cfg.eval_limit)
             self.rd.write_json(f"round-{r}/extra.json", self.method.evaluate(self, r, self.backend(r), dev))
@@ -198,21 +206,29 @@ class RoundLoop(RunState):
         backend, results = self.backend(r), {}
         for split in self.eval_split_names():
             examples = self.examples(split, self.cfg.eval_limit)
-            traces = score_traces(self.task, examples, Greedy(max_tokens=self.cfg.max_tokens).run(
-                backend, self.task, examples))
+            given = self.start_greedy.get(split) if r == 0 else None
+            if given is not None and [t.example_id for t in given] == [e.id for e in examples]:
+                traces = list(given)  # the starting model's greedy answers, decoded once (the demo)
+            else:
+                traces = score_traces(self.task, examples, Greedy(max_tokens=self.cfg.max_tokens).run(
+                    backend, self.task, examples))
             check_generation_errors(traces, r)  # an evaluation that lost requests is retried on resume
             self.rd.write_jsonl(f"round-{r}/eval-{split}.jsonl", (t.to_dict() for t in traces))
             results[split] = accuracy(traces, seed=self.cfg.seed)
             sync_store(self.store, self.run_id, f"{self.scope}round-{r}/eval/{split}", traces)
-        m: dict[str, Any] = {"round": r, "eval": results, "eval_seconds": round(time.perf_counter() - t0, 3)}
+        m: dict[str, Any] = {"round": r, "eval": results, "eval_seconds": round(time.perf_counter() - t0, 3),
+                             "eval_cpu_seconds": round(time.process_time() - c0, 3)}
         if r == 0:
             m["start"] = self.start_settings()
         for name in files:
             if self.rd.exists(f"round-{r}/{name}.json"):
                 m[name] = self.rd.read_json(f"round-{r}/{name}.json")
-        if r > 0:  # wall time per phase (of the process that ran it, on resume)
+        if r > 0:  # wall and CPU time (all threads) per phase, of the process that ran it, on resume
             m["seconds"] = {"generate": m["generate"]["seconds"], "select": m["data"]["seconds"],
                             "train": m["train"]["phase_seconds"], "eval": m["eval_seconds"]}
+            m["cpu_seconds"] = {"generate": m["generate"].get("cpu_seconds"),
+                                "select": m["data"].get("cpu_seconds"),
+                                "train": m["train"].get("phase_cpu_seconds"), "eval": m["eval_cpu_seconds"]}
         self.rd.write_json(f"round-{r}/metrics.json", m)
         self.rd.write_jsonl("metrics.jsonl", round_metrics(self.rd.path))
         self.rd.mark(r, "eval")
