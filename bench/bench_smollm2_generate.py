@@ -4,8 +4,14 @@
 Two settings, each run side by side and interleaved (``--repeats`` times, so drift in machine load hits both):
 greedy (``--prompts`` GSM8K questions through the chat template, ``--max-tokens`` new tokens each) and
 sampling (``--sample-prompts`` prompts x ``--n`` samples at temperature 1, no top-k/top-p). ``model.generate``
-gets the same token ids, left-padded, with ``num_return_sequences=n`` when sampling. Tokens counted: every
-generated token up to and including the first EOS, for both.
+gets the same token ids, left-padded, in one call, with ``num_return_sequences=n`` when sampling: how a user
+batches the same work. Tokens counted: every generated token up to and including the first EOS, for both.
+
+Where the two differ: ``generate`` runs the prompt of every row (n copies of each prompt when sampling),
+padded to the longest prompt; the backend runs each distinct prompt once, the prefix all prompts share (the
+chat template's system message) once, and prompts in groups of similar length (``backends/prefill.py``). The
+script prints how many prompt positions each side computes. Decoding steps are the same work on both sides
+(one row per sample; the backend drops finished rows, ``generate`` pads them).
 
 The matmul-peak limit: decoding one token costs about 2 x (parameters, the tied embedding counted once as the
 output layer) FLOPs, so fp32 matmul peak FLOP/s ÷ that is the tokens/s a perfect decoder would reach on these
@@ -58,10 +64,10 @@ def run_backend(backend, prompts, n: int, max_tokens: int, seed: int) -> tuple[i
 def run_generate(backend, prompts, n: int, max_tokens: int, seed: int) -> tuple[int, float]:
     import torch
 
-    from selfimprove.backends.hf import _left_pad
+    from selfimprove.backends.batching import left_pad
 
     model, tok = backend.model, backend.tokenizer
-    ids, mask, _ = _left_pad([backend.encode_prompt(p) for p in prompts], backend._pad, model.device)
+    ids, mask, _ = left_pad([backend.encode_prompt(p) for p in prompts], backend._pad, model.device)
     sampling = ({"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0} if n > 1
                 else {"do_sample": False})
     torch.manual_seed(seed)
@@ -78,8 +84,22 @@ def run_generate(backend, prompts, n: int, max_tokens: int, seed: int) -> tuple[
     return tokens, elapsed
 
 
+def prompt_positions(backend, prompts, n: int) -> tuple[int, int]:
+    """Prompt positions the forward passes compute: (hf backend, ``generate``)."""
+    from selfimprove.backends.batching import shared_prefix
+    from selfimprove.backends.prefill import length_groups
+
+    ids = [tuple(backend.encode_prompt(p)) for p in prompts]
+    k = shared_prefix(ids)
+    rest = [len(i) - k for i in ids]
+    ours = k + sum(len(g) * max(rest[i] for i in g) for g in length_groups(rest))
+    return ours, n * len(ids) * max(map(len, ids))
+
+
 def compare(backend, prompts, n: int, max_tokens: int, repeats: int) -> tuple[float, float]:
     ours, theirs = [], []
+    a, b = prompt_positions(backend, prompts, n)
+    print(f"  n={n}: prompt positions computed: hf backend {a}, generate {b}", flush=True)
     for rep in range(repeats):
         tok_a, sec_a = run_backend(backend, prompts, n, max_tokens, seed=rep)
         tok_b, sec_b = run_generate(backend, prompts, n, max_tokens, seed=rep)

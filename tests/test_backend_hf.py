@@ -75,6 +75,31 @@ def test_batch_size_invariance(backend, tiny_random_model_dir):
     _assert_same([dup[1]], [together[0]])
 
 
+def test_prompts_of_different_lengths_prefill_in_length_groups_with_the_same_completions(backend):
+    """After the shared prefix, prompts run in groups of similar length (few pad positions computed), the
+    groups' caches stacked into one decoding batch; completions and log-probabilities equal each prompt
+    decoded alone, in the caller's order."""
+    from selfimprove.backends.prefill import length_groups
+
+    assert length_groups([5, 40, 6, 41, 5]) == [[0, 4, 2], [1, 3]]
+    assert length_groups([10, 10, 10]) == [[0, 1, 2]] and length_groups([]) == []
+    head = "Solve each one. 12+30=42. 7*8=56. "
+    prompts = [head + "a much longer problem: 9*9*9=", head + "3+4=", head + "long again: 1+2+3+4+5=", "6"]
+    shapes = []
+    hook = backend.model.register_forward_pre_hook(
+        lambda m, a, kw: shapes.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
+    try:
+        together = backend.generate(prompts[:3], SAMPLED)
+    finally:
+        hook.remove()
+    assert shapes[0] == (1, len(head)) and shapes[1] == (1, 4) and shapes[2] == (2, 29)  # two groups
+    for params in (SAMPLED, SamplingParams(max_tokens=12)):
+        alone = [backend.generate([p], params)[0] for p in prompts]
+        _assert_same(backend.generate(prompts, params), alone)  # no shared prefix: groups only
+        _assert_same(backend.generate(prompts[:3], params), alone[:3])
+    _assert_same(together, [backend.generate([p], SAMPLED)[0] for p in prompts[:3]])
+
+
 def test_seeds(backend):
     a = backend.generate(PROMPTS, SAMPLED)
     assert _texts(a) == _texts(backend.generate(PROMPTS, SAMPLED))
@@ -279,7 +304,8 @@ def test_a_shared_prefix_is_encoded_once_with_the_same_results(backend):
             calls.clear()
             together = backend.generate(prompts, params)
             assert calls[0] == (1, len(head))  # the prefix once, for the whole batch
-            assert calls[1][0] == len(prompts) and calls[1][1] < len(head)  # then only the rest of each
+            # then only the rest of each (in groups of similar length: ``prefill.length_groups``)
+            assert all(c[1] < len(head) for c in calls[1:])
             alone = [backend.generate([p], params)[0] for p in prompts]  # one prompt: nothing shared
             _assert_same(together, alone)
     finally:

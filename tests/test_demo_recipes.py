@@ -36,10 +36,11 @@ def test_the_smollm2_recipe_plans_a_real_model_run_with_lora_and_its_control():
     p = plan(load_recipe(SMOLLM2), SMOLLM2)
     assert (p.model, p.options) == ("smollm2", {})
     assert p.task.name == "word-problems" and p.splits == ("dev", "test")  # no harder split on this task
+    assert p.task.shots == 4  # worked examples: short replies, and a prompt prefix shared by every problem
     assert list(p.configs) == ["star", "no-filter"]
     for cfg in p.configs.values():
         assert (cfg.rounds, cfg.n, cfg.train_limit, cfg.eval_limit, cfg.max_tokens, cfg.eval_splits) == (
-            1, 4, 16, 24, 64, ("test",))
+            1, 4, 16, 24, 32, ("test",))
         sft = cfg.sft  # LoRA: the recipe; learning rate, batch, row length: train's real-model defaults
         assert (sft.lora, sft.max_steps, sft.lr, sft.batch_size, sft.max_length) == (True, 2, 1e-4, 8, 768)
     assert p.defaults["lr"] == 1e-4

@@ -221,3 +221,37 @@ def test_arithmetic_pool_split_is_disjoint_from_every_held_out_split():
     pool = {tuple(e.meta["operands"]) for e in t.examples("train:terms=4")}
     held = {tuple(e.meta["operands"]) for s in ("dev", "test", "test-hard", "terms=4") for e in t.examples(s)}
     assert len(pool) == 1000 and not pool & held
+
+
+def test_round_0_uses_greedy_traces_given_for_exactly_its_examples(tiny_random_model_dir, tmp_path):
+    """The demo's inference table decodes dev greedily; round 0 takes those traces instead of decoding dev
+    again, and only when they are the evaluated examples, in order."""
+    from selfimprove.strategies.base import score_traces
+    from selfimprove.strategies.sample import Greedy
+
+    t, calls = task(), []
+
+    def counting(p):
+        b = scripted(t)
+        inner = b.generate
+
+        def generate(prompts, params):
+            calls.append(len(prompts))
+            return inner(prompts, params)
+        b.generate = generate
+        return b
+
+    cfg = config(method="no-filter", rounds=1, eval_limit=3, eval_splits=("test",), max_tokens=20,
+                 train_limit=2, max_steps=1, batch_size=2)
+    dev = t.examples("dev")[:3]
+    given = score_traces(t, dev, Greedy(max_tokens=20).run(scripted(t), t, dev))
+    given = [g.replace(info={**g.info, "from": "demo"}) for g in given]
+    run_loop(cfg, t, tiny_random_model_dir, tmp_path / "a", make_backend=counting, log=lambda m: None,
+             start_greedy={"dev": given})
+    assert calls[:2] == [3, 2]  # round 0: test decoded, dev taken as given; then round 1's 2 problems
+    assert [tr.info.get("from") for tr in eval_traces(tmp_path / "a", 0, "dev")] == ["demo"] * 3
+    calls.clear()  # traces of other examples (or another order) are not used
+    run_loop(cfg, t, tiny_random_model_dir, tmp_path / "b", make_backend=counting, log=lambda m: None,
+             start_greedy={"dev": given[::-1]})
+    assert calls[:3] == [3, 3, 2]
+    assert all("from" not in tr.info for tr in eval_traces(tmp_path / "b", 0, "dev"))

@@ -6,7 +6,8 @@ What it does:
   with in-memory weights.
 - Prefills each *distinct* prompt once and copies its KV cache to its ``n`` samples
   (``DynamicCache.batch_select_indices``); ``model.generate(num_return_sequences=n)`` prefills every copy.
-  The prefix a batch's prompts share (system message, few-shot examples) is encoded once for the batch.
+  A token prefix shared by every prompt of a batch (the chat template's system prompt, few-shot examples) is
+  prefilled once, and prompts of similar length together, so few pad positions are computed (``prefill``).
 - Batch-size invariance: sample ``i`` of a prompt draws its uniforms from its own ``torch.Generator`` seeded
   by a stable hash of (seed, prompt text, i) and picks tokens by inverse CDF, so the same seed gives the same
   completions whatever the batch size, chunking or prompt order. (Padded batches change float rounding in
@@ -40,7 +41,8 @@ from .. import chat
 from ..errors import UserError
 from ..records import Completion, SamplingParams
 from .base import Capabilities, apply_stop
-from .batching import Piece, left_pad, plan, shared_prefix
+from .batching import Piece, left_pad, plan
+from .prefill import prefill
 from .sampling import choose as _choose
 from .sampling import uniforms as _uniforms
 
@@ -230,26 +232,8 @@ class HFBackend:
         return grouped
 
     def _prefill(self, prompts: list[tuple[int, ...]]):
-        """Left-padded forward pass over distinct prompts: (cache, last logits, mask, next positions).
-
-        The tokens every prompt starts with (a few-shot conversation's system message and worked examples:
-        ``batching.shared_prefix``) are encoded once and their cache copied to each row; the rest of each
-        prompt follows with its padding between the two, masked out, positions counting real tokens."""
-        import torch
-        from transformers import DynamicCache
-
-        dev, k = self.model.device, shared_prefix(prompts)
-        cache = DynamicCache(config=self.model.config)
-        if k:
-            self.model(input_ids=torch.tensor([prompts[0][:k]], device=dev), cache=cache, use_cache=True,
-                       logits_to_keep=1)
-            cache.batch_select_indices(torch.zeros(len(prompts), dtype=torch.long, device=dev))
-        ids, mask, pos = left_pad([p[k:] for p in prompts], self._pad, dev)
-        mask = torch.cat([mask.new_ones(len(prompts), k), mask], dim=-1)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos + k, cache=cache,
-                         use_cache=True, logits_to_keep=1)
-        next_pos = torch.tensor([len(p) for p in prompts], device=ids.device)
-        return out.cache, out.logits[:, -1, :], mask, next_pos
+        """(cache, last logits, mask, next positions) of distinct prompts, left-padded (``prefill``)."""
+        return prefill(self.model, prompts, self._pad)
 
     def _step_row(self, tokens: list[int], lps: list[float], tok: int, lp: float, max_new: int,
                   stop: Sequence[str]) -> str | None:

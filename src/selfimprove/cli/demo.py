@@ -162,8 +162,9 @@ def run(args) -> int:
                       + ", ".join(f"{k}={v}" for k, v in p.defaults.items()), markup=False)
 
     t_inference, c_inference = time.perf_counter(), time.process_time()
+    start_greedy: dict[str, list] = {}  # the inference table's greedy dev traces: round 0 reuses them
     if recipe["sc_n"]:
-        rows = _inference(p, recipe, model_path, store, run_id, console)
+        rows, start_greedy = _inference(p, recipe, model_path, store, run_id, console)
     else:
         rows = {}
         console.rule("2 · inference: left out (the recipe's sc_n is 0)")
@@ -175,7 +176,7 @@ def run(args) -> int:
         console.rule(f"3 · self-improvement: {arm}")
         summaries[arm] = run_loop(cfg, task, model_path, out / arm, store=store, run_id=run_id,
                                   log=lambda msg: console.print(msg, markup=False), reuse_start=first,
-                                  scope=arm, backend_options=p.options)
+                                  scope=arm, backend_options=p.options, start_greedy=start_greedy)
         first = first or out / arm  # the arms share one evaluation of the starting model
 
     from .demo_report import paired_tests, print_rounds, write_page
@@ -229,8 +230,10 @@ def _model(p: Plan, spec: str, console) -> tuple[Path, float]:
     return model_path, seconds
 
 
-def _inference(p: Plan, recipe: dict, model_path: Path, store, run_id: str, console) -> dict:
-    """Section 2: greedy against self-consistency (``sc_n`` samples) on the dev split."""
+def _inference(p: Plan, recipe: dict, model_path: Path, store, run_id: str, console
+               ) -> tuple[dict, dict[str, list]]:
+    """Section 2: greedy against self-consistency (``sc_n`` samples) on the dev split; the table's rows and
+    the greedy traces by split (round 0's evaluation of dev is the same greedy pass: the loop reuses them)."""
     from rich.progress import Progress
 
     from ..backends.hf import HFBackend
@@ -244,20 +247,22 @@ def _inference(p: Plan, recipe: dict, model_path: Path, store, run_id: str, cons
     console.rule(f"2 · inference: greedy versus self-consistency ({cfg.dev_split} split)")
     backend = HFBackend(str(model_path), **p.options)
     dev = task.examples(cfg.dev_split)[: recipe["eval_limit"]]
-    rows = {}
+    rows, greedy = {}, {}
     with Progress(console=console, transient=True) as progress:
         for strategy in (Greedy(max_tokens=cfg.max_tokens),
                          SelfConsistency(n=recipe["sc_n"], temperature=cfg.temperature,
                                          max_tokens=cfg.max_tokens, seed=recipe["seed"])):
             # big calls fill the backend's decoding batches (run_strategy's default of 16 examples decoded
             # greedy in 16-row batches, 4x the CPU per token of a full one); greedy's one call is exactly
-            # round 0's evaluation of the dev split
+            # round 0's evaluation of the dev split, which takes its traces instead of decoding again
             chunk = len(dev) if isinstance(strategy, Greedy) else max(16, -(-len(dev) // 4))
             traces = run_strategy(backend, task, dev, strategy, store, run_id, chunk=chunk, progress=progress)
             rows[describe(strategy)] = m = strategy_metrics(task, dev, traces, seed=recipe["seed"])
             store.put_metrics(run_id, "inference/" + describe(strategy), m)
+            if isinstance(strategy, Greedy):
+                greedy[cfg.dev_split] = traces
     print_strategy_table(rows, title=f"{task.describe()} · {cfg.dev_split} · n={len(dev)}")
-    return rows
+    return rows, greedy
 
 
 def freeze_heap() -> None:

@@ -14,17 +14,26 @@ def _cell(a: dict | None) -> str:
 
 
 def print_rounds(out: Path, summaries: dict, splits: tuple[str, ...]) -> None:
+    """The per-round table; the pseudo-label precision column only where some arm has pseudo-labels (lmsi):
+    gold-filtered and no-filter arms have none, and an all-empty column said nothing."""
     from rich.table import Table
 
     from ..training import round_metrics
     from .tables import console
 
-    table = Table(title="greedy accuracy % (95% CI) per round · pseudo-label precision = share of kept "
-                        "labels that match gold (reported, never used by lmsi)")
-    for col in ("method", "round", *splits, "kept rows", "label precision", "train loss", "round s"):
+    rounds = {arm: list(round_metrics(out / arm)) for arm in summaries}
+    precision = any(((m.get("data") or {}).get("pseudo_labels") or {}).get("precision") is not None
+                    for ms in rounds.values() for m in ms)
+    title = "greedy accuracy % (95% CI) per round"
+    if precision:
+        title += (" · pseudo-label precision = share of kept labels that match gold (reported, never used "
+                  "by lmsi)")
+    table = Table(title=title)
+    for col in ("method", "round", *splits, "kept rows", *(("label precision",) if precision else ()),
+                "train loss", "round s"):
         table.add_column(col, justify="left" if col == "method" else "right")
-    for arm in summaries:
-        for m in round_metrics(out / arm):
+    for arm, ms in rounds.items():
+        for m in ms:
             data = m.get("data", {})
             pl = data.get("pseudo_labels") or {}
             prec = pl.get("precision")
@@ -34,10 +43,11 @@ def print_rounds(out: Path, summaries: dict, splits: tuple[str, ...]) -> None:
             secs = (sum(m.get("seconds", {}).values()) if m.get("seconds")
                     # a shared round 0 costs once
                     else 0 if m.get("reused_from") else m.get("eval_seconds", 0))
-            table.add_row(arm, str(m["round"]), *(_cell(m["eval"].get(s)) for s in splits),
-                          str(data.get("rows", "—")) if m["round"] else "—",
-                          "—" if prec is None else f"{prec:.3f} (n={pl.get('precision_n')})",
-                          loss, f"{secs:.0f}")
+            cells = [arm, str(m["round"]), *(_cell(m["eval"].get(s)) for s in splits),
+                     str(data.get("rows", "—")) if m["round"] else "—"]
+            if precision:
+                cells.append("—" if prec is None else f"{prec:.3f} (n={pl.get('precision_n')})")
+            table.add_row(*cells, loss, f"{secs:.0f}")
     console().print(table)
 
 

@@ -49,7 +49,8 @@ from .state import RunState, flat, headline, round_metrics
 def run_loop(cfg: LoopConfig, task, model_path: str | Path, run_dir: str | Path, *, store=None,
              run_id: str | None = None, make_backend: Callable[[str], Any] | None = None,
              log: Callable[[str], None] | None = None, reuse_start: str | Path | None = None,
-             scope: str = "", backend_options: dict[str, Any] | None = None) -> dict[str, Any]:
+             scope: str = "", backend_options: dict[str, Any] | None = None,
+             start_greedy: dict[str, list[Trace]] | None = None) -> dict[str, Any]:
     """Run (or resume) ``cfg.rounds`` rounds of ``cfg.method`` starting from ``model_path``; returns the
     summary (also written to ``run_dir/summary.json``). Call again with the same ``run_dir`` to resume.
 
@@ -58,11 +59,15 @@ def run_loop(cfg: LoopConfig, task, model_path: str | Path, run_dir: str | Path,
     one). ``scope``: a prefix for every store scope of this run, so that several loops can share one
     ``run_id`` without mixing their traces. ``backend_options``: the hf backend's options of the model spec
     (``smollm2:chat=false`` → ``{"chat": False}``) for every round's model; ``chat`` also decides how the
-    trainers format their rows, so a model is trained on the text it is prompted with."""
+    trainers format their rows, so a model is trained on the text it is prompted with.
+    ``start_greedy``: greedy traces (``max_tokens`` as ``cfg``) of the starting model, per split, already
+    computed (the demo's inference table on dev); round 0's evaluation of a split uses them instead of
+    decoding again when they cover exactly that split's evaluated examples, in order."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     loop = RoundLoop(cfg, task, Path(model_path), RunDir(run_dir), store=store, run_id=run_id,
                      make_backend=make_backend, log=log, scope=scope, backend_options=backend_options,
                      reuse_start=RunDir(reuse_start) if reuse_start is not None else None)
+    loop.start_greedy = dict(start_greedy or {})
     return loop.run()
 
 
@@ -201,8 +206,12 @@ class RoundLoop(RunState):
         backend, results = self.backend(r), {}
         for split in self.eval_split_names():
             examples = self.examples(split, self.cfg.eval_limit)
-            traces = score_traces(self.task, examples, Greedy(max_tokens=self.cfg.max_tokens).run(
-                backend, self.task, examples))
+            given = self.start_greedy.get(split) if r == 0 else None
+            if given is not None and [t.example_id for t in given] == [e.id for e in examples]:
+                traces = list(given)  # the starting model's greedy answers, decoded once (the demo)
+            else:
+                traces = score_traces(self.task, examples, Greedy(max_tokens=self.cfg.max_tokens).run(
+                    backend, self.task, examples))
             check_generation_errors(traces, r)  # an evaluation that lost requests is retried on resume
             self.rd.write_jsonl(f"round-{r}/eval-{split}.jsonl", (t.to_dict() for t in traces))
             results[split] = accuracy(traces, seed=self.cfg.seed)

@@ -28,6 +28,7 @@ class RunState:
         self.make_backend = make_backend or self._hf_backend
         self.memory: tuple[int, Any, Any] | None = None  # (round, model, tokenizer) of the last policy used
         self.reuse_start = reuse_start
+        self.start_greedy: dict[str, list[Trace]] = {}  # round 0 greedy traces computed elsewhere (run_loop)
         self.scope = f"{scope.rstrip('/')}/" if scope else ""  # prefix of the store scopes
 
     # ---- for methods ---------------------------------------------------------------------------------------
