@@ -241,3 +241,28 @@ def test_prm_trains_only_the_top_blocks_and_remembers_the_chat_mode(tiny_random_
     assert [len(s) for s in scorer.score([r.prompt for r in rows], [r.steps for r in rows])] == [5, 3]
     with pytest.raises(ValueError, match="train_layers"):
         PRMSettings(train_layers=-2)
+
+
+def test_the_prm_verifier_splits_steps_by_the_delimiter_the_prm_learned(monkeypatch):
+    """A PRM trained with its own delimiter (free text split at '. ') is asked about those steps, not the
+    task's lines."""
+    from selfimprove.verifiers.prm import PRMVerifier
+
+    class SplitAtDots(FakeScorer):
+        delimiter = ". "
+
+        def __init__(self):
+            self.seen = []
+
+        def score(self, prompts, steps):
+            self.seen.extend(steps)
+            return [[0.5] * len(s) for s in steps]
+
+    scorer = SplitAtDots()
+    monkeypatch.setattr("selfimprove.verifiers.prm.load_scorer", lambda path: scorer)
+    from selfimprove.tasks import get_task
+
+    words = get_task("word-problems")  # free text: one line per step by default
+    ex = words.examples("dev")[0]
+    PRMVerifier(None, words, path="X").assess([ex], [["6 x 7 = 42. The answer is 42."]])
+    assert scorer.seen == [["6 x 7 = 42. ", "The answer is 42."]]

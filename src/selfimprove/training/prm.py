@@ -357,7 +357,10 @@ class PRMScorer:
             )
         self.path, self.batch_size = path, batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))
-        self.chat = bool(json.loads((path / "prm.json").read_text()).get("chat", True))
+        info = json.loads((path / "prm.json").read_text())
+        self.chat = bool(info.get("chat", True))
+        self.delimiter: str | None = info.get("delimiter")
+        """The step delimiter the PRM was trained on when it replaced the task's own (None: the task's)."""
         self.model = AutoModelForTokenClassification.from_pretrained(str(path)).eval()
         self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.scored_tokens = 0
