@@ -266,3 +266,20 @@ def test_the_prm_verifier_splits_steps_by_the_delimiter_the_prm_learned(monkeypa
     ex = words.examples("dev")[0]
     PRMVerifier(None, words, path="X").assess([ex], [["6 x 7 = 42. The answer is 42."]])
     assert scorer.seen == [["6 x 7 = 42. ", "The answer is 42."]]
+
+
+def test_a_step_score_never_reads_the_next_steps_first_token(smollm2_dir):
+    """SmolLM2's BPE merges a step's trailing space with the next word (" The"): the step is scored at its
+    own last token ('.'), the text of the next step never in it; the prompt is the chat template's."""
+    from transformers import AutoTokenizer
+
+    from selfimprove.tasks import get_task
+    from selfimprove.training.prm import step_positions
+
+    tok = AutoTokenizer.from_pretrained(smollm2_dir)
+    task = get_task("word-problems:shots=1")
+    prompt = task.prompt(task.examples("dev")[0])
+    ids, pos = step_positions(tok, prompt, ["6 x 7 = 42. ", "The answer is 42."])
+    assert [tok.decode(ids[p]) for p in pos] == [".", "."] and pos[1] == len(ids) - 1
+    assert tok.decode(ids[: pos[0] + 1]).endswith("<|im_start|>assistant\n6 x 7 = 42.")
+    assert "<<user>>" not in tok.decode(ids)

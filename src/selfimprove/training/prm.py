@@ -167,19 +167,25 @@ def step_positions(
     """(token ids of prompt + all steps, index of the last token of each step), the prompt rendered as the
     policy received it (``chat.model_text``: the chat template with its generation prompt when the tokenizer
     has one and ``chat``, the steps then being the assistant's reply; else the plain text) — never the
-    conversation markers. A step whose end falls inside the prompt's tokens (an empty step) gets the
-    previous position."""
+    conversation markers. A step's last token is the last one that ends within the step (a fast tokenizer's
+    offsets), so a token that merges the step's trailing space with the next step's first word (BPE's
+    " The") is never read; an empty step gets the previous position."""
     templated = chat and bool(getattr(tokenizer, "chat_template", None))
     head = model_text(tokenizer, prompt, use_template=templated)
-
-    def encode(text: str) -> list[int]:
-        return list(tokenizer(text, add_special_tokens=not templated)["input_ids"])
-
-    ids = encode(head + "".join(steps))
-    pos, text = [], head
+    text = head + "".join(steps)
+    if getattr(tokenizer, "is_fast", False):
+        enc = tokenizer(text, add_special_tokens=not templated, return_offsets_mapping=True)
+        ids, ends = list(enc["input_ids"]), [b for _, b in enc["offset_mapping"]]
+        pos, end = [], len(head)
+        for s in steps:
+            end += len(s)
+            pos.append(max([i for i, b in enumerate(ends) if b <= end and b > 0] or [0]))
+        return ids, pos
+    ids = list(tokenizer(text, add_special_tokens=not templated)["input_ids"])
+    pos, prefix = [], head
     for s in steps:
-        text += s
-        n = len(encode(text))
+        prefix += s
+        n = len(tokenizer(prefix, add_special_tokens=not templated)["input_ids"])
         pos.append(max(min(n, len(ids)) - 1, 0))
     return ids, pos
 
