@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="directory the PRM is saved to")
     p.add_argument("--reuse", action="store_true",
-                   help="OUT already holds a PRM trained by this command: label again, skip training, score")
+                   help="OUT already holds a PRM trained by this command: label the held-out split, score it")
     args = p.parse_args(argv)
 
     import torch
@@ -72,6 +72,9 @@ def main(argv=None) -> int:
         ("train", args.train_split, args.train_limit),
         ("eval", args.eval_split, args.eval_limit),
     ):
+        if part == "train" and args.reuse and (out / "prm.json").exists():
+            labelled[part] = []  # the PRM is trained already: held-out labels only
+            continue
         t0 = time.perf_counter()
         examples = task.examples(split)[:limit]
         params = SamplingParams(
