@@ -38,6 +38,14 @@ def main(argv=None) -> int:
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--max-steps", type=int, default=200, help="PRM optimiser steps (cap)")
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=16, help="solutions per PRM optimiser step")
+    p.add_argument("--train-layers", type=int, default=-1,
+                   help="transformer blocks trained below the head, from the top (-1: all; a real model on a "
+                        "CPU: 0-2)")
+    p.add_argument("--delimiter", default=None,
+                   help="step delimiter replacing the task's own (free text: e.g. '. '; \\n escapes work); "
+                        "recorded in the PRM, whose verifier then splits steps the same way")
+    p.add_argument("--max-tokens", type=int, default=96, help="token budget of a solution and a rollout")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="directory the PRM is saved to")
     args = p.parse_args(argv)
@@ -47,12 +55,15 @@ def main(argv=None) -> int:
     from selfimprove.backends import get_backend
     from selfimprove.records import SamplingParams
     from selfimprove.tasks import get_task
+    from selfimprove.tasks.steps import decode_delimiter, step_format
     from selfimprove.tiny.models import resolve_model
     from selfimprove.training.prm import PRMScorer, PRMSettings, prm_metrics, rollout_labels, train_prm
 
     torch.set_num_threads(1)
     task = get_task(args.task)
     backend = get_backend(args.model)
+    delimiter = decode_delimiter(args.delimiter) if args.delimiter else None
+    fmt = step_format(task, delimiter)
     out, report = Path(args.out), {"args": vars(args), "fingerprint": backend.fingerprint()}
     labelled = {}
     for part, split, limit in (
@@ -61,7 +72,9 @@ def main(argv=None) -> int:
     ):
         t0 = time.perf_counter()
         examples = task.examples(split)[:limit]
-        params = SamplingParams(n=args.n, temperature=args.temperature, max_tokens=96, seed=args.seed)
+        params = SamplingParams(
+            n=args.n, temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
+        )
         sols = backend.generate([task.prompt(e) for e in examples], params)
         texts = [[c.text for c in cs if c.ok and c.finish_reason == "stop"] for cs in sols]
         rows, calls = rollout_labels(
@@ -72,8 +85,9 @@ def main(argv=None) -> int:
             m=args.m,
             rule=args.rule,
             temperature=args.temperature,
-            max_tokens=96,
+            max_tokens=args.max_tokens,
             seed=args.seed + 1,
+            fmt=fmt,
         )
         labelled[part] = rows
         report[part] = {
@@ -92,9 +106,11 @@ def main(argv=None) -> int:
     report["training"] = train_prm(
         resolve_model(args.model),
         labelled["train"],
-        PRMSettings(lr=args.lr, max_steps=args.max_steps, seed=args.seed),
+        PRMSettings(lr=args.lr, max_steps=args.max_steps, seed=args.seed, batch_size=args.batch_size,
+                    train_layers=args.train_layers),
         out,
-        meta={"rule": args.rule, "model": args.model, "task": args.task},
+        meta={"rule": args.rule, "model": args.model, "task": args.task, "delimiter": delimiter},
+        chat=backend.capabilities.chat_template,
     )
     report["training"]["wall_s"] = round(time.perf_counter() - t0, 1)
     scorer = PRMScorer(out)
