@@ -10,6 +10,11 @@ re-derived: a refactoring may *add* keys to a stored record, but every value rec
 same. What the pin leaves out, because it varies between machines and not with the method's logic: the trained
 weights, training losses and log-probabilities measured on the trained model, and wall times. The scripted
 answers ignore the trained weights, so everything else is exact.
+
+One intended change was re-recorded since (2026-11-30): the summary's round-vs-round paired tests
+(``paired``, ``paired_by_split``) now count an unparseable answer wrong, as the accuracy beside them does,
+instead of leaving the pair out; only those entries were replaced, by a script that refused to write if any
+other recorded value differed.
 """
 
 from __future__ import annotations
