@@ -6,6 +6,7 @@ fixtures of the built-in model's tests instead.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -47,10 +48,18 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def _shared_tmp(tmp_path_factory) -> Path:
+    """This session's temporary root, shared by all pytest-xdist workers (each worker's own basetemp is a
+    child of it); the basetemp itself without xdist."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def micro_model_dir(tmp_path_factory) -> Path:
     """The built-in ``micro`` model, pretrained once per session (seconds) in a temporary selfimprove home
-    (``<home>/models/micro``): a model that has learned the arithmetic format, for tests of the real paths."""
+    (``<home>/models/micro``): a model that has learned the arithmetic format, for tests of the real paths.
+    Under pytest-xdist the workers share that home: one pretrains, the others wait on the model's lock."""
     import torch
 
     from selfimprove.tiny.models import ensure_model
@@ -58,7 +67,7 @@ def micro_model_dir(tmp_path_factory) -> Path:
     before = torch.get_num_threads()
     torch.set_num_threads(2)  # the pinned micro record was made from a 2-thread pretraining (make test runs
     try:                      # its workers at OMP_NUM_THREADS=1); pretraining differs across thread counts
-        path, _ = ensure_model("micro", home_dir=tmp_path_factory.mktemp("si-home"), progress=False)
+        path, _ = ensure_model("micro", home_dir=_shared_tmp(tmp_path_factory) / "si-home", progress=False)
     finally:
         torch.set_num_threads(before)
     return path
