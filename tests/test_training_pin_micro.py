@@ -4,6 +4,10 @@ TRL settings and every evaluation (per-round accuracy included), guards and extr
 (the last commit before training methods became one file each), which the one-file methods reproduced exactly;
 re-recorded at the end of that session, after the intended extraction changes (a completion cut at max_tokens
 no longer answers; request errors and empty completions recorded) had changed the micro model's traces.
+Re-recorded again on 2026-11-30 (session 5) for two intended changes, by a script that refused to write if any
+other value differed: the summary's paired tests count an unparseable answer wrong (as accuracy does), and the
+hf backend's shared-prefix prefill moved log-probabilities by < 1e-5, which changes the hashes of the jsonl
+files that carry them (every text, row, pair and accuracy in the record came out the same).
 
 Pretraining and training are not bit-identical across CPUs and thread counts, so the record is tied to the
 micro model it was measured from (the SHA-256 of its weights, in ``tests/golden/training_pin_micro.json``):
