@@ -34,8 +34,9 @@ install: $(BIN)/.installed
 demo: install
 	$(BIN)/selfimprove demo
 
+# Two worker processes of one torch thread each: two threads each oversubscribed the 2 cores (OpenMP spin-waits)
 test: install
-	$(BIN)/python -m pytest -q -m "not gpu and not long" -n 2
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "not gpu and not long" -n 2
 
 lint: install
 	$(BIN)/ruff check src tests bench scripts

@@ -176,7 +176,7 @@ def plot_curves(report: list[dict], path: str, heading: str) -> None:
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.set(xlabel="generated tokens per example (log scale; rollouts and verification included)",
            ylabel="accuracy % (95 % CI)", title=heading)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the lines cross everywhere
     with open(path, "wb") as f:
         f.write(png(fig))
 

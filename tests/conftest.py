@@ -51,9 +51,16 @@ def shared_data() -> Path:
 def micro_model_dir(tmp_path_factory) -> Path:
     """The built-in ``micro`` model, pretrained once per session (seconds) in a temporary selfimprove home
     (``<home>/models/micro``): a model that has learned the arithmetic format, for tests of the real paths."""
+    import torch
+
     from selfimprove.tiny.models import ensure_model
 
-    path, _ = ensure_model("micro", home_dir=tmp_path_factory.mktemp("si-home"), progress=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the pinned micro record was made from a 2-thread pretraining (make test runs
+    try:                      # its workers at OMP_NUM_THREADS=1); pretraining differs across thread counts
+        path, _ = ensure_model("micro", home_dir=tmp_path_factory.mktemp("si-home"), progress=False)
+    finally:
+        torch.set_num_threads(before)
     return path
 
 

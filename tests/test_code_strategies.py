@@ -190,3 +190,23 @@ def test_code_strategies_refuse_a_task_without_code():
     for spec in ("self-debug", "progco", "pal", "codet"):
         with pytest.raises(UserError, match="needs a code task"):
             get_strategy(spec).run(ScriptedBackend(), task, task.examples("dev")[:1])
+
+
+def test_program_verify_counts_a_check_without_assert_as_undecided():
+    """A checking program that runs but asserts nothing has checked nothing: undecided, not "all hold"."""
+    from selfimprove.verifiers.execution import ProgramVerify
+
+    task = get_task("pal-arithmetic:terms=2-2")
+    try:
+        ex = task.examples("dev")[:1]
+        total = int(ex[0].answer)
+        checks = {"first": "print(answer)", "second": f"if True:\n    assert int(answer) == {total}",
+                  "third": f"assert int(answer) == {total + 1}"}
+        backend = ScriptedBackend([(rf"{k} reply", [f"```python\n{v}\n```"]) for k, v in checks.items()])
+        verdicts, steps, feedback = ProgramVerify(backend, task).check(
+            [ex[0]] * 3, [str(total)] * 3, [f"My {k} reply: {total}." for k in checks])
+        assert [v.correct for v in verdicts] == [None, True, False]
+        assert "no assert" in verdicts[0].reason and "checked nothing" in feedback[0]
+        assert steps[0][0].info["status"] == "passed"  # it ran; it just checked nothing
+    finally:
+        task.close()

@@ -141,7 +141,8 @@ def test_a_stalled_server_in_a_cli_run_is_a_recorded_failure(server, data, tmp_p
     store = tmp_path / "runs.db"
     t0 = time.monotonic()
     assert main(eval_args(server, data, store, extra="timeout=1,retries=0")) == 3
-    assert time.monotonic() - t0 < 8
+    # each of the 4 requests would stall 30 s without the 1 s deadline; 25 s leaves room for a loaded machine
+    assert time.monotonic() - t0 < 25
     _, status, metrics, _ = stored(store)
     assert status == "incomplete" and metrics["greedy", "errors"] == 4
 

@@ -23,7 +23,8 @@ from conftest import REPO, SHARED_DATA
 
 from selfimprove.cli.main import build_parser, main
 
-TRAIN_BUDGET = ["--rounds", "1", "--train-limit", "6", "--eval-limit", "6", "--max-steps", "1"]
+TRAIN_BUDGET = ["--rounds", "1", "--train-limit", "6", "--eval-limit", "6", "--max-steps", "1",
+                "--guards-limit", "4", "--guards-n", "2"]
 """Appended to every ``train`` example (later flags win in argparse)."""
 EVAL_BUDGET = ["--limit", "12"]
 """Appended to an ``eval`` example on a real model (the scripted model's examples run as printed)."""

@@ -78,7 +78,14 @@ def test_bootstrap_degenerate_cases():
 
 
 def test_correct_by_id_from_traces():
-    traces = [Trace("a", "s", correct=T), Trace("b", "s", correct=None)]
-    assert correct_by_id(traces) == {"a": T, "b": None}
+    """The paired tests' outcome is the accuracy's: an unparseable answer (correct None) is wrong, and only a
+    failed request is None (left out of the pairs and counted)."""
+    traces = [Trace("a", "s", correct=T), Trace("b", "s", correct=None),
+              Trace("c", "s", correct=None, status="error")]
+    assert correct_by_id(traces) == {"a": T, "b": F, "c": None}
+    other = correct_by_id([Trace("a", "s", correct=F), Trace("b", "s", correct=T),
+                           Trace("c", "s", correct=T)])
+    mc = mcnemar_exact(correct_by_id(traces), other)
+    assert (mc["n"], mc["n_undecided"], mc["a_only"], mc["b_only"]) == (2, 1, 1, 1)
     with pytest.raises(ValueError, match="more than one trace"):
         correct_by_id(traces + [Trace("a", "s", correct=F)])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import time
 
 import pytest
 from fake_openai_server import FakeOpenAIServer
@@ -148,13 +147,12 @@ def test_generate_inside_a_running_event_loop(srv):
 def test_concurrency_is_bounded_and_used(srv):
     srv.latency = 0.05
     try:
-        t0 = time.perf_counter()
         out = make(srv, probe=False, concurrency=4).generate([f"p{i}" for i in range(16)], SamplingParams())
-        elapsed = time.perf_counter() - t0
     finally:
         srv.latency = 0.0
+    # the server counts requests in flight at once: 4 means overlapped (not sequential) and bounded at 4;
+    # the speed itself is bench/bench_openai.py's, not a timed test's
     assert len(out) == 16 and srv.max_active == 4
-    assert elapsed < 16 * 0.05 * 0.6  # overlapped, not sequential
 
 
 def test_load_balanced_over_servers(srv):

@@ -171,3 +171,115 @@ def test_a_prm_trains_saves_loads_and_scores(tiny_random_model_dir, tmp_path):
     assert [len(s) for s in scores] == [5, 3] and all(0 < x < 1 for s in scores for x in s)
     m = prm_metrics(scores, rows)
     assert m["steps"] == 8 and 0 <= m["accuracy"] <= 1
+
+
+TEMPLATE = ("{% for m in messages %}{{ m['role'][0] }}: {{ m['content'] }}\n{% endfor %}"
+            "{% if add_generation_prompt %}a:{% endif %}")  # characters the tiny tokenizer has
+
+
+def test_rollouts_on_a_chat_backend_continue_the_prefix_as_the_reply():
+    """On a chat backend a step prefix is the start of the assistant's reply (a final assistant message), not
+    text appended to the user's question (what ``prompt + prefix`` did)."""
+    from selfimprove.backends.base import Capabilities
+    from selfimprove.chat import messages
+
+    seen: list[str] = []
+
+    def reply(prompt, i):
+        seen.append(prompt)
+        return ROLLOUTS[messages(prompt)[-1]["content"]][i % len(ROLLOUTS[messages(prompt)[-1]["content"]])]
+
+    backend = ScriptedBackend([(r"", reply)])
+    backend.capabilities = Capabilities(chat_template=True)
+    rows, _ = rollout_labels(backend, TASK, [EX], [[WRONG2]], m=2)
+    assert rows[0].shares == [0.5, 0.0, 0.0]
+    assert seen and all(messages(p)[:-1] == messages(P) for p in seen)
+    assert {messages(p)[-1]["role"] for p in seen} == {"assistant"}
+
+
+def test_prm_reads_the_prompt_through_the_chat_template(tiny_random_model_dir, tmp_path):
+    """A chat policy's PRM scores the text the policy saw: the template's rendering with the solution as the
+    assistant's reply, never the conversation's marker lines; ``chat=False`` reads the plain text."""
+    from transformers import AutoTokenizer
+
+    from selfimprove.chat import conversation, plain
+    from selfimprove.training.prm import step_positions
+
+    tok = AutoTokenizer.from_pretrained(tiny_random_model_dir)
+    tok.chat_template = TEMPLATE
+    prompt = conversation([("system", "s"), ("user", "1+2")])
+    ids, pos = step_positions(tok, prompt, ["3\n", "ok"])
+    assert ids == tok("s: s\nu: 1+2\na:3\nok", add_special_tokens=False)["input_ids"]
+    assert tok.decode(ids[: pos[0] + 1]) == "s: s\nu: 1+2\na:3\n" and pos[1] == len(ids) - 1
+    plain_ids, _ = step_positions(tok, prompt, ["3\n", "ok"], chat=False)
+    assert plain_ids == tok(plain(prompt) + "3\nok")["input_ids"] != tok(prompt + "3\nok")["input_ids"]
+
+
+@pytest.mark.slow
+def test_prm_trains_only_the_top_blocks_and_remembers_the_chat_mode(tiny_random_model_dir, tmp_path):
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from selfimprove.training.prm import PRMScorer, PRMSettings, train_prm
+
+    policy = tmp_path / "policy"
+    tok = AutoTokenizer.from_pretrained(tiny_random_model_dir)
+    tok.chat_template = TEMPLATE
+    model = AutoModelForTokenClassification.from_pretrained(tiny_random_model_dir, num_labels=2)
+    model.save_pretrained(policy)
+    tok.save_pretrained(policy)
+    rows, _ = rollout_labels(rollout_backend(), TASK, [EX], [[WRONG, WRONG2]], m=2)
+    info = train_prm(policy, rows * 2, PRMSettings(lr=1e-2, max_steps=2, batch_size=4, train_layers=1),
+                     tmp_path / "prm", chat=False)
+    before = dict(AutoModelForTokenClassification.from_pretrained(policy).named_parameters())
+    after = dict(AutoModelForTokenClassification.from_pretrained(tmp_path / "prm").named_parameters())
+    changed = {n for n in after if "score" not in n and not torch.equal(after[n], before[n])}
+    assert changed and all(".layers.1." in n or "norm" in n for n in changed)  # block 0, embeddings frozen
+    assert info["chat"] is False and 0 < info["trainable_parameters"] < sum(p.numel() for p in after.values())
+    scorer = PRMScorer(tmp_path / "prm")
+    assert scorer.chat is False and tok.chat_template  # the saved tokenizer keeps its template; not used
+    assert [len(s) for s in scorer.score([r.prompt for r in rows], [r.steps for r in rows])] == [5, 3]
+    with pytest.raises(ValueError, match="train_layers"):
+        PRMSettings(train_layers=-2)
+
+
+def test_the_prm_verifier_splits_steps_by_the_delimiter_the_prm_learned(monkeypatch):
+    """A PRM trained with its own delimiter (free text split at '. ') is asked about those steps, not the
+    task's lines."""
+    from selfimprove.verifiers.prm import PRMVerifier
+
+    class SplitAtDots(FakeScorer):
+        delimiter = ". "
+
+        def __init__(self):
+            self.seen = []
+
+        def score(self, prompts, steps):
+            self.seen.extend(steps)
+            return [[0.5] * len(s) for s in steps]
+
+    scorer = SplitAtDots()
+    monkeypatch.setattr("selfimprove.verifiers.prm.load_scorer", lambda path: scorer)
+    from selfimprove.tasks import get_task
+
+    words = get_task("word-problems")  # free text: one line per step by default
+    ex = words.examples("dev")[0]
+    PRMVerifier(None, words, path="X").assess([ex], [["6 x 7 = 42. The answer is 42."]])
+    assert scorer.seen == [["6 x 7 = 42. ", "The answer is 42."]]
+
+
+def test_a_step_score_never_reads_the_next_steps_first_token(smollm2_dir):
+    """SmolLM2's BPE merges a step's trailing space with the next word (" The"): the step is scored at its
+    own last token ('.'), the text of the next step never in it; the prompt is the chat template's."""
+    from transformers import AutoTokenizer
+
+    from selfimprove.tasks import get_task
+    from selfimprove.training.prm import step_positions
+
+    tok = AutoTokenizer.from_pretrained(smollm2_dir)
+    task = get_task("word-problems:shots=1")
+    prompt = task.prompt(task.examples("dev")[0])
+    ids, pos = step_positions(tok, prompt, ["6 x 7 = 42. ", "The answer is 42."])
+    assert [tok.decode(ids[p]) for p in pos] == [".", "."] and pos[1] == len(ids) - 1
+    assert tok.decode(ids[: pos[0] + 1]).endswith("<|im_start|>assistant\n6 x 7 = 42.")
+    assert "<<user>>" not in tok.decode(ids)

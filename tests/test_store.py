@@ -71,17 +71,17 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path):
     store_path = tmp_path / "runs.db"
     proc = subprocess.Popen(_eval_cmd(data, store_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=env)
-    store = None
-    deadline = time.time() + 60
-    while time.time() < deadline:
+    store, reached = None, False
+    deadline = time.time() + 600  # generous: on a loaded machine the imports alone can take a minute
+    while time.time() < deadline and proc.poll() is None and not reached:
         time.sleep(0.05)
         if store_path.exists():
             store = store or RunStore(store_path)
             runs = store.list_runs()
-            if runs and runs[0]["traces"] >= 75:  # all of greedy and part of self-consistency
-                break
+            reached = bool(runs) and runs[0]["traces"] >= 75  # all of greedy and part of self-consistency
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert reached, f"the run never reached 75 stored traces before it was killed (exit {proc.returncode})"
     run_id = store.list_runs()[0]["id"]
     assert store.get_run(run_id)["status"] == "running"
     partial = len(store.traces(run_id))

@@ -37,10 +37,10 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import importlib
 import inspect
 import itertools
-import textwrap
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -300,19 +300,44 @@ def options_of(target) -> tuple[Option, ...]:
 def field_docs(cls) -> dict[str, str]:
     """The attribute docstrings (a string literal right after a field) of ``cls`` and its bases, joined into
     one line each."""
+    return dict(_field_docs(cls))
+
+
+@functools.cache
+def _field_docs(cls) -> dict[str, str]:
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__[:-1]):
-        try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
-        except (OSError, TypeError, SyntaxError):
-            continue
-        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-        for node, nxt in itertools.pairwise(body):
-            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                    and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
-                    and isinstance(nxt.value.value, str)):
-                docs[node.target.id] = " ".join(nxt.value.value.split())
+        docs.update(_class_docs(klass.__module__).get(klass.__qualname__, {}))
     return docs
+
+
+@functools.cache
+def _class_docs(module: str) -> dict[str, dict[str, str]]:
+    """``{class qualname: {field: docstring}}`` of every class in a module, from ONE parse of its source
+    (``inspect.getsource`` of each class re-parses the whole module: ~2 s per CLI parser)."""
+    import sys
+
+    try:
+        tree = ast.parse(inspect.getsource(sys.modules[module]))
+    except (KeyError, OSError, TypeError, SyntaxError):
+        return {}
+    out: dict[str, dict[str, str]] = {}
+
+    def visit(body, prefix: str) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                name = f"{prefix}{node.name}"
+                out[name] = {a.target.id: " ".join(b.value.value.split())
+                             for a, b in itertools.pairwise(node.body)
+                             if isinstance(a, ast.AnnAssign) and isinstance(a.target, ast.Name)
+                             and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)
+                             and isinstance(b.value.value, str)}
+                visit(node.body, f"{name}.")
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(node.body, f"{prefix}{node.name}.<locals>.")
+
+    visit(tree.body, "")
+    return out
 
 
 def type_name(hint) -> str:

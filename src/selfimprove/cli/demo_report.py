@@ -56,13 +56,13 @@ def paired_tests(out: Path, summaries: dict, split: str, seed: int = 0) -> dict:
     the first arm's (the no-gold method's) last round against every other arm's last round."""
     from rich.table import Table
 
-    from ..metrics.stats import mcnemar_exact, paired_bootstrap
+    from ..metrics.stats import correct_by_id, mcnemar_exact, paired_bootstrap
     from ..training import eval_traces
     from .tables import console
 
     def correct(arm: str, r: int) -> dict:
         # unparseable answers count as wrong, as in the accuracy column
-        return {t.example_id: bool(t.correct) for t in eval_traces(out / arm, r, split)}
+        return correct_by_id(eval_traces(out / arm, r, split))
 
     last = {arm: s["rounds_done"] for arm, s in summaries.items()}
     arms = list(summaries)

@@ -18,9 +18,10 @@ examples both get right or both get wrong say nothing about the difference.
   picked; the code draws those three counts instead of n indices (same distribution, O(1) memory per
   resample), so its stream differs from an index-resampling implementation with the same seed.
 
-Inputs are mappings ``example id -> correct`` (``correct_by_id`` builds one from traces). They must cover the
-same ids — otherwise ValueError naming the ids missing on each side — and a pair where either side is None is
-counted in ``n_undecided`` and left out. Differences are always B minus A.
+Inputs are mappings ``example id -> correct`` (``correct_by_id`` builds one from traces, counting an
+unparseable answer wrong as accuracy does, and a failed request as None). They must cover the same ids —
+otherwise ValueError naming the ids missing on each side — and a pair where either side is None is counted in
+``n_undecided`` and left out. Differences are always B minus A.
 
 Also: ``bootstrap_ci`` (percentile bootstrap of a mean), ``wilson_ci`` (Wilson score interval of a proportion)
 and ``auroc`` (rank-based, ties ½, any real scores).
@@ -104,14 +105,22 @@ def paired_bootstrap(a: Mapping[Hashable, bool | None], b: Mapping[Hashable, boo
     return out
 
 
+def outcome(trace: Any) -> bool | None:
+    """One example's outcome for a paired test, as accuracy counts it: an unparseable or undecidable answer
+    is wrong (False); only a failed request (no answer at all, ``status != "ok"``) is None, which the tests
+    count in ``n_undecided`` and leave out."""
+    return None if getattr(trace, "status", "ok") != "ok" else bool(trace.correct)
+
+
 def correct_by_id(traces: Iterable[Any]) -> dict[str, bool | None]:
-    """``{example_id: correct}`` from one strategy's traces; ValueError on a repeated example id."""
+    """``{example_id: outcome}`` from one strategy's traces (see ``outcome``: the same convention as the
+    accuracy beside it); ValueError on a repeated example id."""
     out: dict[str, bool | None] = {}
     for t in traces:
         if t.example_id in out:
             raise ValueError(f"example {t.example_id!r} has more than one trace; paired tests need one "
                              f"result per example (pick one sample, or aggregate first)")
-        out[t.example_id] = t.correct
+        out[t.example_id] = outcome(t)
     return out
 
 

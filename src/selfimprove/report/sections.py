@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..metrics.accuracy import failure_cells
-from ..metrics.stats import mcnemar_exact, paired_bootstrap
+from ..metrics.stats import mcnemar_exact, outcome, paired_bootstrap
 
 
 def pct(x) -> str:
@@ -89,9 +89,9 @@ def gap_table(metrics: Mapping[str, Mapping[str, Any]], labels: Mapping[str, str
 
 
 def outcomes(traces: Sequence[Any]) -> dict[str, bool | None]:
-    """``{example_id: correct}`` for a paired test: unparseable or undecided is wrong (as in accuracy), a
-    failed request is None (no answer: left out of the pair and counted)."""
-    return {t.example_id: (None if t.status != "ok" else bool(t.correct)) for t in traces}
+    """``{example_id: correct}`` for a paired test, by ``metrics.stats.outcome``: unparseable or undecided
+    is wrong (as in accuracy), a failed request is None (no answer: left out of the pair and counted)."""
+    return {t.example_id: outcome(t) for t in traces}
 
 
 def paired(a: Sequence[Any], b: Sequence[Any], seed: int = 0) -> dict[str, Any] | None:

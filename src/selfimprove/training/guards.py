@@ -299,7 +299,8 @@ def train_guards(task, by_id: dict[str, Example], traces: list[Trace],
 
 def paired_rounds(run_dir: str | Path, split: str) -> list[dict[str, Any]]:
     """Each round's ``split`` accuracy against round 0 and the previous round: exact McNemar and a paired
-    bootstrap CI of the difference (same examples every round)."""
+    bootstrap CI of the difference (same examples every round). An unparseable answer is wrong, as in the
+    accuracy; pairs with a failed request are left out and counted (``n_undecided``)."""
     from ..metrics.stats import correct_by_id, mcnemar_exact, paired_bootstrap
     from .loop import eval_traces, round_metrics
 
@@ -311,7 +312,8 @@ def paired_rounds(run_dir: str | Path, split: str) -> list[dict[str, Any]]:
         for name, base in (("vs_round0", by_round[0]), ("vs_previous", by_round[r - 1])):
             mc, bs = mcnemar_exact(base, by_round[r]), paired_bootstrap(base, by_round[r])
             row[name] = {"diff": mc["diff"], "p_value": mc["p_value"], "a_only": mc["a_only"],
-                         "b_only": mc["b_only"], "ci95": [bs["ci_low"], bs["ci_high"]]}
+                         "b_only": mc["b_only"], "ci95": [bs["ci_low"], bs["ci_high"]],
+                         "n_undecided": mc["n_undecided"]}
         out.append(row)
     return out
 

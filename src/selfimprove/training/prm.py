@@ -25,8 +25,12 @@ tokenizer, ``prm.json``); ``PRMScorer`` loads it. ``prm_metrics`` reports step a
 and of the bad class, threshold 0.5) against held-out rollout labels, with the majority-class baseline beside
 them.
 
-Not covered: LoRA PRMs on real models (full weights only), a PRM that scores a step by a special tag token,
-OmegaPRM's binary search for the first error (every prefix is rolled out here).
+On a chat model the PRM reads the prompt through the chat template, as the policy did, with the solution as
+the assistant's reply; the rollouts continue a prefix as the start of that reply. ``train_layers`` trains only
+the top blocks (a real model on a CPU).
+
+Not covered: LoRA PRMs on real models (full weights or the top blocks only), a PRM that scores a step by a
+special tag token, OmegaPRM's binary search for the first error (every prefix is rolled out here).
 
 Over 400 lines: labels, trainer, scorer and metrics share ``PRMRow`` and the step positions.
 """
@@ -40,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..chat import continue_reply, model_text
 from ..records import Example, Record, SamplingParams, Step
 from ..tasks.steps import StepFormat, step_format
 
@@ -112,6 +117,7 @@ def rollout_labels(
         raise ValueError(f"rollouts m must be >= 1, got {m}")
     label_steps([], rule)  # validates the rule
     fmt = fmt or step_format(task)
+    chat = bool(getattr(backend.capabilities, "chat_template", False))  # prefix = start of the reply
     jobs: dict[tuple[str, str], str] = {}  # (example id, prefix) -> prompt
     split: list[list[tuple[Example, list[str]]]] = []
     for e, texts in zip(examples, solutions):
@@ -119,7 +125,7 @@ def rollout_labels(
         for _, steps in split[-1]:
             for k in range(len(steps) - 1):
                 prefix = "".join(steps[: k + 1])
-                jobs.setdefault((e.id, prefix), task.prompt(e) + prefix)
+                jobs.setdefault((e.id, prefix), continue_reply(task.prompt(e), prefix, chat))
     keys = list(jobs)
     params = SamplingParams(
         n=m, temperature=temperature, max_tokens=max_tokens, stop=tuple(task.stop), seed=seed
@@ -155,14 +161,31 @@ def rollout_labels(
     return rows, calls
 
 
-def step_positions(tokenizer, prompt: str, steps: Sequence[str]) -> tuple[list[int], list[int]]:
-    """(token ids of prompt + all steps, index of the last token of each step). A step whose end falls
-    inside the prompt's tokens (an empty step) gets the previous position."""
-    ids = tokenizer(prompt + "".join(steps))["input_ids"]
-    pos, text = [], prompt
+def step_positions(
+    tokenizer, prompt: str, steps: Sequence[str], chat: bool = True
+) -> tuple[list[int], list[int]]:
+    """(token ids of prompt + all steps, index of the last token of each step), the prompt rendered as the
+    policy received it (``chat.model_text``: the chat template with its generation prompt when the tokenizer
+    has one and ``chat``, the steps then being the assistant's reply; else the plain text) — never the
+    conversation markers. A step's last token is the last one that ends within the step (a fast tokenizer's
+    offsets), so a token that merges the step's trailing space with the next step's first word (BPE's
+    " The") is never read; an empty step gets the previous position."""
+    templated = chat and bool(getattr(tokenizer, "chat_template", None))
+    head = model_text(tokenizer, prompt, use_template=templated)
+    text = head + "".join(steps)
+    if getattr(tokenizer, "is_fast", False):
+        enc = tokenizer(text, add_special_tokens=not templated, return_offsets_mapping=True)
+        ids, ends = list(enc["input_ids"]), [b for _, b in enc["offset_mapping"]]
+        pos, end = [], len(head)
+        for s in steps:
+            end += len(s)
+            pos.append(max([i for i, b in enumerate(ends) if b <= end and b > 0] or [0]))
+        return ids, pos
+    ids = list(tokenizer(text, add_special_tokens=not templated)["input_ids"])
+    pos, prefix = [], head
     for s in steps:
-        text += s
-        n = len(tokenizer(text)["input_ids"])
+        prefix += s
+        n = len(tokenizer(prefix, add_special_tokens=not templated)["input_ids"])
         pos.append(max(min(n, len(ids)) - 1, 0))
     return ids, pos
 
@@ -181,6 +204,9 @@ class PRMSettings:
     """Cap on optimiser steps (-1: no cap)."""
     seed: int = 0
     """Seed of the head's initialisation and the data order."""
+    train_layers: int = -1
+    """Transformer blocks trained below the head, counted from the top (-1: all, 0: the head and final norm
+    only); the rest is frozen, which makes a real model's PRM affordable on a CPU."""
 
     def __post_init__(self) -> None:
         if not self.lr > 0 or not self.epochs > 0 or self.batch_size < 1:
@@ -188,19 +214,39 @@ class PRMSettings:
                 f"PRMSettings: lr and epochs must be > 0 and batch_size >= 1, got {self.lr}, "
                 f"{self.epochs}, {self.batch_size}"
             )
+        if self.train_layers < -1:
+            raise ValueError(f"PRMSettings.train_layers must be -1 (all) or >= 0, got {self.train_layers}")
         if self.max_steps == 0 or self.max_steps < -1:
             raise ValueError(f"PRMSettings.max_steps must be -1 (no cap) or >= 1, got {self.max_steps}")
 
 
-def _encode(tokenizer, rows: Sequence[PRMRow]) -> list[dict[str, list]]:
+def _encode(tokenizer, rows: Sequence[PRMRow], chat: bool = True) -> list[dict[str, list]]:
     out = []
     for r in rows:
-        ids, pos = step_positions(tokenizer, r.prompt, r.steps)
+        ids, pos = step_positions(tokenizer, r.prompt, r.steps, chat)
         labels = [-100.0] * len(ids)
         for p, y in zip(pos, r.labels):
             labels[p] = float(y)
         out.append({"input_ids": ids, "labels": labels})
     return out
+
+
+def _freeze_below(model, train_layers: int) -> int:
+    """Freeze the embeddings and every transformer block but the top ``train_layers`` (-1: freeze nothing);
+    return the number of trainable parameters."""
+    import re
+
+    if train_layers >= 0:
+        block = re.compile(r"\.(?:layers|h|blocks)\.(\d+)\.")
+        found = [int(m.group(1)) for n, _ in model.named_parameters() if (m := block.search(n))]
+        top = max(found, default=-1) + 1
+        for name, param in model.named_parameters():
+            m = block.search(name)
+            if m:
+                param.requires_grad = int(m.group(1)) >= top - train_layers
+            elif "embed" in name or re.search(r"\bwte\b|\bwpe\b", name):
+                param.requires_grad = False
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def train_prm(
@@ -209,10 +255,12 @@ def train_prm(
     settings: PRMSettings,
     save_to: str | Path,
     meta: dict[str, Any] | None = None,
+    chat: bool = True,
 ) -> dict[str, Any]:
     """Train a PRM from the policy directory ``policy`` on ``rows``; save it (weights, tokenizer,
-    ``prm.json``)
-    to ``save_to``; return what training did."""
+    ``prm.json``) to ``save_to``; return what training did. ``chat``: the policy's prompts went through its
+    chat template (when its tokenizer has one), so the PRM reads them the same way (recorded in
+    ``prm.json``)."""
     import time
 
     import torch
@@ -228,7 +276,8 @@ def train_prm(
         str(policy), num_labels=2, id2label={0: "bad", 1: "good"}, label2id={"bad": 0, "good": 1}
     )
     model.config.pad_token_id = tok.pad_token_id
-    data = _encode(tok, rows)
+    trainable = _freeze_below(model, settings.train_layers)
+    data = _encode(tok, rows, chat)
     pad = tok.pad_token_id
 
     def collate(batch):
@@ -288,6 +337,9 @@ def train_prm(
         "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None,
         "policy": str(policy),
+        "chat": chat,
+        "train_layers": settings.train_layers,
+        "trainable_parameters": trainable,
         "rules": sorted({r.rule for r in rows}),
         "reads_gold": True,
         **(meta or {}),
@@ -311,6 +363,10 @@ class PRMScorer:
             )
         self.path, self.batch_size = path, batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        info = json.loads((path / "prm.json").read_text())
+        self.chat = bool(info.get("chat", True))
+        self.delimiter: str | None = info.get("delimiter")
+        """The step delimiter the PRM was trained on when it replaced the task's own (None: the task's)."""
         self.model = AutoModelForTokenClassification.from_pretrained(str(path)).eval()
         self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.scored_tokens = 0
@@ -319,7 +375,7 @@ class PRMScorer:
     def score(self, prompts: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float]]:
         import torch
 
-        enc = [step_positions(self.tokenizer, p, s) for p, s in zip(prompts, steps)]
+        enc = [step_positions(self.tokenizer, p, s, self.chat) for p, s in zip(prompts, steps)]
         out: list[list[float]] = []
         for a in range(0, len(enc), self.batch_size):
             chunk = enc[a : a + self.batch_size]

@@ -10,8 +10,9 @@
   the model wrote no parseable test).
 - ``program-verify``: the verification step of "ProgCo: Program Helps Self-Correction of Large Language
   Models" (Song et al. 2025, arXiv:2501.01264). The model writes a checking program for its own answer; the
-  sandbox runs it. All asserts hold → True; an AssertionError → False; any other failure → None (undecided),
-  with the output kept as feedback for refinement.
+  sandbox runs it. All asserts hold → True; an AssertionError → False; any other failure, or a program with no
+  ``assert`` statement (nothing was checked), → None (undecided), with the output kept as feedback for
+  refinement.
 
 Not covered: CodeT's sampling of tests with the function stub prompt of the paper (we ask in words), ProgCo's
 pseudo-programs executed by the model itself (here a real interpreter runs real Python), test-suite
@@ -20,6 +21,7 @@ minimisation.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Sequence
 
@@ -234,9 +236,22 @@ class ProgramVerify:
         return self.assess(examples, texts).verdicts
 
 
+def has_assert(program: str) -> bool:
+    """Whether a program contains an ``assert`` statement anywhere (a program that does not parse counts as
+    having one: the sandbox's SyntaxError then makes the verdict undecided)."""
+    try:
+        tree = ast.parse(program)
+    except SyntaxError:
+        return True
+    return any(isinstance(node, ast.Assert) for node in ast.walk(tree))
+
+
 def _checker_verdict(r, program: str | None) -> tuple[Verdict, str]:
     if program is None:
         return Verdict(None, None, "program-verify: no checking program"), "The checking program was missing."
+    if r.status == "passed" and not has_assert(program):
+        return (Verdict(None, None, "program-verify: the checking program has no assert (nothing checked)"),
+                "The checking program checked nothing: it has no assert statement.")
     if r.status == "passed":
         return Verdict(1.0, True, "program-verify: all checks hold"), "All checks hold."
     tail = (r.stderr.strip().splitlines() or [r.status])[-1]

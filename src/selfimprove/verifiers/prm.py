@@ -1,6 +1,7 @@
 """A trained process reward model (``training/prm.py``) as a verifier of whole solutions and as a step value.
 
-- ``PRMVerifier`` (verifier ``prm``): splits each candidate completion into the task's steps, scores
+- ``PRMVerifier`` (verifier ``prm``): splits each candidate completion into the task's steps (or the
+  delimiter the PRM was trained with, ``prm.json``), scores
   every step
   with the PRM (P(good) at the step's last token) and aggregates them (``aggregate``: ``last`` — the PRM's
   estimate at the end; ``min`` — the weakest step, as in Lightman et al. 2023, "Let's Verify Step by Step",
@@ -55,7 +56,7 @@ class PRMVerifier:
             raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
         self.task, self.aggregate, self.path = task, aggregate, path
         self.scorer = load_scorer(path)
-        self.fmt = step_format(task)
+        self.fmt = step_format(task, getattr(self.scorer, "delimiter", None))  # the steps it learned
 
     def assess(self, examples: Sequence[Example], texts: Sequence[Sequence[str]]) -> Assessment:
         from ..training.prm import aggregate
