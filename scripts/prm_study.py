@@ -48,6 +48,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-tokens", type=int, default=96, help="token budget of a solution and a rollout")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="directory the PRM is saved to")
+    p.add_argument("--reuse", action="store_true",
+                   help="OUT already holds a PRM trained by this command: label the held-out split, score it")
     args = p.parse_args(argv)
 
     import torch
@@ -70,6 +72,9 @@ def main(argv=None) -> int:
         ("train", args.train_split, args.train_limit),
         ("eval", args.eval_split, args.eval_limit),
     ):
+        if part == "train" and args.reuse and (out / "prm.json").exists():
+            labelled[part] = []  # the PRM is trained already: held-out labels only
+            continue
         t0 = time.perf_counter()
         examples = task.examples(split)[:limit]
         params = SamplingParams(
@@ -102,24 +107,32 @@ def main(argv=None) -> int:
             "seconds": round(time.perf_counter() - t0, 1),
         }
         print(part, json.dumps(report[part]), flush=True)
+    with open(out.parent / f"{out.name}.labels.jsonl", "w") as f:  # the rows, for a later look
+        for part, rows in labelled.items():
+            f.writelines(json.dumps({"part": part, **r.to_dict()}) + "\n" for r in rows)
     t0 = time.perf_counter()
-    report["training"] = train_prm(
-        resolve_model(args.model),
-        labelled["train"],
-        PRMSettings(lr=args.lr, max_steps=args.max_steps, seed=args.seed, batch_size=args.batch_size,
-                    train_layers=args.train_layers),
-        out,
-        meta={"rule": args.rule, "model": args.model, "task": args.task, "delimiter": delimiter},
-        chat=backend.capabilities.chat_template,
-    )
+    if args.reuse and (out / "prm.json").exists():
+        report["training"] = {**json.loads((out / "prm.json").read_text()), "reused": True}
+    else:
+        report["training"] = train_prm(
+            resolve_model(args.model),
+            labelled["train"],
+            PRMSettings(lr=args.lr, max_steps=args.max_steps, seed=args.seed, batch_size=args.batch_size,
+                        train_layers=args.train_layers),
+            out,
+            meta={"rule": args.rule, "model": args.model, "task": args.task, "delimiter": delimiter},
+            chat=backend.capabilities.chat_template,
+        )
     report["training"]["wall_s"] = round(time.perf_counter() - t0, 1)
-    scorer = PRMScorer(out)
-    for part in ("train", "eval"):
+    del backend  # the policy's memory, before the PRM loads
+    scorer = PRMScorer(out, batch_size=8)
+    for part in ("eval", "train"):  # held-out first
         rows = labelled[part]
         report[f"metrics_{part}"] = prm_metrics(
             scorer.score([r.prompt for r in rows], [r.steps for r in rows]), rows
         )
         print(f"metrics on {part}:", json.dumps(report[f"metrics_{part}"]), flush=True)
+        (out / "study.json").write_text(json.dumps(report, indent=1))
     (out / "study.json").write_text(json.dumps(report, indent=1))
     return 0
 
