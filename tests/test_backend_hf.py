@@ -310,3 +310,28 @@ def test_a_shared_prefix_is_encoded_once_with_the_same_results(backend):
             _assert_same(together, alone)
     finally:
         hook.remove()
+
+
+def test_the_output_layer_runs_in_slices_with_bit_identical_logits():
+    from selfimprove.backends.output_layer import MIN_VOCAB, sliced_output_layer
+
+    class Model(torch.nn.Module):
+        def __init__(self, head):
+            super().__init__()
+            self.head = head
+
+        def get_output_embeddings(self):
+            return self.head
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(24, MIN_VOCAB + 1000)
+    x = torch.randn(32, 24)
+    want = head(x)
+    with sliced_output_layer(Model(head)):
+        assert "forward" in vars(head)  # sliced inside the block
+        assert torch.equal(head(x), want)
+    assert "forward" not in vars(head) and torch.equal(head(x), want)  # restored
+    small, other = torch.nn.Linear(24, 100), torch.nn.Sequential(torch.nn.Linear(24, MIN_VOCAB))
+    for layer in (small, other):  # a small vocabulary or another kind of layer: left alone
+        with sliced_output_layer(Model(layer)):
+            assert "forward" not in vars(layer)

@@ -41,8 +41,8 @@ def test_the_smollm2_recipe_plans_a_real_model_run_with_lora_and_its_control():
     for cfg in p.configs.values():
         assert (cfg.rounds, cfg.n, cfg.train_limit, cfg.eval_limit, cfg.max_tokens, cfg.eval_splits) == (
             1, 4, 16, 24, 32, ("test",))
-        sft = cfg.sft  # LoRA: the recipe; learning rate, batch, row length: train's real-model defaults
-        assert (sft.lora, sft.max_steps, sft.lr, sft.batch_size, sft.max_length) == (True, 2, 1e-4, 8, 768)
+        sft = cfg.sft  # LoRA, steps, batch: the recipe; lr, row length: train's real-model defaults
+        assert (sft.lora, sft.max_steps, sft.lr, sft.batch_size, sft.max_length) == (True, 4, 1e-4, 4, 768)
     assert p.defaults["lr"] == 1e-4
 
 

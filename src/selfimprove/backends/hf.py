@@ -7,7 +7,8 @@ What it does:
 - Prefills each *distinct* prompt once and copies its KV cache to its ``n`` samples
   (``DynamicCache.batch_select_indices``); ``model.generate(num_return_sequences=n)`` prefills every copy.
   A token prefix shared by every prompt of a batch (the chat template's system prompt, few-shot examples) is
-  prefilled once, and prompts of similar length together, so few pad positions are computed (``prefill``).
+  prefilled once, and prompts of similar length together, so few pad positions are computed (``prefill``);
+  a large vocabulary's output layer runs in slices while decoding (``output_layer``: bit-identical logits).
 - Batch-size invariance: sample ``i`` of a prompt draws its uniforms from its own ``torch.Generator`` seeded
   by a stable hash of (seed, prompt text, i) and picks tokens by inverse CDF, so the same seed gives the same
   completions whatever the batch size, chunking or prompt order. (Padded batches change float rounding in
@@ -42,6 +43,7 @@ from ..errors import UserError
 from ..records import Completion, SamplingParams
 from .base import Capabilities, apply_stop
 from .batching import Piece, left_pad, plan
+from .output_layer import sliced_output_layer
 from .prefill import prefill
 from .sampling import choose as _choose
 from .sampling import uniforms as _uniforms
@@ -182,7 +184,7 @@ class HFBackend:
                                 for _ in range(params.n)]
                 continue
             pieces.append(Piece(prompt, tuple(ids), 0, params.n, room))
-        with _inference(self.model), torch.inference_mode():
+        with _inference(self.model), sliced_output_layer(self.model), torch.inference_mode():
             for chunk in plan(pieces, self.config.max_batch_tokens):
                 for piece, comps in zip(chunk, self._run_chunk(chunk, params, seed)):
                     done[piece.prompt][piece.start:piece.stop] = comps
