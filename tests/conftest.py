@@ -16,6 +16,16 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 """Read-only datasets beside the project (never copied into it)."""
 
 
+def load_script(name: str):
+    """A script under ``scripts/`` imported as a module (scripts are not a package), to test its logic."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def make_random_llama(path: Path, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM

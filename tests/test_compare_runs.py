@@ -3,22 +3,18 @@ written here (no model)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
+
+from conftest import load_script
 
 from selfimprove.metrics.stats import mcnemar_exact
 from selfimprove.records import Completion, Step, Trace, Verdict
 from selfimprove.tasks import get_task
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_runs.py"
-
 
 def _load():
-    spec = importlib.util.spec_from_file_location("compare_runs", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("compare_runs")
 
 
 def _run(path: Path, rounds: list[list[bool | None]], traces: list[Trace] = ()) -> Path:

@@ -3,21 +3,17 @@ run's first strategy (no model)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+
+from conftest import load_script
 
 from selfimprove.cli.main import main
 from selfimprove.metrics.stats import mcnemar_exact
 from selfimprove.store.runs import RunStore
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "results_table.py"
-
 
 def _load():
-    spec = importlib.util.spec_from_file_location("results_table", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("results_table")
 
 
 def _eval(store: Path, *strategies: str) -> str:

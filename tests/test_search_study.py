@@ -3,20 +3,15 @@ accuracy-versus-tokens curves, on result files written here (no model)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "search_study.py"
+from conftest import load_script
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("search_study", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("search_study")
 
 
 def _row(budget, strategy, seed, correct, tokens):
@@ -95,7 +90,6 @@ def test_plot_writes_a_png_with_one_curve_per_family_over_the_budgets(files, tmp
     assert lo <= acc <= hi
 
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "search_train_study.py"
 
 
 def _train_run(path: Path, start: list[bool], last: list[bool], tokens: int) -> None:
@@ -120,9 +114,7 @@ def _train_run(path: Path, start: list[bool], last: list[bool], tokens: int) -> 
 
 
 def test_train_study_pool_pairs_finished_runs_of_several_seeds_without_training(tmp_path):
-    spec = importlib.util.spec_from_file_location("search_train_study", TRAIN_SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("search_train_study")
     t, f = True, False
     start = [t, f, f, f]
     for seed in (0, 1):

@@ -72,6 +72,21 @@ def scripted(t: ArithmeticTask) -> ScriptedCalculator:
     return ScriptedCalculator(error_rate=0.5, seed=11, distinct_errors=True)
 
 
+def counting_backend(t, calls: list[int]):
+    """A backend factory (``make_backend``) of scripted backends that append each generate call's batch size
+    to ``calls``."""
+    def make(p):
+        b = scripted(t)
+        inner = b.generate
+
+        def generate(prompts, params):
+            calls.append(len(prompts))
+            return inner(prompts, params)
+        b.generate = generate
+        return b
+    return make
+
+
 def n_right(t: ArithmeticTask, examples, n: int) -> list[int]:
     """How many of the double's ``n`` samples of each example are right (its ``right`` says so)."""
     b = scripted(t)
@@ -167,15 +182,7 @@ def test_arms_share_a_run_id_by_scope_and_reuse_one_start_evaluation(tiny_random
     run_id = store.create_run("demo", {})
     calls: list[int] = []
 
-    def counting(p):
-        b = scripted(t)
-        inner = b.generate
-
-        def generate(prompts, params):
-            calls.append(len(prompts))
-            return inner(prompts, params)
-        b.generate = generate
-        return b
+    counting = counting_backend(t, calls)
 
     cfg = config(method="lmsi", rounds=1, k=4, train_limit=6, eval_limit=3, max_steps=1, batch_size=4)
     common = {"store": store, "run_id": run_id, "make_backend": counting, "log": lambda m: None}
@@ -231,15 +238,7 @@ def test_round_0_uses_greedy_traces_given_for_exactly_its_examples(tiny_random_m
 
     t, calls = task(), []
 
-    def counting(p):
-        b = scripted(t)
-        inner = b.generate
-
-        def generate(prompts, params):
-            calls.append(len(prompts))
-            return inner(prompts, params)
-        b.generate = generate
-        return b
+    counting = counting_backend(t, calls)
 
     cfg = config(method="no-filter", rounds=1, eval_limit=3, eval_splits=("test",), max_tokens=20,
                  train_limit=2, max_steps=1, batch_size=2)
