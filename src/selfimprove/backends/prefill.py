@@ -41,6 +41,17 @@ def length_groups(lengths: Sequence[int], slack: float = SLACK) -> list[list[int
     return groups
 
 
+def encode_prefix(model: Any, tokens: Sequence[int]):
+    """The KV cache of ``tokens`` (one forward pass, batch of one): a prefix later rows continue from."""
+    import torch
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    model(input_ids=torch.tensor([list(tokens)], device=model.device), cache=cache, use_cache=True,
+          logits_to_keep=1)
+    return cache
+
+
 def prefill(model: Any, prompts: Sequence[tuple[int, ...]], pad: int):
     """Forward pass over distinct prompts: (cache, last logits, attention mask, next positions), one row per
     prompt in order, every row left-padded to the same width."""
@@ -50,11 +61,7 @@ def prefill(model: Any, prompts: Sequence[tuple[int, ...]], pad: int):
 
     dev = model.device
     shared = shared_prefix(prompts)
-    head = None
-    if shared:
-        head = DynamicCache(config=model.config)
-        model(input_ids=torch.tensor([prompts[0][:shared]], device=dev), cache=head, use_cache=True,
-              logits_to_keep=1)
+    head = encode_prefix(model, prompts[0][:shared]) if shared else None
     plain = all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
     groups = length_groups([len(p) - shared for p in prompts]) if plain else [list(range(len(prompts)))]
     parts = []

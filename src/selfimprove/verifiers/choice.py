@@ -123,6 +123,7 @@ def _next_token_scores(backend, prompts: Sequence[str], forms: Sequence[str]) ->
     import torch
 
     from ..backends.batching import shared_prefix
+    from ..backends.prefill import encode_prefix
 
     contexts = [list(encode(prompt)) for prompt in prompts]
     k = shared_prefix(contexts)  # a judge's instructions, a few-shot conversation: encoded once for all
@@ -131,23 +132,12 @@ def _next_token_scores(backend, prompts: Sequence[str], forms: Sequence[str]) ->
     model.eval()
     try:
         with torch.inference_mode():
-            head = (k, _encoded(model, contexts[0][:k])) if k else None
+            head = (k, encode_prefix(model, contexts[0][:k])) if k else None
             for context in contexts:
                 out.extend(_form_scores(model, context, ids, head))
     finally:
         model.train(was_training)
     return out
-
-
-def _encoded(model, tokens: list[int]):
-    """The KV cache of ``tokens`` (one forward pass, batch of one)."""
-    import torch
-    from transformers import DynamicCache
-
-    cache = DynamicCache(config=model.config)
-    model(input_ids=torch.tensor([tokens], device=model.device), cache=cache, use_cache=True,
-          logits_to_keep=1)
-    return cache
 
 
 def _form_scores(model, context: list[int], forms: list[list[int]], head=None) -> list[float]:
