@@ -137,6 +137,11 @@ def plan(recipe: dict, where: str | None = None) -> Plan:
                 splits=(first.dev_split, test, *harder), defaults=defaults)
 
 
+def check(args) -> None:
+    """Validate the recipe as ``run`` does before it loads or pretrains the model (``plan``)."""
+    plan(load_recipe(args.recipe), args.recipe)
+
+
 def run(args) -> int:
     from rich.console import Console
 
