@@ -145,7 +145,7 @@ def check(args) -> None:
 def run(args) -> int:
     from rich.console import Console
 
-    from ..files import home
+    from ..files import home, weights_sha256
     from ..store.runs import RunStore
     from ..training import run_loop
 
@@ -156,7 +156,9 @@ def run(args) -> int:
     model_path, model_s = _model(p, recipe["model"], console)
     store = RunStore(args.store)
     task = p.task
+    weights = {"model_weights_sha256": sha} if (sha := weights_sha256(model_path)) else {}
     run_id = store.create_run("demo", {"recipe": recipe, "model": str(model_path), "task": task.describe(),
+                                       **weights,
                                        **({"backend_options": p.options} if p.options else {})},
                               seed=recipe["seed"])
     out = Path(args.out) if args.out else home() / "demo" / run_id

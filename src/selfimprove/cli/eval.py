@@ -132,6 +132,8 @@ def _run(args, store) -> int:
     if created:
         config["model_fingerprint"] = backend.fingerprint()
         config["chat_template"] = backend.capabilities.chat_template  # chat=false in --model turns it off
+        if sha := getattr(backend, "weights_sha256", None):  # which checkpoint (local hf models)
+            config["model_weights_sha256"] = sha
         # a server's probe: n, logprobs, sampling
         if isinstance(info := getattr(backend, "info", None), dict):
             config["backend_info"] = info

@@ -226,7 +226,7 @@ def plan_run(args) -> tuple[str, dict, str, object, LoopConfig]:
 def _new_run(args, store):
     """Plan the run (``plan_run``), then resolve the model; create the run in the store and its directory
     with config.json."""
-    from ..files import home
+    from ..files import home, weights_sha256
     from ..tiny.models import check_task_formats
     from ..training.rundir import RunDir
     from .validate import check_model_dir
@@ -238,6 +238,8 @@ def _new_run(args, store):
     check_task_formats(model_path, task)
     saved = {"command": "train", "model": args.model, "model_path": str(model_path), "task": task_spec,
              "data": args.data, "backend_options": options, "loop": cfg.to_dict(), "versions": _versions()}
+    if sha := weights_sha256(model_path):  # which checkpoint: a preset's fingerprint names only its config
+        saved["model_weights_sha256"] = sha
     run_id = store.create_run("train", saved, seed=cfg.seed)
     store.lock_run(run_id)
     run_dir = Path(args.out) if args.out else home() / "train" / run_id
