@@ -100,6 +100,7 @@ class HFBackend:
                                dtype=dtype if dtype in DTYPES else "auto",
                                chat=chat, max_batch_tokens=max_batch_tokens)
         self._setup(model, tokenizer, f"hf:{name}")
+        self._weights = (None,)  # in memory: not necessarily the weights on disk under ``name``
         return self
 
     def _setup(self, model: Any, tokenizer: Any, name: str) -> None:
@@ -117,6 +118,18 @@ class HFBackend:
         pad = tokenizer.pad_token_id
         self._pad = pad if pad is not None else min(self._eos, default=0)
         self._context = getattr(model.config.get_text_config(), "max_position_embeddings", None)
+        self._weights: tuple[str | None] | None = None  # (sha256,) once computed
+
+    @property
+    def weights_sha256(self) -> str | None:
+        """The sha256 of the weights file this backend loaded (``files.weights_sha256``), computed on first
+        use and kept; None for an in-memory model (``from_model``) or a hub id. Recorded with runs: the
+        fingerprint identifies the completion cache's model, not a checkpoint one can look up."""
+        if self._weights is None:
+            from ..files import weights_sha256
+
+            self._weights = (weights_sha256(self.config.model),)
+        return self._weights[0]
 
     def fingerprint(self) -> str:
         """Hash of config, tokenizer, chat mode and weight contents (L2 norm + strided sample per tensor).

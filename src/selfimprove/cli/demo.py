@@ -137,10 +137,15 @@ def plan(recipe: dict, where: str | None = None) -> Plan:
                 splits=(first.dev_split, test, *harder), defaults=defaults)
 
 
+def check(args) -> None:
+    """Validate the recipe as ``run`` does before it loads or pretrains the model (``plan``)."""
+    plan(load_recipe(args.recipe), args.recipe)
+
+
 def run(args) -> int:
     from rich.console import Console
 
-    from ..files import home
+    from ..files import home, weights_sha256
     from ..store.runs import MemoryCache, RunStore
     from ..training import run_loop
 
@@ -151,7 +156,9 @@ def run(args) -> int:
     model_path, model_s = _model(p, recipe["model"], console)
     store = RunStore(args.store)
     task = p.task
+    weights = {"model_weights_sha256": sha} if (sha := weights_sha256(model_path)) else {}
     run_id = store.create_run("demo", {"recipe": recipe, "model": str(model_path), "task": task.describe(),
+                                       **weights,
                                        **({"backend_options": p.options} if p.options else {})},
                               seed=recipe["seed"])
     out = Path(args.out) if args.out else home() / "demo" / run_id

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..files import weights_sha256
 from ..metrics.accuracy import accuracy
 from ..records import Example, Trace
 from ..store.runs import CachedBackend, MemoryCache
@@ -196,7 +197,7 @@ class RoundLoop(RunState):
             self.log(f"round {r}: nothing to train on; round {r} keeps round {start}'s weights")
             save_policy(model, tok, stage)
             info.update(SFTResult(rows=0, steps=0).to_dict())
-        self.rd.install_model(stage, r)
+        info["weights_sha256"] = weights_sha256(self.rd.install_model(stage, r))  # which checkpoint
         info.update(method.after_train(self, r, seed) or {})
         info["phase_seconds"] = round(time.perf_counter() - t0, 3)
         info["phase_cpu_seconds"] = round(time.process_time() - c0, 3)
