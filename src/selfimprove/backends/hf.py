@@ -119,6 +119,7 @@ class HFBackend:
         self._pad = pad if pad is not None else min(self._eos, default=0)
         self._context = getattr(model.config.get_text_config(), "max_position_embeddings", None)
         self._weights: tuple[str | None] | None = None  # (sha256,) once computed
+        self._fingerprint: tuple[tuple, str] | None = None  # (the parameters' identity and versions, value)
 
     @property
     def weights_sha256(self) -> str | None:
@@ -134,10 +135,19 @@ class HFBackend:
     def fingerprint(self) -> str:
         """Hash of config, tokenizer, chat mode and weight contents (L2 norm + strided sample per tensor).
 
-        Recomputed on every call, so in-place training updates change it. Where the model was loaded from
-        is not part of it (the config's ``_name_or_path``): the same model in another folder or selfimprove
-        home shares the completion cache.
+        Computed once per state of the weights (the completion cache asks on every call, and the norms read
+        every weight): it is kept while every parameter is the same tensor at the same version. torch bumps a
+        tensor's version counter on each in-place change (an optimizer step, ``copy_``, ``load_state_dict``),
+        so a model trained in place gets a new fingerprint. Where the model was loaded from is not part of it
+        (the config's ``_name_or_path``): the same model in another folder or selfimprove home shares the
+        completion cache.
         """
+        state = tuple((id(p), p._version) for p in self.model.parameters())
+        if self._fingerprint is None or self._fingerprint[0] != state:
+            self._fingerprint = (state, self._weights_fingerprint())
+        return self._fingerprint[1]
+
+    def _weights_fingerprint(self) -> str:
         import torch
 
         h = hashlib.sha256()
