@@ -218,6 +218,26 @@ def test_fingerprint_tracks_weights(tiny_random_model_dir, backend):
     assert other.fingerprint() == before
 
 
+def test_fingerprint_is_computed_once_per_state_of_the_weights(tiny_random_model_dir, monkeypatch):
+    """The completion cache asks for the fingerprint on every call: the weights are read once, until an
+    optimizer step (or any in-place change) moves them."""
+    model, tok = _load(tiny_random_model_dir)
+    other = HFBackend.from_model(model, tok)
+    reads = []
+    norm = torch.linalg.vector_norm
+    monkeypatch.setattr(torch.linalg, "vector_norm", lambda *a, **k: reads.append(1) or norm(*a, **k))
+    first = other.fingerprint()
+    once = len(reads)
+    assert once == len(list(model.parameters()))  # every tensor read for the first call
+    assert [other.fingerprint() for _ in range(5)] == [first] * 5 and len(reads) == once
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    model(input_ids=torch.tensor([[1, 2, 3]]), labels=torch.tensor([[1, 2, 3]])).loss.backward()
+    opt.step()  # in place, as the training loop's trainers do
+    trained = other.fingerprint()
+    assert trained != first and len(reads) == 2 * once
+    assert other.fingerprint() == trained and len(reads) == 2 * once
+
+
 def test_fingerprint_does_not_depend_on_where_the_model_lives(tiny_random_model_dir, backend, tmp_path):
     import shutil
 

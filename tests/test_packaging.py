@@ -35,3 +35,15 @@ def test_every_core_dependency_is_imported_somewhere():
         module = modules.get(name, name.replace("-", "_"))
         used = f"import {module}" in src or f"from {module}" in src or f'"{module}"' in src  # or its files
         assert used, f"{name} is declared but never used"
+
+
+def test_the_license_is_an_spdx_string_with_a_setuptools_that_reads_it():
+    """A ``license = { text = ... }`` table is deprecated (setuptools warns at each install and will refuse it
+    from 2027-02-18); the SPDX string form needs setuptools >= 77 to build (PEP 639)."""
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert pyproject["project"]["license"] == "MIT"
+    (setuptools,) = [Requirement(r) for r in pyproject["build-system"]["requires"]
+                     if Requirement(r).name == "setuptools"]
+    assert not setuptools.specifier.contains("76.9") and setuptools.specifier.contains("77.0")

@@ -95,3 +95,53 @@ def _as_tuple(types) -> tuple:
 def write_jsonl(path: str | Path, rows) -> None:
     with Path(path).open("w", encoding="utf-8") as f:
         f.writelines(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+
+
+MODEL_METADATA = "selfimprove.json"
+"""The file beside a model's weights that says how selfimprove made the model (and its weights' hash)."""
+
+
+def weights_sha256(model_dir: str | Path) -> str | None:
+    """The sha256 of a model directory's weights: of ``model.safetensors`` (what ``sha256sum`` prints), or for
+    a sharded model of the lines ``<sha256>  <shard name>`` of its ``*.safetensors`` in name order; None where
+    there are none (a hub id, a path that is not a directory). Identifies the weights, where a built-in
+    preset's fingerprint identifies only the config they were trained from. The value ``weights_record``
+    wrote into ``selfimprove.json`` is used while the files' sizes and mtimes still match it, so a cached
+    model is hashed once."""
+    import hashlib
+
+    path = Path(model_dir)
+    files = sorted(path.glob("*.safetensors")) if path.is_dir() else []
+    if not files:
+        return None
+    stat = _stat(files)
+    try:
+        meta = json.loads((path / MODEL_METADATA).read_text(encoding="utf-8"))
+        if meta.get("weights_stat") == stat and isinstance(meta.get("weights_sha256"), str):
+            return meta["weights_sha256"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    digests = []
+    for f in files:
+        h = hashlib.sha256()
+        with open(f, "rb") as fh:
+            while chunk := fh.read(1 << 22):
+                h.update(chunk)
+        digests.append(h.hexdigest())
+    if [f.name for f in files] == ["model.safetensors"]:
+        return digests[0]
+    return hashlib.sha256("".join(f"{d}  {f.name}\n" for d, f in zip(digests, files)).encode()).hexdigest()
+
+
+def weights_record(model_dir: str | Path) -> dict[str, Any]:
+    """``{"weights_sha256": ..., "weights_stat": ...}`` for a model's ``selfimprove.json``, written when the
+    model is saved (empty where the directory holds no weights)."""
+    path = Path(model_dir)
+    sha = weights_sha256(path)
+    if sha is None:
+        return {}
+    return {"weights_sha256": sha, "weights_stat": _stat(sorted(path.glob("*.safetensors")))}
+
+
+def _stat(files: list[Path]) -> list[list]:
+    return [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]

@@ -100,6 +100,7 @@ class HFBackend:
                                dtype=dtype if dtype in DTYPES else "auto",
                                chat=chat, max_batch_tokens=max_batch_tokens)
         self._setup(model, tokenizer, f"hf:{name}")
+        self._weights = (None,)  # in memory: not necessarily the weights on disk under ``name``
         return self
 
     def _setup(self, model: Any, tokenizer: Any, name: str) -> None:
@@ -117,14 +118,36 @@ class HFBackend:
         pad = tokenizer.pad_token_id
         self._pad = pad if pad is not None else min(self._eos, default=0)
         self._context = getattr(model.config.get_text_config(), "max_position_embeddings", None)
+        self._weights: tuple[str | None] | None = None  # (sha256,) once computed
+        self._fingerprint: tuple[tuple, str] | None = None  # (the parameters' identity and versions, value)
+
+    @property
+    def weights_sha256(self) -> str | None:
+        """The sha256 of the weights file this backend loaded (``files.weights_sha256``), computed on first
+        use and kept; None for an in-memory model (``from_model``) or a hub id. Recorded with runs: the
+        fingerprint identifies the completion cache's model, not a checkpoint one can look up."""
+        if self._weights is None:
+            from ..files import weights_sha256
+
+            self._weights = (weights_sha256(self.config.model),)
+        return self._weights[0]
 
     def fingerprint(self) -> str:
         """Hash of config, tokenizer, chat mode and weight contents (L2 norm + strided sample per tensor).
 
-        Recomputed on every call, so in-place training updates change it. Where the model was loaded from
-        is not part of it (the config's ``_name_or_path``): the same model in another folder or selfimprove
-        home shares the completion cache.
+        Computed once per state of the weights (the completion cache asks on every call, and the norms read
+        every weight): it is kept while every parameter is the same tensor at the same version. torch bumps a
+        tensor's version counter on each in-place change (an optimizer step, ``copy_``, ``load_state_dict``),
+        so a model trained in place gets a new fingerprint. Where the model was loaded from is not part of it
+        (the config's ``_name_or_path``): the same model in another folder or selfimprove home shares the
+        completion cache.
         """
+        state = tuple((id(p), p._version) for p in self.model.parameters())
+        if self._fingerprint is None or self._fingerprint[0] != state:
+            self._fingerprint = (state, self._weights_fingerprint())
+        return self._fingerprint[1]
+
+    def _weights_fingerprint(self) -> str:
         import torch
 
         h = hashlib.sha256()

@@ -132,6 +132,8 @@ def _run(args, store) -> int:
     if created:
         config["model_fingerprint"] = backend.fingerprint()
         config["chat_template"] = backend.capabilities.chat_template  # chat=false in --model turns it off
+        if sha := getattr(backend, "weights_sha256", None):  # which checkpoint (local hf models)
+            config["model_weights_sha256"] = sha
         # a server's probe: n, logprobs, sampling
         if isinstance(info := getattr(backend, "info", None), dict):
             config["backend_info"] = info
@@ -147,7 +149,16 @@ def _run(args, store) -> int:
         raise
 
 
-def _prepare(config: dict):
+def check(args) -> None:
+    """Validate a new run's flags as ``run`` does before it loads a model (``_config``,
+    ``_task_and_strategies``), reading no data file. A ``--resume`` is checked against its stored config
+    when it runs."""
+    if not args.resume:
+        _task_and_strategies(_config(args))
+
+
+def _task_and_strategies(config: dict):
+    """The task and the strategies of ``config``, each validated; no examples read yet."""
     from ..strategies import get_strategy
     from ..tasks import get_task
     from .validate import check_strategy
@@ -155,7 +166,11 @@ def _prepare(config: dict):
     task = get_task(config["task"], data=config["data"])
     if config.get("unsafe_exec") and task.code:
         task.unsafe_exec = True
-    strategies = [check_strategy(get_strategy(s), s) for s in config["strategies"]]
+    return task, [check_strategy(get_strategy(s), s) for s in config["strategies"]]
+
+
+def _prepare(config: dict):
+    task, strategies = _task_and_strategies(config)
     examples = task.examples(config["split"])
     if config["limit"] is not None:
         examples = examples[: config["limit"]]

@@ -44,6 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check(argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv`` and validate its settings as the command does before its first expensive step, doing
+    none of the work: no model is loaded, pretrained or converted, no run is created and no data file is
+    read. A subcommand module's ``check(args)``, where it has one, is the same validation its ``run`` starts
+    with (``train.plan_run``, ``eval``'s config and strategies, ``demo.plan``). argparse's refusals exit 2
+    (``SystemExit``); a setting refused by validation raises ``UserError``."""
+    args = build_parser().parse_args(argv)
+    if not getattr(args, "func", None):
+        raise UserError("no command given")
+    validate = getattr(sys.modules[args.func.__module__], "check", None)
+    if validate is not None:
+        validate(args)
+    return args
+
+
 def quiet_third_party() -> None:
     """Our own output only: turn off the libraries' progress bars (transformers' "Loading weights" and
     "Writing model shards", the hub's downloads; our long steps show one rich progress display each) and their

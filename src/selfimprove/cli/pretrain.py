@@ -36,9 +36,26 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def check(args) -> None:
+    """Validate the flags as ``run`` does before it pretrains (``_config``)."""
+    _config(args)
+
+
 def run(args) -> int:
-    from ..tiny.config import PRESETS
     from ..tiny.models import ensure_model
+
+    config, out = _config(args)
+    path, meta = ensure_model(out or args.name, config, home_dir=args.home, force=args.force,
+                              progress=not args.quiet)
+    keys = ("params", "steps", "final_loss", "dev_greedy_accuracy", "test_hard_greedy_accuracy",
+            "wall_seconds")
+    print(json.dumps({"model": str(path), **{k: meta.get(k) for k in keys}}, indent=2))
+    return 0
+
+
+def _config(args):
+    """The preset with the --steps/--seed overrides, and the name to save it under (None: the preset's)."""
+    from ..tiny.config import PRESETS
 
     if args.name not in PRESETS:
         raise UserError(f"unknown built-in model {args.name!r}; choose one of: {', '.join(PRESETS)}",
@@ -50,9 +67,4 @@ def run(args) -> int:
             raise UserError("--steps must be >= 1 and --seed >= 0", field="--steps/--seed")
         config = config.replace(**changes)
         out = out or f"{args.name}-s{config.steps}-seed{config.seed}"
-    path, meta = ensure_model(out or args.name, config, home_dir=args.home, force=args.force,
-                              progress=not args.quiet)
-    keys = ("params", "steps", "final_loss", "dev_greedy_accuracy", "test_hard_greedy_accuracy",
-            "wall_seconds")
-    print(json.dumps({"model": str(path), **{k: meta.get(k) for k in keys}}, indent=2))
-    return 0
+    return config, out

@@ -31,13 +31,23 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def check(args) -> None:
+    """Validate the task as ``run`` does before it reads the completions (``_task``)."""
+    _task(args)
+
+
+def _task(args):
+    from ..tasks import get_task
+
+    return get_task(args.task, data=None if args.task.split(":")[0] == "humaneval" else args.completions)
+
+
 def run(args) -> int:
     from ..files import check_output_file, read_jsonl, require_field
-    from ..tasks import get_task
 
     if args.out:
         check_output_file(args.out, "--out")
-    task = get_task(args.task, data=None if args.task.split(":")[0] == "humaneval" else args.completions)
+    task = _task(args)
     if task.code == "program":
         return _score_code(task, args)
     scored, seen = [], set()

