@@ -32,9 +32,11 @@ def parse_cell(text: str) -> tuple[float, int]:
 
 
 def score(model, tok, task, splits: list[str], limit: int, max_tokens: int) -> dict[str, dict]:
-    """Greedy accuracy of an in-memory model on the first ``limit`` examples of each split."""
+    """Greedy accuracy of an in-memory model on the first ``limit`` examples of each split, with each
+    example's outcome (``by_id``: right, wrong or None if undecided) for the paired test against the start."""
     from selfimprove.backends.hf import HFBackend
     from selfimprove.metrics.accuracy import accuracy
+    from selfimprove.metrics.stats import correct_by_id
     from selfimprove.strategies.base import score_traces
     from selfimprove.strategies.sample import Greedy
 
@@ -43,8 +45,12 @@ def score(model, tok, task, splits: list[str], limit: int, max_tokens: int) -> d
     for split in splits:
         examples = task.examples(split)[:limit]
         traces = score_traces(task, examples, Greedy(max_tokens=max_tokens).run(backend, task, examples))
-        out[split] = accuracy(traces)
+        out[split] = {**accuracy(traces), "by_id": correct_by_id(traces)}
     return out
+
+
+def _shown(acc: dict) -> str:
+    return f"{100 * acc['accuracy']:.1f} (p {acc['p_vs_start']:.2g})"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"{run}: no round-1/rows.jsonl (a run with at least one SFT round is needed)")
 
     from selfimprove.cli.main import quiet_third_party
+    from selfimprove.metrics.stats import mcnemar_exact
 
     quiet_third_party()
     from selfimprove.tasks import get_task
@@ -85,17 +92,21 @@ def main(argv: list[str] | None = None) -> None:
             model, tok = load_policy(start)
             model, res = train_sft(model, tok, rows, SFTSettings(lr=lr, max_steps=steps, seed=args.seed))
             acc = score(model, tok, task, args.splits, args.limit, max_tokens)
+            for s in args.splits:  # exact McNemar against the start, on the same examples
+                test = mcnemar_exact(results["start"][s]["by_id"], acc[s]["by_id"])
+                acc[s]["p_vs_start"] = test["p_value"]
             results[f"{run.name} {lr:g}:{steps}"] = {**acc, "rows": len(rows), "steps": res.steps}
             print(f"{run.name} ({len(rows)} rows) lr {lr:g} {res.steps} steps: "
                   + ", ".join(f"{s} {acc[s]['accuracy']:.3f}" for s in args.splits), flush=True)
     head = " | ".join(f"lr {lr:g}, {steps} steps" for lr, steps in cells)
     print(f"\n| rows | {head} |\n|---|" + "---|" * len(cells))
     for run in args.runs:
-        cell = [" / ".join(f"{100 * results[f'{run.name} {lr:g}:{steps}'][s]['accuracy']:.1f}"
-                           for s in args.splits) for lr, steps in cells]
+        cell = [" / ".join(_shown(results[f"{run.name} {lr:g}:{steps}"][s]) for s in args.splits)
+                for lr, steps in cells]
         n = results[f"{run.name} {cells[0][0]:g}:{cells[0][1]}"]["rows"]
         print(f"| `{run.name}` ({n:,} rows) | " + " | ".join(cell) + " |")
-    print(f"\n({' / '.join(args.splits)} %, first {args.limit} examples each; start: "
+    print(f"\n({' / '.join(args.splits)} %, first {args.limit} examples each, p = exact McNemar against the "
+          "start; start: "
           + " / ".join(f"{100 * results['start'][s]['accuracy']:.1f}" for s in args.splits) + ")")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))

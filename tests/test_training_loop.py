@@ -205,6 +205,31 @@ def test_arms_share_a_run_id_by_scope_and_reuse_one_start_evaluation(tiny_random
     assert "reused_from" not in json.loads((tmp_path / "c/round-0/metrics.json").read_text())
 
 
+def test_arms_from_one_start_draw_their_round_1_samples_once(tiny_random_model_dir, tmp_path):
+    from selfimprove.store.runs import MemoryCache
+
+    cfg = config(method="lmsi", rounds=1, **SMALL)
+    shared, t = MemoryCache(), task()
+    run_loop(cfg, t, tiny_random_model_dir, tmp_path / "lmsi", log=lambda m: None, shared_samples=shared)
+    assert shared.hits == 0 and len(shared.data) == 4 * 2  # 4 problems x 2 samples, every one kept
+    run_loop(cfg.replace(method="star"), t, tiny_random_model_dir, tmp_path / "star", log=lambda m: None,
+             shared_samples=shared)
+    assert shared.hits == 8  # star's samples came from lmsi's draw
+    run_loop(cfg.replace(method="star"), t, tiny_random_model_dir, tmp_path / "alone", log=lambda m: None)
+
+    def samples(run):
+        return [[(c["text"], c["token_logprobs"]) for c in tr["steps"][0]["completions"]]
+                for tr in read_jsonl(run / "round-1/traces.jsonl")]
+
+    # what the shared draw gave star is what star draws on its own: same texts, same log-probabilities
+    alone, shared_star = samples(tmp_path / "alone"), samples(tmp_path / "star")
+    assert [[c[0] for c in row] for row in alone] == [[c[0] for c in row] for row in shared_star]
+    assert all(a[1] == pytest.approx(b[1], abs=1e-5)
+               for ra, rb in zip(alone, shared_star) for a, b in zip(ra, rb))
+    rows = [(tmp_path / run / "round-1/rows.jsonl").read_text() for run in ("alone", "star")]
+    assert rows[0] == rows[1]
+
+
 def test_easy_to_hard_without_a_training_pool_says_it_labels_the_evaluated_split(
         tiny_random_model_dir, tmp_path):
     class NoPool(ArithmeticTask):

@@ -146,7 +146,7 @@ def run(args) -> int:
     from rich.console import Console
 
     from ..files import home, weights_sha256
-    from ..store.runs import RunStore
+    from ..store.runs import MemoryCache, RunStore
     from ..training import run_loop
 
     t_start = time.perf_counter()
@@ -178,12 +178,14 @@ def run(args) -> int:
     inference_s, inference_cpu_s = time.perf_counter() - t_inference, time.process_time() - c_inference
 
     summaries, first = {}, None
+    shared = MemoryCache()  # the arms' round-1 samples from the starting model: drawn once, by the first arm
     for arm, cfg in p.configs.items():
         freeze_heap()
         console.rule(f"3 · self-improvement: {arm}")
         summaries[arm] = run_loop(cfg, task, model_path, out / arm, store=store, run_id=run_id,
                                   log=lambda msg: console.print(msg, markup=False), reuse_start=first,
-                                  scope=arm, backend_options=p.options, start_greedy=start_greedy)
+                                  scope=arm, backend_options=p.options, start_greedy=start_greedy,
+                                  shared_samples=shared)
         first = first or out / arm  # the arms share one evaluation of the starting model
 
     from .demo_report import paired_tests, print_rounds, write_page

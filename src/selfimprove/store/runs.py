@@ -256,11 +256,29 @@ def cache_key(fingerprint: str, prompt: str, params: SamplingParams, index: int)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-class CachedBackend:
-    """Wrap a backend with the store's completion cache. Caches only deterministic calls (greedy, or a fixed
-    seed on a backend that honours seeds); failed completions are never cached."""
+class MemoryCache:
+    """The completion cache's two calls over a dict that lives as long as the process: the demo's arms,
+    which start from one model and draw their round-1 samples with the same prompts, parameters and seed,
+    draw them once (``CachedBackend(backend, MemoryCache())``). ``hits`` counts completions found."""
 
-    def __init__(self, backend, store: RunStore) -> None:
+    def __init__(self) -> None:
+        self.data: dict[str, Completion] = {}
+        self.hits = 0
+
+    def cache_get(self, keys: Sequence[str]) -> dict[str, Completion]:
+        found = {k: self.data[k] for k in keys if k in self.data}
+        self.hits += len(found)
+        return found
+
+    def cache_put(self, items: Iterable[tuple[str, Completion]]) -> None:
+        self.data.update(items)
+
+
+class CachedBackend:
+    """Wrap a backend with a completion cache (the store's, or a ``MemoryCache``). Caches only deterministic
+    calls (greedy, or a fixed seed on a backend that honours seeds); failed completions are never cached."""
+
+    def __init__(self, backend, store: RunStore | MemoryCache) -> None:
         self.backend, self.store = backend, store
         self.name, self.capabilities = backend.name, backend.capabilities
         self.hits = self.misses = 0

@@ -35,6 +35,7 @@ from typing import Any
 from ..files import weights_sha256
 from ..metrics.accuracy import accuracy
 from ..records import Example, Trace
+from ..store.runs import CachedBackend, MemoryCache
 from ..strategies.base import score_traces
 from ..strategies.sample import Greedy
 from . import guards
@@ -51,7 +52,8 @@ def run_loop(cfg: LoopConfig, task, model_path: str | Path, run_dir: str | Path,
              run_id: str | None = None, make_backend: Callable[[str], Any] | None = None,
              log: Callable[[str], None] | None = None, reuse_start: str | Path | None = None,
              scope: str = "", backend_options: dict[str, Any] | None = None,
-             start_greedy: dict[str, list[Trace]] | None = None) -> dict[str, Any]:
+             start_greedy: dict[str, list[Trace]] | None = None,
+             shared_samples: MemoryCache | None = None) -> dict[str, Any]:
     """Run (or resume) ``cfg.rounds`` rounds of ``cfg.method`` starting from ``model_path``; returns the
     summary (also written to ``run_dir/summary.json``). Call again with the same ``run_dir`` to resume.
 
@@ -63,11 +65,15 @@ def run_loop(cfg: LoopConfig, task, model_path: str | Path, run_dir: str | Path,
     trainers format their rows, so a model is trained on the text it is prompted with.
     ``start_greedy``: greedy traces (``max_tokens`` as ``cfg``) of the starting model, per split, already
     computed (the demo's inference table on dev); round 0's evaluation of a split uses them instead of
-    decoding again when they cover exactly that split's evaluated examples, in order."""
+    decoding again when they cover exactly that split's evaluated examples, in order. ``shared_samples``: a
+    ``MemoryCache`` that round 1's generation goes through: runs from the same starting model with the same
+    prompts, sampling parameters and seed (the demo's arms) draw those samples once. Keys hold the model's
+    fingerprint, so a run from another model never reads them."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     loop = RoundLoop(cfg, task, Path(model_path), RunDir(run_dir), store=store, run_id=run_id,
                      make_backend=make_backend, log=log, scope=scope, backend_options=backend_options,
-                     reuse_start=RunDir(reuse_start) if reuse_start is not None else None)
+                     reuse_start=RunDir(reuse_start) if reuse_start is not None else None,
+                     shared_samples=shared_samples)
     loop.start_greedy = dict(start_greedy or {})
     return loop.run()
 
@@ -114,13 +120,20 @@ class RoundLoop(RunState):
         examples, split = self.method.round_examples(self, r)
         t0, c0 = time.perf_counter(), time.process_time()
         backend = self.backend(r - 1)
+        if r == 1 and self.shared_samples is not None:  # the starting model's samples, drawn once per process
+            backend = CachedBackend(backend, self.shared_samples)
         self.log(f"round {r}: generating on {len(examples)} examples of '{split}' ({self.method.name})")
         traces = self.method.collect(self, r, backend, examples)
         check_generation_errors(traces, r)  # a round that lost too many requests builds nothing (resumable)
+        if isinstance(backend, CachedBackend) and backend.hits:
+            self.log(f"round {r}: the samples of {backend.hits} of {backend.hits + backend.misses} prompts "
+                     "were drawn by an earlier run from the same model (same prompts, parameters, seed)")
         self.rd.write_jsonl(f"round-{r}/traces.jsonl", (t.to_dict() for t in traces))
         self.rd.write_json(f"round-{r}/generate.json", {"split": split, "examples": len(examples),
                                                          "seconds": round(time.perf_counter() - t0, 3),
-                                                         "cpu_seconds": round(time.process_time() - c0, 3)})
+                                                         "cpu_seconds": round(time.process_time() - c0, 3),
+                                                         **({"shared_prompts": backend.hits}
+                                                            if isinstance(backend, CachedBackend) else {})})
         self.rd.mark(r, "generate")
         sync_store(self.store, self.run_id, f"{self.scope}round-{r}/generate", traces)
         return traces, examples

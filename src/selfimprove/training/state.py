@@ -19,7 +19,7 @@ class RunState:
     def __init__(self, cfg, task, base: Path, rd: RunDir, *, store=None, run_id: str | None = None,
                  make_backend: Callable[[str], Any] | None = None, log: Callable[[str], None] = print,
                  reuse_start: RunDir | None = None, scope: str = "",
-                 backend_options: dict[str, Any] | None = None) -> None:
+                 backend_options: dict[str, Any] | None = None, shared_samples=None) -> None:
         self.cfg, self.method, self.task, self.base, self.rd = cfg, cfg.method, task, base, rd
         self.backend_options = dict(backend_options or {})  # the hf backend's options from the model spec
         self.chat = bool(self.backend_options.get("chat", True))  # generation and trainers format alike
@@ -28,6 +28,7 @@ class RunState:
         self.make_backend = make_backend or self._hf_backend
         self.memory: tuple[int, Any, Any] | None = None  # (round, model, tokenizer) of the last policy used
         self.reuse_start = reuse_start
+        self.shared_samples = shared_samples  # a MemoryCache for round 1's generation (run_loop's docstring)
         self.start_greedy: dict[str, list[Trace]] = {}  # round 0 greedy traces computed elsewhere (run_loop)
         self.scope = f"{scope.rstrip('/')}/" if scope else ""  # prefix of the store scopes
 
