@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunk", type=int, default=16)
     parser.add_argument("--no-replay", action="store_true", help="skip the replay of SC@16's pool")
     args = parser.parse_args(argv)
+    from selfimprove.cli.main import quiet_third_party
+
+    quiet_third_party()  # no transformers progress bars or warnings, as on the command line
 
     import torch
 

@@ -51,11 +51,13 @@ def main() -> None:
     os.environ["SELFIMPROVE_HOME"] = str(home)
 
     from selfimprove.cli.main import main as cli
+    from selfimprove.cli.main import quiet_third_party
     from selfimprove.store.runs import RunStore
     from selfimprove.tiny import ensure_model
     from selfimprove.tiny.config import PRESETS
     from selfimprove.training import round_metrics
 
+    quiet_third_party()  # pretraining saves its model before the demo quiets itself
     t0, c0 = time.perf_counter(), time.process_time()
     ensure_model(args.model, force=not args.reuse, progress=False)
     pretrain_s, pretrain_cpu = time.perf_counter() - t0, time.process_time() - c0

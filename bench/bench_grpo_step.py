@@ -139,6 +139,9 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=128, help="train problems (the same for both)")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads")
     args = ap.parse_args()
+    from selfimprove.cli.main import quiet_third_party
+
+    quiet_third_party()  # no transformers progress bars or warnings, as on the command line
     if args.steps < 2:
         ap.error("--steps must be >= 2 (the first step of a block is dropped)")
 

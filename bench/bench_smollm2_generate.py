@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data", type=Path, default=DATA, help="GSM8K test.jsonl (default: ../shared/data)")
     args = parser.parse_args(argv)
+    from selfimprove.cli.main import quiet_third_party
+
+    quiet_third_party()  # no transformers progress bars or warnings, as on the command line
 
     import torch
     from bench_train_mfu import matmul_peak

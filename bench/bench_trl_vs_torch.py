@@ -119,6 +119,9 @@ def main() -> None:
                     help="TRL packing (the torch loop gets the packed batches)")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads")
     args = ap.parse_args()
+    from selfimprove.cli.main import quiet_third_party
+
+    quiet_third_party()  # no transformers progress bars or warnings, as on the command line
 
     import torch
 

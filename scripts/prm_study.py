@@ -51,6 +51,9 @@ def main(argv=None) -> int:
     p.add_argument("--reuse", action="store_true",
                    help="OUT already holds a PRM trained by this command: label the held-out split, score it")
     args = p.parse_args(argv)
+    from selfimprove.cli.main import quiet_third_party
+
+    quiet_third_party()  # no transformers progress bars or warnings, as on the command line
 
     import torch
 

@@ -65,6 +65,9 @@ def main(argv=None) -> int:
     p.add_argument("--plot", help="also draw accuracy against generated tokens per strategy family over the "
                                   "budgets (a PNG) here")
     args = p.parse_args(argv)
+    from selfimprove.cli.main import quiet_third_party
+
+    quiet_third_party()  # no transformers progress bars or warnings, as on the command line
     if args.combine:
         rows = combine(args.combine)
         with open(args.combine[0]) as f:  # the runs' model, task and split name the table and figure

@@ -43,6 +43,9 @@ def main(argv=None) -> int:
     p.add_argument("--pool", action="store_true", help="train nothing: pool the finished runs of --seeds in "
                                                         "--out-dir (one job per seed, say) into one table")
     args = p.parse_args(argv)
+    from selfimprove.cli.main import quiet_third_party
+
+    quiet_third_party()  # no transformers progress bars or warnings, as on the command line
     if args.pool:
         return pool(args)
 
