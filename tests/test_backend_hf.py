@@ -236,6 +236,9 @@ def test_fingerprint_is_computed_once_per_state_of_the_weights(tiny_random_model
     trained = other.fingerprint()
     assert trained != first and len(reads) == 2 * once
     assert other.fingerprint() == trained and len(reads) == 2 * once
+    layer = model.model.layers[0].mlp
+    layer.down_proj.weight = torch.nn.Parameter(torch.zeros_like(layer.down_proj.weight))  # a new tensor
+    assert other.fingerprint() != trained and len(reads) == 3 * once
 
 
 def test_fingerprint_does_not_depend_on_where_the_model_lives(tiny_random_model_dir, backend, tmp_path):

@@ -6,7 +6,8 @@ set in the same block expanded) and from inline code spans (which may wrap lines
 step (the recipe, the model spec, the task, the strategies, the training config), with no model loaded and no
 run created. Usage lines are expanded: ``[--flag X]`` is taken with the flag, ``a \\| b`` as each alternative.
 Placeholders become concrete values through ``PLACEHOLDERS``; a span that is only ``selfimprove COMMAND``
-names the command (as in "one `selfimprove eval` on ...") and is checked to be a command.
+names the command (as in "one `selfimprove eval` on ...") and is checked to be a command. A span that starts
+with a command's name and has three flags or more (`train --model M --task T --method X`) is checked too.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.DOTALL)
 """A Markdown code span: opened and closed by the same number of backticks."""
 START = re.compile(r"(?:^|\s)(?:\S*bin/)?(selfimprove [a-z].*)", re.DOTALL)
+BARE = re.compile(r"\s*(?:{})\s+--".format("|".join(SUBCOMMANDS)))
+"""A span written without the program's name; one with three flags or more is a command, fewer name a flag
+(`eval --report`)."""
 ASSIGN = re.compile(r'^\s*([A-Z_][A-Z0-9_]*)="([^"]*)"\s*$')
 
 
@@ -61,7 +65,11 @@ def documented() -> list[tuple[str, str]]:
     for page in PAGES:
         text = page.read_text(encoding="utf-8")
         commands = [c for block in FENCE.findall(text) for c in _block_commands(block)]
-        commands += [m.group(1) for _, span in SPAN.findall(FENCE.sub("", text)) if (m := START.search(span))]
+        for _, span in SPAN.findall(FENCE.sub("", text)):
+            if m := START.search(span):
+                commands.append(m.group(1))
+            elif BARE.match(span) and len(re.findall(r"\s--", span)) >= 3:  # a command: see BARE
+                commands.append("selfimprove " + span.strip())
         for command in commands:
             if (page.name, " ".join(command.split())) not in found:
                 found.append((page.name, " ".join(command.split())))
@@ -98,6 +106,8 @@ def test_commands_are_found():
     assert any(c.startswith("selfimprove train --model smollm2 --lora --task pal-arithmetic")
                and "--method code-star" in c for c in commands)  # a block's shell variable expanded
     assert not any("$" in c or "\\" in c.replace("\\|", "") for c in commands), commands
+    assert any(c.startswith("selfimprove train --model smollm2 --lora --task pal-arithmetic --method "
+                            "code-star") for c in commands)  # a span without the program's name
 
 
 def test_expand_usage_lines():

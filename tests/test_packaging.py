@@ -44,6 +44,7 @@ def test_the_license_is_an_spdx_string_with_a_setuptools_that_reads_it():
 
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert pyproject["project"]["license"] == "MIT"
+    assert all((REPO / f).is_file() for f in pyproject["project"]["license-files"])  # shipped in the wheel
     (setuptools,) = [Requirement(r) for r in pyproject["build-system"]["requires"]
                      if Requirement(r).name == "setuptools"]
     assert not setuptools.specifier.contains("76.9") and setuptools.specifier.contains("77.0")

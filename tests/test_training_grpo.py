@@ -70,7 +70,11 @@ def test_train_method_grpo_majority_one_round_on_the_micro_model(micro_model_dir
     assert g["reward"] == "majority" and g["reads_gold"] is False
     assert 0.0 <= g["majority_wrong_share"] <= 1.0 and g["entropy"]["steps"] == 1 and g["entropy"]["last"] > 0
     assert g["kl_reference"] == "start" and g["kl"]["last"] >= 0  # beta 0.04 (default): TRL logs KL to start
-    assert g["length"]["baseline"] > 0 and g["length"]["drift"] == 0.0  # round 1's first step is the baseline
+    # length drift on a fixed probe (the first guards.limit dev problems), not on the training batch
+    length = g["length"]
+    assert length["probe"]["problems"] == 32 and length["n"] == 32 * 4 and length["baseline"] > 0
+    assert length["drift"] == pytest.approx(length["mean"] - length["baseline"])
+    assert g["batch_length"]["steps"] == 1  # TRL's own log of the batch's lengths, kept beside it
     assert train["sampled_tokens"] > 0 and m1["data"]["reads_gold"] is False
     # the separate voting pool: 6 samples per prompt drawn before training label both prompts
     assert rewards["pool_labelled"] == 2 and m1["data"]["pool_labels"]["examples"] == 2

@@ -34,6 +34,7 @@ import contextlib
 import hashlib
 import json
 import secrets
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -119,13 +120,12 @@ class HFBackend:
         self._pad = pad if pad is not None else min(self._eos, default=0)
         self._context = getattr(model.config.get_text_config(), "max_position_embeddings", None)
         self._weights: tuple[str | None] | None = None  # (sha256,) once computed
-        self._fingerprint: tuple[tuple, str] | None = None  # (the parameters' identity and versions, value)
+        self._fingerprint: tuple[list, str] | None = None  # (each parameter and its version, the value)
 
     @property
     def weights_sha256(self) -> str | None:
-        """The sha256 of the weights file this backend loaded (``files.weights_sha256``), computed on first
-        use and kept; None for an in-memory model (``from_model``) or a hub id. Recorded with runs: the
-        fingerprint identifies the completion cache's model, not a checkpoint one can look up."""
+        """The sha256 of the weights file this backend loaded (``files.weights_sha256``; runs record it),
+        computed on first use and kept; None for an in-memory model (``from_model``) or a hub id."""
         if self._weights is None:
             from ..files import weights_sha256
 
@@ -135,17 +135,19 @@ class HFBackend:
     def fingerprint(self) -> str:
         """Hash of config, tokenizer, chat mode and weight contents (L2 norm + strided sample per tensor).
 
-        Computed once per state of the weights (the completion cache asks on every call, and the norms read
-        every weight): it is kept while every parameter is the same tensor at the same version. torch bumps a
-        tensor's version counter on each in-place change (an optimizer step, ``copy_``, ``load_state_dict``),
-        so a model trained in place gets a new fingerprint. Where the model was loaded from is not part of it
-        (the config's ``_name_or_path``): the same model in another folder or selfimprove home shares the
-        completion cache.
+        Computed once per state of the weights (the completion cache asks on every call; the norms read every
+        weight): kept while every parameter is the same tensor (held by weak reference) at the same version.
+        torch bumps a tensor's version on each in-place change (an optimizer step, ``copy_``), so a model
+        trained in place gets a new fingerprint. Where the model was loaded from is not part of it (the
+        config's ``_name_or_path``): the same model in another folder or home shares the completion cache.
         """
-        state = tuple((id(p), p._version) for p in self.model.parameters())
-        if self._fingerprint is None or self._fingerprint[0] != state:
-            self._fingerprint = (state, self._weights_fingerprint())
-        return self._fingerprint[1]
+        params = list(self.model.parameters())
+        kept = self._fingerprint
+        if kept is None or len(kept[0]) != len(params) or any(
+                ref() is not p or version != p._version for (ref, version), p in zip(kept[0], params)):
+            state = [(weakref.ref(p), p._version) for p in params]
+            kept = self._fingerprint = (state, self._weights_fingerprint())
+        return kept[1]
 
     def _weights_fingerprint(self) -> str:
         import torch

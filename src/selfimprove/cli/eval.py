@@ -14,6 +14,7 @@ EPILOG = """examples:
   selfimprove eval --model Qwen/Qwen2.5-0.5B-Instruct --task gsm8k --data gsm8k/test.jsonl --limit 100 \\
       --strategy greedy
   selfimprove eval --resume 20261123-101500-ab12cd     # continue an interrupted or incomplete run
+  selfimprove eval --resume 20261123-101500-ab12cd --limit 100   # add examples: only the new ones run
 
 exit status: 0 done · 2 bad input (nothing run) · 3 incomplete: some requests failed past their retries;
 they are counted under 'errors' (never as answers) and `--resume RUN_ID` retries exactly those examples.
@@ -43,7 +44,7 @@ def register(sub) -> None:
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted or incomplete run with "
                    "its stored config; other flags must agree with it, except --model may differ in "
                    "credentials and deadline options (timeout=, retries=, ...), which are never part of a "
-                   "run's identity")
+                   "run's identity, and a larger --limit adds examples (only the new ones run)")
     p.add_argument("--report", metavar="FILE.html", help="also write an HTML report")
     p.add_argument("--show-prompt", action="store_true",
                    help="print the exact text the model receives for the first example (chat template "
@@ -81,14 +82,20 @@ def _resumed_config(args, store) -> tuple[dict, str]:
     if run["command"] != "eval":
         raise UserError(f"run {args.resume} is a '{run['command']}' run; continue it with `selfimprove "
                         f"{run['command']} --resume {args.resume}`", field="--resume")
-    config, model = run["config"], run["config"]["model"]
+    config, model = dict(run["config"]), run["config"]["model"]
     for key, value in _given(args).items():
         stored = config.get(key, DEFAULTS.get(key))
+        if key == "limit" and stored is not None and value > stored:
+            config["limit"] = value  # the first `stored` examples are the same: only the new ones run
+            continue
         same = (model_identity(value) == model_identity(stored)) if key == "model" else value == stored
         if not same:
             shown = redact_spec(value) if key == "model" else value
+            why = (" (a resume may raise --limit to add examples, never lower it: the stored traces of the "
+                   "examples beyond it would be left out of the table)") if key == "limit" else ""
             raise UserError(f"{_FLAGS[key]} {shown!r} contradicts run {args.resume}, which was started with "
-                            f"{stored!r}; drop the flag to resume, or start a new run", field=_FLAGS[key])
+                            f"{stored!r}{why}; drop the flag to resume, or start a new run",
+                            field=_FLAGS[key])
     if "model" in _given(args):
         model = args.model
     elif "***" in model:
@@ -128,6 +135,8 @@ def _run(args, store) -> int:
         return show_prompts(get_backend(model), task, examples[:config.get("limit") or 1])
     backend = _backend(model, store, task)
     dry_run(strategies, config["strategies"], backend, task)
+    if run_id is not None and config != store.get_run(run_id)["config"]:
+        store.update_config(run_id, config)  # a raised --limit: the run now covers the added examples
     created, before = run_id is None, None if run_id is None else store.get_run(run_id)["status"]
     if created:
         config["model_fingerprint"] = backend.fingerprint()

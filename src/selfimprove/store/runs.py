@@ -119,6 +119,11 @@ class RunStore:
         run["config"] = json.loads(run["config"])
         return run
 
+    def update_config(self, run_id: str, config: dict[str, Any]) -> None:
+        """Replace run ``run_id``'s stored config (``eval --resume RUN --limit N`` raising the limit)."""
+        self.db.execute("UPDATE runs SET config = ?, updated = ? WHERE id = ?",
+                        (json.dumps(config, sort_keys=True, default=str), _now(), run_id))
+
     def set_status(self, run_id: str, status: str) -> None:
         self.db.execute("UPDATE runs SET status = ?, updated = ? WHERE id = ?", (status, _now(), run_id))
 

@@ -15,8 +15,10 @@ Whether the method reads gold depends on the reward: ``reads_gold`` is True exac
 reward is ``gold`` (``data.json`` and ``train.json`` say so too). Every round writes its guards to
 ``round-<r>/guards.json`` (and so to its metrics): the reward's gold-reading guards (reward accuracy, pair
 accuracy, the share of groups whose majority is wrong, distinct answers per group — reported, never used),
-TRL's own log of policy entropy, KL to the reference (the run's start by default; None when ``rl.beta`` is 0),
-completion length against the start model's, and the share of groups without a reward spread. The run stops,
+TRL's own log of policy entropy, KL to the reference (the run's start by default; None when ``rl.beta`` is 0)
+and of the training batches' completion lengths, the length drift on a fixed probe (the first ``guards.limit``
+dev problems, ``guards.n`` samples, one seed, every round; ``length_probe``) against the start model's, and
+the share of groups without a reward spread. The run stops,
 with the reason recorded in ``summary.json``, when the policy entropy falls under ``rl.stop_entropy`` or dev
 accuracy fell two rounds in a row (``guards.collapse_stop``).
 
@@ -29,7 +31,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ...records import Example, Trace
+from ...records import Example, SamplingParams, Trace
 from ...strategies.base import make_trace
 from ..method import Built, Method
 
@@ -135,7 +137,7 @@ def run_grpo(loop, r: int, model, tok, rows: list[dict[str, Any]], examples: lis
     stats = reward.stats()
     out = {**res.to_dict(), "rewards_per_step": list(res.rewards), "rewards": stats,
            "reads_gold": reward.reads_gold, "sampled_tokens": sampled_tokens(res, cfg)}
-    loop.rd.write_json(f"round-{r}/guards.json", rl_guards(loop, r, res, stats, cfg))
+    loop.rd.write_json(f"round-{r}/guards.json", rl_guards(loop, r, res, stats, cfg, (model, tok)))
     return model, out
 
 
@@ -145,8 +147,10 @@ def sampled_tokens(res, cfg) -> int | None:
     return round(sum(lengths) * cfg.batch_size) if lengths else None
 
 
-def rl_guards(loop, r: int, res, stats: dict[str, Any], cfg) -> dict[str, Any]:
-    """The round's guards: the reward's gold-reading ones and TRL's log (entropy, KL, length drift)."""
+def rl_guards(loop, r: int, res, stats: dict[str, Any], cfg, policy) -> dict[str, Any]:
+    """The round's guards: the reward's gold-reading ones, TRL's log (entropy, KL, the training batches'
+    completion lengths) and the length drift of ``policy`` (the trained (model, tokenizer)) on a fixed probe
+    (``length_probe``)."""
     logs = res.logs
 
     def summary(xs):
@@ -154,21 +158,46 @@ def rl_guards(loop, r: int, res, stats: dict[str, Any], cfg) -> dict[str, Any]:
 
     keys = ("reward_accuracy", "pair_accuracy", "majority_wrong_share", "confident_wrong_share",
             "distinct_per_group", "gold_accuracy", "unparsed_share", "mean_reward")
-    lengths = logs.get("mean_length", [])
-    baseline = lengths[0] if r == 1 and lengths else None
-    if r > 1 and loop.rd.exists("round-1/guards.json"):
-        baseline = loop.rd.read_json("round-1/guards.json").get("length", {}).get("baseline")
-    last = lengths[-1] if lengths else None
-    drift = None if last is None or baseline is None else last - baseline
     kl = summary(logs.get("kl", []))
     return {"reward": stats["reward"], "reads_gold": stats["reads_gold"], **{k: stats.get(k) for k in keys},
             "entropy": summary(logs.get("entropy", [])),
             "kl": kl, "kl_reference": cfg.reference if kl else None,
             "kl_note": None if kl else "rl.beta is 0: TRL loads no reference model and logs no KL",
-            "length": {"baseline": baseline, "last": last, "drift": drift,
-                       "relative": drift / baseline if drift is not None and baseline else None},
+            "length": length_probe(loop, r, policy, cfg),
+            "batch_length": summary(logs.get("mean_length", [])),  # the batches' problems: not comparable
             "zero_std_share": summary(logs.get("zero_std_share", [])),
             "clipped_ratio": summary(logs.get("clipped_ratio", []))}
+
+
+def length_probe(loop, r: int, policy, cfg) -> dict[str, Any]:
+    """Mean completion length of round r's policy on a fixed probe — the first ``guards.limit`` dev problems,
+    ``guards.n`` samples each at the RL temperature and length, one seed — against round 0's model on the
+    same probe (measured at round 1 and kept in its guards.json). The same problems every round, so the
+    drift is the policy's, not the mix of problems in a round's training batches."""
+    from ...backends.hf import HFBackend
+    from ..guards import length_drift
+
+    guards = loop.cfg.guards
+    examples = loop.examples(loop.cfg.dev_split, guards.limit) if guards.limit else []
+    if not examples:
+        return {"probed": 0, "note": "guards.limit is 0: no length probe"}
+    probe = {"split": loop.cfg.dev_split, "problems": len(examples), "n": guards.n,
+             "temperature": cfg.temperature, "max_tokens": cfg.max_completion_length}
+    params = SamplingParams(n=guards.n, temperature=cfg.temperature, max_tokens=cfg.max_completion_length,
+                            seed=loop.cfg.seed * 1000 + 801)  # the same draw every round
+    prompts = [loop.task.prompt(e) for e in examples]
+
+    def lengths(backend) -> list[int]:
+        return [c.completion_tokens for row in backend.generate(prompts, params) for c in row if c.ok]
+
+    first = loop.rd.read_json("round-1/guards.json").get("length", {}) if (
+        r > 1 and loop.rd.exists("round-1/guards.json")) else {}
+    baseline = first.get("baseline") if first.get("probe") == probe else None
+    if baseline is None:  # round 0's model from disk (the one in memory may be the policy trained in place)
+        start = lengths(loop.make_backend(str(loop.path(0))))
+        baseline = sum(start) / len(start) if start else None
+    now = lengths(HFBackend.from_model(*policy, name=f"policy of round {r}", chat=loop.chat))
+    return {**length_drift(now, baseline), "probe": probe}
 
 
 def collapse_reason(loop, r: int) -> str | None:

@@ -101,8 +101,8 @@ class SCoRe(Method):
         model, res = train_grpo(model, tok, rows, [reward], settings, save_to=save_to, reference=reference,
                                 chat=loop.chat)
         stats = reward.stats()
-        loop.rd.write_json(f"round-{r}/guards.json", {**rl_guards(loop, r, res, stats, cfg.rl),
-                                                      "transitions": stats["transitions"]})
+        guards = rl_guards(loop, r, res, stats, cfg.rl, (model, tok))
+        loop.rd.write_json(f"round-{r}/guards.json", {**guards, "transitions": stats["transitions"]})
         return model, {**res.to_dict(), "stage": stage, "rewards": stats, "reads_gold": True,
                        "sampled_tokens": sampled_tokens(res, cfg.rl)}
 
