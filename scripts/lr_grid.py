@@ -50,6 +50,8 @@ def score(model, tok, task, splits: list[str], limit: int, max_tokens: int) -> d
 
 
 def _shown(acc: dict) -> str:
+    if acc["accuracy"] is None or acc["p_vs_start"] is None:  # no decided example
+        return "n/a"
     return f"{100 * acc['accuracy']:.1f} (p {acc['p_vs_start']:.2g})"
 
 

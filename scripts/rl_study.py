@@ -126,6 +126,14 @@ def report(out: Path, arms: list[str], seeds: list[int], split: str,
             print(f"| {arm} | {seed} | {accs} | {tokens} | {' | '.join(cells)} |")
 
 
+def probe_length(length: dict) -> str:
+    """Mean completion length on the fixed dev probe, start and now (``methods.grpo.length_probe``); runs
+    from before the probe logged only the training batches' lengths, whose problems change every round."""
+    if "probe" not in length:
+        return "— (no probe)"
+    return f"{length['baseline']:.2f} → {length['mean']:.2f} ({length['drift']:+.2f})"
+
+
 def guards_table(out: Path, arms: list[str], seeds: list[int]) -> None:
     from selfimprove.training.state import round_metrics
 
@@ -135,7 +143,7 @@ def guards_table(out: Path, arms: list[str], seeds: list[int]) -> None:
     print("\n### RL guards per round (from gold: reported, never used)\n")
     print("| arm | seed | round | reward accuracy % | pair accuracy % | majority wrong % | "
           "confidently wrong % | distinct answers / group | entropy (last step) | KL to start (last step) | "
-          "length drift | unparsed % |")
+          "probe length: start → now (drift), tokens | unparsed % |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for seed in seeds:
         for arm in arms:
@@ -148,7 +156,7 @@ def guards_table(out: Path, arms: list[str], seeds: list[int]) -> None:
                       f"{f(g.get('pair_accuracy'), True)} | {f(g.get('majority_wrong_share'), True)} | "
                       f"{f(g.get('confident_wrong_share'), True)} | {f(g.get('distinct_per_group'))} | "
                       f"{f((g.get('entropy') or {}).get('last'))} | {f((g.get('kl') or {}).get('last'))} | "
-                      f"{f((g.get('length') or {}).get('drift'))} | {f(g.get('unparsed_share'), True)} |")
+                      f"{probe_length(g.get('length') or {})} | {f(g.get('unparsed_share'), True)} |")
 
 
 def main() -> None:

@@ -238,7 +238,13 @@ def test_fingerprint_is_computed_once_per_state_of_the_weights(tiny_random_model
     assert other.fingerprint() == trained and len(reads) == 2 * once
     layer = model.model.layers[0].mlp
     layer.down_proj.weight = torch.nn.Parameter(torch.zeros_like(layer.down_proj.weight))  # a new tensor
-    assert other.fingerprint() != trained and len(reads) == 3 * once
+    replaced = other.fingerprint()
+    assert replaced != trained and len(reads) == 3 * once
+    layer.up_proj.weight.data = layer.up_proj.weight.data * 2  # new storage under the same Parameter
+    doubled = other.fingerprint()
+    assert doubled != replaced and len(reads) == 4 * once
+    model.to(torch.bfloat16)  # a cast: the same Parameters, new storage and dtype
+    assert other.fingerprint() != doubled and len(reads) == 5 * once
 
 
 def test_fingerprint_does_not_depend_on_where_the_model_lives(tiny_random_model_dir, backend, tmp_path):

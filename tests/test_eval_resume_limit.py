@@ -49,3 +49,23 @@ def test_a_smaller_limit_is_refused_naming_the_flag(limit, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--limit" in err and "never lower it" in err
     assert RunStore(db, readonly=True).get_run(run_id)["config"]["limit"] == 4
+
+
+def test_a_resume_with_other_weights_is_refused(tmp_path, capsys):
+    """The run's stored answers came from one checkpoint: new ones from another would share its table."""
+    from conftest import make_random_llama
+
+    model, db = make_random_llama(tmp_path / "model"), str(tmp_path / "runs.db")
+    base = ["--store", db]
+    assert main(["eval", "--model", str(model), "--task", "arithmetic", "--limit", "2",
+                 "--strategy", "greedy:max_tokens=4", *base]) == 0
+    run_id = re.search(r"stored as run (\S+)", capsys.readouterr().err).group(1)
+    assert main(["eval", "--resume", run_id, "--limit", "3", *base]) == 0  # same weights: resumes
+    capsys.readouterr()
+    make_random_llama(model, seed=1)  # the same folder, retrained (other weights)
+    assert main(["eval", "--resume", run_id, "--limit", "5", *base]) == 2
+    err = capsys.readouterr().err
+    assert "--resume" in err and "have changed since run" in err and "sha256" in err
+    store = RunStore(db, readonly=True)
+    assert store.get_run(run_id)["config"]["limit"] == 3
+    assert len(store.traces(run_id, "greedy:max_tokens=4")) == 3

@@ -51,7 +51,27 @@ def test_the_length_guard_probes_the_same_dev_problems_every_round(tiny_random_m
     g2 = length_probe(loop, 2, policy, loop.cfg.rl)
     assert opened == [str(tiny_random_model_dir)] and prompts == [dev] * 3  # round 1's baseline reused
     assert g2["baseline"] == g1["baseline"] and g2["probe"] == g1["probe"] and g2["n"] == 6
-    assert g2["drift"] == g2["mean"] - g1["baseline"]
+    assert g2["drift"] == g2["mean"] - g1["baseline"] and g2["drift"] != 0  # the new policy's lengths moved
+    assert g1["failed"] == g2["failed"] == g2["baseline_failed"] == 0
+
+
+def test_a_start_that_returned_nothing_gives_no_baseline_and_no_drift(tiny_random_model_dir, tmp_path):
+    """Failure is data: when round 0's model answers no probe request, there is no baseline, and the policy's
+    own mean must not stand in for it (that would report a drift of 0)."""
+    from selfimprove.records import Completion
+
+    class Down:
+        def generate(self, prompts, params):
+            return [[Completion(text="", finish_reason="error", error="server down")] * params.n
+                    for _ in prompts]
+
+    loop = _loop(tmp_path, tiny_random_model_dir, [])
+    loop.make_backend = lambda path: Down()
+    start = HFBackend(str(tiny_random_model_dir))
+    g = length_probe(loop, 1, (start.model, start.tokenizer), loop.cfg.rl)
+    assert g["baseline"] is None and g["drift"] is None and g["relative"] is None
+    assert g["baseline_failed"] == 6 and g["failed"] == 0 and g["n"] == 6 and g["mean"] is not None
+    assert "no baseline" in g["note"]
 
 
 def test_no_probe_when_the_guards_limit_is_zero(tiny_random_model_dir, tmp_path):

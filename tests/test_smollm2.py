@@ -31,7 +31,7 @@ def backend(smollm2_dir):
 
 
 def test_resolves_by_name_and_converts_once(smollm2_dir):
-    from selfimprove.models.smollm2 import _META
+    from selfimprove.files import MODEL_METADATA as _META
     from selfimprove.tiny.models import resolve_model
 
     stamp = (smollm2_dir / _META).stat().st_mtime_ns
@@ -48,7 +48,7 @@ def test_fingerprint_on_the_28m_element_embedding(backend):
     assert idx[0] == 0 and idx[-1] == emb.numel() - 1 and len(set(idx.tolist())) == 64
     before = backend.fingerprint()
     assert before == backend.fingerprint()
-    flat = emb.data.view(-1)
+    flat = emb.view(-1)  # through the Parameter, so the write bumps its version (``.data`` would not)
     last = flat[-1].item()
     with torch.no_grad():
         flat[-1] = last + 1.0  # the last element is sampled: the fingerprint must see it

@@ -228,6 +228,11 @@ def test_arms_from_one_start_draw_their_round_1_samples_once(tiny_random_model_d
                for ra, rb in zip(alone, shared_star) for a, b in zip(ra, rb))
     rows = [(tmp_path / run / "round-1/rows.jsonl").read_text() for run in ("alone", "star")]
     assert rows[0] == rows[1]
+    # another seed draws other samples: nothing of the shared draw is read
+    run_loop(cfg.replace(method="star", seed=5), t, tiny_random_model_dir, tmp_path / "seed5",
+             log=lambda m: None, shared_samples=shared)
+    assert shared.hits == 8 and json.loads((tmp_path / "seed5/round-1/generate.json").read_text()
+                                           )["shared_prompts"] == 0
 
 
 def test_easy_to_hard_without_a_training_pool_says_it_labels_the_evaluated_split(

