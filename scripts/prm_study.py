@@ -62,7 +62,8 @@ def main(argv=None) -> int:
     from selfimprove.tasks import get_task
     from selfimprove.tasks.steps import decode_delimiter, step_format
     from selfimprove.tiny.models import resolve_model
-    from selfimprove.training.prm import PRMScorer, PRMSettings, prm_metrics, rollout_labels, train_prm
+    from selfimprove.training.prm import PRMSettings, rollout_labels, train_prm
+    from selfimprove.training.prm_score import PRMScorer, prm_metrics
 
     torch.set_num_threads(1)
     task = get_task(args.task)

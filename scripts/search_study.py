@@ -233,7 +233,7 @@ def prm_rows(task, sc: dict, budget: str, cfg: dict, args, seed: int) -> dict:
     PRM as step value, at this budget."""
     from selfimprove.strategies import get_strategy
     from selfimprove.strategies.weighted import weighted_vote
-    from selfimprove.training.prm import aggregate
+    from selfimprove.training.prm_score import aggregate
     from selfimprove.verifiers.prm import load_scorer
 
     scorer, fmt, n = load_scorer(args.prm), task.step_format(), cfg["sc"]

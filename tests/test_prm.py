@@ -10,7 +10,8 @@ import pytest
 from selfimprove.backends.scripted import ScriptedBackend
 from selfimprove.errors import UserError
 from selfimprove.tasks.arithmetic import ArithmeticTask
-from selfimprove.training.prm import PRMRow, aggregate, label_steps, prm_metrics, rollout_labels
+from selfimprove.training.prm import PRMRow, label_steps, rollout_labels
+from selfimprove.training.prm_score import aggregate, prm_metrics
 
 TASK = ArithmeticTask(n_train=4, n_dev=4, n_test=4)
 EX = TASK.examples("dev")[
@@ -159,7 +160,8 @@ def test_prm_as_the_step_value_of_beam_search(fake_prm):
 def test_a_prm_trains_saves_loads_and_scores(tiny_random_model_dir, tmp_path):
     from transformers import AutoModelForTokenClassification
 
-    from selfimprove.training.prm import PRMScorer, PRMSettings, train_prm
+    from selfimprove.training.prm import PRMSettings, train_prm
+    from selfimprove.training.prm_score import PRMScorer
 
     rows, _ = rollout_labels(rollout_backend(), TASK, [EX], [[WRONG, WRONG2]], m=2)
     info = train_prm(
@@ -220,7 +222,8 @@ def test_prm_trains_only_the_top_blocks_and_remembers_the_chat_mode(tiny_random_
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from selfimprove.training.prm import PRMScorer, PRMSettings, train_prm
+    from selfimprove.training.prm import PRMSettings, train_prm
+    from selfimprove.training.prm_score import PRMScorer
 
     policy = tmp_path / "policy"
     tok = AutoTokenizer.from_pretrained(tiny_random_model_dir)

@@ -27,7 +27,7 @@ from .base import Assessment, verify_answers
 
 @cache
 def _scorer(path: str):
-    from ..training.prm import PRMScorer
+    from ..training.prm_score import PRMScorer
 
     return PRMScorer(path)
 
@@ -50,7 +50,7 @@ class PRMVerifier:
     name, uses_gold = "prm", False
 
     def __init__(self, backend, task, path: str = "", aggregate: str = "last") -> None:
-        from ..training.prm import AGGREGATES
+        from ..training.prm_score import AGGREGATES
 
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
@@ -59,7 +59,7 @@ class PRMVerifier:
         self.fmt = step_format(task, getattr(self.scorer, "delimiter", None))  # the steps it learned
 
     def assess(self, examples: Sequence[Example], texts: Sequence[Sequence[str]]) -> Assessment:
-        from ..training.prm import aggregate
+        from ..training.prm_score import aggregate
 
         prompts, steps, owner = [], [], []
         for i, (e, row) in enumerate(zip(examples, texts)):
@@ -109,7 +109,7 @@ class PRMValue:
     name, uses_gold = "prm", False
 
     def __init__(self, task, fmt, path: str, aggregate: str = "last") -> None:
-        from ..training.prm import AGGREGATES
+        from ..training.prm_score import AGGREGATES
 
         if aggregate not in AGGREGATES:
             raise ValueError(f"prm_aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
@@ -117,7 +117,7 @@ class PRMValue:
         self.scorer = load_scorer(path)
 
     def evaluate(self, partials, seed: int = 0):
-        from ..training.prm import aggregate
+        from ..training.prm_score import aggregate
         from .step_values import Valuation
 
         steps = [self.fmt.split(p.prefix) for p in partials]

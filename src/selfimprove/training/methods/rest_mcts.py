@@ -124,7 +124,8 @@ class RestMCTS(Method):
     def after_train(self, loop, r: int, seed: int) -> dict[str, Any]:
         """Retrain the PRM from the base model on every round's tree labels (held-out examples excluded) into
         ``round-<r>/prm`` (a temporary dir renamed: a killed run leaves none or all) and evaluate it."""
-        from ..prm import PRMScorer, PRMSettings, prm_metrics, train_prm
+        from ..prm import PRMSettings, train_prm
+        from ..prm_score import PRMScorer, prm_metrics
 
         train, held = [], []
         for j in range(1, r + 1):
