@@ -22,8 +22,6 @@ from pathlib import Path
 from ..files import MODEL_METADATA, weights_record
 from .config import TinyConfig
 
-METADATA = MODEL_METADATA
-
 
 def build_model(config: TinyConfig, tokenizer):
     """A freshly initialised Llama of ``config``'s size (``rope_theta`` sits in ``rope_parameters`` in
@@ -116,11 +114,11 @@ def _save(model, tok, meta: dict, out_dir: Path) -> None:
     model.save_pretrained(out_dir)
     tok.save_pretrained(out_dir)
     meta.update(weights_record(out_dir))  # which weights: the preset's fingerprint names only the config
-    (out_dir / METADATA).write_text(json.dumps(meta, indent=2, sort_keys=True))
+    (out_dir / MODEL_METADATA).write_text(json.dumps(meta, indent=2, sort_keys=True))
 
 
 def read_metadata(model_dir: str | Path) -> dict | None:
-    path = Path(model_dir) / METADATA
+    path = Path(model_dir) / MODEL_METADATA
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
